@@ -1,0 +1,94 @@
+"""Sessionboard: keep, watch and review the sessions of AI coding agents."""
+
+from __future__ import annotations
+
+import logging.config
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from webapp import config as settings
+from webapp.extensions import csrf, db
+from webapp.sessions import Manager, MessageStore
+from webapp.sessions.store import database_url, engine_options
+
+__version__ = "0.1.0"
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def resource_dir(name: str) -> Path:
+    """``templates`` or ``static``: inside the package when installed from a wheel,
+    at the top of the checkout when run from source."""
+    packaged = PACKAGE_DIR / name
+    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / name
+
+
+def configure_logging(level: str) -> None:
+    """One handler on stderr with a readable format; done before the app is made."""
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+            "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+            "root": {"level": level, "handlers": ["stderr"]},
+        }
+    )
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """The app factory: settings, database, the Manager, blueprints, commands."""
+    configure_logging(os.environ.get("SESSIONBOARD_LOG_LEVEL", "INFO"))
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=os.environ.get("SESSIONBOARD_INSTANCE_PATH") or None,
+        template_folder=str(resource_dir("templates")),
+        static_folder=str(resource_dir("static")),
+    )
+    app.config.from_mapping(settings.defaults())
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env("SESSIONBOARD")
+    else:
+        app.config.from_mapping(test_config)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = settings.load_secret_key(instance)
+    url = database_url(app.config.get("DATABASE_URL") or instance / "sessionboard.db")
+    app.config["DATABASE_URL"] = url
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url)
+    app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_BODY_BYTES"])
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+
+    db.init_app(app)
+    csrf.init_app(app)
+    with app.app_context():
+        store = MessageStore(db.engine, migrate=False)
+    manager = Manager(settings.domain_config(app.config), store)
+    app.extensions["sessionboard.manager"] = manager
+
+    from webapp import accounts, api, dashboard, errors, review, security
+
+    security.init_app(app)
+    errors.init_app(app)
+    accounts.init_app(app)
+    api.init_app(app)
+    dashboard.init_app(app)
+    review.init_app(app)
+
+    from webapp.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def start_background_work(app: Flask) -> None:
+    """Start what a serving process runs beside requests: the sweeper thread."""
+    app.extensions["sessionboard.manager"].start_sweeper()

@@ -1,0 +1,23 @@
+"""Extensions, created unbound and bound to the app in ``create_app``."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+
+from webapp.sessions import Manager
+from webapp.sessions.models import Base
+
+# Flask-SQLAlchemy shares the domain's MetaData; models subclass the domain's
+# ``Base`` so that they stay importable without Flask.
+db = SQLAlchemy(metadata=Base.metadata)
+#: CSRF on every form and htmx request; the token-authenticated API is exempt.
+#: Browsers send the token as a form field ``csrf_token`` or header ``X-CSRFToken``.
+csrf = CSRFProtect()
+
+
+def get_manager() -> Manager:
+    """The app's Manager (one per app, over Flask-SQLAlchemy's engine)."""
+    manager: Manager = current_app.extensions["sessionboard.manager"]
+    return manager

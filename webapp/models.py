@@ -1,0 +1,16 @@
+"""Every model of the app, imported in one place so ``Base.metadata`` is whole
+(for Alembic's autogenerate and for tests)."""
+
+import webapp.accounts.models
+import webapp.accounts.tokens
+import webapp.review.models  # noqa: F401
+from webapp.sessions.models import (
+    Base,
+    IdempotencyKey,
+    MessageRow,
+    PurgeLogEntry,
+    SessionRow,
+    SweeperLease,
+)
+
+__all__ = ["Base", "IdempotencyKey", "MessageRow", "PurgeLogEntry", "SessionRow", "SweeperLease"]

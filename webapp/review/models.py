@@ -1,0 +1,1 @@
+"""Models of this feature (filled in by its implementation)."""

@@ -1,0 +1,173 @@
+"""ORM rows for sessions, messages, the sweeper lease and the purge log.
+
+The declarative ``Base`` lives here, free of Flask, so the domain works in a script;
+``webapp.extensions`` hands the same ``Base`` to Flask-SQLAlchemy, so every model
+of the app shares one ``MetaData`` and one set of migrations.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every engine.
+
+    SQLite has no time zones: values are stored as naive UTC text, whose fixed
+    format sorts in time order. PostgreSQL stores ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+#: JSON everywhere, JSONB on PostgreSQL (indexable, compact).
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+#: 64-bit ids on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every Sessionboard model."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class SessionRow(Base):
+    """One agent session. ``message_count`` and ``request_excerpt`` are kept in step
+    with every write so lists never read message content."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    request: Mapped[str] = mapped_column(Text, default="")
+    request_excerpt: Mapped[str] = mapped_column(String(200), default="")
+    response: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    last_activity: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    keep: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("sessions.id", ondelete="SET NULL"), index=True
+    )
+
+    __table_args__ = (
+        Index("ix_sessions_status_activity", "status", "last_activity", "id"),
+        Index("ix_sessions_activity", "last_activity", "id"),
+        Index("ix_sessions_created", "created_at", "id"),
+        Index("ix_sessions_status_created", "status", "created_at", "id"),
+        Index("ix_sessions_expires", "expires_at"),
+    )
+
+
+class MessageRow(Base):
+    """One transcript message."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("sessions.id", ondelete="CASCADE")
+    )
+    role: Mapped[str] = mapped_column(String(32))
+    content: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")
+    timestamp: Mapped[datetime]
+    meta: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: Set by importers and retried API calls so the same message is stored once.
+    source_key: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_messages_session_time", "session_id", "timestamp", "id"),
+        Index("ix_messages_timestamp", "timestamp"),
+        Index("uq_messages_session_source", "session_id", "source_key", unique=True),
+    )
+
+
+class IdempotencyKey(Base):
+    """The first answer to a retried append, per session and ``Idempotency-Key``."""
+
+    __tablename__ = "idempotency_keys"
+
+    session_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    #: The JSON body of the first answer, returned again to a retry.
+    response: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime]
+
+
+class SweeperLease(Base):
+    """The lease that lets one process at a time sweep, and when the next pass is due."""
+
+    __tablename__ = "sweeper_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None]
+    next_sweep_at: Mapped[datetime | None]
+
+
+class PurgeLogEntry(Base):
+    """What one sweep pass expired and purged, and under which rule."""
+
+    __tablename__ = "purge_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ran_at: Mapped[datetime] = mapped_column(index=True)
+    trigger: Mapped[str] = mapped_column(String(32))
+    holder: Mapped[str] = mapped_column(String(200), default="")
+    expired_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    purged_messages: Mapped[int] = mapped_column(Integer, default=0)
+    purged_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    message_cutoff: Mapped[datetime | None]
+    session_cutoff: Mapped[datetime | None]

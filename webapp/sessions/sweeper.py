@@ -1,0 +1,80 @@
+"""The expiry and retention loop: one background thread per process, one sweeping
+process per interval across all of them, through a lease in the database."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from .types import SweepResult
+
+if TYPE_CHECKING:
+    from .manager import Manager
+
+log = logging.getLogger(__name__)
+
+
+def default_holder() -> str:
+    """A name for this process that is unique across hosts and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Sweeper:
+    """Wakes a few times per interval, keeps the lease if it holds it, and sweeps
+    when it wins the claim on the next due pass.
+
+    The lease lapses ``lease_ttl`` (one interval) after its holder stops renewing,
+    so when the holder dies another process takes over within about one interval.
+    """
+
+    def __init__(self, manager: Manager, holder: str | None = None) -> None:
+        self.manager = manager
+        self.holder = holder or default_holder()
+        interval = manager.config.sweep_interval
+        self.interval = interval
+        self.lease_ttl = interval
+        self.tick_seconds = max(interval.total_seconds() / 4, 0.05)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self, now: datetime | None = None) -> SweepResult | None:
+        """One wake-up: renew the lease if held; sweep if this process wins the
+        claim on a due pass. Returns the pass it ran, if any."""
+        store = self.manager.store
+        now = now or self.manager.clock()
+        store.renew_lease(self.holder, now=now, lease_ttl=self.lease_ttl)
+        if not store.claim_sweep(
+            self.holder, now=now, interval=self.interval, lease_ttl=self.lease_ttl
+        ):
+            return None
+        return self.manager.sweep_and_record(now, trigger="sweeper", holder=self.holder)
+
+    def run(self) -> None:
+        """Loop until :meth:`stop`; a failing pass is logged and retried next tick."""
+        log.info("sweeper %s started, interval %s", self.holder, self.interval)
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("sweep failed; retrying at the next tick")
+            self._stop.wait(self.tick_seconds)
+        try:
+            self.manager.store.release_lease(self.holder)
+        except Exception:
+            log.exception("could not release the sweeper lease")
+
+    def start(self) -> None:
+        """Run the loop in a daemon thread."""
+        self._thread = threading.Thread(target=self.run, name="sessionboard-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: timedelta = timedelta(seconds=10)) -> None:
+        """Ask the loop to end and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout.total_seconds())

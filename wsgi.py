@@ -1,0 +1,7 @@
+"""The WSGI entry point: ``gunicorn wsgi:app``. Each worker sweeps in the
+background; the lease in the database lets one of them work per interval."""
+
+from webapp import create_app, start_background_work
+
+app = create_app()
+start_background_work(app)
