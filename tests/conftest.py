@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
+from webapp.extensions import db
 from webapp.sessions import Config, Manager, MessageStore
-from webapp.sessions.models import Base
 from webapp.sessions.schema import upgrade_schema
 from webapp.sessions.store import make_engine
 
@@ -89,11 +89,15 @@ def postgres_database() -> Iterator[str | None]:
 
 
 def _reset_postgres(url: str) -> None:
+    """Empty every table the migrations made (not alembic_version)."""
     engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    try:
+        with engine.begin() as conn:
+            names = [n for n in inspect(conn).get_table_names() if n != "alembic_version"]
+            tables = ", ".join(f'"{n}"' for n in names)
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -155,6 +159,8 @@ def app(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
     )
     yield application
     application.extensions["sessionboard.manager"].stop()
+    with application.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture

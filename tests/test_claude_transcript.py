@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,9 @@ def _raw_kinds(entry: dict[str, Any]) -> list[str]:
         if subtype == "stop_hook_summary":
             return ["hook"]
         content = str(entry.get("content", "")).replace("\x1b[1m", "")
-        if subtype is None and any(content.lstrip("Running ").startswith(w) for w in _HOOK_WORDS):
+        if subtype is None and any(
+            content.removeprefix("Running ").startswith(w) for w in _HOOK_WORDS
+        ):
             return ["hook"]
         return ["system"]
     if etype == "attachment":
@@ -296,7 +299,10 @@ def test_corpus_usage_on_first_message_of_each_response(parsed: ParseResult) -> 
                 assert first[rid] == m.source_key
         assert set(placed) == set(first)
         assert set(placed.values()) == {1}
-        total = {f: sum(m.meta["usage"][f] for m in s.messages if "usage" in m.meta) for f in TOKEN_FIELDS}
+        total = {
+            f: sum(m.meta["usage"][f] for m in s.messages if "usage" in m.meta)
+            for f in TOKEN_FIELDS
+        }
         assert total == {f: s.context[f] for f in TOKEN_FIELDS}
 
 
@@ -307,7 +313,7 @@ def test_corpus_subagent_links(parsed: ParseResult, corpus_files: list[Path]) ->
     roots: list[tuple[str, str, str]] = []  # (session id, root uuid, prompt)
     for f in corpus_files:
         for e in _raw(f):
-            content = e.get("message", {}).get("content") if e.get("message") else None
+            content: Any = e["message"]["content"] if "message" in e else []
             if e.get("isSidechain"):
                 if e["type"] == "user" and e["parentUuid"] is None and not e.get("agentId"):
                     roots.append((e["sessionId"], e["uuid"], content))
@@ -322,7 +328,9 @@ def test_corpus_subagent_links(parsed: ParseResult, corpus_files: list[Path]) ->
                         if "prompt" in b["input"]:
                             prompt_calls[(e["sessionId"], b["input"]["prompt"])] = b["id"]
     linked = [
-        m for s in parsed.sessions for m in s.messages
+        m
+        for s in parsed.sessions
+        for m in s.messages
         if m.meta["kind"] == "tool_use" and "child_session_id" in m.meta
     ]
     # every agentId-reporting call, and every old in-file sidechain, is linked
@@ -338,13 +346,17 @@ def test_corpus_subagent_links(parsed: ParseResult, corpus_files: list[Path]) ->
             sid, tuid = agent_calls[child.agent_id]
             assert (child.parent_id, child.parent_tool_use_id) == (sid, tuid)
             parent = by_id[sid]
-            call = next(m for m in parent.messages if m.meta.get("tool_use_id") == tuid
-                        and m.meta["kind"] == "tool_use")
+            call = next(
+                m
+                for m in parent.messages
+                if m.meta.get("tool_use_id") == tuid and m.meta["kind"] == "tool_use"
+            )
             assert call.meta["child_session_id"] == child.id
             assert child.id in parent.context["child_session_ids"]
         elif child.agent_id is None:
-            sid, root, prompt = next(r for r in roots if child.id.startswith(r[0]) and
-                                     child.request == r[2].strip())
+            sid, root, prompt = next(
+                r for r in roots if child.id.startswith(r[0]) and child.request == r[2].strip()
+            )
             assert child.parent_tool_use_id == prompt_calls[(sid, prompt)]
             assert child.messages[0].meta["uuid"] == root
         else:  # the parent transcript is not in the corpus
@@ -384,8 +396,11 @@ def test_corpus_session_fields(parsed: ParseResult, corpus_files: list[Path]) ->
             assert s.request is not None and s.request.startswith("/")
         # response: the last non-blank assistant text
         answers = [
-            b["text"] for e in main if e["type"] == "assistant"
-            for b in e["message"]["content"] if b["type"] == "text" and b["text"].strip()
+            b["text"]
+            for e in main
+            if e["type"] == "assistant"
+            for b in e["message"]["content"]
+            if b["type"] == "text" and b["text"].strip()
         ]
         assert s.response == answers[-1].strip()
         api_errors = [e for e in main if e.get("isApiErrorMessage")]
@@ -453,8 +468,12 @@ def test_corpus_resume_at_line_boundaries(corpus_files: list[Path], tmp_path: Pa
             growing.write_bytes(data)
             second = parse_file(growing, first.end_offset)
             assert second.end_offset == len(data)
-            got = [(s.id, m.source_key) for r in (first, second) for s in r.sessions
-                   for m in s.messages]
+            got = [
+                (s.id, m.source_key)
+                for r in (first, second)
+                for s in r.sessions
+                for m in s.messages
+            ]
             assert sorted(got) == sorted(want), (f.name, k)
             assert len(got) == len(set(got))
             for s in second.sessions:
@@ -475,23 +494,49 @@ def _ts(second: int) -> str:
 
 def user(uuid: str, content: Any, second: int = 0, **extra: Any) -> dict[str, Any]:
     return {
-        "type": "user", "uuid": uuid, "sessionId": SID, "timestamp": _ts(second),
-        "cwd": "/repo", "version": "2.0.1", "gitBranch": "main", "isSidechain": False,
-        "message": {"role": "user", "content": content}, **extra,
+        "type": "user",
+        "uuid": uuid,
+        "sessionId": SID,
+        "timestamp": _ts(second),
+        "cwd": "/repo",
+        "version": "2.0.1",
+        "gitBranch": "main",
+        "isSidechain": False,
+        "message": {"role": "user", "content": content},
+        **extra,
     }
 
 
 def assistant(
-    uuid: str, msg_id: str, blocks: list[dict[str, Any]], second: int = 0,
-    output: int = 10, model: str = "claude-test-1", **extra: Any,
+    uuid: str,
+    msg_id: str,
+    blocks: list[dict[str, Any]],
+    second: int = 0,
+    output: int = 10,
+    model: str = "claude-test-1",
+    **extra: Any,
 ) -> dict[str, Any]:
-    usage = {"input_tokens": 3, "output_tokens": output, "cache_creation_input_tokens": 100,
-             "cache_read_input_tokens": 1000}
+    usage = {
+        "input_tokens": 3,
+        "output_tokens": output,
+        "cache_creation_input_tokens": 100,
+        "cache_read_input_tokens": 1000,
+    }
     return {
-        "type": "assistant", "uuid": uuid, "sessionId": SID, "timestamp": _ts(second),
-        "cwd": "/repo", "version": "2.0.1", "isSidechain": False,
-        "message": {"id": msg_id, "role": "assistant", "model": model, "content": blocks,
-                    "usage": usage},
+        "type": "assistant",
+        "uuid": uuid,
+        "sessionId": SID,
+        "timestamp": _ts(second),
+        "cwd": "/repo",
+        "version": "2.0.1",
+        "isSidechain": False,
+        "message": {
+            "id": msg_id,
+            "role": "assistant",
+            "model": model,
+            "content": blocks,
+            "usage": usage,
+        },
         **extra,
     }
 
@@ -508,7 +553,7 @@ def tool_result(tid: str, content: Any = "ok", is_error: bool = False) -> dict[s
     return {"type": "tool_result", "tool_use_id": tid, "content": content, "is_error": is_error}
 
 
-def write(path: Path, entries: list[dict[str, Any] | str], tail: str = "") -> Path:
+def write(path: Path, entries: Sequence[dict[str, Any] | str], tail: str = "") -> Path:
     lines = [e if isinstance(e, str) else json.dumps(e) for e in entries]
     path.write_text("".join(line + "\n" for line in lines) + tail, encoding="utf-8")
     return path
@@ -527,28 +572,75 @@ def kinds(s: ParsedSession) -> list[str]:
 
 
 def test_basic_session(tmp_path: Path) -> None:
-    s = only(parse_file(write(tmp_path / f"{SID}.jsonl", [
-        user("u1", "Fix the bug", 0),
-        assistant("a1", "msg_1", [{"type": "thinking", "thinking": "hmm", "signature": "x"}], 1),
-        assistant("a2", "msg_1", [text("Looking."), tool_use("t1", command="pytest")], 2),
-        user("u2", [tool_result("t1", "3 passed")], 3),
-        assistant("a3", "msg_2", [text("Done: all green.")], 4, model="claude-other-2"),
-    ])))
+    s = only(
+        parse_file(
+            write(
+                tmp_path / f"{SID}.jsonl",
+                [
+                    user("u1", "Fix the bug", 0),
+                    assistant(
+                        "a1",
+                        "msg_1",
+                        [{"type": "thinking", "thinking": "hmm", "signature": "x"}],
+                        1,
+                    ),
+                    assistant(
+                        "a2", "msg_1", [text("Looking."), tool_use("t1", command="pytest")], 2
+                    ),
+                    user("u2", [tool_result("t1", "3 passed")], 3),
+                    assistant(
+                        "a3",
+                        "msg_2",
+                        [text("Done: all green."), text("\n\n")],
+                        4,
+                        model="claude-other-2",
+                    ),
+                ],
+            )
+        )
+    )
     assert s.id == SID and s.parent_id is None and s.status == "completed"
     assert s.request == "Fix the bug" and s.response == "Done: all green."
     assert s.created_at == datetime(2025, 6, 1, 10, 0, 0, tzinfo=UTC)
     assert s.last_activity == datetime(2025, 6, 1, 10, 0, 4, tzinfo=UTC)
-    assert kinds(s) == ["text", "thinking", "text", "tool_use", "tool_result", "text"]
-    assert [m.role for m in s.messages] == ["user", "assistant", "assistant", "assistant",
-                                            "tool", "assistant"]
-    assert [m.source_key for m in s.messages] == ["u1:0", "a1:0", "a2:0", "a2:1", "u2:0", "a3:0"]
+    assert kinds(s) == ["text", "thinking", "text", "tool_use", "tool_result", "text", "text"]
+    assert [m.role for m in s.messages] == [
+        "user",
+        "assistant",
+        "assistant",
+        "assistant",
+        "tool",
+        "assistant",
+        "assistant",
+    ]
+    assert [m.source_key for m in s.messages] == [
+        "u1:0",
+        "a1:0",
+        "a2:0",
+        "a2:1",
+        "u2:0",
+        "a3:0",
+        "a3:1",
+    ]
+    # usage once per response, on its first message only
+    assert [m.source_key for m in s.messages if "usage" in m.meta] == ["a1:0", "a3:0"]
     call, result = s.messages[3], s.messages[4]
-    assert call.meta == {"uuid": "a2", "model": "claude-test-1", "response_id": "msg_1",
-                         "kind": "tool_use", "tool_name": "Bash",
-                         "tool_input": {"command": "pytest"}, "tool_use_id": "t1"}
+    assert call.meta == {
+        "uuid": "a2",
+        "model": "claude-test-1",
+        "response_id": "msg_1",
+        "kind": "tool_use",
+        "tool_name": "Bash",
+        "tool_input": {"command": "pytest"},
+        "tool_use_id": "t1",
+    }
     assert call.summary == "Bash: pytest"
-    assert result.meta == {"uuid": "u2", "kind": "tool_result", "tool_use_id": "t1",
-                           "is_error": False}
+    assert result.meta == {
+        "uuid": "u2",
+        "kind": "tool_result",
+        "tool_use_id": "t1",
+        "is_error": False,
+    }
     assert result.content == "3 passed"
     assert s.messages[1].content == "hmm"
     assert s.context["project_path"] == "/repo" and s.context["git_branch"] == "main"
@@ -557,15 +649,22 @@ def test_basic_session(tmp_path: Path) -> None:
 
 
 def test_split_response_merged_and_usage_counted_once(tmp_path: Path) -> None:
-    s = only(parse_file(write(tmp_path / "s.jsonl", [
-        user("u1", "go", 0),
-        assistant("a1", "msg_1", [text("part one")], 1, output=4),
-        assistant("a2", "msg_1", [tool_use("t1")], 2, output=4),
-        user("u2", [tool_result("t1")], 3),
-        assistant("a3", "msg_1", [tool_use("t2")], 4, output=42),  # final snapshot
-        user("u3", [tool_result("t2")], 5),
-        assistant("a4", "msg_2", [text("end")], 6, output=7),
-    ])))
+    s = only(
+        parse_file(
+            write(
+                tmp_path / "s.jsonl",
+                [
+                    user("u1", "go", 0),
+                    assistant("a1", "msg_1", [text("part one")], 1, output=4),
+                    assistant("a2", "msg_1", [tool_use("t1")], 2, output=4),
+                    user("u2", [tool_result("t1")], 3),
+                    assistant("a3", "msg_1", [tool_use("t2")], 4, output=42),  # final snapshot
+                    user("u3", [tool_result("t2")], 5),
+                    assistant("a4", "msg_2", [text("end")], 6, output=7),
+                ],
+            )
+        )
+    )
     assert s.context["output_tokens"] == 42 + 7
     assert s.context["input_tokens"] == 3 + 3
     assert s.context["cache_read_input_tokens"] == 2000
@@ -574,15 +673,28 @@ def test_split_response_merged_and_usage_counted_once(tmp_path: Path) -> None:
     assert [m.source_key for m in with_usage] == ["a1:0", "a4:0"]
     assert with_usage[0].meta["usage"]["output_tokens"] == 42
     assert [m.meta.get("response_id") for m in s.messages if m.role == "assistant"] == [
-        "msg_1", "msg_1", "msg_1", "msg_2"]
+        "msg_1",
+        "msg_1",
+        "msg_1",
+        "msg_2",
+    ]
     # blocks keep the file's (chronological) order, results in between
-    assert kinds(s) == ["text", "text", "tool_use", "tool_result", "tool_use", "tool_result",
-                        "text"]
+    assert kinds(s) == [
+        "text",
+        "text",
+        "tool_use",
+        "tool_result",
+        "tool_use",
+        "tool_result",
+        "text",
+    ]
 
 
 def test_truncated_last_line_not_consumed_then_resume(tmp_path: Path) -> None:
-    entries: list[dict[str, Any] | str] = [user("u1", "hello", 0), assistant("a1", "m1",
-                                                                          [text("hi")], 1)]
+    entries: list[dict[str, Any] | str] = [
+        user("u1", "hello", 0),
+        assistant("a1", "m1", [text("hi")], 1),
+    ]
     path = write(tmp_path / "s.jsonl", entries)
     complete = path.stat().st_size
     torn = json.dumps(user("u2", "more please", 2))
@@ -619,34 +731,58 @@ def test_split_response_straddling_the_offset(tmp_path: Path) -> None:
     path = write(tmp_path / "s.jsonl", head)
     first = parse_file(path)
     assert only(first).messages[1].meta["usage"]["output_tokens"] == 4
-    write(path, [*head, assistant("a2", "msg_1", [tool_use("t1")], 2, output=90),
-                 user("u2", [tool_result("t1")], 3)])
+    write(
+        path,
+        [
+            *head,
+            assistant("a2", "msg_1", [tool_use("t1")], 2, output=90),
+            user("u2", [tool_result("t1")], 3),
+        ],
+    )
     second = only(parse_file(path, first.end_offset))
     assert [m.source_key for m in second.messages] == ["a2:0", "u2:0"]
     assert all("usage" not in m.meta for m in second.messages)  # no second count
     assert second.context["output_tokens"] == 90
     # the earlier message's usage was a snapshot: the final one comes as an update
-    assert second.meta_updates == {"a1:0": {"usage": {
-        "input_tokens": 3, "output_tokens": 90, "cache_creation_input_tokens": 100,
-        "cache_read_input_tokens": 1000}}}
+    assert second.meta_updates == {
+        "a1:0": {
+            "usage": {
+                "input_tokens": 3,
+                "output_tokens": 90,
+                "cache_creation_input_tokens": 100,
+                "cache_read_input_tokens": 1000,
+            }
+        }
+    }
 
 
 def test_malformed_and_unknown_lines_are_skipped_and_counted(tmp_path: Path) -> None:
-    r = parse_file(write(tmp_path / "s.jsonl", [
-        user("u1", "hello", 0),
-        '{"type": "user", "uuid": "broken"',
-        "[1, 2, 3]",
-        "",
-        json.dumps({"type": "wormhole", "sessionId": SID, "uuid": "w1"}),
-        json.dumps({"type": "user", "sessionId": SID, "uuid": "nomsg"}),
-        user("u1", "hello", 0),  # the same line again
-        assistant("a1", "m1", [text("hi")], 1),
-    ]))
+    r = parse_file(
+        write(
+            tmp_path / "s.jsonl",
+            [
+                user("u1", "hello", 0),
+                '{"type": "user", "uuid": "broken"',
+                "[1, 2, 3]",
+                "",
+                json.dumps({"type": "wormhole", "sessionId": SID, "uuid": "w1"}),
+                json.dumps({"type": "user", "sessionId": SID, "uuid": "nomsg"}),
+                user("u1", "hello", 0),  # the same line again
+                assistant("a1", "m1", [text("hi")], 1),
+            ],
+        )
+    )
     s = only(r)
     assert [m.source_key for m in s.messages] == ["u1:0", "a1:0"]
     assert r.stats.lines_read == 8
-    assert r.stats.lines_skipped == {"malformed_json": 1, "not_an_object": 1, "blank_line": 1,
-                                     "unknown_type": 1, "invalid_entry": 1, "duplicate_uuid": 1}
+    assert r.stats.lines_skipped == {
+        "malformed_json": 1,
+        "not_an_object": 1,
+        "blank_line": 1,
+        "unknown_type": 1,
+        "invalid_entry": 1,
+        "duplicate_uuid": 1,
+    }
     assert r.stats.entries == {"user": 3, "wormhole": 1, "assistant": 1}
 
 
@@ -673,21 +809,42 @@ def test_unreadable_path_is_reported(tmp_path: Path) -> None:
 
 
 def test_slash_command_bash_interrupt_and_local_output(tmp_path: Path) -> None:
-    caveat = ("Caveat: The messages below were generated by the user while running local "
-              "commands. DO NOT respond to these messages.")
-    s = only(parse_file(write(tmp_path / "s.jsonl", [
-        user("u0", caveat, 0, isMeta=True),
-        user("u1", "<command-message>review is running…</command-message>\n"
-                   "<command-name>/review</command-name>\n<command-args>PR 12</command-args>", 1),
-        user("u2", [text("Review the PR, focusing on tests.")], 2, isMeta=True),
-        user("u3", "<local-command-stdout>Set model to \x1b[1mopus\x1b[22m</local-command-stdout>",
-             3),
-        user("u4", "<bash-input>git status</bash-input>", 4),
-        user("u5", "<bash-stdout>On branch main</bash-stdout><bash-stderr>warn: x</bash-stderr>",
-             5),
-        user("u6", [text("[Request interrupted by user for tool use]")], 6),
-        user("u7", "please continue", 7),
-    ])))
+    caveat = (
+        "Caveat: The messages below were generated by the user while running local "
+        "commands. DO NOT respond to these messages."
+    )
+    s = only(
+        parse_file(
+            write(
+                tmp_path / "s.jsonl",
+                [
+                    user("u0", caveat, 0, isMeta=True),
+                    user(
+                        "u1",
+                        "<command-message>review is running…</command-message>\n"
+                        "<command-name>/review</command-name>\n<command-args>PR 12</command-args>",
+                        1,
+                    ),
+                    user("u2", [text("Review the PR, focusing on tests.")], 2, isMeta=True),
+                    user(
+                        "u3",
+                        "<local-command-stdout>Set model to \x1b[1mopus\x1b[22m"
+                        "</local-command-stdout>",
+                        3,
+                    ),
+                    user("u4", "<bash-input>git status</bash-input>", 4),
+                    user(
+                        "u5",
+                        "<bash-stdout>On branch main</bash-stdout>"
+                        "<bash-stderr>warn: x</bash-stderr>",
+                        5,
+                    ),
+                    user("u6", [text("[Request interrupted by user for tool use]")], 6),
+                    user("u7", "please continue", 7),
+                ],
+            )
+        )
+    )
     got = [(m.role, m.meta["kind"], m.content) for m in s.messages]
     assert got == [
         ("system", "system", caveat),
@@ -705,66 +862,158 @@ def test_slash_command_bash_interrupt_and_local_output(tmp_path: Path) -> None:
 
 
 def test_request_skips_meta_command_and_tool_lines(tmp_path: Path) -> None:
-    s = only(parse_file(write(tmp_path / "s.jsonl", [
-        user("u1", "<command-name>/init</command-name>", 0),
-        user("u2", [text("Please analyze this codebase")], 1, isMeta=True),
-        assistant("a1", "m1", [tool_use("t1")], 2),
-        user("u3", [tool_result("t1", "x")], 3),
-        user("u4", [text("<ide_opened_file>The user opened a.py</ide_opened_file>"),
-                    text("Now make it fast")], 4),
-        user("u5", "and small", 5),
-    ])))
+    s = only(
+        parse_file(
+            write(
+                tmp_path / "s.jsonl",
+                [
+                    user("u1", "<command-name>/init</command-name>", 0),
+                    user("u2", [text("Please analyze this codebase")], 1, isMeta=True),
+                    assistant("a1", "m1", [tool_use("t1")], 2),
+                    user("u3", [tool_result("t1", "x")], 3),
+                    user(
+                        "u4",
+                        [
+                            text("<ide_opened_file>The user opened a.py</ide_opened_file>"),
+                            text("Now make it fast"),
+                        ],
+                        4,
+                    ),
+                    user("u5", "and small", 5),
+                ],
+            )
+        )
+    )
     assert s.request == "Now make it fast"
     assert s.messages[4].meta == {"uuid": "u4", "kind": "system", "subtype": "ide_opened_file"}
 
 
 def test_request_falls_back_to_the_slash_command(tmp_path: Path) -> None:
-    s = only(parse_file(write(tmp_path / "s.jsonl", [
-        user("u1", "<command-name>/orchestrator</command-name>"
-                   "<command-args>update CLAUDE.md</command-args>", 0),
-        user("u2", [text("Split complex tasks...")], 1, isMeta=True),
-        assistant("a1", "m1", [text("On it.")], 2),
-    ])))
+    s = only(
+        parse_file(
+            write(
+                tmp_path / "s.jsonl",
+                [
+                    user(
+                        "u1",
+                        "<command-name>/orchestrator</command-name>"
+                        "<command-args>update CLAUDE.md</command-args>",
+                        0,
+                    ),
+                    user("u2", [text("Split complex tasks...")], 1, isMeta=True),
+                    assistant("a1", "m1", [text("On it.")], 2),
+                ],
+            )
+        )
+    )
     assert s.request == "/orchestrator update CLAUDE.md"
 
 
 def test_compaction_is_recognised(tmp_path: Path) -> None:
-    s = only(parse_file(write(tmp_path / "s.jsonl", [
-        user("u1", "build it", 0),
-        {"type": "system", "subtype": "compact_boundary", "content": "Conversation compacted",
-         "compactMetadata": {"trigger": "auto", "preTokens": 155000}, "uuid": "c1",
-         "sessionId": SID, "timestamp": _ts(1), "isSidechain": False, "level": "info"},
-        user("u2", "This session is being continued from a previous conversation...", 2,
-             isCompactSummary=True, isVisibleInTranscriptOnly=True),
-        assistant("a1", "m1", [text("Continuing.")], 3),
-    ])))
+    s = only(
+        parse_file(
+            write(
+                tmp_path / "s.jsonl",
+                [
+                    user("u1", "build it", 0),
+                    {
+                        "type": "system",
+                        "subtype": "compact_boundary",
+                        "content": "Conversation compacted",
+                        "compactMetadata": {"trigger": "auto", "preTokens": 155000},
+                        "uuid": "c1",
+                        "sessionId": SID,
+                        "timestamp": _ts(1),
+                        "isSidechain": False,
+                        "level": "info",
+                    },
+                    user(
+                        "u2",
+                        "This session is being continued from a previous conversation...",
+                        2,
+                        isCompactSummary=True,
+                        isVisibleInTranscriptOnly=True,
+                    ),
+                    assistant("a1", "m1", [text("Continuing.")], 3),
+                ],
+            )
+        )
+    )
     boundary, summary = s.messages[1], s.messages[2]
     assert (boundary.role, boundary.meta["kind"], boundary.meta["event"]) == (
-        "system", "compaction", "boundary")
+        "system",
+        "compaction",
+        "boundary",
+    )
     assert boundary.content == "Conversation compacted (auto, 155,000 tokens before)"
     assert boundary.meta["pre_tokens"] == 155000
     assert (summary.role, summary.meta["kind"], summary.meta["event"]) == (
-        "system", "compaction", "summary")
+        "system",
+        "compaction",
+        "summary",
+    )
     assert summary.content.startswith("This session is being continued")
     assert s.request == "build it"
 
 
 def test_hooks_and_system_lines(tmp_path: Path) -> None:
-    s = only(parse_file(write(tmp_path / "s.jsonl", [
-        user("u1", "go", 0),
-        {"type": "progress", "uuid": "p1", "sessionId": SID, "timestamp": _ts(1),
-         "data": {"type": "hook_progress", "hookEvent": "PostToolUse",
-                  "hookName": "PostToolUse:Bash", "command": "notify.sh"}},
-        {"type": "progress", "uuid": "p2", "sessionId": SID, "timestamp": _ts(1),
-         "data": {"type": "bash_progress", "output": "..."}},
-        {"type": "attachment", "uuid": "h1", "sessionId": SID, "timestamp": _ts(2),
-         "attachment": {"type": "hook_success", "hookName": "SessionStart:startup",
-                        "hookEvent": "SessionStart", "content": "registered"}},
-        {"type": "system", "uuid": "s1", "sessionId": SID, "timestamp": _ts(3),
-         "content": "\x1b[1mPostToolUse:Edit\x1b[22m [ruff format] completed", "level": "info"},
-        {"type": "system", "uuid": "s2", "sessionId": SID, "timestamp": _ts(4),
-         "subtype": "turn_duration", "durationMs": 2500},
-    ])))
+    s = only(
+        parse_file(
+            write(
+                tmp_path / "s.jsonl",
+                [
+                    user("u1", "go", 0),
+                    {
+                        "type": "progress",
+                        "uuid": "p1",
+                        "sessionId": SID,
+                        "timestamp": _ts(1),
+                        "data": {
+                            "type": "hook_progress",
+                            "hookEvent": "PostToolUse",
+                            "hookName": "PostToolUse:Bash",
+                            "command": "notify.sh",
+                        },
+                    },
+                    {
+                        "type": "progress",
+                        "uuid": "p2",
+                        "sessionId": SID,
+                        "timestamp": _ts(1),
+                        "data": {"type": "bash_progress", "output": "..."},
+                    },
+                    {
+                        "type": "attachment",
+                        "uuid": "h1",
+                        "sessionId": SID,
+                        "timestamp": _ts(2),
+                        "attachment": {
+                            "type": "hook_success",
+                            "hookName": "SessionStart:startup",
+                            "hookEvent": "SessionStart",
+                            "content": "registered",
+                        },
+                    },
+                    {
+                        "type": "system",
+                        "uuid": "s1",
+                        "sessionId": SID,
+                        "timestamp": _ts(3),
+                        "content": "\x1b[1mPostToolUse:Edit\x1b[22m [ruff format] completed",
+                        "level": "info",
+                    },
+                    {
+                        "type": "system",
+                        "uuid": "s2",
+                        "sessionId": SID,
+                        "timestamp": _ts(4),
+                        "subtype": "turn_duration",
+                        "durationMs": 2500,
+                    },
+                ],
+            )
+        )
+    )
     got = [(m.meta["kind"], m.content) for m in s.messages[1:]]
     assert got == [
         ("hook", "PostToolUse:Bash: notify.sh"),
@@ -777,14 +1026,51 @@ def test_hooks_and_system_lines(tmp_path: Path) -> None:
 
 def test_image_kept_out_of_content(tmp_path: Path) -> None:
     data = "iVBORw0KGgo" + "A" * 16_000
-    s = only(parse_file(write(tmp_path / "s.jsonl", [
-        user("u1", [{"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                 "data": data}},
-                    text("[Image #1] what is wrong here?")], 0),
-        assistant("a1", "m1", [tool_use("t1", "Read", file_path="/tmp/shot.png")], 1),
-        user("u2", [tool_result("t1", [text("the file"), {"type": "image", "source": {
-            "type": "base64", "media_type": "image/jpeg", "data": data}}])], 2),
-    ])))
+    s = only(
+        parse_file(
+            write(
+                tmp_path / "s.jsonl",
+                [
+                    user(
+                        "u1",
+                        [
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/png",
+                                    "data": data,
+                                },
+                            },
+                            text("[Image #1] what is wrong here?"),
+                        ],
+                        0,
+                    ),
+                    assistant("a1", "m1", [tool_use("t1", "Read", file_path="/tmp/shot.png")], 1),
+                    user(
+                        "u2",
+                        [
+                            tool_result(
+                                "t1",
+                                [
+                                    text("the file"),
+                                    {
+                                        "type": "image",
+                                        "source": {
+                                            "type": "base64",
+                                            "media_type": "image/jpeg",
+                                            "data": data,
+                                        },
+                                    },
+                                ],
+                            )
+                        ],
+                        2,
+                    ),
+                ],
+            )
+        )
+    )
     image = s.messages[0]
     assert image.role == "user"
     assert image.meta == {"uuid": "u1", "kind": "image", "media_type": "image/png", "data": data}
@@ -797,19 +1083,34 @@ def test_image_kept_out_of_content(tmp_path: Path) -> None:
 
 
 def test_api_error_session_failed(tmp_path: Path) -> None:
-    error = {"type": "assistant", "uuid": "e1", "sessionId": SID, "timestamp": _ts(2),
-             "isSidechain": False, "isApiErrorMessage": True, "error": "rate_limit",
-             "apiErrorStatus": 429,
-             "message": {"id": "x", "role": "assistant", "model": "<synthetic>",
-                         "content": [text("API Error: 429 rate limited")],
-                         "usage": {"input_tokens": 0, "output_tokens": 0}}}
+    error = {
+        "type": "assistant",
+        "uuid": "e1",
+        "sessionId": SID,
+        "timestamp": _ts(2),
+        "isSidechain": False,
+        "isApiErrorMessage": True,
+        "error": "rate_limit",
+        "apiErrorStatus": 429,
+        "message": {
+            "id": "x",
+            "role": "assistant",
+            "model": "<synthetic>",
+            "content": [text("API Error: 429 rate limited")],
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        },
+    }
     entries = [user("u1", "go", 0), assistant("a1", "m1", [text("Working")], 1), error]
     s = only(parse_file(write(tmp_path / "s.jsonl", entries)))
     assert s.status == "failed" and s.error == "API Error: 429 rate limited"
     assert s.response == "Working"
     last = s.messages[-1]
     assert (last.role, last.meta["kind"], last.meta["error"], last.meta["status"]) == (
-        "system", "api_error", "rate_limit", 429)
+        "system",
+        "api_error",
+        "rate_limit",
+        429,
+    )
     assert s.context["models"] == ["claude-test-1"]
     # a real answer after the error: the session did not end on it
     recovered = [*entries, user("u2", "retry", 3), assistant("a2", "m2", [text("Done")], 4)]
@@ -818,12 +1119,27 @@ def test_api_error_session_failed(tmp_path: Path) -> None:
 
 
 def test_retry_line_then_nothing_is_failed(tmp_path: Path) -> None:
-    s = only(parse_file(write(tmp_path / "s.jsonl", [
-        user("u1", "go", 0),
-        {"type": "system", "subtype": "api_error", "level": "error", "uuid": "r1",
-         "sessionId": SID, "timestamp": _ts(1), "retryAttempt": 10, "maxRetries": 10,
-         "error": {"error": {"type": "overloaded_error", "message": "Overloaded"}}},
-    ])))
+    s = only(
+        parse_file(
+            write(
+                tmp_path / "s.jsonl",
+                [
+                    user("u1", "go", 0),
+                    {
+                        "type": "system",
+                        "subtype": "api_error",
+                        "level": "error",
+                        "uuid": "r1",
+                        "sessionId": SID,
+                        "timestamp": _ts(1),
+                        "retryAttempt": 10,
+                        "maxRetries": 10,
+                        "error": {"error": {"type": "overloaded_error", "message": "Overloaded"}},
+                    },
+                ],
+            )
+        )
+    )
     assert s.status == "failed" and s.error == "Overloaded"
 
 
@@ -831,8 +1147,20 @@ def test_in_file_sidechains_become_children(tmp_path: Path) -> None:
     task_prompt = "Look at the package.json"
     s_entries = [
         user("u1", "update the docs", 0),
-        assistant("a1", "m1", [tool_use("t1", "Task", description="pkg",
-                                        subagent_type="general-purpose", prompt=task_prompt)], 1),
+        assistant(
+            "a1",
+            "m1",
+            [
+                tool_use(
+                    "t1",
+                    "Task",
+                    description="pkg",
+                    subagent_type="general-purpose",
+                    prompt=task_prompt,
+                )
+            ],
+            1,
+        ),
         user("s1", task_prompt, 2, isSidechain=True, parentUuid=None),
         assistant("s2", "m9", [text("It uses Next 15.")], 3, isSidechain=True, parentUuid="s1"),
         user("u2", [tool_result("t1", [text("It uses Next 15.")])], 4),
@@ -859,21 +1187,44 @@ def test_agent_files_link_to_their_parent(tmp_path: Path) -> None:
     child_id = child_session_id(SID, agent)
     assert child_id == f"{SID}-agent-{agent}"
     project.mkdir(parents=True)
-    write(project / f"{SID}.jsonl", [
-        user("u1", "research this", 0),
-        assistant("a1", "m1", [tool_use("t9", "Agent", description="Research",
-                                        subagent_type="Explore", prompt="You are bob")], 1),
-        user("u2", [tool_result("t9", [text("Report")])], 9,
-             toolUseResult={"status": "completed", "agentId": agent, "agentType": "Explore"}),
-    ])
+    write(
+        project / f"{SID}.jsonl",
+        [
+            user("u1", "research this", 0),
+            assistant(
+                "a1",
+                "m1",
+                [
+                    tool_use(
+                        "t9",
+                        "Agent",
+                        description="Research",
+                        subagent_type="Explore",
+                        prompt="You are bob",
+                    )
+                ],
+                1,
+            ),
+            user(
+                "u2",
+                [tool_result("t9", [text("Report")])],
+                9,
+                toolUseResult={"status": "completed", "agentId": agent, "agentType": "Explore"},
+            ),
+        ],
+    )
     sub = project / SID / "subagents"
     sub.mkdir(parents=True)
-    write(sub / f"agent-{agent}.jsonl", [
-        user("c1", "You are bob", 2, isSidechain=True, agentId=agent, parentUuid=None),
-        assistant("c2", "m5", [text("Report")], 3, isSidechain=True, agentId=agent),
-    ])
-    (sub / f"agent-{agent}.meta.json").write_text(json.dumps({"agentType": "Explore",
-                                                              "description": "Research"}))
+    write(
+        sub / f"agent-{agent}.jsonl",
+        [
+            user("c1", "You are bob", 2, isSidechain=True, agentId=agent, parentUuid=None),
+            assistant("c2", "m5", [text("Report")], 3, isSidechain=True, agentId=agent),
+        ],
+    )
+    (sub / f"agent-{agent}.meta.json").write_text(
+        json.dumps({"agentType": "Explore", "description": "Research"})
+    )
     # the child file alone: parent known, call not
     alone = only(parse_file(sub / f"agent-{agent}.jsonl"))
     assert (alone.id, alone.parent_id, alone.agent_id) == (child_id, SID, agent)
@@ -891,13 +1242,17 @@ def test_agent_files_link_to_their_parent(tmp_path: Path) -> None:
 
 
 def test_link_arriving_after_the_offset_updates_the_earlier_call(tmp_path: Path) -> None:
-    head = [user("u1", "research", 0),
-            assistant("a1", "m1", [tool_use("t9", "Agent", prompt="go")], 1)]
+    head = [
+        user("u1", "research", 0),
+        assistant("a1", "m1", [tool_use("t9", "Agent", prompt="go")], 1),
+    ]
     path = write(tmp_path / "s.jsonl", head)
     first = parse_file(path)
     assert "child_session_id" not in only(first).messages[1].meta
-    write(path, [*head, user("u2", [tool_result("t9", "done")], 2,
-                             toolUseResult={"agentId": "abc123"})])
+    write(
+        path,
+        [*head, user("u2", [tool_result("t9", "done")], 2, toolUseResult={"agentId": "abc123"})],
+    )
     second = only(parse_file(path, first.end_offset))
     child_id = child_session_id(SID, "abc123")
     assert [m.source_key for m in second.messages] == ["u2:0"]
@@ -915,12 +1270,19 @@ def test_long_child_ids_stay_within_the_column(tmp_path: Path) -> None:
 
 
 def test_titles_from_summaries_and_custom_titles(tmp_path: Path) -> None:
-    s = only(parse_file(write(tmp_path / "s.jsonl", [
-        {"type": "summary", "summary": "Fixing the parser", "leafUuid": "a1"},
-        {"type": "summary", "summary": "Another session", "leafUuid": "elsewhere"},
-        user("u1", "go", 0, slug="brave-blue-fox"),
-        assistant("a1", "m1", [text("ok")], 1),
-    ])))
+    s = only(
+        parse_file(
+            write(
+                tmp_path / "s.jsonl",
+                [
+                    {"type": "summary", "summary": "Fixing the parser", "leafUuid": "a1"},
+                    {"type": "summary", "summary": "Another session", "leafUuid": "elsewhere"},
+                    user("u1", "go", 0, slug="brave-blue-fox"),
+                    assistant("a1", "m1", [text("ok")], 1),
+                ],
+            )
+        )
+    )
     assert s.context["title"] == "Fixing the parser"
     assert s.context["slug"] == "brave-blue-fox"
     custom = {"type": "custom-title", "customTitle": "My title", "sessionId": SID}
@@ -951,14 +1313,25 @@ def test_iter_transcript_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     projects = tmp_path / ".claude" / "projects"
     (projects / "-b" / "s1" / "subagents").mkdir(parents=True)
     (projects / "-a").mkdir(parents=True)
-    for rel in ["-b/s1.jsonl", "-b/s1/subagents/agent-x.jsonl", "-b/agent-y.jsonl",
-                "-a/s2.jsonl", "-a/notes.txt", "-a/s2.jsonl.bak"]:
+    for rel in [
+        "-b/s1.jsonl",
+        "-b/s1/subagents/agent-x.jsonl",
+        "-b/agent-y.jsonl",
+        "-a/s2.jsonl",
+        "-a/notes.txt",
+        "-a/s2.jsonl.bak",
+    ]:
         (projects / rel).write_text("")
     monkeypatch.setenv("HOME", str(tmp_path))
-    found = [p.relative_to(projects).as_posix() for p in
-             iter_transcript_files("~/.claude/projects")]
-    assert found == ["-a/s2.jsonl", "-b/s1.jsonl", "-b/agent-y.jsonl",
-                     "-b/s1/subagents/agent-x.jsonl"]
+    found = [
+        p.relative_to(projects).as_posix() for p in iter_transcript_files("~/.claude/projects")
+    ]
+    assert found == [
+        "-a/s2.jsonl",
+        "-b/s1.jsonl",
+        "-b/agent-y.jsonl",
+        "-b/s1/subagents/agent-x.jsonl",
+    ]
     # files and folders together, each file once
     twice = list(iter_transcript_files([projects / "-a", projects / "-a" / "s2.jsonl"]))
     assert [p.name for p in twice] == ["s2.jsonl"]

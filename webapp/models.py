@@ -3,7 +3,8 @@
 
 import webapp.accounts.models
 import webapp.accounts.tokens
-import webapp.review.models  # noqa: F401
+import webapp.review.models
+import webapp.transfer.models  # noqa: F401
 from webapp.sessions.models import (
     Base,
     IdempotencyKey,

@@ -28,8 +28,9 @@ class Sweeper:
     """Wakes a few times per interval, keeps the lease if it holds it, and sweeps
     when it wins the claim on the next due pass.
 
-    The lease lapses ``lease_ttl`` (one interval) after its holder stops renewing,
-    so when the holder dies another process takes over within about one interval.
+    The lease lapses ``lease_ttl`` (two intervals) after its holder last renewed:
+    a holder that stalls for a moment keeps it, and when the holder dies another
+    process takes over within about two intervals.
     """
 
     def __init__(self, manager: Manager, holder: str | None = None) -> None:
@@ -37,7 +38,7 @@ class Sweeper:
         self.holder = holder or default_holder()
         interval = manager.config.sweep_interval
         self.interval = interval
-        self.lease_ttl = interval
+        self.lease_ttl = interval * 2
         self.tick_seconds = max(interval.total_seconds() / 4, 0.05)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -39,9 +39,11 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    """Return ``value`` as an aware UTC datetime; naive values are taken as UTC."""
+    """Return ``value`` in UTC; a naive datetime is refused, since its zone is a guess."""
+    if not isinstance(value, datetime):
+        raise ValueError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
+        raise ValueError(f"naive datetime {value.isoformat()}: use timezone-aware UTC datetimes")
     return value.astimezone(UTC)
 
 
