@@ -45,10 +45,6 @@ class FakeClock:
         return self.now
 
 
-def _worker() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
-
-
 def postgres_unavailable(reason: str) -> None:
     """Skip a PostgreSQL test, or fail it under CI=true."""
     if IN_CI:
@@ -67,25 +63,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str | None]:
-    """A migrated PostgreSQL database of this test worker's own, or None."""
+def postgres_database(worker_id: str, testrun_uid: str) -> Iterator[str | None]:
+    """A migrated PostgreSQL database of this test run and worker's own, or None.
+
+    The name carries the run's id, so two test runs on one server never share one.
+    """
     base = make_url(POSTGRES_URL)
-    name = f"sessionboard_test_{_worker()}"
+    name = f"sessionboard_test_{worker_id}_{testrun_uid[:12]}"
     try:
         admin = create_engine(base, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
     except Exception as exc:  # noqa: BLE001  (any failure means "not available")
-        yield None
         os.environ["SESSIONBOARD_TEST_POSTGRES_ERROR"] = str(exc).splitlines()[0]
+        yield None
         return
     url = base.set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)
     upgrade_schema(engine)
     engine.dispose()
     yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _reset_postgres(url: str) -> None:
