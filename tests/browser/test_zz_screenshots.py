@@ -1,0 +1,49 @@
+"""Screenshots of every page in light and dark mode, on a laptop and a phone, into
+``screenshots/`` (git-ignored) for a person to look at. Runs last in its file order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import SCREENSHOTS
+from webapp.demo import generate
+
+pytestmark = pytest.mark.browser
+
+VIEWPORTS = {"laptop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def test_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
+    manager = live_server.manager
+    now = datetime.now(UTC)
+    generate(manager.store, 120, now=now, timeout=timedelta(minutes=30),
+             retention=timedelta(days=7), seed=4)  # fmt: skip
+    richest = max(manager.list(), key=lambda s: s.message_count if s.message_count < 60 else 0)
+    live_server.login(page, "admin")
+    pages = {
+        "sessions": "/sessions",
+        "session": f"/sessions/{richest.id}",
+        "stats": "/stats",
+        "admin": "/admin",
+        "not-found": "/sessions/does-not-exist",
+    }
+    SCREENSHOTS.mkdir(exist_ok=True)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for device, viewport in VIEWPORTS.items():
+            page.set_viewport_size(viewport)
+            for name, path in pages.items():
+                live_server.get(page, path)
+                if name == "session":
+                    for summary in page.locator("#transcript .card > summary").all()[:3]:
+                        summary.click()
+                target = SCREENSHOTS / f"{name}-{device}-{scheme}.png"
+                page.screenshot(
+                    path=str(target), full_page=device == "laptop" and name != "session"
+                )
+                assert target.stat().st_size > 0
+    assert page_log.page_errors == []
+    assert page_log.foreign_requests == []

@@ -1,0 +1,199 @@
+"""The session page: header, transcript windows, live poll, actions."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from webapp.sessions import Message
+
+
+@pytest.fixture
+def audit_log(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
+    """What the dashboard recorded in the audit log (the call, not the storage)."""
+    calls: list[tuple[str, str | None]] = []
+    from webapp.accounts import audit
+
+    def record(action: str, *, session_id: str | None = None, **_: Any) -> None:
+        calls.append((action, session_id))
+
+    monkeypatch.setattr(audit, "record", record)
+    return calls
+
+
+def test_header_and_transcript(client: Any, auth: Any, make_session: Any, clock: Any) -> None:
+    auth.login("viewer")
+    messages = [
+        Message("user", "Please **fix** it\n\n```python\nx = 1\n```"),
+        Message("assistant", "long answer body", summary="Short summary"),
+        Message("assistant", "Bash(ls)", meta={"kind": "tool_use", "tool_name": "Bash",
+                                               "tool_input": {"command": "ls -la"}}),
+        Message("tool", "total 0", meta={"kind": "tool_result", "is_error": True}),
+        Message("assistant", "hmm", meta={"kind": "thinking"}),
+        Message("user", "[png]", meta={"kind": "image", "media_type": "image/png",
+                                       "data": "iVBORw0KGgo="}),
+        Message("user", "[svg]", meta={"kind": "image", "media_type": "image/svg+xml",
+                                       "data": "PHN2Zz4="}),
+    ]  # fmt: skip
+    session = make_session(
+        "failed", "Do <it>", messages=messages, error="boom <b>", context={"model": "opus"}
+    )
+    html = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    assert "boom &lt;b&gt;" in html
+    assert '<th scope="row">model</th><td>opus</td>' in html
+    assert "<strong>fix</strong>" in html
+    assert 'class="hl-n"' in html
+    assert '<p class="summary">Short summary</p>' in html
+    assert "<summary>Full message</summary>" in html
+    assert "Tool call <code>Bash</code>" in html
+    assert "ls -la" in html
+    assert "Tool error" in html
+    assert "<summary>Thinking" in html
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in html
+    assert "data:image/svg+xml" not in html
+    assert html.count('<div class="message-body" hx-ignore>') == len(messages)
+    assert "hx-trigger" not in html.split('id="live"')[1].split(">")[0]  # failed: no polling
+
+
+def test_unknown_session_is_a_404_page(client: Any, auth: Any) -> None:
+    auth.login("viewer")
+    response = client.get("/sessions/nope")
+    assert response.status_code == 404
+    assert "No session has this id" in response.get_data(as_text=True)
+    fragment = client.get("/sessions/nope", headers={"HX-Request": "true"})
+    assert "<html" not in fragment.get_data(as_text=True)
+
+
+def test_large_transcript_loads_latest_and_earlier_on_demand(
+    client: Any, auth: Any, make_session: Any, clock: Any
+) -> None:
+    auth.login("viewer")
+    start = clock()
+    messages = [
+        Message("user", f"message number {i}.", timestamp=start + timedelta(seconds=i))
+        for i in range(250)
+    ]
+    session = make_session("completed", messages=messages)
+    html = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    shown = re.findall(r"message number (\d+)\.", html)
+    assert shown == [str(i) for i in range(150, 250)]
+    more = re.search(r'hx-get="([^"]+/messages\?before=\d+)"', html)
+    assert more is not None
+    earlier = client.get(more.group(1), headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert re.findall(r"message number (\d+)\.", earlier) == [str(i) for i in range(50, 150)]
+    last = re.search(r'hx-get="([^"]+/messages\?before=\d+)"', earlier)
+    assert last is not None
+    rest = client.get(last.group(1), headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert re.findall(r"message number (\d+)\.", rest) == [str(i) for i in range(50)]
+    assert "Load earlier" not in rest
+
+
+def test_big_message_arrives_truncated(client: Any, auth: Any, make_session: Any) -> None:
+    auth.login("viewer")
+    body = "a" * 30_000 + "THE-END"
+    session = make_session("completed", messages=[Message("assistant", body)])
+    html = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    assert "THE-END" not in html
+    assert "30,007 characters" in html
+    link = re.search(r'hx-get="([^"]+/messages/\d+)"', html)
+    assert link is not None
+    full = client.get(link.group(1), headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "THE-END" in full
+
+
+def test_poll_is_204_until_something_changes_and_stops_when_ended(
+    client: Any, auth: Any, make_session: Any, app_manager: Any, clock: Any
+) -> None:
+    auth.login("viewer")
+    session = make_session("running")
+    html = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    poll = re.search(r'hx-get="([^"]+/poll\?[^"]+)" hx-trigger="every 1s"', html)
+    assert poll is not None
+    url = poll.group(1).replace("&amp;", "&")
+    assert client.get(url, headers={"HX-Request": "true"}).status_code == 204
+    clock.advance(seconds=1)
+    app_manager.append_message(session.id, Message("assistant", "fresh news"))
+    update = client.get(url, headers={"HX-Request": "true"})
+    text = update.get_data(as_text=True)
+    assert update.status_code == 200
+    assert "fresh news" in text
+    assert 'hx-swap-oob="beforeend:#transcript"' in text
+    assert 'hx-trigger="every 1s"' in text
+    clock.advance(seconds=1)
+    app_manager.set_completed(session.id, "all done")
+    next_url = re.search(r'hx-get="([^"]+/poll\?[^"]+)"', text)
+    assert next_url is not None
+    ended = client.get(next_url.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+    ended_text = ended.get_data(as_text=True)
+    assert "s-completed" in ended_text
+    assert "fresh news" not in ended_text
+    assert "hx-trigger" not in ended_text
+
+
+def test_reviewer_actions(
+    client: Any, auth: Any, make_session: Any, app_manager: Any, audit_log: list[Any]
+) -> None:
+    auth.login("reviewer")
+    session = make_session("running")
+    hx = {"HX-Request": "true"}
+    assert "Give a reason" in client.post(f"/sessions/{session.id}/fail", headers=hx).get_data(
+        as_text=True
+    )
+    text = client.post(
+        f"/sessions/{session.id}/fail", data={"reason": "stuck"}, headers=hx
+    ).get_data(as_text=True)
+    assert "Session marked failed." in text
+    assert 'id="session-header" class="session-header" hx-swap-oob="true"' in text
+    assert 'id="nav-counts"' in text
+    got = app_manager.get(session.id)
+    assert (got.status, got.error) == ("failed", "stuck")
+
+    client.post(f"/sessions/{session.id}/expiry", data={"hours": "24"}, headers=hx)
+    extended = app_manager.get(session.id).expires_at
+    assert extended == got.expires_at + timedelta(hours=24)
+    client.post(f"/sessions/{session.id}/expiry", data={"never": "1"}, headers=hx)
+    assert app_manager.get(session.id).expires_at is None
+
+    note = client.post(
+        f"/sessions/{session.id}/notes", data={"note": "please retry", "after": "0"}, headers=hx
+    ).get_data(as_text=True)
+    assert "please retry" in note
+    stored = app_manager.get_messages(session.id)[-1]
+    assert stored.meta == {"kind": "note", "author": "test-reviewer"}
+
+    closed = client.post(f"/sessions/{session.id}/close", headers=hx).get_data(as_text=True)
+    assert "s-closed" in closed
+    assert app_manager.get(session.id).status == "closed"
+    assert [a for a, _ in audit_log if a.startswith("session.")] == [
+        "session.fail", "session.expiry", "session.expiry", "session.note", "session.close",
+    ]  # fmt: skip
+
+
+def test_viewer_cannot_change_and_reviewer_cannot_delete(
+    client: Any, auth: Any, make_session: Any, app_manager: Any
+) -> None:
+    session = make_session("running")
+    auth.login("viewer")
+    assert client.post(f"/sessions/{session.id}/close").status_code == 403
+    assert "Viewers can read" in client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    auth.login("reviewer")
+    assert client.post(f"/sessions/{session.id}/delete").status_code == 403
+    assert "Delete…" not in client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    assert app_manager.get(session.id).status == "running"
+
+
+def test_admin_deletes_after_confirmation(
+    client: Any, auth: Any, make_session: Any, app_manager: Any, audit_log: list[Any]
+) -> None:
+    auth.login("admin")
+    session = make_session("completed")
+    confirm = client.get(f"/sessions/{session.id}/delete", headers={"HX-Request": "true"})
+    assert "Delete for good" in confirm.get_data(as_text=True)
+    assert app_manager.get(session.id) is not None
+    gone = client.post(f"/sessions/{session.id}/delete", headers={"HX-Request": "true"})
+    assert gone.headers["HX-Redirect"].startswith("/sessions?deleted=")
+    assert app_manager.get(session.id) is None
+    assert [a for a in audit_log if a[0].startswith("session.")] == [("session.delete", session.id)]

@@ -1,0 +1,127 @@
+"""Untrusted text to safe HTML: markdown-it-py, Pygments on the server, then nh3.
+
+Everything an agent or a user wrote goes through :func:`render_markdown` before it
+reaches a template unescaped. The order matters: markdown (raw HTML in the source
+is *escaped*, never passed through) and highlighting first, then the sanitiser has
+the last word over the whole result, so nothing the highlighter or the markdown
+renderer produced can slip past it. Pygments writes classes, never inline styles
+(``static/app.css`` colours the ``hl-`` classes), so the strict CSP holds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import nh3
+from markdown_it import MarkdownIt
+from markupsafe import Markup, escape
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name, guess_lexer
+from pygments.util import ClassNotFound
+
+#: Tags the sanitiser keeps: what markdown and the highlighter produce, nothing more.
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "i", "img", "li", "ol", "p", "pre", "s", "span", "strong",
+    "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+#: Attributes per tag; ``class`` only where Pygments or markdown put it.
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "code": {"class"},
+    "div": {"class"},
+    "pre": {"class"},
+    "span": {"class"},
+    "td": {"align"},
+    "th": {"align"},
+    "ol": {"start"},
+}
+#: Links may leave the site (a person clicks them); images may not load anything:
+#: a remote image is a request to another origin the moment the page opens.
+#: ``data`` is let through here only for :func:`_filter_attribute` to narrow it.
+URL_SCHEMES = {"http", "https", "mailto", "data"}
+#: Highlighting is skipped for longer code blocks (their text is shown plain).
+MAX_HIGHLIGHT_CHARS = 50_000
+
+_formatter = HtmlFormatter(nowrap=True, classprefix="hl-")
+
+
+def _highlight(code: str, lang: str, _attrs: str) -> str:
+    """markdown-it's highlight hook: Pygments HTML with class names, or '' to
+    let markdown-it escape the code itself."""
+    if len(code) > MAX_HIGHLIGHT_CHARS:
+        return ""
+    try:
+        lexer = get_lexer_by_name(lang.split()[0]) if lang else guess_lexer(code)
+    except ClassNotFound:
+        return ""
+    if not lang and lexer.name == "Text only":
+        return ""
+    return f'<pre class="highlight"><code>{highlight(code, lexer, _formatter)}</code></pre>'
+
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _highlight})
+_markdown.enable(["table", "strikethrough"])
+
+
+def _filter_attribute(tag: str, attribute: str, value: str) -> str | None:
+    """Images may only be inline raster data; links may not be ``data:`` URLs."""
+    if tag == "img" and attribute == "src":
+        return value if is_safe_image_url(value) else None
+    if attribute == "href" and value.strip().lower().startswith("data:"):
+        return None
+    if attribute == "class":
+        # Only classes the highlighter or markdown produce (``hl-*``, language-*).
+        kept = [c for c in value.split() if c.startswith(("hl-", "language-", "highlight"))]
+        return " ".join(kept) or None
+    return value
+
+
+SAFE_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def is_safe_image_url(url: str) -> bool:
+    """True for ``data:`` URLs of raster images (never SVG, which can hold script)."""
+    return any(url.startswith(f"data:{t};base64,") for t in SAFE_IMAGE_TYPES)
+
+
+def sanitize(html: str) -> str:
+    """The allow-list sanitiser (nh3): unknown tags and attributes, event handlers,
+    ``javascript:`` URLs, ``hx-*``/``data-*`` attributes are all removed."""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        attribute_filter=_filter_attribute,
+        strip_comments=True,
+    )
+
+
+def render_markdown(text: str | None) -> Markup:
+    """Markdown to sanitised HTML, safe to put in a page as it is."""
+    if not text:
+        return Markup("")
+    return Markup(sanitize(_markdown.render(text)))  # noqa: S704  (sanitised just now)
+
+
+def highlight_code(code: str, language: str) -> Markup:
+    """Highlighted ``code`` (``language`` a Pygments name) as sanitised HTML."""
+    html = _highlight(code, language, "")
+    if not html:
+        return Markup('<pre class="highlight"><code>{}</code></pre>').format(code)
+    return Markup(sanitize(html))  # noqa: S704  (sanitised just now)
+
+
+def highlight_json(value: Any) -> Markup:
+    """A JSON value pretty-printed and highlighted (tool inputs, unknown meta)."""
+    return highlight_code(json.dumps(value, indent=2, ensure_ascii=False, default=str), "json")
+
+
+def plain(text: str | None) -> Markup:
+    """Escaped text, for places where markdown would be wrong (errors, requests)."""
+    return escape(text or "")
