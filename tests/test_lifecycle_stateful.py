@@ -136,8 +136,7 @@ class Lifecycle(RuleBasedStateMachine):
     def keep(self, sid: str, keep: bool) -> None:
         assert self.manager.set_keep(sid, keep) == (sid in self.model)
         if sid in self.model:
-            self.model[sid].keep = keep
-            self.model[sid].last_activity = self.clock()
+            self.model[sid].keep = keep  # a reviewer's mark: not the agent's activity
 
     @rule(sid=consumes(sessions))
     def delete(self, sid: str) -> None:

@@ -314,12 +314,15 @@ def test_fixed_expiry_counts_from_creation(manager: Manager, clock) -> None:
 
 def test_set_expiry_and_keep(manager: Manager, clock) -> None:
     s = manager.create("q")
+    clock.advance(hours=1)
     later = clock() + timedelta(days=3)
     assert manager.set_expiry(s.id, later)
     assert manager.get(s.id).expires_at == later
     assert manager.set_expiry(s.id, None)
     assert manager.get(s.id).expires_at is None
     assert manager.set_keep(s.id, True) and manager.get(s.id).keep
+    # a reviewer's or admin's change is not the agent's activity
+    assert manager.get(s.id).last_activity == s.created_at
     manager.close(s.id)
     assert manager.set_expiry(s.id, later) is False
     assert manager.set_expiry("unknown", later) is False

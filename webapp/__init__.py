@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import config as settings
 from webapp.extensions import csrf, db
@@ -64,8 +65,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url)
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_BODY_BYTES"])
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    if not app.config.get("SESSION_COOKIE_SAMESITE"):  # Flask's default is None
+        app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    proxies = int(app.config["TRUSTED_PROXIES"])
+    if proxies:
+        # Behind a reverse proxy: trust its X-Forwarded-* headers, so https is seen
+        # (Secure cookies) and the login throttle counts the client's address.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
+        )
 
     db.init_app(app)
     csrf.init_app(app)

@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from webapp import config as settings
+from webapp.claude.hook import claude_hook_command
 from webapp.extensions import db, get_manager
 from webapp.sessions import schema
 
@@ -32,6 +33,11 @@ def main() -> None:
 
     Settings come from SESSIONBOARD_* environment variables (see the README).
     """
+
+
+# Runs on an agent's machine with no app or database: on the group itself, so
+# FlaskGroup finds it without creating the app.
+main.add_command(claude_hook_command)
 
 
 @click.command("serve")

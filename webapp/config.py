@@ -36,6 +36,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
         "password of the admin created on first run; default: random, printed once",
     ),
     "LOG_LEVEL": ("INFO", "logging level"),
+    "TRUSTED_PROXIES": (0, "reverse proxies in front whose X-Forwarded-* headers are trusted"),
 }
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -166,14 +166,18 @@ class Manager:
         return session.context.get(key, default)
 
     def set_expiry(self, id: str, expires_at: datetime | None) -> bool:
-        """Move the expiry (None = never expires); False if unknown or terminal."""
+        """Move the expiry (None = never expires); False if unknown or terminal.
+        An admin's change: ``last_activity`` stays."""
         return self.store.change_session(
-            id, {"expires_at": expires_at}, now=self.clock(), guard="live"
+            id, {"expires_at": expires_at}, now=self.clock(), guard="live", touch=False
         )
 
     def set_keep(self, id: str, keep: bool) -> bool:
-        """Exempt a session from (or return it to) retention purging; False if unknown."""
-        return self.store.change_session(id, {"keep": bool(keep)}, now=self.clock(), guard=None)
+        """Exempt a session from (or return it to) retention purging; False if unknown.
+        A reviewer's change: ``last_activity`` stays."""
+        return self.store.change_session(
+            id, {"keep": bool(keep)}, now=self.clock(), guard=None, touch=False
+        )
 
     # -- messages ---------------------------------------------------------------
 

@@ -345,12 +345,15 @@ class MessageStore:
         now: datetime,
         sliding_timeout: timedelta | None = None,
         guard: str | None = "open",
+        touch: bool = True,
     ) -> bool:
         """Set some fields of a session in one guarded statement.
 
         ``guard="open"``: only while the session takes changes (not terminal, not
         past ``expires_at``); ``"live"``: only while not terminal; None: always.
-        Returns whether the change applied (False too for an unknown id).
+        ``touch=False`` leaves ``last_activity`` (a reviewer's or admin's change
+        is not the agent's activity). Returns whether the change applied (False
+        too for an unknown id).
         """
         c = sessions_t.c
         values = dict(values)
@@ -360,8 +363,9 @@ class MessageStore:
             values["request_excerpt"] = excerpt(values["request"])
         if "context" in values:
             check_json(values["context"], "session context")
-        values["last_activity"] = now
-        if sliding_timeout is not None and "expires_at" not in values:
+        if touch:
+            values["last_activity"] = now
+        if touch and sliding_timeout is not None and "expires_at" not in values:
             values["expires_at"] = case(
                 (c.expires_at.is_(None), None), else_=literal(now + sliding_timeout)
             )
