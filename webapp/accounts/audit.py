@@ -3,12 +3,26 @@
 CONTRACT: ``record(action, *, session_id=None, detail=None, actor=None)`` appends
 one entry (actor defaults to the current user); every change made from the UI,
 and logins, purges, clears, user and token changes, call it. Entries cannot be
-edited from the app. The accounts feature implements the storage.
+edited from the app: this module only appends and lists.
+
+Pass ``conn`` (a connection inside ``store.write()``) to write the entry in the
+same transaction as the change it describes.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, insert, select
+
+from webapp.accounts.auth import current_actor
+from webapp.accounts.models import AuditEntry
+from webapp.extensions import get_manager
+from webapp.sessions.types import check_json
+
+audit_t = cast(Table, AuditEntry.__table__)
 
 
 def record(
@@ -17,5 +31,63 @@ def record(
     session_id: str | None = None,
     detail: dict[str, Any] | None = None,
     actor: str | None = None,
+    conn: Connection | None = None,
 ) -> None:
-    """Append one audit entry."""
+    """Append one audit entry (in ``conn``'s transaction when given)."""
+    detail = detail or {}
+    check_json(detail, "audit detail")
+    values = {
+        "at": get_manager().clock(),
+        "actor": actor or current_actor(),
+        "action": action,
+        "session_id": session_id,
+        "detail": detail,
+    }
+    if conn is not None:
+        conn.execute(insert(audit_t).values(values))
+        return
+    with get_manager().store.write() as own:
+        own.execute(insert(audit_t).values(values))
+
+
+def actions() -> list[str]:
+    """The actions present in the log, for the audit page's filter."""
+    with get_manager().store.read() as conn:
+        query = select(audit_t.c.action).distinct().order_by(audit_t.c.action)
+        return list(conn.execute(query).scalars())
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What the audit page narrows the log to; None or empty means any."""
+
+    actor: str = ""
+    action: str = ""
+    session_id: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def entries(
+    where: AuditFilter, *, before: int | None = None, limit: int = 100
+) -> tuple[list[dict[str, Any]], int | None]:
+    """Entries newest first matching ``where``, older than entry id ``before``;
+    returns them and the id to pass as ``before`` for the next page (or None)."""
+    c = audit_t.c
+    query = select(audit_t).order_by(c.id.desc()).limit(limit + 1)
+    if where.actor:
+        query = query.where(c.actor == where.actor)
+    if where.action:
+        query = query.where(c.action == where.action)
+    if where.session_id:
+        query = query.where(c.session_id == where.session_id)
+    if where.since is not None:
+        query = query.where(c.at >= where.since)
+    if where.until is not None:
+        query = query.where(c.at < where.until)
+    if before is not None:
+        query = query.where(c.id < before)
+    with get_manager().store.read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    next_before = rows[limit - 1]["id"] if len(rows) > limit else None
+    return rows[:limit], next_before

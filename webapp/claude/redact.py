@@ -36,11 +36,16 @@ def _mark(kind: str) -> str:
 
 # --- whole blocks ----------------------------------------------------------------
 
-# A private key block; without its END line (truncated output) everything after
-# the BEGIN line is taken: on the safe side.
+# A private key block. Without its END line (truncated output) the BEGIN line
+# and the key-body lines right after it are taken (PEM headers, base64 lines),
+# whether lines are split by real newlines or by JSON-escaped "\\n".
+_SEP = r"(?:\r?\n|\\(?:r\\)?n)"  # a newline, or an escaped "\\n" / "\\r\\n"
 _PEM_RE = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----"
-    r"(?:.*?-----END \1-----|.*\Z)",
+    r"(?:.*?-----END \1-----"
+    r"|(?:" + _SEP + r"[A-Za-z-]+: [^\n\\]*)*"  # Proc-Type:, DEK-Info:, Comment:
+    r"(?:" + _SEP + r"(?=" + _SEP + r"))?"  # one blank line after them
+    r"(?:" + _SEP + r"[A-Za-z0-9+/=]{1,100})*)",  # base64 lines
     re.DOTALL,
 )
 

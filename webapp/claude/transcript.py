@@ -8,8 +8,10 @@ an importer stores them. It is pure standard library: no Flask, no database.
 
 Rules chosen here (the format is undocumented; they were derived from real files):
 
-* One content block is one message, in file order. The file order is the
-  ``parentUuid`` order and is chronological, so it is kept as is.
+* One content block is one message, in file order (whitespace-only text and
+  empty, signature-only thinking blocks included). The file order is the
+  ``parentUuid`` order and is chronological, so it is kept as is. Lines that
+  are not blocks (hooks, system lines, attachments) are one message each.
 * ``source_key`` is ``"<uuid>:<block index>"`` (``"L<byte offset>:<index>"`` for
   a line without uuid): stable across re-parses, unique within a session. A
   repeated uuid inside one session is skipped (``duplicate_uuid``).
@@ -28,10 +30,14 @@ Rules chosen here (the format is undocumented; they were derived from real files
   timestamp) and emits messages only for lines that START at or after
   ``start_offset``. Session fields, context and token totals are whole-file
   values, so the importer may simply overwrite them; a response straddling the
-  offset yields its new blocks (new keys) and no second usage count.
-  ``ParseStats`` counts only the new lines. A ``start_offset`` past the end of
-  the file (file replaced or truncated) restarts at 0 and is reported in
-  ``ParseStats.offset_resets``.
+  offset yields its new blocks (new keys) and no second usage count. What a new
+  line teaches about a message emitted earlier (the final ``usage`` of a
+  straddling response, the ``child_session_id`` of a Task/Agent call whose
+  result just arrived) comes in ``ParsedSession.meta_updates`` (source_key ->
+  meta keys to merge). A session is returned when one of its lines is new or
+  it has updates. ``ParseStats`` counts only the new lines. A ``start_offset``
+  past the end of the file (file replaced or truncated) restarts at 0 and is
+  reported in ``ParseStats.offset_resets``.
 * A final line without ``\\n`` is consumed only if it decodes to a JSON object
   (a proper prefix of a serialized object never does); otherwise it is counted
   as ``truncated_last_line`` and ``end_offset`` stops before it.
@@ -42,9 +48,12 @@ Rules chosen here (the format is undocumented; they were derived from real files
   uuid>"``; an id longer than 64 characters is replaced by a hashed form. The
   parent's Task/Agent call is found through ``toolUseResult.agentId`` on its
   tool_result, else through the call's ``input.prompt`` equal to the child's
-  first prompt. The parent's tool_use message gets ``meta["child_session_id"]``
-  from the parent file alone (ids are deterministic), and the child gets
-  ``parent_tool_use_id`` when both are parsed together (:func:`link_sessions`).
+  first prompt. The parent's tool_use message, and the tool_result that reports
+  the agentId, get ``meta["child_session_id"]`` from the parent file alone (ids
+  are deterministic), the parent's context lists ``child_session_ids``, and the
+  child gets ``parent_tool_use_id`` when both are parsed together (same file, or
+  :func:`link_sessions` / :func:`parse_paths`). A child whose parent transcript
+  is missing keeps ``parent_id`` (the sessionId its lines carry) anyway.
 * Status is ``"failed"`` when the last assistant outcome of the session is an
   API error (``isApiErrorMessage`` true, or a ``<synthetic>`` message starting
   with ``API Error``, or a ``system``/``api_error`` retry line not followed by a

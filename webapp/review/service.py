@@ -1,6 +1,6 @@
-"""Review data for other features' pages.
+"""Review data and review changes: verdicts, comments, tags, keep, the inbox.
 
-CONTRACT (the review feature implements these; until then they return nothing):
+CONTRACT (read side, used by other features' pages):
 - ``session_review(session_id) -> dict``: ``verdict`` ("unreviewed" | "approved" |
   "flagged"), ``verdict_by``, ``verdict_at``, ``reason``, ``tags`` (list[str]),
   ``comments`` (session-level, list of dicts with author, created_at, body_html).
@@ -10,40 +10,380 @@ CONTRACT (the review feature implements these; until then they return nothing):
   messages, keyed by message id, shown beside that message.
 - ``session_filter(verdicts, reviewer, tag)``: a SQL condition on ``sessions.id``
   for the session list, or None when no review filter is given.
+
+Write side: ``set_verdict``, ``add_comment``, ``add_tag``, ``remove_tag`` and
+``set_keep`` each change one session in one transaction together with its audit
+entry, and raise ``UnknownSessionError`` for an unknown id and ``ReviewError``
+for input the rules refuse.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-VERDICTS = ("unreviewed", "approved", "flagged")
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
+
+from webapp.accounts import audit
+from webapp.accounts.auth import current_actor
+from webapp.extensions import get_manager
+from webapp.rendering import render_markdown
+from webapp.review.models import VERDICTS as VERDICTS  # the contract names it here
+from webapp.review.models import Comment, Tag, Verdict
+from webapp.sessions import UnknownSessionError
+from webapp.sessions.models import MessageRow, SessionRow
+
+verdicts_t = cast(Table, Verdict.__table__)
+comments_t = cast(Table, Comment.__table__)
+tags_t = cast(Table, Tag.__table__)
+sessions_t = cast(Table, SessionRow.__table__)
+messages_t = cast(Table, MessageRow.__table__)
+
+MAX_TAG_LENGTH = 64
+MAX_COMMENT_LENGTH = 20_000
+MAX_REASON_LENGTH = 2_000
+#: Sessions the inbox offers: finished ones (a running session is not ready yet).
+INBOX_STATUSES = ("completed", "failed", "expired", "closed")
+#: Shown first in the inbox: the agent failed or never finished.
+URGENT_STATUSES = ("failed", "expired")
+
+
+class ReviewError(ValueError):
+    """A review change the rules refuse; the message says why."""
+
+
+# -- read side -------------------------------------------------------------------------
+
+
+def _comment(row: Any) -> dict[str, Any]:
+    m = row._mapping
+    return {
+        "id": m["id"],
+        "message_id": m["message_id"],
+        "author": m["author"],
+        "created_at": m["created_at"],
+        "body": m["body"],
+        "body_html": render_markdown(m["body"]),
+    }
+
+
+def _tags(conn: Connection, session_id: str) -> list[str]:
+    query = select(tags_t.c.name).where(tags_t.c.session_id == session_id).order_by(tags_t.c.name)
+    return list(conn.execute(query).scalars())
 
 
 def session_review(session_id: str) -> dict[str, Any]:
     """The review state of one session."""
+    c = comments_t.c
+    with get_manager().store.read() as conn:
+        verdict = conn.execute(
+            select(verdicts_t).where(verdicts_t.c.session_id == session_id)
+        ).first()
+        tags = _tags(conn, session_id)
+        comments = [
+            _comment(r)
+            for r in conn.execute(
+                select(comments_t)
+                .where(c.session_id == session_id, c.message_id.is_(None))
+                .order_by(c.created_at, c.id)
+            )
+        ]
+    v = verdict._mapping if verdict is not None else None
     return {
-        "verdict": "unreviewed",
-        "verdict_by": None,
-        "verdict_at": None,
-        "reason": "",
-        "tags": [],
-        "comments": [],
+        "verdict": v["verdict"] if v else "unreviewed",
+        "verdict_by": v["by"] if v else None,
+        "verdict_at": v["at"] if v else None,
+        "reason": v["reason"] if v else "",
+        "tags": tags,
+        "comments": comments,
     }
 
 
 def list_annotations(session_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Verdict and tags per session, for list rows."""
-    return {sid: {"verdict": "unreviewed", "tags": []} for sid in session_ids}
+    ids = list(session_ids)
+    result: dict[str, dict[str, Any]] = {sid: {"verdict": "unreviewed", "tags": []} for sid in ids}
+    if not ids:
+        return result
+    with get_manager().store.read() as conn:
+        for sid, verdict in conn.execute(
+            select(verdicts_t.c.session_id, verdicts_t.c.verdict).where(
+                verdicts_t.c.session_id.in_(ids)
+            )
+        ):
+            result[sid]["verdict"] = verdict
+        for sid, name in conn.execute(
+            select(tags_t.c.session_id, tags_t.c.name)
+            .where(tags_t.c.session_id.in_(ids))
+            .order_by(tags_t.c.name)
+        ):
+            result[sid]["tags"].append(name)
+    return result
 
 
 def comments_by_message(session_id: str) -> dict[int, list[dict[str, Any]]]:
     """Comments on single messages, keyed by message id."""
-    return {}
+    c = comments_t.c
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    with get_manager().store.read() as conn:
+        for row in conn.execute(
+            select(comments_t)
+            .where(c.session_id == session_id, c.message_id.is_not(None))
+            .order_by(c.created_at, c.id)
+        ):
+            found[row._mapping["message_id"]].append(_comment(row))
+    return dict(found)
+
+
+def message_comments(session_id: str, message_id: int) -> list[dict[str, Any]]:
+    """The comments on one message."""
+    return comments_by_message(session_id).get(message_id, [])
 
 
 def session_filter(
     verdicts: Sequence[str] | None = None, reviewer: str | None = None, tag: str | None = None
-) -> Any:
+) -> ColumnElement[bool] | None:
     """A condition on ``sessions.id`` for review filters, or None."""
-    return None
+    sid = sessions_t.c.id
+    conditions: list[ColumnElement[bool]] = []
+    wanted = [v for v in (verdicts or []) if v in VERDICTS]
+    if wanted:
+        v = verdicts_t.c
+        reviewed = [w for w in wanted if w != "unreviewed"]
+        either: list[ColumnElement[bool]] = []
+        if reviewed:
+            either.append(exists().where(v.session_id == sid, v.verdict.in_(reviewed)))
+        if "unreviewed" in wanted:
+            either.append(~exists().where(v.session_id == sid))
+        conditions.append(or_(*either))
+    if reviewer:
+        conditions.append(
+            exists().where(verdicts_t.c.session_id == sid, verdicts_t.c.by == reviewer)
+        )
+    if tag:
+        name = _normal_tag(tag)
+        conditions.append(exists().where(tags_t.c.session_id == sid, tags_t.c.name == name))
+    return and_(*conditions) if conditions else None
+
+
+def all_tags() -> list[str]:
+    """Every tag in use, for filter menus."""
+    with get_manager().store.read() as conn:
+        query = select(tags_t.c.name).distinct().order_by(tags_t.c.name)
+        return list(conn.execute(query).scalars())
+
+
+# -- the inbox -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    """What the inbox narrows to besides "unreviewed": a tag, a status."""
+
+    tag: str = ""
+    status: str = ""
+
+    def args(self) -> dict[str, Any]:
+        """As query-string arguments (empty ones left out)."""
+        return {k: v for k, v in (("tag", self.tag), ("status", self.status)) if v}
+
+
+def _priority() -> ColumnElement[int]:
+    return case((sessions_t.c.status.in_(URGENT_STATUSES), 0), else_=1)
+
+
+def _inbox_where(where: InboxFilter) -> ColumnElement[bool]:
+    s = sessions_t.c
+    statuses = [where.status] if where.status in INBOX_STATUSES else list(INBOX_STATUSES)
+    condition = and_(s.status.in_(statuses), ~exists().where(verdicts_t.c.session_id == s.id))
+    tagged = session_filter(tag=where.tag or None)
+    return and_(condition, tagged) if tagged is not None else condition
+
+
+def _after(key: tuple[int, datetime, str], forward: bool) -> ColumnElement[bool]:
+    """Rows after ``key`` in inbox order (``forward``), or before it."""
+    prio, created, sid = key
+    p, c, i = _priority(), sessions_t.c.created_at, sessions_t.c.id
+    if forward:
+        return or_(p > prio, and_(p == prio, or_(c > created, and_(c == created, i > sid))))
+    return or_(p < prio, and_(p == prio, or_(c < created, and_(c == created, i < sid))))
+
+
+def _inbox_query(where: InboxFilter, forward: bool = True) -> Any:
+    s = sessions_t.c
+    order = (_priority(), s.created_at, s.id)
+    return (
+        select(s.id, s.status, s.request_excerpt, s.created_at, s.message_count, _priority())
+        .where(_inbox_where(where))
+        .order_by(*(order if forward else [col.desc() for col in order]))
+    )
+
+
+def _key(row: Any) -> tuple[int, datetime, str]:
+    m = row._mapping
+    return (0 if m["status"] in URGENT_STATUSES else 1, m["created_at"], m["id"])
+
+
+def inbox(
+    where: InboxFilter, *, after: str | None = None, limit: int = 50
+) -> tuple[list[dict[str, Any]], str | None, int]:
+    """Unreviewed finished sessions, failed and expired first, then oldest; a page
+    after session ``after``, the id to page on from (or None) and the total."""
+    query = _inbox_query(where).limit(limit + 1)
+    with get_manager().store.read() as conn:
+        if after:
+            key = _session_key(conn, after)
+            if key is not None:
+                query = query.where(_after(key, True))
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+        total = conn.execute(
+            select(func.count()).select_from(sessions_t).where(_inbox_where(where))
+        ).scalar_one()
+    next_after = rows[limit - 1]["id"] if len(rows) > limit else None
+    return rows[:limit], next_after, int(total)
+
+
+def _session_key(conn: Connection, session_id: str) -> tuple[int, datetime, str] | None:
+    s = sessions_t.c
+    row = conn.execute(select(s.id, s.status, s.created_at).where(s.id == session_id)).first()
+    return _key(row) if row is not None else None
+
+
+def neighbour(session_id: str, where: InboxFilter, *, forward: bool = True) -> str | None:
+    """The inbox session after (or before) ``session_id`` in inbox order, whether or
+    not ``session_id`` itself still awaits review; None at the end. An unknown id
+    gives the first (or last) one."""
+    with get_manager().store.read() as conn:
+        key = _session_key(conn, session_id)
+        query = _inbox_query(where, forward).limit(1)
+        if key is not None:
+            query = query.where(_after(key, forward))
+        row = conn.execute(query).first()
+    return row._mapping["id"] if row is not None else None
+
+
+# -- write side ------------------------------------------------------------------------
+
+
+def _check_session(conn: Connection, session_id: str) -> None:
+    found = conn.execute(select(sessions_t.c.id).where(sessions_t.c.id == session_id)).first()
+    if found is None:
+        raise UnknownSessionError(session_id)
+
+
+def set_verdict(session_id: str, verdict: str, reason: str = "") -> dict[str, Any]:
+    """Set the session's verdict (``unreviewed`` clears it); returns the review."""
+    if verdict not in VERDICTS:
+        raise ReviewError(f"A verdict is one of {', '.join(VERDICTS)}.")
+    reason = reason.strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ReviewError(f"A reason has at most {MAX_REASON_LENGTH} characters.")
+    actor = current_actor()
+    with get_manager().store.write() as conn:
+        _check_session(conn, session_id)
+        conn.execute(delete(verdicts_t).where(verdicts_t.c.session_id == session_id))
+        if verdict != "unreviewed":
+            conn.execute(
+                insert(verdicts_t).values(
+                    session_id=session_id,
+                    verdict=verdict,
+                    by=actor,
+                    at=get_manager().clock(),
+                    reason=reason,
+                )
+            )
+        detail = {"verdict": verdict, "reason": reason} if reason else {"verdict": verdict}
+        audit.record("verdict", session_id=session_id, detail=detail, conn=conn)
+    return session_review(session_id)
+
+
+def add_comment(session_id: str, body: str, message_id: int | None = None) -> dict[str, Any]:
+    """Add a markdown comment on the session, or on one of its messages."""
+    body = body.strip()
+    if not body:
+        raise ReviewError("A comment needs some text.")
+    if len(body) > MAX_COMMENT_LENGTH:
+        raise ReviewError(f"A comment has at most {MAX_COMMENT_LENGTH} characters.")
+    with get_manager().store.write() as conn:
+        _check_session(conn, session_id)
+        if message_id is not None:
+            m = messages_t.c
+            found = conn.execute(
+                select(m.id).where(m.id == message_id, m.session_id == session_id)
+            ).first()
+            if found is None:
+                raise ReviewError("That message is not in this session.")
+        row = conn.execute(
+            insert(comments_t)
+            .values(
+                session_id=session_id,
+                message_id=message_id,
+                author=current_actor(),
+                created_at=get_manager().clock(),
+                body=body,
+            )
+            .returning(*comments_t.c)
+        ).one()
+        detail: dict[str, Any] = {"comment": row._mapping["id"], "excerpt": body[:80]}
+        if message_id is not None:
+            detail["message"] = message_id
+        audit.record("comment", session_id=session_id, detail=detail, conn=conn)
+    return _comment(row)
+
+
+def _normal_tag(name: str) -> str:
+    return " ".join(name.split()).lower()
+
+
+def clean_tag(name: str) -> str:
+    """A tag as stored: trimmed, inner whitespace as one space, lower case."""
+    tag = _normal_tag(name)
+    if not tag or len(tag) > MAX_TAG_LENGTH or not tag.isprintable():
+        raise ReviewError(f"A tag is 1 to {MAX_TAG_LENGTH} printable characters.")
+    return tag
+
+
+def add_tag(session_id: str, name: str) -> list[str]:
+    """Tag the session (a tag it has already is no change); returns its tags."""
+    tag = clean_tag(name)
+    with get_manager().store.write() as conn:
+        _check_session(conn, session_id)
+        if tag not in _tags(conn, session_id):
+            conn.execute(insert(tags_t).values(session_id=session_id, name=tag))
+            audit.record("tag.add", session_id=session_id, detail={"tag": tag}, conn=conn)
+        return _tags(conn, session_id)
+
+
+def remove_tag(session_id: str, name: str) -> list[str]:
+    """Take a tag off the session; returns its tags."""
+    tag = _normal_tag(name)
+    with get_manager().store.write() as conn:
+        _check_session(conn, session_id)
+        t = tags_t.c
+        removed = conn.execute(delete(tags_t).where(t.session_id == session_id, t.name == tag))
+        if removed.rowcount:
+            audit.record("tag.remove", session_id=session_id, detail={"tag": tag}, conn=conn)
+        return _tags(conn, session_id)
+
+
+def set_keep(session_id: str, keep: bool) -> bool:
+    """Exempt the session from retention purging (or return it to it)."""
+    if not get_manager().set_keep(session_id, keep):
+        raise UnknownSessionError(session_id)
+    audit.record("keep", session_id=session_id, detail={"keep": keep})
+    return keep

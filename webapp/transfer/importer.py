@@ -22,7 +22,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -221,13 +221,17 @@ class Importer:
         self._parents: dict[str, str] = {}  # child id -> parent id, linked at the end
         self._link_stubs: list[ParsedSession] = []  # parents' calls of subagents
         self._children: list[ParsedSession] = []  # subagent sessions, without messages
+        self.unchanged_files = 0
+        # what the last transcript parse read (set while its sessions are iterated)
+        self._stats = ParseStats()
+        self._end_offset = 0
 
     # -- planning -------------------------------------------------------------------
 
-    def plan(self, paths: Iterable[str | os.PathLike[str]]) -> tuple[list[FilePlan], int]:
-        """The files under ``paths`` to read, and how many were left out because
-        they have not grown since the last import. ``FileNotFoundError`` for a
-        path that does not exist."""
+    def plan(self, paths: Iterable[str | os.PathLike[str]]) -> list[FilePlan]:
+        """The files under ``paths`` to read (files that have not grown since the
+        last import are left out and counted in :attr:`unchanged_files`).
+        ``FileNotFoundError`` for a path that does not exist."""
         plans: dict[str, FilePlan] = {}
         for raw in paths:
             path = Path(os.path.expanduser(os.fspath(raw)))
@@ -244,21 +248,20 @@ class Importer:
                     for row in conn.execute(select(files_t).where(files_t.c.path.in_(keys))):
                         known[row.path] = row
         todo: list[FilePlan] = []
-        unchanged = 0
         for key, plan in plans.items():
             st = plan.path.stat()
             plan.size, plan.mtime = st.st_size, st.st_mtime
-            row = known.get(key)
-            if row is not None and plan.kind == "transcript":
-                if plan.size == row.end_offset or (
-                    plan.size == row.size and plan.mtime == row.mtime
+            seen = known.get(key)
+            if seen is not None and plan.kind == "transcript":
+                if plan.size == seen.end_offset or (
+                    plan.size == seen.size and plan.mtime == seen.mtime
                 ):
-                    unchanged += 1
+                    self.unchanged_files += 1
                     continue
-                if plan.size > row.end_offset:
-                    plan.start_offset = row.end_offset
+                if plan.size > seen.end_offset:
+                    plan.start_offset = seen.end_offset
             todo.append(plan)
-        return todo, unchanged
+        return todo
 
     # -- reading ------------------------------------------------------------------------
 
@@ -293,6 +296,8 @@ class Importer:
             context = dict(parsed.context)
             if parsed.parent_id is not None:
                 context["parent_session_id"] = parsed.parent_id
+            if parsed.parent_tool_use_id is not None:
+                context["parent_tool_use_id"] = parsed.parent_tool_use_id
             session = Session(
                 id=parsed.id,
                 status=Status(parsed.status),
@@ -309,7 +314,9 @@ class Importer:
 
     # -- the retention question ---------------------------------------------------
 
-    def check_retention(self, plans: Sequence[FilePlan]) -> RetentionCheck:
+    def check_retention(
+        self, plans: Sequence[FilePlan], progress: Callable[[int], None] | None = None
+    ) -> RetentionCheck:
         """Count the messages of the import that are older than the retention
         window and not stored yet, in sessions not kept (nothing is written)."""
         retention = self.manager.config.message_retention
@@ -319,7 +326,9 @@ class Importer:
         check.cutoff = self.now - retention
         for plan in plans:
             for session, messages, _source in self._sessions_of(plan):
-                old = [m for m in messages if m.timestamp is not None and m.timestamp < check.cutoff]
+                old = [
+                    m for m in messages if m.timestamp is not None and m.timestamp < check.cutoff
+                ]
                 if not old:
                     continue
                 stored = self.store.get_session(session.id)
@@ -330,6 +339,8 @@ class Importer:
                 if old:
                     check.messages += len(old)
                     check.sessions += 1
+            if progress is not None:
+                progress(plan.todo)
         return check
 
     def _unstored(self, session_id: str, messages: list[Message]) -> list[Message]:
@@ -353,7 +364,7 @@ class Importer:
         self, plans: Sequence[FilePlan], progress: Callable[[int], None] | None = None
     ) -> ImportSummary:
         """Import the planned files; ``progress(n)`` after each file with its bytes."""
-        summary = ImportSummary()
+        summary = ImportSummary(unchanged_files=self.unchanged_files)
         for plan in plans:
             ids: list[str] = []
             self._stats = ParseStats(files=1)
@@ -494,16 +505,25 @@ class Importer:
                 )
             ).all()
             pending = dict(self._parents)
-            pending.update({child: parent for child, parent in waiting if child not in pending})
+            pending.update({cid: pid for cid, pid in waiting if cid not in pending})
             for chunk in _chunks(sorted(set(pending.values())), ID_BATCH):
                 found = set(conn.execute(select(c.id).where(c.id.in_(chunk))).scalars())
-                for child, parent in pending.items():
-                    if parent in found:
+                for child_id, parent_id in pending.items():
+                    if parent_id in found:
                         conn.execute(
                             update(sessions_t)
-                            .where(and_(c.id == child, c.parent_id.is_(None)))
-                            .values(parent_id=parent)
+                            .where(and_(c.id == child_id, c.parent_id.is_(None)))
+                            .values(parent_id=parent_id)
                         )
+
+
+def retention_facts(check: RetentionCheck, retention: timedelta) -> str:
+    """What the next sweep would purge of an import, in a sentence."""
+    return (
+        f"{check.messages} imported message(s) in {check.sessions} session(s) are older than "
+        f"the retention window ({str(retention).removesuffix(', 0:00:00')}): "
+        "the next sweep would purge them."
+    )
 
 
 def _time(value: str) -> datetime:

@@ -30,9 +30,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column(
-            "imported_at", webapp.sessions.models.UTCDateTime(timezone=True), nullable=False
-        ),
+        sa.Column("imported_at", webapp.sessions.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("path", name=op.f("pk_imported_files")),
     )
 

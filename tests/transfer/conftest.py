@@ -1,0 +1,58 @@
+"""Fixtures of the transfer tests: the shared corpus, a Manager of the app, helpers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.test_claude_transcript import _corpus_dir
+from webapp.sessions import Manager
+from webapp.sessions.models import MessageRow, SessionRow
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The shared Claude Code corpus; missing fails under CI=true, else skips."""
+    found = _corpus_dir()
+    if found is None:
+        from tests.conftest import IN_CI
+
+        if IN_CI:
+            pytest.fail("the Claude Code corpus is missing (shared/ beside the clone)")
+        pytest.skip("the Claude Code corpus is not available here")
+    return found
+
+
+@pytest.fixture
+def app_manager(app: Any) -> Iterator[Manager]:
+    """The app's Manager, inside an app context."""
+    with app.app_context():
+        yield app.extensions["sessionboard.manager"]
+
+
+def raw_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a transcript, read plainly."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def count_rows(manager: Manager, model: Any) -> int:
+    """How many rows the table of ``model`` has."""
+    with manager.store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def stored_messages(manager: Manager) -> list[Any]:
+    """Every stored message row."""
+    with manager.store.read() as conn:
+        return list(conn.execute(select(MessageRow.__table__).order_by(MessageRow.id)))
+
+
+def stored_sessions(manager: Manager) -> dict[str, Any]:
+    """Every stored session row by id."""
+    with manager.store.read() as conn:
+        return {r.id: r for r in conn.execute(select(SessionRow.__table__))}

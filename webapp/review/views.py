@@ -1,0 +1,170 @@
+"""Review views: htmx widgets on the session page, and the inbox (/review)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.accounts.auth import Role, can, login_required, role_required
+from webapp.extensions import get_manager
+from webapp.review import service
+from webapp.sessions import Session, UnknownSessionError
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+
+
+def _session(session_id: str) -> Session:
+    session = get_manager().get(session_id)
+    if session is None:
+        abort(404, description="No session has this id; it may have been deleted or purged.")
+    return session
+
+
+def _is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _session_url(session_id: str, anchor: str | None = None) -> str:
+    return url_for("dashboard.session_page", session_id=session_id, _anchor=anchor)
+
+
+def _widget(template: str, session_id: str, status: int = 200, **extra: Any) -> Response:
+    """A review widget of the session page, whole (htmx), or back to the page."""
+    if not _is_htmx():
+        if status >= 400:
+            abort(status, description=extra.get("error"))
+        return redirect(_session_url(session_id, extra.pop("anchor", None)), 303)
+    extra.pop("anchor", None)
+    context = {
+        "session": _session(session_id),
+        "review": service.session_review(session_id),
+        "can_review": can("review"),
+        **extra,
+    }
+    response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _change(template: str, session_id: str, change: Any, **extra: Any) -> Response:
+    """Run a review change; answer with the widget, or it with the refusal."""
+    try:
+        change()
+    except UnknownSessionError:
+        abort(404, description="No session has this id; it may have been deleted or purged.")
+    except service.ReviewError as exc:
+        return _widget(template, session_id, 400, error=str(exc), **extra)
+    return _widget(template, session_id, **extra)
+
+
+@bp.post("/sessions/<session_id>/verdict")
+@role_required(Role.REVIEWER)
+def set_verdict(session_id: str) -> Response:
+    """Approve, flag or reset the session (form: ``verdict``, ``reason``)."""
+    form = request.form
+    return _change(
+        "review/_verdict.html",
+        session_id,
+        lambda: service.set_verdict(session_id, form.get("verdict", ""), form.get("reason", "")),
+    )
+
+
+@bp.post("/sessions/<session_id>/comments")
+@role_required(Role.REVIEWER)
+def add_comment(session_id: str) -> Response:
+    """Comment on the session, or on one message (form: ``body``, ``message_id``)."""
+    message_id = request.form.get("message_id", type=int)
+    body = request.form.get("body", "")
+    if message_id is None:
+        return _change(
+            "review/_comments.html", session_id, lambda: service.add_comment(session_id, body)
+        )
+    return _change(
+        "review/_message_comments.html",
+        session_id,
+        lambda: service.add_comment(session_id, body, message_id),
+        anchor=f"m-{message_id}",
+        message={"id": message_id},
+        comments=service.message_comments(session_id, message_id),
+    )
+
+
+@bp.post("/sessions/<session_id>/tags")
+@role_required(Role.REVIEWER)
+def add_tag(session_id: str) -> Response:
+    """Tag the session (form: ``tag``)."""
+    tag = request.form.get("tag", "")
+    return _change("review/_tags.html", session_id, lambda: service.add_tag(session_id, tag))
+
+
+@bp.post("/sessions/<session_id>/tags/remove")
+@role_required(Role.REVIEWER)
+def remove_tag(session_id: str) -> Response:
+    """Take a tag off the session (form: ``tag``)."""
+    tag = request.form.get("tag", "")
+    return _change("review/_tags.html", session_id, lambda: service.remove_tag(session_id, tag))
+
+
+@bp.post("/sessions/<session_id>/keep")
+@role_required(Role.REVIEWER)
+def set_keep(session_id: str) -> Response:
+    """Exempt the session from retention purging (form: ``keep`` 1 or 0)."""
+    keep = request.form.get("keep") == "1"
+    return _change("review/_keep.html", session_id, lambda: service.set_keep(session_id, keep))
+
+
+def _inbox_filter() -> service.InboxFilter:
+    args = request.args
+    status = args.get("status", "")
+    return service.InboxFilter(
+        tag=args.get("tag", "").strip(),
+        status=status if status in service.INBOX_STATUSES else "",
+    )
+
+
+@bp.get("")
+@login_required
+def inbox() -> Response:
+    """Sessions awaiting review: failed and expired first, then oldest."""
+    where = _inbox_filter()
+    rows, next_after, total = service.inbox(where, after=request.args.get("after") or None)
+    more_url = url_for("review.inbox", **where.args(), after=next_after) if next_after else None
+    template = "review/_inbox_rows.html" if _is_htmx() else "review/inbox.html"
+    body = render_template(
+        template,
+        rows=rows,
+        total=total,
+        where=where,
+        more_url=more_url,
+        statuses=service.INBOX_STATUSES,
+        tags=service.all_tags(),
+    )
+    response = make_response(body)
+    response.vary.add("HX-Request")
+    return response
+
+
+def _step(forward: bool) -> Response:
+    where = _inbox_filter()
+    current = request.args.get("after" if forward else "before", "")
+    found = service.neighbour(current, where, forward=forward)
+    if found is None:
+        return redirect(url_for("review.inbox", **where.args(), done=1), 303)
+    target = url_for("dashboard.session_page", session_id=found, inbox=1, **where.args())
+    return redirect(target, 303)
+
+
+@bp.get("/next")
+@login_required
+def next_session() -> Response:
+    """Open the inbox session after ``after`` (the whole filtered inbox, not a page)."""
+    return _step(True)
+
+
+@bp.get("/previous")
+@login_required
+def previous_session() -> Response:
+    """Open the inbox session before ``before``."""
+    return _step(False)

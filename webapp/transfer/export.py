@@ -1,0 +1,385 @@
+"""Export sessions as JSON, Markdown or CSV, streaming: constant memory whatever
+the number of sessions and messages.
+
+Sessions are read in keyset pages of the session list (the dashboard's filters),
+each session's messages in pages by id, and every piece is written as soon as
+it is read.
+
+JSON layout (``sessionboard import`` reads it back exactly)::
+
+    {"sessionboard_export": 1, "exported_at": "...", "sessions": [
+    {"id": ..., "status": ..., ..., "review": {...}, "messages": [{...}, ...]},
+    ...
+    ]}
+
+A valid JSON document, with one session a line, so that the importer reads it
+a session at a time. ``review`` holds ``verdict`` (null or ``{verdict, by, at,
+reason}``), ``tags`` and ``comments`` (``message_id`` is the exported message's
+``id``, or null for a comment on the session). Times are ISO 8601 UTC.
+CSV is one row per session (no messages); Markdown is a readable transcript.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+
+from webapp.claude.redact import redact, redact_value
+from webapp.dashboard.queries import ListFilters, list_sessions
+from webapp.review.models import Comment, Tag, Verdict
+from webapp.sessions import Message, MessageStore, Session
+from webapp.sessions.types import excerpt
+
+EXPORT_MARKER = "sessionboard_export"
+EXPORT_VERSION = 1
+FORMATS = ("json", "markdown", "csv")
+SESSION_PAGE = 100
+MESSAGE_PAGE = 500
+
+verdicts_t = cast(Table, Verdict.__table__)
+comments_t = cast(Table, Comment.__table__)
+tags_t = cast(Table, Tag.__table__)
+
+SESSION_FIELDS = (
+    "id",
+    "status",
+    "request",
+    "response",
+    "error",
+    "created_at",
+    "last_activity",
+    "expires_at",
+    "context",
+    "keep",
+    "parent_id",
+    "message_count",
+)
+CSV_COLUMNS = (
+    "id",
+    "status",
+    "created_at",
+    "last_activity",
+    "message_count",
+    "project_path",
+    "request",
+    "response",
+    "error",
+    "verdict",
+    "tags",
+    "comments",
+)
+
+
+def format_time(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC with microseconds, or None."""
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """The aware UTC datetime :func:`format_time` wrote, or None."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"a time without zone: {value!r}")
+    return parsed.astimezone(UTC)
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def iter_messages(store: MessageStore, session_id: str) -> Iterator[Message]:
+    """A session's messages in order, read a page at a time."""
+    after: int | None = None
+    while True:
+        page = store.get_messages(session_id, after=after, limit=MESSAGE_PAGE)
+        yield from page
+        if len(page) < MESSAGE_PAGE:
+            return
+        after = page[-1].id
+
+
+def session_review(store: MessageStore, session_id: str) -> dict[str, Any]:
+    """The review data of a session as the export writes it."""
+    with store.read() as conn:
+        verdict = conn.execute(
+            select(verdicts_t).where(verdicts_t.c.session_id == session_id)
+        ).first()
+        tags = conn.execute(
+            select(tags_t.c.name).where(tags_t.c.session_id == session_id).order_by(tags_t.c.name)
+        ).scalars()
+        c = comments_t.c
+        comments = conn.execute(
+            select(comments_t).where(c.session_id == session_id).order_by(c.created_at, c.id)
+        )
+        return {
+            "verdict": None
+            if verdict is None
+            else {
+                "verdict": verdict.verdict,
+                "by": verdict.by,
+                "at": format_time(verdict.at),
+                "reason": verdict.reason,
+            },
+            "tags": list(tags),
+            "comments": [
+                {
+                    "message_id": r.message_id,
+                    "author": r.author,
+                    "created_at": format_time(r.created_at),
+                    "body": r.body,
+                }
+                for r in comments
+            ],
+        }
+
+
+class Redactor:
+    """Applies :mod:`webapp.claude.redact` to what an export writes, or nothing."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def text(self, value: str) -> str:
+        """``value`` with its secrets replaced."""
+        return redact(value) if self.enabled and value else value
+
+    def value(self, value: Any) -> Any:
+        """A JSON value with the secrets in its strings replaced."""
+        return redact_value(value) if self.enabled and value else value
+
+    def session(self, s: Session) -> Session:
+        """A copy of ``s`` with its text fields and context redacted."""
+        if not self.enabled:
+            return s
+        return replace(
+            s,
+            request=self.text(s.request),
+            response=self.text(s.response),
+            error=self.text(s.error),
+            context=self.value(s.context),
+        )
+
+    def message(self, m: Message) -> Message:
+        """A copy of ``m`` with its content, summary and meta redacted."""
+        if not self.enabled:
+            return m
+        return replace(
+            m, content=self.text(m.content), summary=self.text(m.summary), meta=self.value(m.meta)
+        )
+
+    def review(self, review: dict[str, Any]) -> dict[str, Any]:
+        """Review data with comment bodies and the verdict's reason redacted."""
+        if not self.enabled:
+            return review
+        if review["verdict"]:
+            review["verdict"]["reason"] = self.text(review["verdict"]["reason"])
+        for comment in review["comments"]:
+            comment["body"] = self.text(comment["body"])
+        return review
+
+
+# -- JSON ----------------------------------------------------------------------------
+
+
+def session_json(s: Session) -> dict[str, Any]:
+    """A session's fields as the export writes them."""
+    values = {name: getattr(s, name) for name in SESSION_FIELDS}
+    for name in ("created_at", "last_activity", "expires_at"):
+        values[name] = format_time(values[name])
+    values["status"] = str(s.status)
+    return values
+
+
+def message_json(m: Message) -> dict[str, Any]:
+    """A message as the export writes it."""
+    return {
+        "id": m.id,
+        "role": m.role,
+        "content": m.content,
+        "summary": m.summary,
+        "timestamp": format_time(m.timestamp),
+        "meta": m.meta,
+        "source_key": m.source_key,
+    }
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Writer:
+    """Writes sessions to ``out`` in one format; ``begin``, ``session`` for each, ``end``."""
+
+    def __init__(self, fmt: str, store: MessageStore, redactor: Redactor) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}")
+        self.fmt = fmt
+        self.store = store
+        self.redactor = redactor
+        self.count = 0
+
+    def begin(self, now: datetime) -> Iterator[str]:
+        """What comes before the first session."""
+        if self.fmt == "json":
+            header = {EXPORT_MARKER: EXPORT_VERSION, "exported_at": format_time(now)}
+            yield _dumps(header)[:-1] + ',"sessions": [\n'
+        elif self.fmt == "csv":
+            yield _csv_row(CSV_COLUMNS)
+
+    def session(self, s: Session) -> Iterator[str]:
+        """One session, in pieces."""
+        r = self.redactor
+        review = r.review(session_review(self.store, s.id))
+        messages = (r.message(m) for m in iter_messages(self.store, s.id))
+        s = r.session(s)
+        first = self.count == 0
+        self.count += 1
+        if self.fmt == "json":
+            head = _dumps({**session_json(s), "review": review})
+            yield ("" if first else ",\n") + head[:-1] + ',"messages":['
+            for i, m in enumerate(messages):
+                yield ("," if i else "") + _dumps(message_json(m))
+            yield "]}"
+        elif self.fmt == "csv":
+            yield _csv_row(_csv_values(s, review))
+        else:
+            yield from markdown_session(s, review, messages)
+
+    def end(self) -> Iterator[str]:
+        """What comes after the last session."""
+        if self.fmt == "json":
+            yield "\n]}\n"
+
+
+def _csv_row(values: Any) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
+
+
+def _csv_values(s: Session, review: dict[str, Any]) -> list[Any]:
+    verdict = review["verdict"]["verdict"] if review["verdict"] else "unreviewed"
+    return [
+        s.id,
+        str(s.status),
+        format_time(s.created_at),
+        format_time(s.last_activity),
+        s.message_count,
+        s.context.get("project_path", ""),
+        s.request,
+        s.response,
+        s.error,
+        verdict,
+        " ".join(review["tags"]),
+        len(review["comments"]),
+    ]
+
+
+# -- Markdown ------------------------------------------------------------------------
+
+_BACKTICKS = re.compile(r"`{3,}")
+
+
+def _fenced(text: str, lang: str = "") -> str:
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=2)
+    fence = "`" * (longest + 1)
+    return f"{fence}{lang}\n{text}\n{fence}"
+
+
+def _quoted(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in text.splitlines() or [""])
+
+
+def markdown_message(m: Message) -> str:
+    """One message as Markdown, shown by its kind."""
+    meta = m.meta or {}
+    kind = meta.get("kind", "text")
+    when = format_time(m.timestamp) or ""
+    if kind == "tool_use":
+        tool_input = _fenced(
+            json.dumps(meta.get("tool_input"), ensure_ascii=False, indent=2), "json"
+        )
+        return f"**Tool call** `{meta.get('tool_name', '?')}` · {when}\n\n{tool_input}"
+    if kind == "tool_result":
+        label = "Tool result (error)" if meta.get("is_error") else "Tool result"
+        return f"**{label}** · {when}\n\n{_fenced(m.content)}"
+    if kind == "thinking":
+        return f"*Thinking* · {when}\n\n{_quoted(m.content or '[redacted thinking]')}"
+    if kind in ("bash", "command") or m.role == "system":
+        return f"*{kind}* · {when}\n\n{_fenced(m.content)}"
+    return f"**{m.role.capitalize()}** · {when}\n\n{m.content}"
+
+
+def markdown_session(
+    s: Session, review: dict[str, Any], messages: Iterator[Message]
+) -> Iterator[str]:
+    """A session as a Markdown document: fields, review, transcript."""
+    title = s.context.get("title") or excerpt(s.request, 80) or s.id
+    yield f"# {title}\n\n"
+    facts = [
+        ("Session", f"`{s.id}`"),
+        ("Status", str(s.status)),
+        ("Created", format_time(s.created_at)),
+        ("Last activity", format_time(s.last_activity)),
+        ("Messages", s.message_count),
+        ("Parent", f"`{s.parent_id}`" if s.parent_id else None),
+        ("Verdict", review["verdict"]["verdict"] if review["verdict"] else "unreviewed"),
+        ("Tags", ", ".join(review["tags"]) or None),
+    ]
+    facts += [(k, v) for k, v in sorted(s.context.items()) if isinstance(v, str | int | float)]
+    yield "".join(f"- **{k}**: {v}\n" for k, v in facts if v not in (None, ""))
+    if s.request:
+        yield f"\n## Request\n\n{s.request}\n"
+    if s.error:
+        yield f"\n## Error\n\n{_fenced(s.error)}\n"
+    for comment in review["comments"]:
+        yield f"\n> **{comment['author']}** ({comment['created_at']}): {comment['body']}\n"
+    yield "\n## Transcript\n"
+    for m in messages:
+        yield f"\n{markdown_message(m)}\n"
+    yield "\n---\n\n"
+
+
+def iter_sessions(store: MessageStore, filters: ListFilters) -> Iterator[Session]:
+    """The sessions the session list shows for ``filters``, newest created first,
+    read in keyset pages (needs an app context: the list's query is the dashboard's)."""
+    filters = replace(filters, sort="created")
+    older = None
+    while True:
+        page = list_sessions(filters, older=older, limit=SESSION_PAGE)
+        for row in page.rows:
+            session = store.get_session(row["id"])
+            if session is not None:  # deleted since the page was read
+                yield session
+        if page.older is None:
+            return
+        older = page.older
+
+
+# -- one run -------------------------------------------------------------------------
+
+
+def export_sessions(
+    sessions: Iterator[Session],
+    writer: Writer,
+    write: Callable[[str], Any],
+    now: datetime,
+) -> int:
+    """Write every session of ``sessions`` through ``writer``; return how many."""
+    for piece in writer.begin(now):
+        write(piece)
+    for s in sessions:
+        for piece in writer.session(s):
+            write(piece)
+    for piece in writer.end():
+        write(piece)
+    return writer.count
