@@ -12,18 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, case, func, literal, or_, select, tuple_
+from sqlalchemy import and_, case, func, literal, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from webapp.extensions import get_manager
 from webapp.review import service as review
-from webapp.sessions.models import MessageRow, SessionRow
+from webapp.sessions.store import messages_t, sessions_t
 from webapp.sessions.types import Status
-
-sessions_t = cast(Table, SessionRow.__table__)
-messages_t = cast(Table, MessageRow.__table__)
 
 PAGE_SIZE = 50
 TRANSCRIPT_WINDOW = 100

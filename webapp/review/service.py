@@ -46,13 +46,11 @@ from webapp.rendering import render_markdown
 from webapp.review.models import VERDICTS as VERDICTS  # the contract names it here
 from webapp.review.models import Comment, Tag, Verdict
 from webapp.sessions import UnknownSessionError
-from webapp.sessions.models import MessageRow, SessionRow
+from webapp.sessions.store import messages_t, sessions_t
 
 verdicts_t = cast(Table, Verdict.__table__)
 comments_t = cast(Table, Comment.__table__)
 tags_t = cast(Table, Tag.__table__)
-sessions_t = cast(Table, SessionRow.__table__)
-messages_t = cast(Table, MessageRow.__table__)
 
 MAX_TAG_LENGTH = 64
 MAX_COMMENT_LENGTH = 20_000

@@ -39,14 +39,12 @@ from webapp.claude.transcript import (
 )
 from webapp.review.models import Comment, Tag, Verdict
 from webapp.sessions import Manager, Message, MessageStore, Session, Status
-from webapp.sessions.models import MessageRow, SessionRow
+from webapp.sessions.store import messages_t, sessions_t
 from webapp.transfer.export import EXPORT_MARKER, parse_time
 from webapp.transfer.models import ImportedFile
 
 log = logging.getLogger(__name__)
 
-sessions_t = cast(Table, SessionRow.__table__)
-messages_t = cast(Table, MessageRow.__table__)
 files_t = cast(Table, ImportedFile.__table__)
 verdicts_t = cast(Table, Verdict.__table__)
 comments_t = cast(Table, Comment.__table__)
