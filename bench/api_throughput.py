@@ -1,0 +1,246 @@
+"""Append throughput of the HTTP API under gunicorn, beside a hello-world Flask app.
+
+Starts two gunicorns with the settings of ``sessionboard serve`` (gthread, 2 workers,
+4 threads each): the real app (``wsgi:app``, sweeper included) on a fresh database,
+and a hello-world Flask app whose one view reads the same JSON body and answers
+``{"appended": n}``. Then N client threads, each on a keep-alive connection and its
+own session, send a fixed number of requests: single appends, then batches (50
+messages each by default), each with an Idempotency-Key as the client sends it.
+
+    .venv/bin/python bench/api_throughput.py                     # SQLite in a temp dir
+    .venv/bin/python bench/api_throughput.py --database-url postgresql://postgres@127.0.0.1/bench
+
+Not a test: it prints a table (markdown) and exits. The client threads share the
+machine's cores with the servers, for both apps alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_hello_app() -> Any:
+    """The baseline: Flask, one view that parses the same JSON, no database."""
+    from flask import Flask, jsonify, request
+
+    app = Flask("hello")
+
+    @app.post("/api/v1/sessions/<session_id>/messages")
+    def append(session_id: str) -> Any:
+        body = request.get_json()
+        count = len(body["messages"]) if "messages" in body else 1
+        return jsonify({"appended": count}), 201
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """One gunicorn in its own process group."""
+
+    def __init__(self, app_spec: str, env: dict[str, str], args: argparse.Namespace) -> None:
+        self.port = free_port()
+        command = [
+            sys.executable, "-m", "gunicorn", app_spec,
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(args.workers), "--threads", str(args.worker_threads),
+            "--worker-class", "gthread", "--pythonpath", str(ROOT / "bench"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if self.process.poll() is not None:
+                    raise SystemExit(f"gunicorn {app_spec} exited") from None
+                time.sleep(0.1)
+        raise SystemExit(f"gunicorn {app_spec} did not start")
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    messages: int
+    seconds: float
+    latencies: list[float]
+
+    def row(self) -> str:
+        p50 = statistics.median(self.latencies) * 1000
+        p95 = statistics.quantiles(self.latencies, n=20)[-1] * 1000
+        return (
+            f"| {self.name} | {self.requests} | {self.requests / self.seconds:,.0f} | "
+            f"{self.messages / self.seconds:,.0f} | {p50:.1f} | {p95:.1f} |"
+        )
+
+
+def run_load(
+    name: str,
+    port: int,
+    token: str,
+    sessions: list[str],
+    requests: int,
+    batch: int,
+) -> Result:
+    """``requests`` POSTs spread over one thread per session, timed together."""
+    per_thread = requests // len(sessions)
+    latencies: list[list[float]] = [[] for _ in sessions]
+    failures: list[str] = []
+    start = threading.Barrier(len(sessions) + 1)
+
+    def body(i: int) -> bytes:
+        text = f"message {i}: " + "lorem ipsum dolor sit amet " * 8
+        one = {"role": "assistant", "content": text, "meta": {"model": "m", "i": i}}
+        return json.dumps({"messages": [one] * batch} if batch > 1 else one).encode()
+
+    def client(t: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        path = f"/api/v1/sessions/{sessions[t]}/messages"
+        payloads = [body(i) for i in range(per_thread)]
+        start.wait()
+        for payload in payloads:
+            began = time.perf_counter()
+            headers = {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Idempotency-Key": str(uuid.uuid4()),
+            }
+            conn.request("POST", path, payload, headers)
+            answer = conn.getresponse()
+            answer.read()
+            latencies[t].append(time.perf_counter() - began)
+            if answer.status != 201:
+                failures.append(f"{answer.status}")
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(t,)) for t in range(len(sessions))]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - began
+    if failures:
+        raise SystemExit(f"{name}: {len(failures)} failed requests, e.g. {failures[:3]}")
+    done = per_thread * len(sessions)
+    return Result(name, done, done * batch, seconds, [x for lat in latencies for x in lat])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="default: a SQLite file in a temp dir")
+    parser.add_argument("--clients", type=int, default=8, help="client threads")
+    parser.add_argument("--requests", type=int, default=2000, help="single appends")
+    parser.add_argument("--batch-requests", type=int, default=200, help="batch appends")
+    parser.add_argument("--batch-size", type=int, default=50, help="messages per batch")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--worker-threads", type=int, default=4, help="threads per worker")
+    args = parser.parse_args()
+
+    from webapp.accounts.tokens import create_token
+    from webapp.sessions.schema import upgrade_schema
+    from webapp.sessions.store import make_engine
+
+    workdir = Path(tempfile.mkdtemp(prefix="sessionboard-bench-"))
+    url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    token = create_token(engine, f"bench-{uuid.uuid4().hex[:8]}", "ingest")[1]
+    engine.dispose()
+    env = {
+        **os.environ,
+        "SESSIONBOARD_DATABASE_URL": url,
+        "SESSIONBOARD_INSTANCE_PATH": str(workdir / "instance"),
+        "SESSIONBOARD_LOG_LEVEL": "WARNING",
+    }
+    real = Server("wsgi:app", env, args)
+    hello = Server("api_throughput:make_hello_app()", env, args)
+    try:
+        sessions = []
+        for _ in range(args.clients):
+            conn = http.client.HTTPConnection("127.0.0.1", real.port, timeout=30)
+            conn.request(
+                "POST",
+                "/api/v1/sessions",
+                json.dumps({"request": "bench", "expires_at": None}),
+                {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            sessions.append(json.loads(conn.getresponse().read())["id"])
+            conn.close()
+        warmup = max(args.clients * 5, 40)
+        for port in (real.port, hello.port):  # imports, connections, caches
+            run_load("warmup", port, token, sessions, warmup, 1)
+        results = [
+            run_load("hello-world Flask, single", hello.port, token, sessions, args.requests, 1),
+            run_load("Sessionboard API, single", real.port, token, sessions, args.requests, 1),
+            run_load(
+                f"hello-world Flask, batch of {args.batch_size}",
+                hello.port,
+                token,
+                sessions,
+                args.batch_requests,
+                args.batch_size,
+            ),
+            run_load(
+                f"Sessionboard API, batch of {args.batch_size}",
+                real.port,
+                token,
+                sessions,
+                args.batch_requests,
+                args.batch_size,
+            ),
+        ]
+    finally:
+        real.stop()
+        hello.stop()
+    backend = url.split(":", 1)[0]
+    print(
+        f"\ngunicorn gthread, {args.workers} workers x {args.worker_threads} threads; "
+        f"{args.clients} client threads (keep-alive); database: {backend}; "
+        f"{os.cpu_count()} CPUs\n"
+    )
+    print("| endpoint | requests | requests/s | messages/s | p50 ms | p95 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for result in results:
+        print(result.row())
+
+
+if __name__ == "__main__":
+    main()

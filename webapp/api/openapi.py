@@ -1,0 +1,562 @@
+"""The OpenAPI 3.1 document of /api/v1 (and /healthz), served at /api/v1/openapi.json.
+
+A test compares its paths with the app's URL map, and schemathesis checks the
+API against it. The schemas say what ``webapp.api.payloads`` checks: text
+without NUL characters, timestamps with a zone in years 1900 to 2999, ids and
+keys of bounded length, JSON objects of any shape for ``meta`` and ``context``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from webapp import __version__
+from webapp.api.payloads import (
+    DEFAULT_PAGE_LIMIT,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_ROLE_LENGTH,
+    MAX_SOURCE_KEY_LENGTH,
+    PATCH_STATUSES,
+    SESSION_ID_PATTERN,
+    TIMESTAMP_PATTERN,
+)
+from webapp.sessions import Status
+
+#: Text the database stores: anything but NUL.
+TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}
+#: A timestamp a client sends.
+TIMESTAMP_IN = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": TIMESTAMP_PATTERN,
+    "description": "RFC 3339 with a zone (`Z` or `+hh:mm`), years 1900 to 2999.",
+}
+#: A timestamp the API sends: UTC, microseconds, `Z`.
+TIMESTAMP_OUT = {
+    "type": "string",
+    "format": "date-time",
+    "examples": ["2026-01-15T12:00:00.000000Z"],
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Mapping[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+ERRORS = {
+    400: "The body is not valid JSON.",
+    401: "No token, or an unknown or revoked one.",
+    403: "The token's scope does not allow this (admin only).",
+    404: "No such session.",
+    409: "The session is closed or expired, or past its expiry; or the id is taken.",
+    413: "The body is larger than MAX_BODY_BYTES.",
+    415: "The body is not sent as application/json.",
+    422: "A field has the wrong type or value; the text says which.",
+    503: "The database does not answer.",
+}
+
+
+def _responses(ok: Mapping[str, Any], *errors: int) -> dict[str, Any]:
+    responses = dict(ok)
+    for status in errors:
+        responses[str(status)] = _json(_ref("Error"), ERRORS[status])
+    return responses
+
+
+SESSION_ID_PARAMETER = {
+    "name": "session_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+    "description": "The session's id (an id that no session can have gets 404).",
+}
+
+
+def _limit_parameter(cap: Any) -> dict[str, Any]:
+    return {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1},
+        "description": f"Rows per page: default {min(DEFAULT_PAGE_LIMIT, int(cap))}; "
+        f"a larger value is capped at API_PAGE_LIMIT ({cap}).",
+    }
+
+
+def _json_value_schema() -> dict[str, Any]:
+    return {
+        "description": "Any JSON value whose strings and keys hold no NUL character.",
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "number"},
+            TEXT,
+            {"type": "array", "items": _ref("JsonValue")},
+            _ref("JsonObject"),
+        ],
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    statuses = [s.value for s in Status]
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {
+                            "type": "string",
+                            "description": "bad_request, unauthorized, forbidden, not_found, "
+                            "conflict, too_large, unsupported_media_type, invalid, ...",
+                        },
+                        "message": {"type": "string"},
+                    },
+                }
+            },
+        },
+        "JsonValue": _json_value_schema(),
+        "JsonObject": {
+            "type": "object",
+            "propertyNames": TEXT,
+            "additionalProperties": _ref("JsonValue"),
+        },
+        "Session": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": [
+                "id",
+                "status",
+                "request",
+                "response",
+                "error",
+                "created_at",
+                "last_activity",
+                "expires_at",
+                "context",
+                "message_count",
+            ],
+            "properties": {
+                "id": {"type": "string"},
+                "status": {"type": "string", "enum": statuses},
+                "request": {"type": "string"},
+                "response": {"type": "string"},
+                "error": {"type": "string"},
+                "created_at": TIMESTAMP_OUT,
+                "last_activity": TIMESTAMP_OUT,
+                "expires_at": {
+                    "oneOf": [TIMESTAMP_OUT, {"type": "null"}],
+                    "description": "null: never expires.",
+                },
+                "context": {"type": "object"},
+                "message_count": {"type": "integer", "minimum": 0},
+            },
+        },
+        "NewSession": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "request": {**TEXT, "description": "What the user asked."},
+                "context": {
+                    **_ref("JsonObject"),
+                    "description": "Free JSON object (project path, chat id, ...).",
+                },
+                "expires_at": {
+                    "oneOf": [TIMESTAMP_IN, {"type": "null"}],
+                    "description": "Absent: now + SESSION_TIMEOUT; null: never expires.",
+                },
+                "id": {
+                    "type": "string",
+                    "pattern": SESSION_ID_PATTERN,
+                    "description": "Your own id (else a UUID is made); 409 if taken.",
+                },
+            },
+        },
+        "SessionPatch": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "status": {"type": "string", "enum": [s.value for s in PATCH_STATUSES]},
+                "response": TEXT,
+                "error": TEXT,
+                "request": TEXT,
+                "context": {
+                    **_ref("JsonObject"),
+                    "description": "Merged into the session's context, key by key.",
+                },
+            },
+        },
+        "NewMessage": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["role", "content"],
+            "properties": {
+                "role": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_ROLE_LENGTH,
+                    "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+                    "description": "user, assistant, system, tool, ...; not blank.",
+                },
+                "content": TEXT,
+                "summary": TEXT,
+                "timestamp": {
+                    "oneOf": [TIMESTAMP_IN, {"type": "null"}],
+                    "description": "Absent or null: now.",
+                },
+                "meta": {
+                    "oneOf": [_ref("JsonObject"), {"type": "null"}],
+                    "description": "Model, token usage, tool calls, ...; returned as sent.",
+                },
+                "source_key": {
+                    "oneOf": [
+                        {
+                            **TEXT,
+                            "minLength": 1,
+                            "maxLength": MAX_SOURCE_KEY_LENGTH,
+                        },
+                        {"type": "null"},
+                    ],
+                    "description": "Your key for the message: stored once per session.",
+                },
+            },
+        },
+        "MessageBatch": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["messages"],
+            "properties": {
+                "messages": {"type": "array", "minItems": 1, "items": _ref("NewMessage")},
+            },
+        },
+        "Message": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id", "role", "content", "summary", "timestamp", "meta", "source_key"],
+            "properties": {
+                "id": {"type": "integer"},
+                "role": {"type": "string"},
+                "content": {"type": "string"},
+                "summary": {"type": "string"},
+                "timestamp": TIMESTAMP_OUT,
+                "meta": {"type": ["object", "null"]},
+                "source_key": {"type": ["string", "null"]},
+            },
+        },
+        "SessionPage": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["sessions", "next_cursor"],
+            "properties": {
+                "sessions": {"type": "array", "items": _ref("Session")},
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next page; null on the last.",
+                },
+            },
+        },
+        "MessagePage": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["messages", "next_cursor"],
+            "properties": {
+                "messages": {"type": "array", "items": _ref("Message")},
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `after` for the next page; null on the last.",
+                },
+            },
+        },
+        "Appended": {
+            "type": "object",
+            "required": ["appended"],
+            "properties": {"appended": {"type": "integer", "minimum": 0}},
+        },
+        "Stats": {
+            "type": "object",
+            "required": ["total", "active", *statuses, "recent_actions", "uptime"],
+            "properties": {
+                "total": {"type": "integer"},
+                "active": {"type": "integer", "description": "= running"},
+                **{s: {"type": "integer"} for s in statuses},
+                "recent_actions": {
+                    "type": "object",
+                    "description": "Sessions created in the last 24 hours, per status.",
+                    "additionalProperties": {"type": "integer"},
+                },
+                "uptime": {"type": "string", "examples": ["1d 2h 3m 4s"]},
+            },
+        },
+    }
+
+
+@cache
+def _document(page_limit: int, max_body_bytes: int) -> dict[str, Any]:
+    limit = _limit_parameter(page_limit)
+    body = f"JSON, at most MAX_BODY_BYTES ({max_body_bytes}) bytes."
+    no_auth: list[Any] = []
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Sessionboard API",
+            "version": __version__,
+            "description": (
+                "Agent runners report sessions and messages; scripts read them. "
+                "Every route but /healthz and this document needs "
+                "`Authorization: Bearer <token>` (`sessionboard create-token`). "
+                "`ingest` tokens create, update, append and read; `admin` tokens may "
+                'also delete and clear. Errors are `{"error": {"code", "message"}}`; '
+                "a refused request writes nothing."
+            ),
+        },
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas(),
+        },
+        "security": [{"bearerAuth": []}],
+        "paths": {
+            "/api/v1/sessions": {
+                "post": {
+                    "operationId": "createSession",
+                    "summary": "Create a session (pending).",
+                    "requestBody": {
+                        "required": True,
+                        "description": body,
+                        "content": {"application/json": {"schema": _ref("NewSession")}},
+                    },
+                    "responses": _responses(
+                        {
+                            "201": {
+                                **_json(_ref("Session"), "The new session."),
+                                "headers": {
+                                    "Location": {
+                                        "description": "The session's URL.",
+                                        "schema": {"type": "string"},
+                                    }
+                                },
+                            }
+                        },
+                        400,
+                        401,
+                        409,
+                        413,
+                        415,
+                        422,
+                    ),
+                },
+                "get": {
+                    "operationId": "listSessions",
+                    "summary": "Sessions, newest first by creation, a page at a time.",
+                    "description": (
+                        "Keyset paging on (created_at, id), which never change: a session "
+                        "that existed when paging began is listed exactly once, however "
+                        "its activity changes meanwhile. Sessions created after the first "
+                        "page come before it: start again to see them."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": [s.value for s in Status]},
+                        },
+                        limit,
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "format": "sessions-cursor"},
+                            "description": "`next_cursor` of the previous page (opaque).",
+                        },
+                    ],
+                    "responses": _responses(
+                        {"200": _json(_ref("SessionPage"), "A page of sessions.")}, 401, 422
+                    ),
+                },
+                "delete": {
+                    "operationId": "clearSessions",
+                    "summary": "Remove every session and message (admin token).",
+                    "responses": _responses(
+                        {
+                            "200": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["cleared"],
+                                    "properties": {"cleared": {"type": "integer"}},
+                                },
+                                "How many sessions were removed.",
+                            )
+                        },
+                        401,
+                        403,
+                    ),
+                },
+            },
+            "/api/v1/sessions/{session_id}": {
+                "parameters": [SESSION_ID_PARAMETER],
+                "get": {
+                    "operationId": "getSession",
+                    "summary": "One session, without its messages.",
+                    "responses": _responses(
+                        {"200": _json(_ref("Session"), "The session.")}, 401, 404
+                    ),
+                },
+                "patch": {
+                    "operationId": "updateSession",
+                    "summary": "Change status, response, error, request; merge context.",
+                    "description": (
+                        "All or nothing. `closed` needs a session that is not closed or "
+                        "expired; any other change also needs one not past expires_at "
+                        "(else 409). Fields left out keep their value."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "description": body,
+                        "content": {"application/json": {"schema": _ref("SessionPatch")}},
+                    },
+                    "responses": _responses(
+                        {"200": _json(_ref("Session"), "The session as saved.")},
+                        400,
+                        401,
+                        404,
+                        409,
+                        413,
+                        415,
+                        422,
+                    ),
+                },
+                "delete": {
+                    "operationId": "deleteSession",
+                    "summary": "Remove a session and its messages (admin token).",
+                    "responses": _responses({"204": {"description": "Removed."}}, 401, 403, 404),
+                },
+            },
+            "/api/v1/sessions/{session_id}/messages": {
+                "parameters": [SESSION_ID_PARAMETER],
+                "post": {
+                    "operationId": "appendMessages",
+                    "summary": "Append one message, or a batch as one transaction.",
+                    "description": (
+                        "With an `Idempotency-Key` seen before for this session, the "
+                        "first answer comes back (with `Idempotent-Replayed: true`) and "
+                        "nothing is appended. Messages whose `source_key` is stored "
+                        "already are skipped."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+                                "pattern": "^[!-~]+$",
+                            },
+                            "description": "A key of yours, the same on every retry.",
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "description": body,
+                        "content": {
+                            "application/json": {
+                                "schema": {"oneOf": [_ref("NewMessage"), _ref("MessageBatch")]}
+                            }
+                        },
+                    },
+                    "responses": _responses(
+                        {
+                            "201": {
+                                **_json(_ref("Appended"), "How many messages were appended."),
+                                "headers": {
+                                    "Idempotent-Replayed": {
+                                        "description": "`true` when this is the first "
+                                        "answer to an earlier request with this key.",
+                                        "schema": {"type": "string", "enum": ["true"]},
+                                    }
+                                },
+                            }
+                        },
+                        400,
+                        401,
+                        404,
+                        409,
+                        413,
+                        415,
+                        422,
+                    ),
+                },
+                "get": {
+                    "operationId": "listMessages",
+                    "summary": "The session's messages in order (timestamp, id).",
+                    "parameters": [
+                        {
+                            "name": "after",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "format": "messages-cursor"},
+                            "description": "`next_cursor` of the previous page (opaque).",
+                        },
+                        limit,
+                    ],
+                    "responses": _responses(
+                        {"200": _json(_ref("MessagePage"), "A page of messages.")},
+                        401,
+                        404,
+                        422,
+                    ),
+                },
+            },
+            "/api/v1/stats": {
+                "get": {
+                    "operationId": "getStats",
+                    "summary": "Sessions per status; created in the last 24 h; uptime.",
+                    "responses": _responses({"200": _json(_ref("Stats"), "The numbers.")}, 401),
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "operationId": "getOpenAPI",
+                    "summary": "This document.",
+                    "security": no_auth,
+                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "Is the database reachable? (no token)",
+                    "security": no_auth,
+                    "responses": _responses(
+                        {
+                            "200": _json(
+                                {
+                                    "type": "object",
+                                    "required": ["status"],
+                                    "properties": {"status": {"const": "ok"}},
+                                },
+                                "The database answers.",
+                            )
+                        },
+                        503,
+                    ),
+                }
+            },
+        },
+    }
+
+
+def openapi_document(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The document, with this app's limits written into it (a copy: callers may edit)."""
+    return copy.deepcopy(_document(int(config["API_PAGE_LIMIT"]), int(config["MAX_BODY_BYTES"])))

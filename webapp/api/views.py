@@ -1,0 +1,222 @@
+"""The routes of /api/v1: read the request, call the Manager, answer JSON.
+
+Checks run in this order, and the first that fails answers: the token (401),
+its scope (403), the content type (415), the body's size (413), its JSON (400),
+its fields (422), the session (404, 409). Nothing is written before the last.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask.blueprints import BlueprintSetupState
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import (
+    Conflict,
+    NotFound,
+    RequestEntityTooLarge,
+    UnprocessableEntity,
+    UnsupportedMediaType,
+)
+from werkzeug.routing import BaseConverter
+
+from webapp.accounts import audit
+from webapp.api import payloads, queries, service
+from webapp.api.auth import admin_required, authenticate_request, current_token
+from webapp.api.openapi import openapi_document
+from webapp.extensions import get_manager
+from webapp.sessions import DuplicateSessionError
+from webapp.sessions.manager import DEFAULT_EXPIRY
+
+log = logging.getLogger(__name__)
+
+
+class SessionIdConverter(BaseConverter):
+    """A session id as the database can hold one: 1 to 64 characters, no slash, no
+    NUL. Anything else cannot name a session: the route does not match (404)
+    and the database is never asked (PostgreSQL refuses NUL in text)."""
+
+    regex = r"[^/\x00]{1,64}"
+
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+bp.before_request(authenticate_request)
+
+
+@bp.record_once
+def _register_converter(state: BlueprintSetupState) -> None:
+    state.app.url_map.converters["session_id"] = SessionIdConverter
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    """Answers carry data behind a token: no cache may keep them."""
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def json_body() -> Any:
+    """The request's JSON body: 415 unless the content type is JSON, 413 over
+    ``MAX_BODY_BYTES``, 400 unless it parses."""
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    ):
+        raise UnsupportedMediaType("send a JSON body with Content-Type: application/json")
+    try:
+        data = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        limit = current_app.config["MAX_BODY_BYTES"]
+        raise RequestEntityTooLarge(
+            f"the body is larger than {limit} bytes (SESSIONBOARD_MAX_BODY_BYTES)"
+        ) from None
+    return payloads.parse_json_body(data)
+
+
+def query_args(*allowed: str) -> MultiDict[str, str]:
+    """The query string, 422 if it names a parameter the route does not take."""
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        names = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise UnprocessableEntity(f"unknown query parameter(s): {names}")
+    return request.args
+
+
+def _unknown(session_id: str) -> NotFound:
+    return NotFound(f"no session {session_id!r}")
+
+
+def _actor() -> str:
+    return f"token:{current_token().name}"
+
+
+@bp.post("/sessions")
+def create_session() -> tuple[Response, int, dict[str, str]]:
+    """Create a session (pending); 409 if the chosen id is taken."""
+    body = json_body()
+    query_args()
+    new = payloads.parse_new_session(body)
+    expires_at = DEFAULT_EXPIRY if new.expires_at is payloads.UNSET else new.expires_at
+    try:
+        session = get_manager().create(new.request, new.context, id=new.id, expires_at=expires_at)
+    except DuplicateSessionError:
+        raise Conflict(f"a session with id {new.id!r} exists already") from None
+    location = url_for("api.get_session", session_id=session.id)
+    return jsonify(payloads.session_json(session)), 201, {"Location": location}
+
+
+@bp.get("/sessions")
+def list_sessions() -> Response:
+    """Sessions newest first (by creation), a page at a time."""
+    args = query_args("limit", "status", "cursor")
+    limit = payloads.parse_limit(args.get("limit"), current_app.config["API_PAGE_LIMIT"])
+    status = payloads.parse_status_filter(args.get("status"))
+    cursor = args.get("cursor")
+    before = payloads.decode_cursor(cursor, "sessions", str) if cursor else None
+    page = queries.session_page(get_manager().store, status=status, limit=limit, before=before)
+    next_cursor = (
+        payloads.encode_cursor("sessions", *page.next_position) if page.next_position else None
+    )
+    return jsonify(
+        {"sessions": [payloads.session_json(s) for s in page.rows], "next_cursor": next_cursor}
+    )
+
+
+@bp.get("/sessions/<session_id:session_id>")
+def get_session(session_id: str) -> Response:
+    """One session, without its messages."""
+    query_args()
+    session = get_manager().get(session_id)
+    if session is None:
+        raise _unknown(session_id)
+    return jsonify(payloads.session_json(session))
+
+
+@bp.patch("/sessions/<session_id:session_id>")
+def update_session(session_id: str) -> Response:
+    """Change status, response, error, request; merge context. All or nothing."""
+    body = json_body()
+    query_args()
+    patch = payloads.parse_patch(body)
+    try:
+        session = service.patch_session(get_manager(), session_id, patch)
+    except service.SessionRefused as exc:
+        raise Conflict(str(exc)) from None
+    if session is None:
+        raise _unknown(session_id)
+    return jsonify(payloads.session_json(session))
+
+
+@bp.delete("/sessions/<session_id:session_id>")
+@admin_required
+def delete_session(session_id: str) -> Response:
+    """Remove a session and its messages (admin)."""
+    query_args()
+    if not get_manager().delete(session_id):
+        raise _unknown(session_id)
+    audit.record("delete", session_id=session_id, actor=_actor())
+    return Response(status=204)
+
+
+@bp.delete("/sessions")
+@admin_required
+def clear_sessions() -> Response:
+    """Remove every session and message (admin)."""
+    query_args()
+    cleared = get_manager().clear()
+    audit.record("clear", detail={"sessions": cleared}, actor=_actor())
+    return jsonify({"cleared": cleared})
+
+
+@bp.post("/sessions/<session_id:session_id>/messages")
+def append_messages(session_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Append one message or a batch, as one transaction; a repeated
+    ``Idempotency-Key`` gets the first answer and appends nothing."""
+    body = json_body()
+    query_args()
+    messages = payloads.parse_messages(body)
+    key = payloads.parse_idempotency_key(request.headers.get("Idempotency-Key"))
+    try:
+        outcome = service.append_messages(get_manager(), session_id, messages, key)
+    except ValueError as exc:  # a message the store refuses: parse_messages should have
+        raise UnprocessableEntity(str(exc)) from None
+    if outcome.status == "unknown":
+        raise _unknown(session_id)
+    if outcome.status == "closed":
+        raise Conflict(f"session {session_id!r} is closed, expired or past its expiry")
+    if outcome.status == "replayed":
+        return jsonify(outcome.response), 201, {"Idempotent-Replayed": "true"}
+    return jsonify({"appended": outcome.appended}), 201, {}
+
+
+@bp.get("/sessions/<session_id:session_id>/messages")
+def list_messages(session_id: str) -> Response:
+    """A session's messages in order, a page at a time (``after`` a cursor)."""
+    args = query_args("limit", "after")
+    limit = payloads.parse_limit(args.get("limit"), current_app.config["API_PAGE_LIMIT"])
+    cursor = args.get("after")
+    after = payloads.decode_cursor(cursor, "messages", int) if cursor else None
+    page = queries.message_page(get_manager().store, session_id, limit=limit, after=after)
+    if page is None:
+        raise _unknown(session_id)
+    next_cursor = (
+        payloads.encode_cursor("messages", *page.next_position) if page.next_position else None
+    )
+    return jsonify(
+        {"messages": [payloads.message_json(m) for m in page.rows], "next_cursor": next_cursor}
+    )
+
+
+@bp.get("/stats")
+def stats() -> Response:
+    """Sessions per status, the last 24 hours' per status, uptime."""
+    query_args()
+    return jsonify(get_manager().get_stats())
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """This API's OpenAPI 3.1 document (no token needed)."""
+    return jsonify(openapi_document(current_app.config))
