@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
-from click.testing import CliRunner
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text
 
 from webapp import config as settings

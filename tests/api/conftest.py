@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from webapp.accounts.tokens import create_token
-
-
-@pytest.fixture
-def app(app: Any) -> Iterator[Any]:
-    """The shared ``app``, whose engine is disposed afterwards: pooled PostgreSQL
-    connections left to the garbage collector raise ResourceWarning (an error here)."""
-    yield app
-    from webapp.extensions import db
-
-    with app.app_context():
-        db.engine.dispose()
 
 
 @dataclass

@@ -29,7 +29,7 @@ def create_token_command(name: str, scope: str) -> None:
         info, token = create_token(get_manager().store.engine, name, scope)
     except TokenError as exc:
         raise click.ClickException(str(exc)) from None
-    audit.record("token_create", detail={"name": info.name, "scope": info.scope}, actor="cli")
+    audit.record("token.create", detail={"token": info.name, "scope": info.scope}, actor="cli")
     click.echo(f"created {info.scope} token {info.name!r}; it is shown once:", err=True)
     click.echo(token)
 
@@ -69,7 +69,7 @@ def revoke_token_command(name: str) -> None:
         info = revoke_token(get_manager().store.engine, name)
     except TokenError as exc:
         raise click.ClickException(str(exc)) from None
-    audit.record("token_revoke", detail={"name": info.name}, actor="cli")
+    audit.record("token.revoke", detail={"token": info.name}, actor="cli")
     click.echo(f"revoked token {info.name!r}")
 
 

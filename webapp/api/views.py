@@ -156,7 +156,7 @@ def delete_session(session_id: str) -> Response:
     query_args()
     if not get_manager().delete(session_id):
         raise _unknown(session_id)
-    audit.record("delete", session_id=session_id, actor=_actor())
+    audit.record("session.delete", session_id=session_id, actor=_actor())
     return Response(status=204)
 
 
@@ -166,7 +166,7 @@ def clear_sessions() -> Response:
     """Remove every session and message (admin)."""
     query_args()
     cleared = get_manager().clear()
-    audit.record("clear", detail={"sessions": cleared}, actor=_actor())
+    audit.record("sessions.clear", detail={"cleared": cleared}, actor=_actor())
     return jsonify({"cleared": cleared})
 
 
