@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
-
 from webapp.sessions import MessageStore, Status
 from webapp.sessions.store import messages_t, sessions_t
 from webapp.sessions.types import excerpt
@@ -291,8 +289,8 @@ def generate(
                 m["source_key"] = None
             message_rows.extend(msgs)
         with store.write() as conn:
-            conn.execute(insert(sessions_t), session_rows)
-            conn.execute(insert(messages_t), message_rows)
+            store.bulk_insert(conn, sessions_t, session_rows)
+            store.bulk_insert(conn, messages_t, message_rows)
         totals["sessions"] += len(session_rows)
         totals["messages"] += len(message_rows)
         if progress is not None:

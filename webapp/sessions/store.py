@@ -7,6 +7,7 @@ failing half-way with "database is locked". Errors raise; nothing is swallowed.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -130,6 +131,9 @@ def configure_engine(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         # FULL: a commit is on disk before the API acknowledges it.
         cursor.execute("PRAGMA synchronous=FULL")
+        # 32 MiB of page cache (the default is 2 MiB): index pages of a big
+        # database stay in memory; it is a ceiling, taken only as pages are read.
+        cursor.execute("PRAGMA cache_size=-32768")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -237,6 +241,34 @@ class MessageStore:
         if self.dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
+
+    def bulk_insert(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert many rows through the driver's executemany, in ``conn``'s transaction.
+
+        For bulk loads (``sessionboard demo``): it skips SQLAlchemy's per-row type
+        processing, which costs more than the insert itself. Values are plain:
+        JSON columns as dicts or lists, datetimes aware; rows share their keys.
+        """
+        if not rows:
+            return
+        columns = list(rows[0])
+        sqlite_dialect = self.dialect == "sqlite"
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, dict | list):
+                return json.dumps(value)
+            if isinstance(value, datetime):
+                value = as_utc(value)
+                return value.replace(tzinfo=None).isoformat(" ") if sqlite_dialect else value
+            return value
+
+        quote = self.engine.dialect.identifier_preparer.quote
+        marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        sql = (
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+            f"VALUES ({', '.join([marker] * len(columns))})"
+        )
+        conn.exec_driver_sql(sql, [tuple(plain(row[c]) for c in columns) for row in rows])
 
     def _lock_session(self, conn: Connection, session_id: str) -> Row[Any] | None:
         """Read a session row inside a write, locked against other writers."""
@@ -595,26 +627,31 @@ class MessageStore:
         each session's message count right; return how many were deleted.
 
         Batches are time slices: each ends at the ``batch_size``-th purgeable
-        message after the previous slice, so every statement touches about
-        ``batch_size`` rows through the timestamp index, and kept sessions' old
-        messages are stepped over once, not once per batch.
+        message after the previous slice (found in a read, without the write
+        lock), so every write touches about ``batch_size`` rows through the
+        timestamp index, and kept sessions' old messages are stepped over once.
         """
         m, c = messages_t.c, sessions_t.c
         total = 0
         lower: datetime | None = None
         while True:
-            with self.write() as conn:
-                after_lower = m.timestamp > lower if lower is not None else literal(True)
-                bound = conn.execute(
-                    select(m.timestamp)
-                    .where(self._purgeable_messages(cutoff), after_lower)
+            after_lower = m.timestamp > lower if lower is not None else literal(True)
+            purgeable = self._purgeable_messages(cutoff)
+            with self.read() as conn:
+                # Found outside the write: stepping over kept sessions' old
+                # messages must not hold the write lock.
+                batch = (
+                    select(m.timestamp.label("ts"))
+                    .where(purgeable, after_lower)
                     .order_by(m.timestamp)
-                    .offset(batch_size - 1)
-                    .limit(1)
-                ).scalar()
-                time_slice = and_(m.timestamp < cutoff, after_lower)
-                if bound is not None:
-                    time_slice = and_(time_slice, m.timestamp <= bound)
+                    .limit(batch_size)
+                    .subquery()
+                )
+                bound = conn.execute(select(func.max(batch.c.ts))).scalar()
+            if bound is None:
+                return total
+            with self.write() as conn:
+                time_slice = and_(m.timestamp < cutoff, after_lower, m.timestamp <= bound)
                 gone = (
                     select(func.count())
                     .select_from(messages_t)
@@ -627,12 +664,7 @@ class MessageStore:
                     .values(message_count=c.message_count - gone)
                     .execution_options(synchronize_session=False)
                 )
-                n = conn.execute(
-                    delete(messages_t).where(time_slice, self._purgeable_messages(cutoff))
-                ).rowcount
-            total += n
-            if bound is None:
-                return total
+                total += conn.execute(delete(messages_t).where(time_slice, purgeable)).rowcount
             lower = bound
 
     def count_purgeable_messages(self, cutoff: datetime) -> int:
