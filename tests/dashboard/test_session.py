@@ -197,3 +197,20 @@ def test_admin_deletes_after_confirmation(
     assert gone.headers["HX-Redirect"].startswith("/sessions?deleted=")
     assert app_manager.get(session.id) is None
     assert [a for a in audit_log if a[0].startswith("session.")] == [("session.delete", session.id)]
+
+
+def test_session_page_offers_markdown_and_json_downloads(
+    client: Any, auth: Any, make_session: Any
+) -> None:
+    auth.login("viewer")
+    session = make_session("completed", messages=[Message("user", "key sk-ant-api03-" + "a" * 40)])
+    html = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    links = re.findall(r'href="(/sessions/[^"]+/export\.(?:md|json)[^"]*)"', html)
+    assert len(links) == 3
+    for link in links:
+        response = client.get(link.replace("&amp;", "&"))
+        assert response.status_code == 200
+        assert "attachment" in response.headers["Content-Disposition"]
+        body = response.get_data(as_text=True)
+        assert session.id in body
+        assert ("sk-ant-api03-" in body) == ("redact" not in link)
