@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from webapp.sessions import MessageStore, Status
-from webapp.sessions.store import messages_t, sessions_t
+from webapp.sessions.store import BulkRows, messages_t, sessions_t
 from webapp.sessions.types import excerpt
 
 PROJECTS = [
@@ -169,7 +169,7 @@ def _transcript(
                     "meta": {"kind": "tool_result", "tool_use_id": tool_id, "is_error": is_error},
                 }
             )
-            if rng.random() < 0.02:
+            if rng.random() < 0.005:  # a long build log now and then (tens of KB)
                 rows.append(
                     {
                         "role": "tool",
@@ -209,6 +209,26 @@ def _transcript(
         yield row
 
 
+def _statuses(rng: random.Random, n: int) -> list[Status]:
+    statuses = [s for s, _ in STATUS_WEIGHTS]
+    return rng.choices(statuses, [w for _, w in STATUS_WEIGHTS], k=n)
+
+
+def _created(rng: random.Random, now: datetime, timeout: timedelta, status: Status) -> datetime:
+    """When a session began; running and pending ones began within their timeout."""
+    if status in (Status.RUNNING, Status.PENDING):
+        return now - timedelta(seconds=rng.uniform(0, timeout.total_seconds() * 0.9))
+    return now - timedelta(seconds=rng.uniform(60, 30 * 86400))
+
+
+def _uuid7(rng: random.Random, when: datetime) -> str:
+    """A version 7 UUID (RFC 9562): the millisecond time first, then random bits."""
+    millis = int(when.timestamp() * 1000) & (2**48 - 1)
+    value = (millis << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64)
+    value |= (0b10 << 62) | rng.getrandbits(62)
+    return str(uuid.UUID(int=value))
+
+
 def generate(
     store: MessageStore,
     sessions: int,
@@ -225,26 +245,47 @@ def generate(
     Sessions older than the retention window are marked "keep" (all but one in ten),
     so the demo survives the first sweep and the sweeper still has work to show.
     """
-    rng = random.Random(seed)
-    statuses = [s for s, _ in STATUS_WEIGHTS]
-    weights = [w for _, w in STATUS_WEIGHTS]
     totals = {"sessions": 0, "messages": 0, "kept": 0}
+    for session_rows, message_rows in _batches(
+        store, sessions, now, timeout, retention, seed, batch_size, totals
+    ):
+        with store.write() as conn:
+            store.bulk_insert(conn, sessions_t, session_rows)
+            store.bulk_insert(conn, messages_t, message_rows)
+        if progress is not None:
+            progress(len(session_rows.values))
+    return totals
+
+
+def _batches(
+    store: MessageStore,
+    sessions: int,
+    now: datetime,
+    timeout: timedelta,
+    retention: timedelta,
+    seed: int,
+    batch_size: int,
+    totals: dict[str, int],
+) -> Iterator[tuple[BulkRows, BulkRows]]:
+    """The sessions and messages of each batch, ready for the driver."""
+    rng = random.Random(seed)
     long_logs = [_long_log(rng) for _ in range(8)]
+    # Sessions are made oldest first, with time-ordered (version 7) ids, as a
+    # real history arrives: every index then grows at its end, which keeps a
+    # bulk load of 100,000 sessions far from the random page writes of uuid4 order.
+    plan = sorted(
+        (_created(rng, now, timeout, status), status) for status in _statuses(rng, sessions)
+    )
     for first in range(0, sessions, batch_size):
         session_rows: list[dict[str, Any]] = []
         message_rows: list[dict[str, Any]] = []
-        for _ in range(min(batch_size, sessions - first)):
-            status = rng.choices(statuses, weights)[0]
-            if status in (Status.RUNNING, Status.PENDING):
-                created = now - timedelta(seconds=rng.uniform(0, timeout.total_seconds() * 0.9))
-            else:
-                created = now - timedelta(seconds=rng.uniform(60, 30 * 86400))
+        for created, status in plan[first : first + batch_size]:
             duration = timedelta(seconds=rng.lognormvariate(4.5, 1.1))
             end = min(created + duration, now)
             model = rng.choice(MODELS)
             request = rng.choice(REQUESTS)
             error = rng.choice(ERRORS) if status in (Status.FAILED,) else ""
-            session_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            session_id = _uuid7(rng, created)
             msgs = list(_transcript(rng, request, created, end, model, error, long_logs))
             if status is Status.PENDING:
                 msgs = msgs[:1]
@@ -288,11 +329,6 @@ def generate(
                 m["session_id"] = session_id
                 m["source_key"] = None
             message_rows.extend(msgs)
-        with store.write() as conn:
-            store.bulk_insert(conn, sessions_t, session_rows)
-            store.bulk_insert(conn, messages_t, message_rows)
         totals["sessions"] += len(session_rows)
         totals["messages"] += len(message_rows)
-        if progress is not None:
-            progress(len(session_rows))
-    return totals
+        yield store.bulk_rows(session_rows), store.bulk_rows(message_rows)

@@ -81,6 +81,14 @@ class AppendOutcome:
     response: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class BulkRows:
+    """Rows ready for the driver: column names and one tuple of plain values a row."""
+
+    columns: tuple[str, ...]
+    values: list[tuple[Any, ...]]
+
+
 def database_url(url_or_path: str | os.PathLike[str]) -> str:
     """Turn a SQLAlchemy URL or a SQLite file path (or ``:memory:``) into a URL."""
     text = os.fspath(url_or_path)
@@ -242,33 +250,50 @@ class MessageStore:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
-    def bulk_insert(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    def bulk_rows(self, rows: Sequence[dict[str, Any]]) -> BulkRows:
+        """Rows (dicts sharing their keys; JSON columns as dicts or lists, datetimes
+        aware) turned into the driver's plain values for :meth:`bulk_insert`."""
+        if not rows:
+            return BulkRows((), [])
+        columns = tuple(rows[0])
+        sqlite_dialect = self.dialect == "sqlite"
+
+        def as_text(value: datetime) -> Any:
+            value = as_utc(value)
+            return value.replace(tzinfo=None).isoformat(" ") if sqlite_dialect else value
+
+        # A converter for each column whose values need one, chosen by its type.
+        converters: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, column in enumerate(columns):
+            sample = next((r[column] for r in rows if r[column] is not None), None)
+            if isinstance(sample, dict | list):
+                converters.append((i, json.dumps))
+            elif isinstance(sample, datetime):
+                converters.append((i, as_text))
+        values = []
+        for row in rows:
+            plain = [row[c] for c in columns]
+            for i, convert in converters:
+                if plain[i] is not None:
+                    plain[i] = convert(plain[i])
+            values.append(tuple(plain))
+        return BulkRows(columns, values)
+
+    def bulk_insert(self, conn: Connection, table: Table, bulk: BulkRows) -> None:
         """Insert many rows through the driver's executemany, in ``conn``'s transaction.
 
         For bulk loads (``sessionboard demo``): it skips SQLAlchemy's per-row type
-        processing, which costs more than the insert itself. Values are plain:
-        JSON columns as dicts or lists, datetimes aware; rows share their keys.
+        processing, which costs more than the insert itself.
         """
-        if not rows:
+        if not bulk.values:
             return
-        columns = list(rows[0])
-        sqlite_dialect = self.dialect == "sqlite"
-
-        def plain(value: Any) -> Any:
-            if isinstance(value, dict | list):
-                return json.dumps(value)
-            if isinstance(value, datetime):
-                value = as_utc(value)
-                return value.replace(tzinfo=None).isoformat(" ") if sqlite_dialect else value
-            return value
-
         quote = self.engine.dialect.identifier_preparer.quote
         marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
         sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
-            f"VALUES ({', '.join([marker] * len(columns))})"
+            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in bulk.columns)}) "  # noqa: S608
+            f"VALUES ({', '.join([marker] * len(bulk.columns))})"
         )
-        conn.exec_driver_sql(sql, [tuple(plain(row[c]) for c in columns) for row in rows])
+        conn.exec_driver_sql(sql, bulk.values)
 
     def _lock_session(self, conn: Connection, session_id: str) -> Row[Any] | None:
         """Read a session row inside a write, locked against other writers."""
