@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -270,9 +271,10 @@ class MessageStore:
                 converters.append((i, json.dumps))
             elif isinstance(sample, datetime):
                 converters.append((i, as_text))
+        pick = itemgetter(*columns)
         values = []
         for row in rows:
-            plain = [row[c] for c in columns]
+            plain = list(pick(row))
             for i, convert in converters:
                 if plain[i] is not None:
                     plain[i] = convert(plain[i])
