@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import and_, or_, select
 
 from webapp.sessions import Message, MessageStore, Session, Status
-from webapp.sessions.store import _row_to_message, _row_to_session, messages_t, sessions_t
+from webapp.sessions.store import messages_t, row_to_message, row_to_session, sessions_t
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def session_page(
             or_(c.created_at < created, and_(c.created_at == created, c.id < session_id))
         )
     with store.read() as conn:
-        sessions: list[Session] = [_row_to_session(r) for r in conn.execute(query)]
+        sessions: list[Session] = [row_to_session(r) for r in conn.execute(query)]
     if len(sessions) <= limit:
         return Page(sessions, None)
     last = sessions[limit - 1]
@@ -79,7 +79,7 @@ def message_page(
         exists = conn.execute(select(sessions_t.c.id).where(sessions_t.c.id == session_id)).first()
         if exists is None:
             return None
-        messages: list[Message] = [_row_to_message(r) for r in conn.execute(query)]
+        messages: list[Message] = [row_to_message(r) for r in conn.execute(query)]
     if len(messages) <= limit:
         return Page(messages, None)
     last = messages[limit - 1]

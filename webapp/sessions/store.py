@@ -153,7 +153,8 @@ def configure_engine(engine: Engine) -> None:
     engine._sessionboard_configured = True  # type: ignore[attr-defined]
 
 
-def _row_to_session(row: Row[Any]) -> Session:
+def row_to_session(row: Row[Any]) -> Session:
+    """A ``sessions`` row as a :class:`Session` (messages not loaded)."""
     m = row._mapping
     return Session(
         id=m["id"],
@@ -171,7 +172,8 @@ def _row_to_session(row: Row[Any]) -> Session:
     )
 
 
-def _row_to_message(row: Row[Any]) -> Message:
+def row_to_message(row: Row[Any]) -> Message:
+    """A ``messages`` row as a :class:`Message`."""
     m = row._mapping
     return Message(
         role=m["role"],
@@ -335,7 +337,7 @@ class MessageStore:
         """The session without its messages, or None."""
         with self.read() as conn:
             row = conn.execute(select(sessions_t).where(sessions_t.c.id == session_id)).first()
-        return _row_to_session(row) if row is not None else None
+        return row_to_session(row) if row is not None else None
 
     def load_sessions(self) -> list[Session]:
         """Every session, newest activity first, without messages."""
@@ -354,7 +356,7 @@ class MessageStore:
         if limit is not None:
             query = query.limit(limit)
         with self.read() as conn:
-            return [_row_to_session(r) for r in conn.execute(query)]
+            return [row_to_session(r) for r in conn.execute(query)]
 
     def delete_session(self, session_id: str) -> bool:
         """Remove a session and (by cascade) its messages; True if it existed."""
@@ -385,7 +387,7 @@ class MessageStore:
             row = self._lock_session(conn, session_id)
             if row is None:
                 return None
-            snapshot = _row_to_session(row)
+            snapshot = row_to_session(row)
             fn(snapshot)
             snapshot.id = session_id
             snapshot.last_activity = now
@@ -592,7 +594,7 @@ class MessageStore:
         if limit is not None:
             query = query.limit(limit)
         with self.read() as conn:
-            return [_row_to_message(r) for r in conn.execute(query)]
+            return [row_to_message(r) for r in conn.execute(query)]
 
     def delete_messages_for_session(self, session_id: str) -> int:
         """Remove a session's messages; return how many."""
