@@ -97,8 +97,11 @@ def test_get_messages_after_and_limit(store: MessageStore, clock) -> None:
         )
     first_two = store.get_messages("a", limit=2)
     assert [m.content for m in first_two] == ["m0", "m1"]
-    rest = store.get_messages("a", after=first_two[-1].id)
+    rest = store.get_messages("a", after=first_two[-1])
     assert [m.content for m in rest] == ["m2", "m3", "m4"]
+    # the page goes on even when the message it started from is gone
+    store.purge_older_than(first_two[-1].timestamp + timedelta(microseconds=1))
+    assert [m.content for m in store.get_messages("a", after=first_two[-1])] == ["m2", "m3", "m4"]
 
 
 def test_source_keys_store_a_message_once(store: MessageStore, clock) -> None:

@@ -581,16 +581,20 @@ class MessageStore:
             return AppendOutcome("appended", appended=len(rows))
 
     def get_messages(
-        self, session_id: str, *, after: int | None = None, limit: int | None = None
+        self, session_id: str, *, after: Message | None = None, limit: int | None = None
     ) -> list[Message]:
-        """A session's messages in chronological order (timestamp, then id)."""
+        """A session's messages in chronological order (timestamp, then id).
+
+        ``after`` is the last message of the previous page (a stored one, with its
+        id): the page goes on from its (timestamp, id), even if it was purged since.
+        """
         m = messages_t.c
         query = select(messages_t).where(m.session_id == session_id).order_by(m.timestamp, m.id)
         if after is not None:
-            anchor = select(m.timestamp).where(m.id == after).scalar_subquery()
-            query = query.where(
-                or_(m.timestamp > anchor, and_(m.timestamp == anchor, m.id > after))
-            )
+            if after.id is None or after.timestamp is None:
+                raise ValueError("after must be a stored message (with id and timestamp)")
+            at = as_utc(after.timestamp)
+            query = query.where(or_(m.timestamp > at, and_(m.timestamp == at, m.id > after.id)))
         if limit is not None:
             query = query.limit(limit)
         with self.read() as conn:

@@ -98,13 +98,13 @@ def parse_time(value: str | None) -> datetime | None:
 
 def iter_messages(store: MessageStore, session_id: str) -> Iterator[Message]:
     """A session's messages in order, read a page at a time."""
-    after: int | None = None
+    after: Message | None = None
     while True:
         page = store.get_messages(session_id, after=after, limit=MESSAGE_PAGE)
         yield from page
         if len(page) < MESSAGE_PAGE:
             return
-        after = page[-1].id
+        after = page[-1]
 
 
 def session_review(store: MessageStore, session_id: str) -> dict[str, Any]:
