@@ -46,6 +46,22 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+def _page(items: str, schema: str, parameter: str) -> dict[str, Any]:
+    """A page of a list: its items and the cursor that fetches the next one."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [items, "next_cursor"],
+        "properties": {
+            items: {"type": "array", "items": _ref(schema)},
+            "next_cursor": {
+                "type": ["string", "null"],
+                "description": f"Pass as `{parameter}` for the next page; null on the last.",
+            },
+        },
+    }
+
+
 def _json(schema: Mapping[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -253,30 +269,8 @@ def _schemas() -> dict[str, Any]:
                 "source_key": {"type": ["string", "null"]},
             },
         },
-        "SessionPage": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["sessions", "next_cursor"],
-            "properties": {
-                "sessions": {"type": "array", "items": _ref("Session")},
-                "next_cursor": {
-                    "type": ["string", "null"],
-                    "description": "Pass as `cursor` for the next page; null on the last.",
-                },
-            },
-        },
-        "MessagePage": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["messages", "next_cursor"],
-            "properties": {
-                "messages": {"type": "array", "items": _ref("Message")},
-                "next_cursor": {
-                    "type": ["string", "null"],
-                    "description": "Pass as `after` for the next page; null on the last.",
-                },
-            },
-        },
+        "SessionPage": _page("sessions", "Session", "cursor"),
+        "MessagePage": _page("messages", "Message", "after"),
         "Appended": {
             "type": "object",
             "required": ["appended"],
