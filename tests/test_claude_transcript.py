@@ -9,7 +9,6 @@ JSONL snippets, one per rule.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -24,6 +23,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from tests.corpus import CORPUS  # noqa: E402
 from webapp.claude.transcript import (  # noqa: E402
     MAX_SESSION_ID_LENGTH,
     TOKEN_FIELDS,
@@ -38,24 +38,9 @@ from webapp.claude.transcript import (  # noqa: E402
 # --------------------------------------------------------------------- the corpus
 
 
-def _corpus_dir() -> Path | None:
-    here = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "claude-code"
-    if here.is_dir():
-        return here
-    env = os.environ.get("SESSIONBOARD_CORPUS")
-    if env and Path(env).is_dir():
-        return Path(env)
-    return None
-
-
 @pytest.fixture(scope="module")
 def corpus() -> Path:
-    found = _corpus_dir()
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the Claude Code corpus is missing (set SESSIONBOARD_CORPUS)")
-        pytest.skip("the Claude Code corpus is not available here")
-    return found
+    return CORPUS
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import base64
 import copy
 import hashlib
 import json
-import os
 import string
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
+from tests.corpus import CORPUS  # noqa: E402
 from webapp.claude.redact import redact, redact_value  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "secrets"
@@ -537,24 +537,11 @@ def test_plain_prose_is_never_changed(text: str) -> None:
 # ----------------------------------------------------------- the real corpus
 
 
-def _corpus_dir() -> Path | None:
-    here = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "claude-code"
-    if here.is_dir():
-        return here
-    env = os.environ.get("SESSIONBOARD_CORPUS")
-    return Path(env) if env and Path(env).is_dir() else None
-
-
 def test_real_transcripts_have_no_false_positives() -> None:
     """The shared corpus holds no secret: redacting its text changes nothing."""
-    corpus = _corpus_dir()
-    if corpus is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("the Claude Code corpus is missing (set SESSIONBOARD_CORPUS)")
-        pytest.skip("the Claude Code corpus is not available here")
     from webapp.claude.transcript import parse_paths
 
-    for session in parse_paths(corpus).sessions:
+    for session in parse_paths(CORPUS).sessions:
         for message in session.messages:
             assert redact(message.content) == message.content, message.source_key
             assert redact_value(message.meta) == message.meta, message.source_key

@@ -10,22 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_claude_transcript import _corpus_dir
+from tests.corpus import CORPUS
 from webapp.sessions import Manager
 from webapp.sessions.models import MessageRow, SessionRow
 
 
 @pytest.fixture
 def corpus() -> Path:
-    """The shared Claude Code corpus; missing fails under CI=true, else skips."""
-    found = _corpus_dir()
-    if found is None:
-        from tests.conftest import IN_CI
-
-        if IN_CI:
-            pytest.fail("the Claude Code corpus is missing (shared/ beside the clone)")
-        pytest.skip("the Claude Code corpus is not available here")
-    return found
+    """The Claude Code corpus in tests/data."""
+    return CORPUS
 
 
 @pytest.fixture
