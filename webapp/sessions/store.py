@@ -59,7 +59,8 @@ idempotency_t = cast(Table, IdempotencyKey.__table__)
 lease_t = cast(Table, SweeperLease.__table__)
 purge_log_t = cast(Table, PurgeLogEntry.__table__)
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: How long a SQLite writer waits for the write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 30.0
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 
 
@@ -103,11 +104,17 @@ def database_url(url_or_path: str | os.PathLike[str]) -> str:
     return text
 
 
-def engine_options(url: str) -> dict[str, Any]:
-    """Keyword arguments for ``create_engine`` that suit the URL's database."""
+def engine_options(url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT_S) -> dict[str, Any]:
+    """Keyword arguments for ``create_engine`` that suit the URL's database.
+
+    ``busy_timeout``: seconds a SQLite connection waits for the write lock (the
+    driver's ``timeout``, i.e. ``sqlite3_busy_timeout``) before it gives up.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        options: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False, "timeout": busy_timeout}
+        }
         if parsed.database in (None, "", ":memory:"):
             options["poolclass"] = StaticPool
         return options
@@ -123,7 +130,7 @@ def make_engine(url_or_path: str | os.PathLike[str]) -> Engine:
 
 
 def configure_engine(engine: Engine) -> None:
-    """Apply the per-connection rules: on SQLite WAL, busy timeout, foreign keys,
+    """Apply the per-connection rules: on SQLite WAL, foreign keys, durable commits,
     and transactions that begin as the caller asks (``sqlite_begin`` option)."""
     if engine.dialect.name != "sqlite" or getattr(engine, "_sessionboard_configured", False):
         return
@@ -136,7 +143,6 @@ def configure_engine(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         # FULL: a commit is on disk before the API acknowledges it.
         cursor.execute("PRAGMA synchronous=FULL")
