@@ -171,7 +171,8 @@ def demo_command(count: int, if_empty: bool, seed: int) -> None:
             progress=bar.update,
         )
     click.echo(
-        f"added {totals['sessions']} sessions with {totals['messages']} messages "
+        f"added {totals['sessions']} sessions (and {totals['subagents']} subagent sessions) "
+        f"with {totals['messages']} messages "
         f"({totals['kept']} older than the retention window marked keep)"
     )
 
