@@ -186,7 +186,7 @@ def test_tokens_and_cost_agree_with_ccusage(path: Path) -> None:
     """Input, cache read and cache write tokens equal ccusage's on every file. Output
     differs only where a response's usage grows over its lines: ccusage keeps the
     first line's count, Sessionboard the final one; there the cost differs by exactly
-    those output tokens at the model's output price. Otherwise cost is within 1%."""
+    those output tokens at the model's output price. Otherwise cost is the same."""
     reference = CCUSAGE[path.name]
     per_model, cost = _corpus_usage(path)
     total = sum(per_model.values(), Usage())
@@ -201,7 +201,7 @@ def test_tokens_and_cost_agree_with_ccusage(path: Path) -> None:
         price = TABLE.price(model)
         if price is not None:
             expected += (per_model[model].output - theirs["output"]) * price.rates.output
-    assert cost == pytest.approx(expected, rel=0.01)
+    assert cost == pytest.approx(expected, rel=1e-6)  # the issue asks 1%: it is exact
 
 
 def test_ef958aa1_totals_are_those_of_ccusage() -> None:
