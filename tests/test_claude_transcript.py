@@ -34,6 +34,7 @@ from webapp.claude.transcript import (  # noqa: E402
     parse_file,
     parse_paths,
 )
+from webapp.sessions import Manager, Message  # noqa: E402
 
 # --------------------------------------------------------------------- the corpus
 
@@ -1492,3 +1493,33 @@ def test_iter_transcript_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert list(iter_transcript_files([projects / "-a" / "notes.txt"])) == []
     with pytest.raises(FileNotFoundError):
         list(iter_transcript_files(tmp_path / "nope"))
+
+
+def test_parsed_text_is_stored_alike_on_sqlite_and_postgresql(
+    manager: Manager, tmp_path: Path
+) -> None:
+    """What the parser makes of NUL characters and lone surrogates is stored and
+    read back unchanged by both databases (PostgreSQL refuses NUL in text and
+    JSON, SQLite would keep it)."""
+    path = write(
+        tmp_path / "s.jsonl",
+        [
+            user("u1", "run\u0000 it", 0, cwd="/repo\u0000"),
+            assistant("a1", "m1", [tool_use("t1", command="ls \ud800", **{"k\u0000": "v"})], 1),
+            user("u2", [tool_result("t1", "out\u0000put \udc00")], 2),
+        ],
+    )
+    s = only(parse_file(path))
+    manager.create(s.request, s.context, id=s.id, expires_at=None)
+    outcome = manager.append_messages(
+        s.id, [Message(**m.as_message_kwargs(), source_key=m.source_key) for m in s.messages]
+    )
+    assert outcome.status == "appended"
+    stored = manager.get_messages(s.id)
+    assert stored is not None
+    assert [(m.role, m.content, m.summary, m.meta) for m in stored] == [
+        (m.role, m.content, m.summary, m.meta) for m in s.messages
+    ]
+    session = manager.get(s.id)
+    assert session is not None
+    assert (session.request, session.context) == ("run\ufffd it", s.context)

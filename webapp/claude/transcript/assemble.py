@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from webapp.claude.transcript.results import TOKEN_FIELDS, ParsedMessage, ParsedSession
 
@@ -64,7 +63,7 @@ class Resume:
 
     start_offset: int = 0
     #: session key -> source_key -> meta keys for messages of earlier calls
-    meta_updates: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    meta_updates: dict[str, dict[str, dict[str, object]]] = field(default_factory=dict)
 
     def update(self, session_key: str, msg: ParsedMessage, meta_key: str) -> None:
         """Report ``msg.meta[meta_key]`` as an update of an earlier message."""
@@ -153,8 +152,8 @@ def _token_totals(b: SessionBuilder, response_usage: dict[str, Usage]) -> Usage:
     return totals
 
 
-def _context(b: SessionBuilder, facts: SessionFacts) -> dict[str, Any]:
-    ctx: dict[str, Any] = {"source": "claude-code"}
+def _context(b: SessionBuilder, facts: SessionFacts) -> dict[str, object]:
+    ctx: dict[str, object] = {"source": "claude-code"}
     if b.cwd is not None:
         ctx["project_path"] = b.cwd
     if b.git_branch is not None:
