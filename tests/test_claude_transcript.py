@@ -9,6 +9,7 @@ JSONL snippets, one per rule.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -872,6 +873,15 @@ def test_a_line_nested_up_to_the_limit_is_kept(tmp_path: Path) -> None:
     r = parse_file(write(tmp_path / "s.jsonl", [assistant("a1", "m1", [tool_use("t1", x=deep)])]))
     assert r.stats.lines_skipped == {}
     assert only(r).messages[0].meta["tool_input"] == {"x": deep}
+
+
+def test_a_file_name_with_undecodable_bytes_gives_a_storable_session_id(tmp_path: Path) -> None:
+    """Lines without sessionId belong to the file's stem; bytes of the name that
+    are not UTF-8 (lone surrogates in Python) become U+FFFD there too."""
+    name = tmp_path / (os.fsdecode(b"s\xff") + ".jsonl")
+    line = user("u1", "hello")
+    del line["sessionId"]
+    assert only(parse_file(write(name, [line]))).id == "s\ufffd"
 
 
 def _unstorable(value: object) -> list[str]:

@@ -34,7 +34,7 @@ from webapp.claude.transcript.events import (
     progress_message,
     system_message,
 )
-from webapp.claude.transcript.lines import Line, read_lines
+from webapp.claude.transcript.lines import Line, clean_text, read_lines
 from webapp.claude.transcript.results import (
     TOKEN_FIELDS,
     ParsedMessage,
@@ -134,6 +134,8 @@ class FileParser:
 
     def __init__(self, path: Path, lines: list[Line], stats: ParseStats, start_offset: int) -> None:
         self.path = path
+        # a file name's undecodable bytes are lone surrogates (surrogateescape)
+        self.default_session_id = clean_text(path.stem)[0]
         self.lines = lines
         self.stats = stats
         self.resume = Resume(start_offset)
@@ -144,7 +146,7 @@ class FileParser:
         self.skipped: set[int] = set()  # offsets of lines skipped in pass 1
 
     def _sid(self, entry: Entry) -> str:
-        return text_of(entry.get("sessionId")) or self.path.stem
+        return text_of(entry.get("sessionId")) or self.default_session_id
 
     # -- pass 1: state that needs the whole file
     def index(self) -> None:

@@ -157,11 +157,6 @@ def as_entry(obj: JSONObject) -> Entry:
     return cast(Entry, obj)
 
 
-def as_object(value: object) -> JSONObject | None:
-    """``value`` if it is a JSON object, else None."""
-    return cast(JSONObject, value) if isinstance(value, dict) else None
-
-
 def text_of(value: object) -> str | None:
     """``value`` if it is a non-empty string, else None."""
     return value if isinstance(value, str) and value else None
