@@ -2,7 +2,7 @@
 
 Claude Code writes one JSON object per line to
 ``~/.claude/projects/<project>/<session-id>.jsonl`` (subagents: ``agent-<id>.jsonl``
-beside it, or ``<session-id>/subagents/agent-<id>.jsonl``). This module turns such
+beside it, or ``<session-id>/subagents/agent-<id>.jsonl``). This package turns such
 files into :class:`ParsedSession` objects holding :class:`ParsedMessage` objects;
 an importer stores them. It is pure standard library: no Flask, no database.
 
