@@ -76,12 +76,9 @@ class AppendOutcome:
 
 
 class MessageStore(RetentionStore, SweepLeaseStore):
-    """Persistence of sessions and messages, mirroring the Go ``MessageStore``.
-
-    ``url_or_path`` is a SQLAlchemy URL, a SQLite file path, ``":memory:"``, or an
-    existing :class:`~sqlalchemy.Engine` (the web app shares Flask-SQLAlchemy's). With
-    ``migrate=True`` the schema is brought up to date through the Alembic migrations.
-    """
+    """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
+    expiry and retention and the sweeper's lease; opened as a
+    :class:`~webapp.sessions.engine.Database` (a URL, a SQLite path or an engine)."""
 
     def _lock_session(self, conn: Connection, session_id: str) -> Row[Any] | None:
         """Read a session row inside a write, locked against other writers."""
