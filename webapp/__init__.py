@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp import config as settings
 from webapp.extensions import csrf, db
 from webapp.sessions import Manager, MessageStore
-from webapp.sessions.store import database_url, engine_options
+from webapp.sessions.engine import database_url, engine_options
 
 __version__ = "0.1.0"
 

@@ -13,13 +13,13 @@ from typing import Any
 from werkzeug.datastructures import MultiDict
 
 from webapp.dashboard.queries import SORTS, ListFilters
-from webapp.review.service import VERDICTS
+from webapp.review.service import MAX_REASON_LENGTH, VERDICTS
 from webapp.sessions.types import Status
 
 STATUS_VALUES = [s.value for s in Status]
 #: The choices of the "extend expiry" control, in hours.
 EXTEND_HOURS = (1, 24, 24 * 7)
-MAX_REASON = 2_000
+MAX_REASON = MAX_REASON_LENGTH
 MAX_NOTE = 20_000
 
 
