@@ -48,6 +48,7 @@ from .types import (
     SweepResult,
     as_utc,
     check_json,
+    check_session_fields,
     excerpt,
 )
 
@@ -194,7 +195,7 @@ def row_to_message(row: Row[Any]) -> Message:
 
 def _session_values(s: Session) -> dict[str, Any]:
     status = Status(s.status)
-    check_json(s.context, "session context")
+    s.validate()
     if not isinstance(s.context, dict):
         raise ValueError("session context must be a JSON object")
     return {
@@ -428,8 +429,7 @@ class MessageStore:
             values["status"] = Status(values["status"]).value
         if "request" in values:
             values["request_excerpt"] = excerpt(values["request"])
-        if "context" in values:
-            check_json(values["context"], "session context")
+        check_session_fields(values)
         if touch:
             values["last_activity"] = now
         if touch and sliding_timeout is not None and "expires_at" not in values:
