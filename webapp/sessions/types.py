@@ -112,7 +112,7 @@ def check_json(value: Any, what: str) -> None:
             check_text(item, f"a string in {what}")
         elif isinstance(item, float):
             if not math.isfinite(item):
-                raise ValueError(f"{what} must not contain NaN or Infinity")
+                raise ValueError(f"{what} must be JSON: no NaN or Infinity")
         elif isinstance(item, dict):
             for key, child in item.items():
                 if isinstance(key, str):
