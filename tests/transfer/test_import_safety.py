@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.transfer.conftest import count_rows, stored_sessions
-from webapp.sessions import Manager, Message, Session
+from webapp.sessions import Manager, Message, MessageStore, Session
 from webapp.sessions.models import MessageRow
 from webapp.transfer.export import format_time
 
@@ -203,6 +203,10 @@ BAD_RECORDS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "300-character id": ({"id": "a" * 300}, "session id must be 1 to 64"),
     "path id": ({"id": "../sessions/victim"}, "session id must be 1 to 64"),
+    "tag twice": (
+        {"review": {"verdict": None, "tags": ["x", "x"], "comments": []}},
+        "review.tags names a tag twice",
+    ),
 }
 
 
@@ -305,3 +309,26 @@ def test_retention_question_counts_sessions_purged_by_their_imported_times(
     assert "4 new" in kept.get_data(as_text=True)
     app_manager.sweep()
     assert sorted(stored_sessions(app_manager)) == sorted(r["id"] for r in records)
+
+
+def test_a_failure_while_writing_a_file_rolls_all_of_it_back(
+    runner: Any, app_manager: Manager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_export(tmp_path / "two.json", [record("first"), record("second")])
+    append = MessageStore.append_messages
+    appended_to: list[str] = []
+
+    def fail_on_the_second(
+        store: MessageStore, session_id: str, messages: Any, **options: Any
+    ) -> Any:
+        appended_to.append(session_id)
+        if session_id == "second":
+            raise RuntimeError("the disk is full")
+        return append(store, session_id, messages, **options)
+
+    monkeypatch.setattr(MessageStore, "append_messages", fail_on_the_second)
+    result = runner.invoke(args=["import", "--accept-retention", str(path)])
+    assert isinstance(result.exception, RuntimeError)
+    assert appended_to == ["first", "second"]
+    assert stored_sessions(app_manager) == {}
+    assert count_rows(app_manager, MessageRow) == 0

@@ -167,6 +167,8 @@ def _check_review(review: Any) -> None:
         raise ValueError("review.tags must be a list")
     for tag in tags:
         _check_name(tag, "a review tag")
+    if len(set(tags)) != len(tags):
+        raise ValueError("review.tags names a tag twice")
     comments = review.get("comments", [])
     if not isinstance(comments, list):
         raise ValueError("review.comments must be a list")
