@@ -51,13 +51,7 @@ from webapp.sessions import Manager, Message, MessageStore, Session, Status
 from webapp.sessions.store import messages_t, sessions_t
 from webapp.sessions.types import UNFINISHED_STATUSES
 from webapp.transfer.export import EXPORT_MARKER
-from webapp.transfer.incoming import (
-    Incoming,
-    export_incoming,
-    iter_export_records,
-    record_time,
-    transcript_incoming,
-)
+from webapp.transfer.incoming import Incoming, read_export, record_time, transcript_incoming
 from webapp.transfer.models import ImportedFile
 from webapp.transfer.report import ImportSummary, RetentionCheck
 
@@ -290,16 +284,9 @@ class Importer:
         """A file's sessions, every one validated by the domain's rules;
         :class:`ImportRefused` for the first that breaks one."""
         if plan.kind == "export":
-            sessions = []
             try:
-                for where, record in iter_export_records(plan.path):
-                    try:
-                        sessions.append(export_incoming(record))
-                    except ValueError as exc:
-                        raise ImportRefused(f"{plan.name}, {where}: {exc}") from None
-            except ImportRefused:
-                raise
-            except ValueError as exc:  # the file: not UTF-8, not JSON (naming the line)
+                sessions = read_export(plan.path)
+            except ValueError as exc:
                 raise ImportRefused(f"{plan.name}, {exc}") from None
             return FileContents(sessions, ParseStats(files=1), plan.size)
         result = parse_file(plan.path, plan.start_offset)

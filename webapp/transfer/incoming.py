@@ -42,8 +42,8 @@ def iter_export_records(path: Path) -> Iterator[tuple[str, Any]]:
 
     ``sessionboard export`` writes one session a line between a header line and
     a closing line, so the file is read a line at a time; a file laid out
-    otherwise (re-indented by a tool) is read whole. ``ImportRefused``-worthy
-    problems raise ``ValueError`` with the place in the message."""
+    otherwise (re-indented by a tool) is read whole. Text that is not UTF-8 or
+    not JSON raises ``ValueError`` (naming the line)."""
     with path.open(encoding="utf-8") as f:
         header = f.readline()
         if header.rstrip().endswith('"sessions": ['):
@@ -58,6 +58,18 @@ def iter_export_records(path: Path) -> Iterator[tuple[str, Any]]:
         raise ValueError("no list of sessions")
     for number, record in enumerate(sessions, start=1):
         yield f"record {number}", record
+
+
+def read_export(path: Path) -> list[Incoming]:
+    """Every session of an export, validated; ``ValueError`` naming the line (or
+    record) of the first one that breaks a rule."""
+    sessions = []
+    for where, record in iter_export_records(path):
+        try:
+            sessions.append(export_incoming(record))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    return sessions
 
 
 def _decode(text: str, place: str = "") -> Any:
