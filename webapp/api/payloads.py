@@ -21,10 +21,8 @@ from typing import Any
 from werkzeug.exceptions import BadRequest, UnprocessableEntity
 
 from webapp.sessions import Message, Session, Status
+from webapp.sessions.types import SESSION_ID_PATTERN as SESSION_ID_PATTERN
 
-#: Ids a client may choose: URL-safe, starting with a letter or digit (so that
-#: ``.`` and ``..`` never reach a URL), as long as the column allows.
-SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~:-]{0,63}$"
 MAX_ROLE_LENGTH = 32  # messages.role
 MAX_SOURCE_KEY_LENGTH = 200  # messages.source_key
 MAX_IDEMPOTENCY_KEY_LENGTH = 200  # idempotency_keys.key

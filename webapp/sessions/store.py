@@ -50,7 +50,17 @@ from .rows import (
 )
 from .rows import bulk_insert as insert_bulk_rows
 from .rows import bulk_rows as to_bulk_rows
-from .types import TERMINAL_STATUSES, Message, Session, Status, as_utc, check_json, excerpt, utcnow
+from .types import (
+    TERMINAL_STATUSES,
+    Message,
+    Session,
+    Status,
+    as_utc,
+    check_json,
+    check_session_fields,
+    excerpt,
+    utcnow,
+)
 
 #: The terminal statuses, as stored.
 _TERMINAL = sorted(s.value for s in TERMINAL_STATUSES)
@@ -214,8 +224,7 @@ class MessageStore(RetentionStore, SweepLeaseStore):
             values["status"] = Status(values["status"]).value
         if "request" in values:
             values["request_excerpt"] = excerpt(values["request"])
-        if "context" in values:
-            check_json(values["context"], "session context")
+        check_session_fields(values)
         if touch:
             values["last_activity"] = now
         if touch and sliding_timeout is not None and "expires_at" not in values:

@@ -13,7 +13,8 @@ from webapp.accounts import audit
 from webapp.accounts.auth import login_required, role_required
 from webapp.extensions import get_manager
 from webapp.transfer.export import Redactor, Writer
-from webapp.transfer.importer import Importer, retention_facts
+from webapp.transfer.importer import Importer, ImportRefused
+from webapp.transfer.report import retention_facts
 
 bp = Blueprint("transfer", __name__)
 
@@ -77,7 +78,7 @@ def upload() -> tuple[str, int]:
     if not uploads:
         return render_template("transfer/upload.html", error="Choose a file.", **page), 400
     with tempfile.TemporaryDirectory(prefix="sessionboard-upload-") as folder:
-        paths = []
+        names: dict[str, str] = {}
         for i, upload in enumerate(uploads):
             name = secure_filename(upload.filename or "")
             if not name.endswith(UPLOAD_SUFFIXES):
@@ -85,24 +86,30 @@ def upload() -> tuple[str, int]:
                 return render_template("transfer/upload.html", error=error, **page), 400
             path = Path(folder) / f"{i}-{name}"
             upload.save(path)
-            paths.append(path)
+            names[str(path.resolve())] = upload.filename or name
         importer = Importer(manager, keep=page["choice"] == "keep", remember=False)
-        plans = importer.plan(paths)
-        if page["choice"] == "ask":
+        plans = importer.plan(names)
+        for plan in plans:
+            plan.label = names.get(plan.key, plan.path.name)
+        try:
             check = importer.check_retention(plans)
-            if check.messages:
+            if check and page["choice"] == "ask":
                 question = (
                     retention_facts(check, manager.config.message_retention)
                     + " Nothing was imported: choose what to do with them and upload again."
                 )
                 return render_template("transfer/upload.html", question=question, **page), 409
-        summary = importer.run(plans)
+            summary = importer.run(plans)
+        except ImportRefused as exc:
+            error = f"{exc}. Nothing was imported."
+            return render_template("transfer/upload.html", error=error, **page), 422
     audit.record(
         "import",
         detail={
             "files": [u.filename for u in uploads],
             "sessions_new": summary.sessions_new,
             "sessions_updated": summary.sessions_updated,
+            "conflicts": len(summary.conflicts),
             "messages_added": summary.messages_added,
             "retention": page["choice"],
         },
