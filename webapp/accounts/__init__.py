@@ -118,7 +118,7 @@ def create_user_command(name: str, role: str, password_stdin: bool) -> None:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = random_password()
+        password = random_password(name)
     try:
         user = create_user(name, role, password, actor="cli")
     except AccountError as exc:

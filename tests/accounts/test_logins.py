@@ -1,0 +1,204 @@
+"""Logins end on the server: a copied session cookie replayed after logout, "log
+out everywhere", an admin's "end all", idle or absolute expiry, or a password
+change gets the login page (401 for htmx) and writes nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask_login.utils import encode_cookie
+
+from tests.accounts.test_login import form_token, post_login
+from tests.auth_helpers import TEST_PASSWORD
+
+
+def logged_in_admin(app: Any, auth: Any, clock: Any) -> Any:
+    """A client logged in as admin ``ada`` through the login form, on ``clock``."""
+    app.extensions["sessionboard.manager"].clock = clock
+    auth.user("admin", "ada")
+    client = app.test_client()
+    assert post_login(client, "ada", TEST_PASSWORD).status_code == 302
+    return client
+
+
+def copy_cookie(client: Any) -> tuple[str, str]:
+    """The session cookie and a CSRF token valid for it, as an attacker would copy them."""
+    token = form_token(client, "/admin/users")
+    return client.get_cookie("session").value, token
+
+
+def assert_replay_refused(app: Any, cookie: str, csrf_token: str) -> None:
+    """A fresh browser with the copied cookie gets the login page, htmx gets 401,
+    and a write is refused and changes nothing."""
+    from webapp.accounts.service import get_user_by_name
+
+    replay = app.test_client()
+    replay.set_cookie("session", cookie)
+    page = replay.get("/sessions")
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith("/login")
+    fragment = replay.get("/sessions", headers={"HX-Request": "true"})
+    assert fragment.status_code == 401
+    write = replay.post(
+        "/admin/users",
+        data={"name": "eve", "role": "admin", "password": "a brand new password"},
+        headers={"X-CSRFToken": csrf_token},
+    )
+    assert write.status_code == 302
+    assert write.headers["Location"].startswith("/login")
+    with app.app_context():
+        assert get_user_by_name("eve") is None
+
+
+def test_the_copied_cookie_works_while_the_login_lasts(app: Any, auth: Any, clock: Any) -> None:
+    """The control for the tests below: the replay itself is sound."""
+    from webapp.accounts.service import get_user_by_name
+
+    client = logged_in_admin(app, auth, clock)
+    cookie, token = copy_cookie(client)
+    replay = app.test_client()
+    replay.set_cookie("session", cookie)
+    assert replay.get("/sessions").status_code == 200
+    created = replay.post(
+        "/admin/users",
+        data={"name": "eve", "role": "viewer", "password": "a brand new password"},
+        headers={"X-CSRFToken": token},
+    )
+    assert created.status_code == 201
+    with app.app_context():
+        assert get_user_by_name("eve") is not None
+
+
+def test_logout_ends_the_login_for_a_copied_cookie(app: Any, auth: Any, clock: Any) -> None:
+    client = logged_in_admin(app, auth, clock)
+    cookie, token = copy_cookie(client)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert_replay_refused(app, cookie, token)
+
+
+def test_log_out_everywhere_ends_every_login(app: Any, auth: Any, clock: Any) -> None:
+    first = logged_in_admin(app, auth, clock)
+    second = logged_in_admin(app, auth, clock)
+    first_cookie, first_token = copy_cookie(first)
+    second_cookie, second_token = copy_cookie(second)
+    response = second.post("/logout/everywhere", data={"csrf_token": second_token})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert_replay_refused(app, first_cookie, first_token)
+    assert_replay_refused(app, second_cookie, second_token)
+
+
+def test_the_user_menu_offers_log_out_everywhere(app: Any, auth: Any, clock: Any) -> None:
+    client = logged_in_admin(app, auth, clock)
+    page = client.get("/sessions").get_data(as_text=True)
+    assert 'action="/logout/everywhere"' in page
+
+
+def test_an_admin_ends_a_users_logins(app: Any, auth: Any, clock: Any) -> None:
+    victim = logged_in_admin(app, auth, clock)
+    cookie, token = copy_cookie(victim)
+    admin = auth.login("admin", "root")
+    ada = auth.user("admin", "ada")
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert "1 open" in page
+    response = admin.post(f"/admin/users/{ada.id}/logins/end")
+    assert response.status_code == 200
+    assert "Ended every login of ada" in response.get_data(as_text=True)
+    assert_replay_refused(app, cookie, token)
+    assert admin.get("/sessions").status_code == 200
+
+
+def test_an_idle_login_ends(app: Any, auth: Any, clock: Any) -> None:
+    client = logged_in_admin(app, auth, clock)
+    cookie, token = copy_cookie(client)
+    clock.advance(hours=11, minutes=59)
+    assert client.get("/sessions").status_code == 200  # used: the idle time starts again
+    clock.advance(hours=11, minutes=59)
+    assert client.get("/sessions").status_code == 200
+    clock.advance(hours=12)
+    assert_replay_refused(app, cookie, token)
+
+
+def test_a_login_ends_at_its_maximum_age_however_used(app: Any, auth: Any, clock: Any) -> None:
+    client = logged_in_admin(app, auth, clock)
+    cookie, token = copy_cookie(client)
+    for _ in range(15):  # 165 hours, never idle for long
+        clock.advance(hours=11)
+        assert client.get("/sessions").status_code == 200
+    clock.advance(hours=3)  # 168 hours: seven days
+    assert_replay_refused(app, cookie, token)
+
+
+def test_lifetimes_are_settings(app: Any, auth: Any, clock: Any) -> None:
+    app.config["LOGIN_IDLE_TIMEOUT"] = "10m"
+    client = logged_in_admin(app, auth, clock)
+    cookie, token = copy_cookie(client)
+    clock.advance(minutes=9)
+    assert client.get("/sessions").status_code == 200
+    clock.advance(minutes=10)
+    assert_replay_refused(app, cookie, token)
+
+
+def test_a_password_change_ends_the_users_logins(app: Any, auth: Any, clock: Any) -> None:
+    from webapp.accounts import service
+
+    client = logged_in_admin(app, auth, clock)
+    cookie, token = copy_cookie(client)
+    with app.app_context():
+        user = service.get_user_by_name("ada")
+        service.reset_password(user.id, "a brand new password", actor="test")
+    assert_replay_refused(app, cookie, token)
+
+
+@pytest.mark.parametrize("ended_by", ["logout", "everywhere"])
+def test_a_remember_cookie_cannot_bring_a_login_back(
+    app: Any, auth: Any, clock: Any, ended_by: str
+) -> None:
+    """Flask-Login's "remember me" cookie carries the same id as the session; an
+    ended login's id is refused there too."""
+    client = logged_in_admin(app, auth, clock)
+    with client.session_transaction() as sess:
+        login_id = sess["_user_id"]
+    _cookie, token = copy_cookie(client)
+    path = "/logout" if ended_by == "logout" else "/logout/everywhere"
+    assert client.post(path, data={"csrf_token": token}).status_code == 302
+    replay = app.test_client()
+    with app.app_context():
+        replay.set_cookie("remember_token", encode_cookie(login_id))
+    assert replay.get("/sessions").status_code == 302
+
+
+def test_a_forged_login_id_is_refused(app: Any, auth: Any) -> None:
+    """What the cookie used to hold (user id and version) names no login now."""
+    user = auth.user("admin", "ada")
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["_user_id"] = f"{user.id}:0"
+    assert client.get("/sessions").status_code == 302
+    replay = app.test_client()
+    with app.app_context():
+        replay.set_cookie("remember_token", encode_cookie(f"{user.id}:0"))
+    assert replay.get("/sessions").status_code == 302
+
+
+def test_last_seen_is_written_at_most_once_a_minute(app: Any, auth: Any, clock: Any) -> None:
+    from sqlalchemy import select
+
+    from webapp.accounts.logins import logins_t
+
+    def last_seen() -> Any:
+        with app.app_context():
+            store = app.extensions["sessionboard.manager"].store
+            with store.read() as conn:
+                return conn.execute(select(logins_t.c.last_seen_at)).scalar_one()
+
+    client = logged_in_admin(app, auth, clock)
+    started = last_seen()
+    clock.advance(seconds=59)
+    client.get("/sessions")
+    assert last_seen() == started
+    clock.advance(seconds=1)
+    client.get("/sessions")
+    assert last_seen() == started + timedelta(minutes=1)
