@@ -37,6 +37,11 @@ def _secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _storable(text: str, limit: int) -> str:
+    # Headers are the client's to choose: no NUL or lone surrogate reaches the database.
+    return text.encode("utf-8", "replace").decode().replace("\x00", "")[:limit]
+
+
 def live(now: datetime, lifetime: Lifetime) -> ColumnElement[bool]:
     """The condition of a live login at ``now``."""
     c = logins_t.c
@@ -57,8 +62,8 @@ def start(conn: Connection, user_id: int, now: datetime, *, address: str, user_a
             created_at=now,
             last_seen_at=now,
             ended_at=None,
-            address=address[:64],
-            user_agent=user_agent[:200],
+            address=_storable(address, 64),
+            user_agent=_storable(user_agent, 200),
         )
     )
     return secret

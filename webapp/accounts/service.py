@@ -28,6 +28,10 @@ class AccountError(ValueError):
     """A change to users that the rules refuse; the message says why."""
 
 
+class PasswordRefused(AccountError):
+    """A password the rules refuse (too short, common, like the name...)."""
+
+
 @dataclass(frozen=True)
 class UserInfo:
     """A user as Flask-Login and the templates see it (never the password hash)."""
@@ -174,7 +178,7 @@ def count_users() -> int:
 def _check_password(password: str, name: str) -> None:
     problem = passwords.password_problem(password, name)
     if problem is not None:
-        raise AccountError(problem)
+        raise PasswordRefused(problem)
 
 
 def create_user(name: str, role: str, password: str, *, actor: str | None = None) -> UserInfo:

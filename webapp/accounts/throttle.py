@@ -51,10 +51,7 @@ class Refusal:
         """What the login page says."""
         minutes = math.ceil(self.retry_after / 60)
         unit = "minute" if minutes == 1 else "minutes"
-        return (
-            f"Too many failed logins {_LIMITS[self.kind][1]}. "
-            f"Try again in {minutes} {unit}."
-        )
+        return f"Too many failed logins {_LIMITS[self.kind][1]}. Try again in {minutes} {unit}."
 
 
 def _key(kind: str, value: str) -> str:

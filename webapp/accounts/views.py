@@ -115,7 +115,8 @@ def _user_change(change: Any, success: str) -> tuple[str, int]:
     try:
         user = change()
     except service.AccountError as exc:
-        return _users_page(409, error=str(exc))
+        status = 400 if isinstance(exc, service.PasswordRefused) else 409
+        return _users_page(status, error=str(exc))
     return _users_page(notice=success.format(user=user))
 
 
