@@ -208,3 +208,23 @@ def test_last_seen_is_written_at_most_once_a_minute(app: Any, auth: Any, clock: 
     clock.advance(seconds=1)
     client.get("/sessions")
     assert last_seen() == started + timedelta(minutes=1)
+
+
+def test_your_logins_lists_the_live_ones(app: Any, auth: Any, clock: Any) -> None:
+    first = logged_in_admin(app, auth, clock)
+    second = app.test_client()
+    second.post(
+        "/login",
+        data={"name": "ada", "password": TEST_PASSWORD, "csrf_token": form_token(second)},
+        headers={"User-Agent": "Second Browser/1.0"},
+        environ_overrides={"REMOTE_ADDR": "198.51.100.9"},
+    )
+    page = first.get("/account/logins").get_data(as_text=True)
+    assert page.count("<tr") == 3  # the head and two logins
+    assert "Second Browser/1.0" in page and "198.51.100.9" in page
+    assert page.count("(this browser)") == 1
+    token = form_token(second, "/account/logins")
+    second.post("/logout", data={"csrf_token": token})
+    page = first.get("/account/logins").get_data(as_text=True)
+    assert page.count("<tr") == 2
+    assert "Second Browser/1.0" not in page

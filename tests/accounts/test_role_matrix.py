@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, str | dict[str, str]] = {
     "api.openapi": PUBLIC,
     "accounts.logout": LOGIN,
     "accounts.logout_everywhere": LOGIN,
+    "accounts.your_logins": LOGIN,
     "accounts.users": ADMIN,
     "accounts.create_user": ADMIN,
     "accounts.change_role": ADMIN,

@@ -120,6 +120,36 @@ def end_all(conn: Connection, user_id: int, now: datetime) -> int:
     return int(result.rowcount)
 
 
+@dataclass(frozen=True)
+class LoginInfo:
+    """One live login as its user sees it in "your logins"."""
+
+    created_at: datetime
+    last_seen_at: datetime
+    address: str
+    user_agent: str
+    current: bool
+
+
+def list_live(
+    conn: Connection, user_id: int, current_secret: str, now: datetime, lifetime: Lifetime
+) -> list[LoginInfo]:
+    """The live logins of ``user_id``, last seen first; ``current`` marks this browser's."""
+    c = logins_t.c
+    current_hash = _secret_hash(current_secret)
+    rows = conn.execute(
+        select(c.created_at, c.last_seen_at, c.address, c.user_agent, c.secret_hash)
+        .where(c.user_id == user_id, live(now, lifetime))
+        .order_by(c.last_seen_at.desc(), c.id.desc())
+    )
+    return [
+        LoginInfo(
+            r.created_at, r.last_seen_at, r.address, r.user_agent, r.secret_hash == current_hash
+        )
+        for r in rows
+    ]
+
+
 def count_live(conn: Connection, now: datetime, lifetime: Lifetime) -> dict[int, int]:
     """User id -> how many live logins they have (users without any are left out)."""
     c = logins_t.c

@@ -143,6 +143,12 @@ def end_all_logins(user_id: int, *, actor: str | None = None) -> UserInfo:
     return user
 
 
+def live_logins(user: UserInfo) -> list[logins.LoginInfo]:
+    """The live logins of ``user`` ("your logins"), marking the one it came with."""
+    with get_manager().store.read() as conn:
+        return logins.list_live(conn, user.id, user.login_secret, _now(), login_lifetime())
+
+
 def live_login_counts() -> dict[int, int]:
     """User id -> how many live logins they have."""
     with get_manager().store.read() as conn:

@@ -67,6 +67,13 @@ def logout_everywhere() -> Response:
     return _forget_login()
 
 
+@bp.get("/account/logins")
+@login_required
+def your_logins() -> str:
+    """The current user's live logins: when, from where, with what browser."""
+    return render_template("accounts/logins.html", logins=service.live_logins(current_user))
+
+
 def _forget_login() -> Response:
     logout_user()
     session.clear()
