@@ -228,3 +228,14 @@ def test_your_logins_lists_the_live_ones(app: Any, auth: Any, clock: Any) -> Non
     page = first.get("/account/logins").get_data(as_text=True)
     assert page.count("<tr") == 2
     assert "Second Browser/1.0" not in page
+
+
+def test_a_bad_lifetime_setting_stops_the_start(
+    database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp import create_app
+
+    monkeypatch.setenv("SESSIONBOARD_INSTANCE_PATH", str(tmp_path / "instance"))
+    config = {"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": database_url}
+    with pytest.raises(ValueError, match="not a duration"):
+        create_app({**config, "LOGIN_MAX_AGE": "a week"})
