@@ -37,6 +37,8 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "LOG_LEVEL": ("INFO", "logging level"),
     "TRUSTED_PROXIES": (0, "reverse proxies in front whose X-Forwarded-* headers are trusted"),
+    "LOGIN_IDLE_TIMEOUT": ("12h", "a login unused this long ends"),
+    "LOGIN_MAX_AGE": ("7d", "a login this old ends, used or not"),
 }
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

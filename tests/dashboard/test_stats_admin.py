@@ -60,9 +60,9 @@ def test_histograms(app: Any, make_session: Any, app_manager: Any, clock: Any) -
 def test_purge_preview_then_purge_and_log(
     client: Any, auth: Any, make_session: Any, app_manager: Any, clock: Any
 ) -> None:
-    auth.login("admin")
     make_session("completed")
     clock.advance(days=30)
+    auth.login("admin")  # after the wait: a login lasts at most LOGIN_MAX_AGE (7d)
     hx = {"HX-Request": "true"}
     preview = client.post("/admin/purge/preview", headers=hx).get_data(as_text=True)
     assert "would expire <strong>0</strong> session(s)" in preview
