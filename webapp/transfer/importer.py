@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,25 +205,6 @@ def sweep_would_purge(session: Session, now: datetime, cutoff: datetime) -> bool
     return session.status != Status.RUNNING or expired
 
 
-class _FileTransaction(MessageStore):
-    """``store``'s methods inside one open write transaction (``conn``): a file's
-    sessions, messages, review data and read offset commit together or not at all."""
-
-    def __init__(self, store: MessageStore, conn: Connection) -> None:
-        super().__init__(store.engine, migrate=False)
-        self._conn = conn
-
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """The file's transaction."""
-        yield self._conn
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """The file's transaction: reads see what the file wrote so far."""
-        yield self._conn
-
-
 class Importer:
     """Imports files into ``manager``'s store. ``keep`` marks every imported
     session kept (exempt from retention purging)."""
@@ -376,13 +356,13 @@ class Importer:
         summary = ImportSummary(unchanged_files=self.unchanged_files)
         for plan in plans:
             contents = self.read(plan)
-            with self.store.write() as conn:
-                transaction = _FileTransaction(self.store, conn)
+            # The store's own writes below join this one: the file commits whole.
+            with self.store.write():
                 for item in contents.sessions:
-                    self._store_session(transaction, item, summary)
+                    self._store_session(self.store, item, summary)
                 if self.remember and plan.kind == "transcript":
                     ids = [item.session.id for item in contents.sessions]
-                    self._remember(transaction, plan, ids, contents.end_offset)
+                    self._remember(self.store, plan, ids, contents.end_offset)
             summary.files += 1
             summary.stats.merge(contents.stats)
             if progress is not None:
