@@ -13,7 +13,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp import config as settings
 from webapp.extensions import csrf, db
 from webapp.sessions import Manager, MessageStore
-from webapp.sessions.engine import database_url, engine_options
+from webapp.sessions.engine import Database, database_url, engine_options
+from webapp.sessions.queries import ReadModel
 
 __version__ = "0.1.0"
 
@@ -82,6 +83,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         store = MessageStore(db.engine, migrate=False)
     manager = Manager(settings.domain_config(app.config), store)
     app.extensions["sessionboard.manager"] = manager
+    app.extensions["sessionboard.queries"] = ReadModel(store)
+    app.extensions["sessionboard.database"] = Database(store.engine, migrate=False)
 
     from webapp import accounts, api, dashboard, errors, review, security, transfer
 

@@ -110,11 +110,11 @@ def _conditions(filters: ListFilters) -> list[ColumnElement[bool]]:
         )
     if filters.error:
         where.append(c.error == filters.error)
-    review_condition = review.session_filter(
+    for ids in review.session_filter(
         filters.verdicts or None, filters.reviewer or None, filters.tag or None
-    )
-    if review_condition is not None:
-        where.append(review_condition)
+    ):
+        picked = c.id.in_(ids.query)
+        where.append(~picked if ids.negate else picked)
     return where
 
 

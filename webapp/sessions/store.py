@@ -34,6 +34,7 @@ from .engine import (
     engine_options,
     make_engine,
 )
+from .imports import ImportSupport
 from .lease import SweepLeaseStore
 from .retention import RetentionStore
 from .rows import (
@@ -85,7 +86,7 @@ class AppendOutcome:
     response: dict[str, Any] | None = None
 
 
-class MessageStore(RetentionStore, SweepLeaseStore):
+class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
     """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
     expiry and retention and the sweeper's lease; opened as a
     :class:`~webapp.sessions.engine.Database` (a URL, a SQLite path or an engine)."""

@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, insert, select, update
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.claude.transcript import (
@@ -45,9 +45,8 @@ from webapp.claude.transcript import (
     link_sessions,
     parse_file,
 )
-from webapp.review.models import Comment, Tag, Verdict
+from webapp.review import service as review_service
 from webapp.sessions import Manager, Message, MessageStore, Session, Status
-from webapp.sessions.store import messages_t, sessions_t
 from webapp.sessions.types import UNFINISHED_STATUSES
 from webapp.transfer.export import EXPORT_MARKER
 from webapp.transfer.incoming import Incoming, read_export, record_time, transcript_incoming
@@ -57,9 +56,6 @@ from webapp.transfer.report import ImportSummary, RetentionCheck
 log = logging.getLogger(__name__)
 
 files_t = cast(Table, ImportedFile.__table__)
-verdicts_t = cast(Table, Verdict.__table__)
-comments_t = cast(Table, Comment.__table__)
-tags_t = cast(Table, Tag.__table__)
 
 #: Messages per append transaction: bounds a transaction's size on huge sessions.
 APPEND_BATCH = 1000
@@ -121,31 +117,6 @@ def is_export_file(path: Path) -> bool:
     return head.startswith(b'{"' + EXPORT_MARKER.encode() + b'"')
 
 
-def merge_message_meta(
-    store: MessageStore, session_id: str, updates: dict[str, dict[str, Any]]
-) -> int:
-    """Merge keys into the ``meta`` of stored messages, by ``source_key``, in one
-    transaction; return how many messages changed."""
-    if not updates:
-        return 0
-    m = messages_t.c
-    changed = 0
-    with store.write() as conn:
-        keys = list(updates)
-        for start in range(0, len(keys), ID_BATCH):
-            rows = conn.execute(
-                select(m.id, m.meta, m.source_key).where(
-                    m.session_id == session_id, m.source_key.in_(keys[start : start + ID_BATCH])
-                )
-            ).all()
-            for row in rows:
-                meta = dict(row.meta or {})
-                meta.update(updates[row.source_key])
-                conn.execute(update(messages_t).where(m.id == row.id).values(meta=meta))
-                changed += 1
-    return changed
-
-
 def _upsert(conn: Connection, table: Table, values: dict[str, Any], key: str) -> None:
     stmt: Any = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
     stmt = stmt.values(**values)
@@ -171,15 +142,7 @@ def new_messages(store: MessageStore, session_id: str, messages: list[Message]) 
     """The messages the stored session does not hold yet: by ``source_key``, or for a
     message without one by its role, timestamp and content (see the module's doc)."""
     keys = [m.source_key for m in messages if m.source_key is not None]
-    stored_keys: set[str] = set()
-    m = messages_t.c
-    with store.read() as conn:
-        for chunk in _chunks(keys, ID_BATCH):
-            stored_keys.update(
-                conn.execute(
-                    select(m.source_key).where(m.session_id == session_id, m.source_key.in_(chunk))
-                ).scalars()
-            )
+    stored_keys = store.stored_source_keys(session_id, keys)
     seen: set[tuple[str, datetime | None, str]] = set()
     if any(msg.source_key is None for msg in messages):
         seen = {_identity(msg) for msg in store.get_messages(session_id) if msg.source_key is None}
@@ -399,7 +362,7 @@ class Importer:
                 self._store_review(store, session.id, item.source)
             return
         parsed = item.source
-        merge_message_meta(store, session.id, parsed.meta_updates)
+        store.merge_message_meta(session.id, parsed.meta_updates)
         self._link_stubs.append(
             ParsedSession(
                 id=parsed.id,
@@ -424,35 +387,21 @@ class Importer:
 
     @staticmethod
     def _store_review(store: MessageStore, session_id: str, record: dict[str, Any]) -> None:
-        """The review data of an exported session, onto its new messages."""
-        review = record.get("review") or {}
+        """The review data of an exported session, onto its new messages, through the
+        review service (checked and audited)."""
+        review = dict(record.get("review") or {})
+        if not any(review.get(key) for key in ("verdict", "tags", "comments")):
+            return
         old_ids = [m.get("id") for m in record.get("messages", [])]
         new_ids = [m.id for m in store.get_messages(session_id)]
-        message_ids = dict(zip(old_ids, new_ids, strict=False))
-        with store.write() as conn:
-            verdict = review.get("verdict")
-            if verdict:
-                conn.execute(
-                    insert(verdicts_t).values(
-                        session_id=session_id,
-                        verdict=verdict["verdict"],
-                        by=verdict["by"],
-                        at=record_time(verdict, "at"),
-                        reason=verdict.get("reason") or "",
-                    )
-                )
-            for name in review.get("tags", []):
-                conn.execute(insert(tags_t).values(session_id=session_id, name=name))
-            for comment in review.get("comments", []):
-                conn.execute(
-                    insert(comments_t).values(
-                        session_id=session_id,
-                        message_id=message_ids.get(comment.get("message_id")),
-                        author=comment["author"],
-                        created_at=record_time(comment, "created_at"),
-                        body=comment["body"],
-                    )
-                )
+        if review.get("verdict"):
+            verdict = review["verdict"]
+            review["verdict"] = {**verdict, "at": record_time(verdict, "at")}
+        review["comments"] = [
+            {**c, "created_at": record_time(c, "created_at")} for c in review.get("comments", [])
+        ]
+        message_ids = {old: new for old, new in zip(old_ids, new_ids, strict=False) if new}
+        review_service.import_review(session_id, review, message_ids)
 
     def _remember(
         self, store: MessageStore, plan: FilePlan, ids: list[str], end_offset: int
@@ -480,36 +429,18 @@ class Importer:
         """Link children to parents stored by now: this run's, and earlier runs'
         children that waited for a parent (``context["parent_session_id"]``)."""
         link_sessions(self._link_stubs + self._children)
-        c = sessions_t.c
-        with self.store.write() as conn:
+        with self.store.write():
             for child in self._children:
                 if child.parent_tool_use_id is None:
                     continue
-                row = conn.execute(select(c.context).where(c.id == child.id)).first()
-                if row is None:
-                    continue
-                context = {**row.context, "parent_tool_use_id": child.parent_tool_use_id}
-                for key in ("agent_type", "description"):
-                    if key in child.context:
-                        context.setdefault(key, child.context[key])
-                if context != row.context:
-                    conn.execute(update(sessions_t).where(c.id == child.id).values(context=context))
-            waiting = conn.execute(
-                select(c.id, c.context["parent_session_id"].as_string()).where(
-                    c.parent_id.is_(None), c.context["parent_session_id"].as_string().is_not(None)
-                )
-            ).all()
-            pending = dict(self._parents)
-            pending.update({cid: pid for cid, pid in waiting if cid not in pending})
-            for chunk in _chunks(sorted(set(pending.values())), ID_BATCH):
-                found = set(conn.execute(select(c.id).where(c.id.in_(chunk))).scalars())
-                for child_id, parent_id in pending.items():
-                    if parent_id in found:
-                        conn.execute(
-                            update(sessions_t)
-                            .where(and_(c.id == child_id, c.parent_id.is_(None)))
-                            .values(parent_id=parent_id)
-                        )
+                tool_use = {"parent_tool_use_id": child.parent_tool_use_id}
+                self.store.add_context(child.id, tool_use, replace=True)
+                described: dict[str, Any] = {
+                    k: child.context[k] for k in ("agent_type", "description") if k in child.context
+                }
+                self.store.add_context(child.id, described, replace=False)
+            pending = {**self.store.waiting_for_parent(), **self._parents}
+            self.store.link_parents(pending)
 
 
 def _fields(s: Session) -> tuple[Any, ...]:
