@@ -15,10 +15,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from werkzeug.exceptions import BadRequest, UnprocessableEntity
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnprocessableEntity
 
 from webapp.sessions import Message, Session, Status
 
@@ -209,7 +209,47 @@ def parse_patch(body: Any) -> SessionPatch:
 MESSAGE_FIELDS = ("role", "content", "summary", "timestamp", "meta", "source_key")
 
 
-def parse_message(body: Any, where: str = "the message") -> Message:
+@dataclass(frozen=True)
+class MessageRules:
+    """What the messages of one POST must keep to, besides their fields' types."""
+
+    #: ``MAX_BATCH_MESSAGES``: more in one POST is 413.
+    max_messages: int
+    #: The server's clock when the request came.
+    now: datetime
+    #: ``CLOCK_SKEW``: how far ahead of ``now`` a timestamp may be.
+    skew: timedelta
+    #: The retention window; a timestamp older than ``now`` minus it would be purged
+    #: at once. None: nothing is purged (retention off, or the session is kept).
+    retention: timedelta | None
+
+
+def describe_duration(value: timedelta) -> str:
+    """``30 days``, ``12 hours``, ``5 minutes``, ``90 seconds``: the largest whole unit."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{value.total_seconds():g} seconds"
+
+
+def check_message_time(moment: datetime, where: str, rules: MessageRules) -> None:
+    """422 when ``moment`` is beyond the clock-skew allowance or past retention."""
+    if moment > rules.now + rules.skew:
+        raise invalid(
+            f"{where} is {format_timestamp(moment)}, more than {describe_duration(rules.skew)} "
+            "ahead of the server's clock (SESSIONBOARD_CLOCK_SKEW)"
+        )
+    if rules.retention is not None and moment < rules.now - rules.retention:
+        raise invalid(
+            f"{where} is {format_timestamp(moment)}, past retention "
+            f"({describe_duration(rules.retention)}): the message would be purged at once; "
+            "send a recent timestamp, or keep the session first"
+        )
+
+
+def parse_message(body: Any, where: str, rules: MessageRules) -> Message:
     """Read one message: ``role``, ``content``, and optional ``summary``,
     ``timestamp`` (default: now), ``meta`` (object or null), ``source_key``."""
     body = _as_object(body, where)
@@ -225,6 +265,7 @@ def parse_message(body: Any, where: str = "the message") -> Message:
         message.summary = check_text(body["summary"], f"summary of {where}")
     if body.get("timestamp") is not None:
         message.timestamp = parse_timestamp(body["timestamp"], f"timestamp of {where}")
+        check_message_time(message.timestamp, f"timestamp of {where}", rules)
     if body.get("meta") is not None:
         message.meta = check_object(body["meta"], f"meta of {where}")
     if body.get("source_key") is not None:
@@ -235,16 +276,22 @@ def parse_message(body: Any, where: str = "the message") -> Message:
     return message
 
 
-def parse_messages(body: Any) -> list[Message]:
-    """One message object, or ``{"messages": [...]}`` with at least one."""
+def parse_messages(body: Any, rules: MessageRules) -> list[Message]:
+    """One message object, or ``{"messages": [...]}`` with at least one and at most
+    ``rules.max_messages`` (413 above it)."""
     body = _as_object(body, "the body")
     if "messages" not in body:
-        return [parse_message(body)]
+        return [parse_message(body, "the message", rules)]
     _only(body, ("messages",), "a batch")
     items = body["messages"]
     if not isinstance(items, list) or not items:
         raise invalid("messages must be a non-empty array of messages")
-    return [parse_message(item, f"messages[{i}]") for i, item in enumerate(items)]
+    if len(items) > rules.max_messages:
+        raise RequestEntityTooLarge(
+            f"a batch holds at most {rules.max_messages} messages "
+            f"(SESSIONBOARD_MAX_BATCH_MESSAGES), this one {len(items)}: split it"
+        )
+    return [parse_message(item, f"messages[{i}]", rules) for i, item in enumerate(items)]
 
 
 def parse_idempotency_key(value: str | None) -> str | None:
