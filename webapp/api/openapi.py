@@ -23,6 +23,7 @@ from webapp.api.payloads import (
     SESSION_ID_PATTERN,
     TIMESTAMP_PATTERN,
 )
+from webapp.api.schemas import component_schemas
 from webapp.sessions import Status
 
 #: Text the database stores: anything but NUL.
@@ -34,32 +35,8 @@ TIMESTAMP_IN = {
     "pattern": TIMESTAMP_PATTERN,
     "description": "RFC 3339 with a zone (`Z` or `+hh:mm`), years 1900 to 2999.",
 }
-#: A timestamp the API sends: UTC, microseconds, `Z`.
-TIMESTAMP_OUT = {
-    "type": "string",
-    "format": "date-time",
-    "examples": ["2026-01-15T12:00:00.000000Z"],
-}
-
-
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _page(items: str, schema: str, parameter: str) -> dict[str, Any]:
-    """A page of a list: its items and the cursor that fetches the next one."""
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [items, "next_cursor"],
-        "properties": {
-            items: {"type": "array", "items": _ref(schema)},
-            "next_cursor": {
-                "type": ["string", "null"],
-                "description": f"Pass as `{parameter}` for the next page; null on the last.",
-            },
-        },
-    }
 
 
 def _json(schema: Mapping[str, Any], description: str) -> dict[str, Any]:
@@ -72,11 +49,29 @@ ERRORS = {
     403: "The token's scope does not allow this (admin only).",
     404: "No such session.",
     409: "The session is closed or expired, or past its expiry; or the id is taken.",
-    413: "The body is larger than MAX_BODY_BYTES.",
+    413: "The body is larger than MAX_BODY_BYTES (a POST of messages: MAX_BATCH_BYTES), "
+    "or a batch has more than MAX_BATCH_MESSAGES messages.",
     415: "The body is not sent as application/json.",
     422: "A field has the wrong type or value; the text says which.",
     503: "The database does not answer.",
 }
+
+
+#: A write that could not get the database's write lock in WRITE_LOCK_TIMEOUT.
+BUSY = {
+    **_json(
+        {"$ref": "#/components/schemas/Error"},
+        "`busy`: the database's write lock could not be had in time; nothing was "
+        "written. Send the same request again (same Idempotency-Key) after Retry-After.",
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+}
+WRITE_METHODS = ("post", "patch", "delete")
 
 
 def _responses(ok: Mapping[str, Any], *errors: int) -> dict[str, Any]:
@@ -123,60 +118,12 @@ def _json_value_schema() -> dict[str, Any]:
 def _schemas() -> dict[str, Any]:
     statuses = [s.value for s in Status]
     return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {
-                            "type": "string",
-                            "description": "bad_request, unauthorized, forbidden, not_found, "
-                            "conflict, too_large, unsupported_media_type, invalid, ...",
-                        },
-                        "message": {"type": "string"},
-                    },
-                }
-            },
-        },
+        **component_schemas(),
         "JsonValue": _json_value_schema(),
         "JsonObject": {
             "type": "object",
             "propertyNames": TEXT,
             "additionalProperties": _ref("JsonValue"),
-        },
-        "Session": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": [
-                "id",
-                "status",
-                "request",
-                "response",
-                "error",
-                "created_at",
-                "last_activity",
-                "expires_at",
-                "context",
-                "message_count",
-            ],
-            "properties": {
-                "id": {"type": "string"},
-                "status": {"type": "string", "enum": statuses},
-                "request": {"type": "string"},
-                "response": {"type": "string"},
-                "error": {"type": "string"},
-                "created_at": TIMESTAMP_OUT,
-                "last_activity": TIMESTAMP_OUT,
-                "expires_at": {
-                    "oneOf": [TIMESTAMP_OUT, {"type": "null"}],
-                    "description": "null: never expires.",
-                },
-                "context": {"type": "object"},
-                "message_count": {"type": "integer", "minimum": 0},
-            },
         },
         "NewSession": {
             "type": "object",
@@ -228,7 +175,9 @@ def _schemas() -> dict[str, Any]:
                 "summary": TEXT,
                 "timestamp": {
                     "oneOf": [TIMESTAMP_IN, {"type": "null"}],
-                    "description": "Absent or null: now.",
+                    "description": "Absent or null: now. At most CLOCK_SKEW ahead of the "
+                    "server's clock, and not older than MESSAGE_RETENTION unless the session "
+                    "is kept (it would be purged at once): else 422.",
                 },
                 "meta": {
                     "oneOf": [_ref("JsonObject"), {"type": "null"}],
@@ -255,27 +204,6 @@ def _schemas() -> dict[str, Any]:
                 "messages": {"type": "array", "minItems": 1, "items": _ref("NewMessage")},
             },
         },
-        "Message": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["id", "role", "content", "summary", "timestamp", "meta", "source_key"],
-            "properties": {
-                "id": {"type": "integer"},
-                "role": {"type": "string"},
-                "content": {"type": "string"},
-                "summary": {"type": "string"},
-                "timestamp": TIMESTAMP_OUT,
-                "meta": {"type": ["object", "null"]},
-                "source_key": {"type": ["string", "null"]},
-            },
-        },
-        "SessionPage": _page("sessions", "Session", "cursor"),
-        "MessagePage": _page("messages", "Message", "after"),
-        "Appended": {
-            "type": "object",
-            "required": ["appended"],
-            "properties": {"appended": {"type": "integer", "minimum": 0}},
-        },
         "Stats": {
             "type": "object",
             "required": ["total", "active", *statuses, "recent_actions", "uptime"],
@@ -294,10 +222,23 @@ def _schemas() -> dict[str, Any]:
     }
 
 
-@cache
-def _document(page_limit: int, max_body_bytes: int) -> dict[str, Any]:
+def _document(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) -> dict[str, Any]:
+    document = _operations(page_limit, max_body_bytes, batch)
+    for item in document["paths"].values():
+        for method in WRITE_METHODS:
+            if method in item:
+                item[method]["responses"]["503"] = BUSY
+    return document
+
+
+def _operations(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) -> dict[str, Any]:
     limit = _limit_parameter(page_limit)
     body = f"JSON, at most MAX_BODY_BYTES ({max_body_bytes}) bytes."
+    batch_messages, batch_bytes = batch
+    batch_body = (
+        f"JSON, at most MAX_BATCH_BYTES ({min(batch_bytes, max_body_bytes)}) bytes and "
+        f"MAX_BATCH_MESSAGES ({batch_messages}) messages."
+    )
     no_auth: list[Any] = []
     return {
         "openapi": "3.1.0",
@@ -462,7 +403,7 @@ def _document(page_limit: int, max_body_bytes: int) -> dict[str, Any]:
                     ],
                     "requestBody": {
                         "required": True,
-                        "description": body,
+                        "description": batch_body,
                         "content": {
                             "application/json": {
                                 "schema": {"oneOf": [_ref("NewMessage"), _ref("MessageBatch")]}
@@ -551,6 +492,15 @@ def _document(page_limit: int, max_body_bytes: int) -> dict[str, Any]:
     }
 
 
+@cache
+def _cached_document(
+    page_limit: int, max_body_bytes: int, batch: tuple[int, int]
+) -> dict[str, Any]:
+    return _document(page_limit, max_body_bytes, batch)
+
+
 def openapi_document(config: Mapping[str, Any]) -> dict[str, Any]:
     """The document, with this app's limits written into it (a copy: callers may edit)."""
-    return copy.deepcopy(_document(int(config["API_PAGE_LIMIT"]), int(config["MAX_BODY_BYTES"])))
+    batch = (int(config["MAX_BATCH_MESSAGES"]), int(config["MAX_BATCH_BYTES"]))
+    document = _cached_document(int(config["API_PAGE_LIMIT"]), int(config["MAX_BODY_BYTES"]), batch)
+    return copy.deepcopy(document)

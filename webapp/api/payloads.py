@@ -20,7 +20,8 @@ from typing import Any
 
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnprocessableEntity
 
-from webapp.sessions import Message, Session, Status
+from webapp.sessions import Message, Status
+from webapp.sessions.types import format_utc
 
 #: Ids a client may choose: URL-safe, starting with a letter or digit (so that
 #: ``.`` and ``..`` never reach a URL), as long as the column allows.
@@ -238,12 +239,12 @@ def check_message_time(moment: datetime, where: str, rules: MessageRules) -> Non
     """422 when ``moment`` is beyond the clock-skew allowance or past retention."""
     if moment > rules.now + rules.skew:
         raise invalid(
-            f"{where} is {format_timestamp(moment)}, more than {describe_duration(rules.skew)} "
+            f"{where} is {format_utc(moment)}, more than {describe_duration(rules.skew)} "
             "ahead of the server's clock (SESSIONBOARD_CLOCK_SKEW)"
         )
     if rules.retention is not None and moment < rules.now - rules.retention:
         raise invalid(
-            f"{where} is {format_timestamp(moment)}, past retention "
+            f"{where} is {format_utc(moment)}, past retention "
             f"({describe_duration(rules.retention)}): the message would be purged at once; "
             "send a recent timestamp, or keep the session first"
         )
@@ -329,7 +330,7 @@ def parse_status_filter(value: str | None) -> Status | None:
 
 def encode_cursor(kind: str, moment: datetime, key: str | int) -> str:
     """An opaque cursor: where the last row of a page stands in its list's order."""
-    raw = json.dumps([kind, format_timestamp(moment), key], separators=(",", ":"))
+    raw = json.dumps([kind, format_utc(moment), key], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -355,42 +356,3 @@ def decode_cursor(value: str, kind: str, key_type: type) -> tuple[datetime, Any]
         UnprocessableEntity,
     ):
         raise invalid("the cursor is not one this list gave out") from None
-
-
-# -- writing ---------------------------------------------------------------------
-
-
-def format_timestamp(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with microseconds and ``Z``: ``2026-01-15T12:00:00.000000Z``."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def session_json(session: Session) -> dict[str, Any]:
-    """A session as the API shows it (without its messages)."""
-    return {
-        "id": session.id,
-        "status": Status(session.status).value,
-        "request": session.request,
-        "response": session.response,
-        "error": session.error,
-        "created_at": format_timestamp(session.created_at),
-        "last_activity": format_timestamp(session.last_activity),
-        "expires_at": format_timestamp(session.expires_at),
-        "context": session.context,
-        "message_count": session.message_count,
-    }
-
-
-def message_json(message: Message) -> dict[str, Any]:
-    """A message as the API shows it."""
-    return {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "summary": message.summary,
-        "timestamp": format_timestamp(message.timestamp),
-        "meta": message.meta,
-        "source_key": message.source_key,
-    }

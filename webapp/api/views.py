@@ -24,7 +24,7 @@ from werkzeug.exceptions import (
 from werkzeug.routing import BaseConverter
 
 from webapp.accounts import audit
-from webapp.api import payloads, queries, service
+from webapp.api import payloads, queries, schemas, service
 from webapp.api.auth import admin_required, authenticate_request, current_token
 from webapp.api.openapi import openapi_document
 from webapp.config import parse_duration
@@ -152,7 +152,7 @@ def create_session() -> tuple[Response, int, dict[str, str]]:
     except DuplicateSessionError:
         raise Conflict(f"a session with id {new.id!r} exists already") from None
     location = url_for("api.get_session", session_id=session.id)
-    return jsonify(payloads.session_json(session)), 201, {"Location": location}
+    return jsonify(schemas.Session.of(session).wire()), 201, {"Location": location}
 
 
 @bp.get("/sessions")
@@ -167,9 +167,8 @@ def list_sessions() -> Response:
     next_cursor = (
         payloads.encode_cursor("sessions", *page.next_position) if page.next_position else None
     )
-    return jsonify(
-        {"sessions": [payloads.session_json(s) for s in page.rows], "next_cursor": next_cursor}
-    )
+    sessions = [schemas.Session.of(s) for s in page.rows]
+    return jsonify(schemas.SessionPage(sessions=sessions, next_cursor=next_cursor).wire())
 
 
 @bp.get("/sessions/<session_id:session_id>")
@@ -179,7 +178,7 @@ def get_session(session_id: str) -> Response:
     session = get_manager().get(session_id)
     if session is None:
         raise _unknown(session_id)
-    return jsonify(payloads.session_json(session))
+    return jsonify(schemas.Session.of(session).wire())
 
 
 @bp.patch("/sessions/<session_id:session_id>")
@@ -194,7 +193,7 @@ def update_session(session_id: str) -> Response:
         raise Conflict(str(exc)) from None
     if session is None:
         raise _unknown(session_id)
-    return jsonify(payloads.session_json(session))
+    return jsonify(schemas.Session.of(session).wire())
 
 
 @bp.delete("/sessions/<session_id:session_id>")
@@ -236,7 +235,7 @@ def append_messages(session_id: str) -> tuple[Response, int, dict[str, str]]:
         raise Conflict(f"session {session_id!r} is closed, expired or past its expiry")
     if outcome.status == "replayed":
         return jsonify(outcome.response), 201, {"Idempotent-Replayed": "true"}
-    return jsonify({"appended": outcome.appended}), 201, {}
+    return jsonify(schemas.Appended(appended=outcome.appended).wire()), 201, {}
 
 
 @bp.get("/sessions/<session_id:session_id>/messages")
@@ -252,9 +251,8 @@ def list_messages(session_id: str) -> Response:
     next_cursor = (
         payloads.encode_cursor("messages", *page.next_position) if page.next_position else None
     )
-    return jsonify(
-        {"messages": [payloads.message_json(m) for m in page.rows], "next_cursor": next_cursor}
-    )
+    messages = [schemas.Message.of(m) for m in page.rows]
+    return jsonify(schemas.MessagePage(messages=messages, next_cursor=next_cursor).wire())
 
 
 @bp.get("/stats")
