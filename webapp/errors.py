@@ -10,6 +10,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from webapp.api.schemas import Error, ErrorDetail
+
 log = logging.getLogger(__name__)
 
 #: Seconds a client is asked to wait before trying a busy write again.
@@ -63,10 +65,9 @@ def wants_json() -> bool:
 
 
 def json_error(status: int, message: str, code: str | None = None) -> Response:
-    """``{"error": {"code", "message"}}`` with ``status``."""
-    response = jsonify(
-        {"error": {"code": code or ERROR_CODES.get(status, "error"), "message": message}}
-    )
+    """``{"error": {"code", "message"}}`` (``webapp.api.schemas.Error``) with ``status``."""
+    detail = ErrorDetail(code=code or ERROR_CODES.get(status, "error"), message=message)
+    response = jsonify(Error(error=detail).model_dump(mode="json"))
     response.status_code = status
     return response
 

@@ -137,3 +137,15 @@ def write_lock_held(database_url: str) -> Iterator[None]:
                 yield
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Any) -> Iterator[Any]:
+    """A gunicorn (``tests.api.test_durability.Gunicorn``) serving the test's
+    database with the default settings; stopped at the end whatever happens."""
+    from tests.api.test_durability import Gunicorn
+
+    gunicorn = Gunicorn(database_url, tmp_path / "instance", tmp_path / "gunicorn.log")
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()

@@ -13,7 +13,6 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.error import HTTPError
 from urllib.parse import urlsplit
@@ -33,15 +32,6 @@ SMALL_APPENDS = 40
 MAX_MESSAGES = int(SETTINGS["MAX_BATCH_MESSAGES"][0])
 MAX_BYTES = int(SETTINGS["MAX_BATCH_BYTES"][0])
 RSS_BOUND_MB = 300
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
-    """gunicorn with the default settings on the test's database."""
-    gunicorn = Gunicorn(database_url, tmp_path / "instance", tmp_path / "gunicorn.log")
-    gunicorn.start()
-    yield gunicorn
-    gunicorn.stop()
 
 
 def post(url: str, token: str, body: bytes, key: str) -> tuple[int, str | None]:

@@ -72,6 +72,15 @@ def _remote(app: Any, session_id: str) -> tuple[Any, list[Any]]:
     return manager.get(session_id), manager.store.get_messages(session_id)
 
 
+def _assert_all_sent(app: Any, transcript: Path, spool: Path) -> None:
+    """Nothing is left in the spool and the server has the whole, completed session."""
+    assert not list((spool / "spool").iterdir())
+    full = parse_file(transcript).sessions[0]
+    session, messages = _remote(app, SESSION_ID)
+    assert session.status == "completed"
+    assert sorted(m.source_key for m in messages) == sorted(m.source_key for m in full.messages)
+
+
 def test_hook_follows_a_growing_transcript(
     app: Any, server: tuple[str, str], corpus: Path, tmp_path: Path
 ) -> None:
@@ -128,11 +137,7 @@ def test_hook_spools_while_the_server_is_down(
 
     _grow(transcript, data, 1)
     _hook("stop", transcript, url, token, spool)
-    assert not list((spool / "spool").iterdir())
-    full = parse_file(transcript).sessions[0]
-    session, messages = _remote(app, SESSION_ID)
-    assert session.status == "completed"
-    assert sorted(m.source_key for m in messages) == sorted(m.source_key for m in full.messages)
+    _assert_all_sent(app, transcript, spool)
 
 
 def test_hook_never_fails_the_agent(tmp_path: Path) -> None:
@@ -209,8 +214,4 @@ def test_hook_spools_on_503_and_waits_as_retry_after_says(
     assert _remote(app, SESSION_ID)[0] is None
     wait_until.write_text(str(time.time() - 1))
     _hook("stop", transcript, url, token, spool)
-    assert not list((spool / "spool").iterdir())
-    full = parse_file(transcript).sessions[0]
-    session, messages = _remote(app, SESSION_ID)
-    assert session.status == "completed"
-    assert sorted(m.source_key for m in messages) == sorted(m.source_key for m in full.messages)
+    _assert_all_sent(app, transcript, spool)

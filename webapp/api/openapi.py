@@ -1,9 +1,9 @@
 """The OpenAPI 3.1 document of /api/v1 (and /healthz), served at /api/v1/openapi.json.
 
 A test compares its paths with the app's URL map, and schemathesis checks the
-API against it. The schemas say what ``webapp.api.payloads`` checks: text
-without NUL characters, timestamps with a zone in years 1900 to 2999, ids and
-keys of bounded length, JSON objects of any shape for ``meta`` and ``context``.
+API against it. The bodies' schemas are generated from the models in
+``webapp.api.schemas``, which also read the requests and write the answers; this
+module writes the paths, parameters and responses around them.
 """
 
 from __future__ import annotations
@@ -14,27 +14,11 @@ from functools import cache
 from typing import Any
 
 from webapp import __version__
-from webapp.api.payloads import (
-    DEFAULT_PAGE_LIMIT,
-    MAX_IDEMPOTENCY_KEY_LENGTH,
-    MAX_ROLE_LENGTH,
-    MAX_SOURCE_KEY_LENGTH,
-    PATCH_STATUSES,
-    SESSION_ID_PATTERN,
-    TIMESTAMP_PATTERN,
-)
+from webapp.api.payloads import DEFAULT_PAGE_LIMIT, MAX_IDEMPOTENCY_KEY_LENGTH
 from webapp.api.schemas import component_schemas
 from webapp.sessions import Status
 
-#: Text the database stores: anything but NUL.
-TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}
-#: A timestamp a client sends.
-TIMESTAMP_IN = {
-    "type": "string",
-    "format": "date-time",
-    "pattern": TIMESTAMP_PATTERN,
-    "description": "RFC 3339 with a zone (`Z` or `+hh:mm`), years 1900 to 2999.",
-}
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -101,109 +85,10 @@ def _limit_parameter(cap: Any) -> dict[str, Any]:
     }
 
 
-def _json_value_schema() -> dict[str, Any]:
-    return {
-        "description": "Any JSON value whose strings and keys hold no NUL character.",
-        "anyOf": [
-            {"type": "null"},
-            {"type": "boolean"},
-            {"type": "number"},
-            TEXT,
-            {"type": "array", "items": _ref("JsonValue")},
-            _ref("JsonObject"),
-        ],
-    }
-
-
 def _schemas() -> dict[str, Any]:
     statuses = [s.value for s in Status]
     return {
         **component_schemas(),
-        "JsonValue": _json_value_schema(),
-        "JsonObject": {
-            "type": "object",
-            "propertyNames": TEXT,
-            "additionalProperties": _ref("JsonValue"),
-        },
-        "NewSession": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "request": {**TEXT, "description": "What the user asked."},
-                "context": {
-                    **_ref("JsonObject"),
-                    "description": "Free JSON object (project path, chat id, ...).",
-                },
-                "expires_at": {
-                    "oneOf": [TIMESTAMP_IN, {"type": "null"}],
-                    "description": "Absent: now + SESSION_TIMEOUT; null: never expires.",
-                },
-                "id": {
-                    "type": "string",
-                    "pattern": SESSION_ID_PATTERN,
-                    "description": "Your own id (else a UUID is made); 409 if taken.",
-                },
-            },
-        },
-        "SessionPatch": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "status": {"type": "string", "enum": [s.value for s in PATCH_STATUSES]},
-                "response": TEXT,
-                "error": TEXT,
-                "request": TEXT,
-                "context": {
-                    **_ref("JsonObject"),
-                    "description": "Merged into the session's context, key by key.",
-                },
-            },
-        },
-        "NewMessage": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["role", "content"],
-            "properties": {
-                "role": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": MAX_ROLE_LENGTH,
-                    "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
-                    "description": "user, assistant, system, tool, ...; not blank.",
-                },
-                "content": TEXT,
-                "summary": TEXT,
-                "timestamp": {
-                    "oneOf": [TIMESTAMP_IN, {"type": "null"}],
-                    "description": "Absent or null: now. At most CLOCK_SKEW ahead of the "
-                    "server's clock, and not older than MESSAGE_RETENTION unless the session "
-                    "is kept (it would be purged at once): else 422.",
-                },
-                "meta": {
-                    "oneOf": [_ref("JsonObject"), {"type": "null"}],
-                    "description": "Model, token usage, tool calls, ...; returned as sent.",
-                },
-                "source_key": {
-                    "oneOf": [
-                        {
-                            **TEXT,
-                            "minLength": 1,
-                            "maxLength": MAX_SOURCE_KEY_LENGTH,
-                        },
-                        {"type": "null"},
-                    ],
-                    "description": "Your key for the message: stored once per session.",
-                },
-            },
-        },
-        "MessageBatch": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["messages"],
-            "properties": {
-                "messages": {"type": "array", "minItems": 1, "items": _ref("NewMessage")},
-            },
-        },
         "Stats": {
             "type": "object",
             "required": ["total", "active", *statuses, "recent_actions", "uptime"],

@@ -1,22 +1,284 @@
-"""The API's wire format as typed models (pydantic 2): what it sends for sessions,
-messages, pages, counts and errors. ``webapp.api.views`` answers with them, the
-OpenAPI document's schemas of them are generated from them
-(:func:`component_schemas`), and an export can write its records with them.
+"""The API's wire format as typed models (pydantic 2): what it takes (a new
+session, a session change, messages) and what it sends (sessions, messages,
+pages, counts, errors). ``webapp.api.payloads`` reads request bodies with them,
+``webapp.api.views`` answers with them, the OpenAPI document's schemas are
+generated from them (:func:`component_schemas`), and an export can write its
+records with them.
 
-Time is written by :func:`webapp.sessions.types.format_utc` alone.
+Values must be storable on both engines: text without NUL characters (PostgreSQL
+refuses them) or lone surrogates (not UTF-8); JSON objects (``meta``,
+``context``) without NaN or Infinity, nesting at most ``MAX_JSON_DEPTH`` levels.
+Each such type is validated by one function and documented by one JSON schema,
+declared together below. Time is written by
+:func:`webapp.sessions.types.format_utc` alone.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from webapp.sessions import Message as StoredMessage
 from webapp.sessions import Session as StoredSession
 from webapp.sessions import Status
 from webapp.sessions.types import format_utc
+
+#: Ids a client may choose: URL-safe, starting with a letter or digit (so that
+#: ``.`` and ``..`` never reach a URL), as long as the column allows.
+SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~:-]{0,63}$"
+MAX_ROLE_LENGTH = 32  # messages.role
+MAX_SOURCE_KEY_LENGTH = 200  # messages.source_key
+MAX_JSON_DEPTH = 64
+#: Timestamps a client sends: years 1900 to 2999 (no overflow when moved to UTC).
+TIMESTAMP_PATTERN = r"^(19|2[0-9])[0-9]{2}-"
+
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+_REF = "#/components/schemas/{}"
+#: Stands for a ``$ref`` to a component in a type's JSON schema until the document
+#: is made (pydantic resolves every ``$ref`` it meets against its own definitions).
+_COMPONENT = "x-component"
+
+# -- what the API takes ------------------------------------------------------------
+
+#: Text the database stores: anything but NUL.
+TEXT_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[^\\u0000]*$"}
+
+
+def storable_text(value: Any) -> str:
+    """``value`` if it is a string both databases store, else ``ValueError``."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def storable_json(value: Any) -> None:
+    """``ValueError`` unless ``value`` is JSON that both engines store and give back
+    unchanged."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_JSON_DEPTH} levels")
+        if isinstance(item, str):
+            storable_text(item)
+        elif isinstance(item, float):
+            if item != item or item in (float("inf"), float("-inf")):
+                raise ValueError("must not contain NaN or Infinity")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                storable_text(key)
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif item is not None and not isinstance(item, bool | int):
+            raise ValueError("holds a value that is not JSON")
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a storable JSON object, else ``ValueError``."""
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object")
+    storable_json(value)
+    return value
+
+
+def parse_iso(value: str) -> datetime:
+    """ISO 8601 with a zone as aware UTC; ``ValueError`` otherwise."""
+    text = value.strip()
+    if len(text) > 10 and text[10] in "tT ":
+        text = text[:10] + "T" + text[11:]
+    if text.endswith(("z", "Z")):
+        text = text[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError("no time zone")
+    return parsed.astimezone(UTC)
+
+
+def client_timestamp(value: Any) -> datetime:
+    """An RFC 3339 / ISO 8601 date-time with a zone (``Z`` or ``+hh:mm``) in years
+    1900 to 2999, as aware UTC; ``ValueError`` otherwise."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time string")
+    try:
+        if not _TIMESTAMP.match(value):
+            raise ValueError("year out of range")
+        return parse_iso(value)
+    except (ValueError, OverflowError):
+        raise ValueError(
+            "must be an ISO 8601 date-time with a zone in years 1900 to 2999, "
+            f"e.g. 2026-01-15T12:00:00Z; got {value[:64]!r}"
+        ) from None
+
+
+def session_id(value: Any) -> str:
+    """An id a client may choose, else ``ValueError``."""
+    if not isinstance(value, str) or not _SESSION_ID.fullmatch(value):
+        raise ValueError(
+            "must be 1 to 64 letters, digits or ._~:- and start with a letter or digit"
+        )
+    return value
+
+
+def role(value: Any) -> str:
+    """A message's role: 1 to ``MAX_ROLE_LENGTH`` characters, not blank."""
+    text = storable_text(value)
+    if not text.strip() or len(text) > MAX_ROLE_LENGTH:
+        raise ValueError(f"must be 1 to {MAX_ROLE_LENGTH} characters, not blank")
+    return text
+
+
+def source_key(value: Any) -> str:
+    """A message's ``source_key``: 1 to ``MAX_SOURCE_KEY_LENGTH`` characters."""
+    text = storable_text(value)
+    if not text or len(text) > MAX_SOURCE_KEY_LENGTH:
+        raise ValueError(f"must be 1 to {MAX_SOURCE_KEY_LENGTH} characters")
+    return text
+
+
+#: The statuses a PATCH may set; pending and expired are the Manager's to give.
+PATCH_STATUSES = (Status.RUNNING, Status.COMPLETED, Status.FAILED, Status.CLOSED)
+
+
+def patch_status(value: Any) -> Status:
+    """A status a PATCH may set, else ``ValueError``."""
+    if not isinstance(value, str) or value not in {s.value for s in PATCH_STATUSES}:
+        raise ValueError("must be one of running, completed, failed, closed")
+    return Status(value)
+
+
+JSON_OBJECT_SCHEMA = {
+    "type": "object",
+    "propertyNames": TEXT_SCHEMA,
+    "additionalProperties": {_COMPONENT: "JsonValue"},
+}
+SESSION_ID_SCHEMA = {"type": "string", "pattern": SESSION_ID_PATTERN}
+PATCH_STATUS_SCHEMA = {"type": "string", "enum": [s.value for s in PATCH_STATUSES]}
+
+Text = Annotated[str, PlainValidator(storable_text), WithJsonSchema(TEXT_SCHEMA)]
+JsonObject = Annotated[
+    dict[str, Any], PlainValidator(json_object), WithJsonSchema(JSON_OBJECT_SCHEMA)
+]
+# The ``Maybe`` types are for fields a body may leave out but never set to null:
+# None stands for "not given", and a null that is sent is refused like any non-value.
+MaybeText = Annotated[str | None, PlainValidator(storable_text), WithJsonSchema(TEXT_SCHEMA)]
+MaybeJsonObject = Annotated[
+    dict[str, Any] | None, PlainValidator(json_object), WithJsonSchema(JSON_OBJECT_SCHEMA)
+]
+MaybeSessionId = Annotated[
+    str | None, PlainValidator(session_id), WithJsonSchema(SESSION_ID_SCHEMA)
+]
+MaybePatchStatus = Annotated[
+    Status | None, PlainValidator(patch_status), WithJsonSchema(PATCH_STATUS_SCHEMA)
+]
+ClientTimestamp = Annotated[
+    datetime,
+    PlainValidator(client_timestamp),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": TIMESTAMP_PATTERN,
+            "description": "RFC 3339 with a zone (`Z` or `+hh:mm`), years 1900 to 2999.",
+        }
+    ),
+]
+Role = Annotated[
+    str,
+    PlainValidator(role),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_ROLE_LENGTH,
+            "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
+        }
+    ),
+]
+SourceKey = Annotated[
+    str,
+    PlainValidator(source_key),
+    WithJsonSchema({**TEXT_SCHEMA, "minLength": 1, "maxLength": MAX_SOURCE_KEY_LENGTH}),
+]
+
+
+class InputModel(BaseModel):
+    """A body the API takes: these fields only (an unknown one is 422)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NewSession(InputModel):
+    """The body of POST /sessions."""
+
+    request: Text = Field(default="", description="What the user asked.")
+    context: JsonObject = Field(
+        default_factory=dict, description="Free JSON object (project path, chat id, ...)."
+    )
+    expires_at: ClientTimestamp | None = Field(
+        default=None, description="Absent: now + SESSION_TIMEOUT; null: never expires."
+    )
+    id: MaybeSessionId = Field(
+        default=None, description="Your own id (else a UUID is made); 409 if taken."
+    )
+
+
+class SessionPatch(InputModel):
+    """The body of PATCH /sessions/{id}: what it names changes, the rest stays."""
+
+    status: MaybePatchStatus = None
+    response: MaybeText = None
+    error: MaybeText = None
+    request: MaybeText = None
+    context: MaybeJsonObject = Field(
+        default=None, description="Merged into the session's context, key by key."
+    )
+
+
+class NewMessage(InputModel):
+    """One message to append."""
+
+    role: Role = Field(description="user, assistant, system, tool, ...; not blank.")
+    content: Text
+    summary: Text = ""
+    timestamp: ClientTimestamp | None = Field(
+        default=None,
+        description="Absent or null: now. At most CLOCK_SKEW ahead of the server's clock, "
+        "and not older than MESSAGE_RETENTION unless the session is kept (it would be "
+        "purged at once): else 422.",
+    )
+    meta: JsonObject | None = Field(
+        default=None, description="Model, token usage, tool calls, ...; returned as sent."
+    )
+    source_key: SourceKey | None = Field(
+        default=None, description="Your key for the message: stored once per session."
+    )
+
+
+class MessageBatch(InputModel):
+    """Messages appended as one transaction."""
+
+    messages: list[NewMessage] = Field(min_length=1)
+
+
+# -- what the API sends ------------------------------------------------------------
 
 #: A moment as the API writes it: UTC, microseconds, ``Z``.
 UtcTimestamp = Annotated[
@@ -138,17 +400,61 @@ class Error(BaseModel):
 
 
 #: The models the OpenAPI document names, under these names.
-DOCUMENTED = (Session, Message, SessionPage, MessagePage, Appended, Error)
+DOCUMENTED = (
+    NewSession,
+    SessionPatch,
+    NewMessage,
+    MessageBatch,
+    Session,
+    Message,
+    SessionPage,
+    MessagePage,
+    Appended,
+    Error,
+)
+
+
+#: A JSON value as ``meta`` and ``context`` hold them (see :func:`storable_json`).
+JSON_SCHEMAS: dict[str, Any] = {
+    "JsonValue": {
+        "description": "Any JSON value whose strings and keys hold no NUL character.",
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "number"},
+            TEXT_SCHEMA,
+            {"type": "array", "items": {_COMPONENT: "JsonValue"}},
+            {_COMPONENT: "JsonObject"},
+        ],
+    },
+    "JsonObject": {
+        "type": "object",
+        "propertyNames": TEXT_SCHEMA,
+        "additionalProperties": {_COMPONENT: "JsonValue"},
+    },
+}
+
+
+def _with_refs(schema: Any) -> Any:
+    """``schema`` with each ``{"x-component": name}`` made a ``$ref`` to it."""
+    if isinstance(schema, dict):
+        if set(schema) == {_COMPONENT}:
+            return {"$ref": _REF.format(schema[_COMPONENT])}
+        return {key: _with_refs(value) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_with_refs(item) for item in schema]
+    return schema
 
 
 def component_schemas() -> dict[str, Any]:
     """The JSON schemas of :data:`DOCUMENTED` (and what they use) for the document's
     ``components/schemas``, each under its class name."""
-    schemas: dict[str, Any] = {}
+    schemas: dict[str, Any] = dict(JSON_SCHEMAS)
     for model in DOCUMENTED:
-        schema = model.model_json_schema(
-            mode="serialization", ref_template="#/components/schemas/{model}"
+        mode: Literal["validation", "serialization"] = (
+            "validation" if issubclass(model, InputModel) else "serialization"
         )
+        schema = model.model_json_schema(mode=mode, ref_template=_REF.replace("{}", "{model}"))
         schemas.update(schema.pop("$defs", {}))
         schemas[model.__name__] = schema
-    return schemas
+    return {name: _with_refs(schema) for name, schema in schemas.items()}
