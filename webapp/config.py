@@ -31,6 +31,16 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "SWEEP_BATCH_SIZE": (5000, "rows per statement in a sweep"),
     "MAX_BODY_BYTES": (10 * 1024 * 1024, "largest accepted request body (413 above it)"),
     "API_PAGE_LIMIT": (500, "largest `limit` of an API list"),
+    "MAX_BATCH_MESSAGES": (1000, "most messages in one POST of messages (413 above it)"),
+    "MAX_BATCH_BYTES": (
+        4 * 1024 * 1024,
+        "largest body of one POST of messages (413 above it); bounds a worker's memory",
+    ),
+    "WRITE_LOCK_TIMEOUT": (
+        "3s",
+        "how long a web request waits for the database's write lock before it answers 503",
+    ),
+    "CLOCK_SKEW": ("5m", "how far ahead of the server's clock a message timestamp may be"),
     "ADMIN_PASSWORD": (
         None,
         "password of the admin created on first run; default: random, printed once",

@@ -9,8 +9,8 @@ from flask.cli import with_appcontext
 
 from webapp.accounts import audit
 from webapp.accounts.tokens import Scope, TokenError, create_token, list_tokens, revoke_token
-from webapp.api.payloads import format_timestamp
 from webapp.extensions import get_manager
+from webapp.sessions.types import format_utc
 
 
 @click.command("create-token")
@@ -56,8 +56,7 @@ def list_tokens_command() -> None:
 
 
 def _when(moment: Any) -> str:
-    text = format_timestamp(moment)
-    return "-" if text is None else text[:19].replace("T", " ") + "Z"
+    return "-" if moment is None else format_utc(moment)[:19].replace("T", " ") + "Z"
 
 
 @click.command("revoke-token")

@@ -61,6 +61,12 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def format_utc(value: datetime) -> str:
+    """``value`` as every wire format writes time: ISO 8601 in UTC with microseconds
+    and ``Z`` (``2026-01-15T12:00:00.000000Z``); a naive datetime is refused."""
+    return as_utc(value).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
 def excerpt(text: str | None, length: int = REQUEST_EXCERPT_LENGTH) -> str:
     """A one-line prefix of ``text`` for lists: whitespace folded, at most ``length`` chars."""
     if not text:
