@@ -3,6 +3,8 @@
 - A bad query parameter or path value is a 4xx, never a 5xx: first each name a
   route reads with each kind of junk, one at a time; then hypothesis over random
   routes, path values and query strings (known names and junk ones).
+- Every answer to a signed-in user carries ``Cache-Control: no-store``: pages,
+  htmx fragments, downloads, the live poll's 204 and error pages.
 """
 
 from __future__ import annotations
@@ -240,3 +242,42 @@ def test_random_requests_to_every_get_route_get_no_5xx(site: Site) -> None:
 
     check()
     assert len(seen) > len(READS) // 2  # the draws reached most routes
+
+
+# -- Cache-Control ---------------------------------------------------------------------
+
+
+def test_every_answer_to_a_signed_in_user_is_no_store(site: Site) -> None:
+    for rule in site.rules():
+        if rule.endpoint == "static":
+            continue
+        url = site.url(rule, site.valid_values(rule), [])
+        for htmx in (False, True):
+            response = _get(site.admin, url, htmx=htmx)
+            assert response.headers.get("Cache-Control") == "no-store", (url, htmx)
+
+
+def test_downloads_poll_errors_and_fragments_are_no_store(site: Site) -> None:
+    at = site.app.extensions["sessionboard.manager"].get(site.session_id).last_activity
+    poll = f"/sessions/{site.session_id}/poll?after={site.message_id + 2}&at={encode(str(at))}"
+    answers = [
+        _get(site.admin, f"/sessions/{site.session_id}/export.md"),
+        _get(site.admin, f"/sessions/{site.session_id}/export.json?redact=1"),
+        _get(site.admin, poll, htmx=True),
+        _get(site.admin, "/sessions/no-such-session"),
+        _get(site.admin, "/sessions?from=bogus", htmx=True),
+        _get(site.admin, f"/sessions/{site.session_id}/messages?before={site.message_id + 2}"),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 204, 404, 400, 200]
+    assert [a.headers.get("Cache-Control") for a in answers] == ["no-store"] * len(answers)
+
+
+def test_static_files_and_the_login_page_keep_their_caching(site: Site) -> None:
+    static = _get(site.anonymous, "/static/app.css")
+    assert static.status_code == 200
+    assert "no-store" not in static.headers.get("Cache-Control", "")
+    signed_in_static = _get(site.admin, "/static/app.css")
+    assert "no-store" not in signed_in_static.headers.get("Cache-Control", "")
+    login = _get(site.anonymous, "/login")
+    assert login.status_code == 200
+    assert "no-store" not in login.headers.get("Cache-Control", "")
