@@ -62,7 +62,7 @@ def test_purge_preview_then_purge_and_log(
 ) -> None:
     auth.login("admin")
     make_session("completed")
-    clock.advance(days=30)
+    clock.advance(days=31)  # past the 30-day retention
     hx = {"HX-Request": "true"}
     preview = client.post("/admin/purge/preview", headers=hx).get_data(as_text=True)
     assert "would expire <strong>0</strong> session(s)" in preview

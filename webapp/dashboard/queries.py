@@ -19,10 +19,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement
 
 from webapp.dashboard import params
+from webapp.dashboard.charts import duration_label
 from webapp.extensions import get_manager
 from webapp.review import service as review
 from webapp.sessions.store import messages_t, sessions_t
-from webapp.sessions.types import Status
+from webapp.sessions.types import Session, Status
 
 PAGE_SIZE = 50
 TRANSCRIPT_WINDOW = 100
@@ -278,6 +279,37 @@ def live_state(session_id: str) -> tuple[str, datetime, int] | None:
             select(c.status, c.last_activity, last_id).where(c.id == session_id)
         ).first()
     return (row[0], row[1], int(row[2])) if row is not None else None
+
+
+# -- retention -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetentionNotice:
+    """When retention purges a session's messages: never (``kept``), or from
+    ``oldest_goes`` on, when its oldest message falls out of the window (None
+    without messages; ``overdue`` once that has passed and the next sweep takes it)."""
+
+    window: str
+    kept: bool = False
+    oldest_goes: datetime | None = None
+    overdue: bool = False
+
+
+def retention_notice(session: Session) -> RetentionNotice | None:
+    """What the session page says about retention; None when retention is off."""
+    manager = get_manager()
+    window = manager.config.message_retention
+    if window <= timedelta(0):
+        return None
+    label = duration_label(int(window.total_seconds()))
+    if session.keep:
+        return RetentionNotice(label, kept=True)
+    oldest = manager.store.get_messages(session.id, limit=1)
+    if not oldest or oldest[0].timestamp is None:
+        return RetentionNotice(label)
+    goes = oldest[0].timestamp + window
+    return RetentionNotice(label, oldest_goes=goes, overdue=goes <= manager.clock())
 
 
 # -- stats ------------------------------------------------------------------------

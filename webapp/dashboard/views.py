@@ -134,6 +134,7 @@ def session_page(session_id: str) -> Response:
             live=_is_live(session),
             extend_hours=EXTEND_HOURS,
             counts=queries.count_by_status(),
+            retention=queries.retention_notice(session),
             **_transcript_context(session),
         )
     )
@@ -192,6 +193,7 @@ def _updates(session: Session, after: int, **extra: Any) -> str:
         can_admin=can("admin"),
         extend_hours=EXTEND_HOURS,
         counts=queries.count_by_status(),
+        retention=queries.retention_notice(session),
         **extra,
     )
 
