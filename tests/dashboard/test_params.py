@@ -10,6 +10,7 @@ import pytest
 from tests.dashboard.test_list import ids_on
 from webapp.sessions import Message
 
+HTMX = {"HX-Request": "true"}
 BAD_LIST_PARAMETERS = [
     ("context=%00", "context", "NUL"),
     ("context=model%3D%00", "context", "NUL"),
@@ -118,3 +119,25 @@ def test_inbox_and_audit_parameters_are_checked_too(client: Any, auth: Any) -> N
     assert client.get("/admin/audit?until=9999-12-31").status_code == 400
     assert client.get("/admin/audit?actor=%00").status_code == 400
     assert client.get("/admin/audit?until=2026-01-31&before=5").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("action", "form", "why"),
+    [
+        ("fail", {"reason": "a\x00b"}, "NUL"),
+        ("fail", {"reason": "x" * 2_001}, "longer than 2000"),
+        ("notes", {"note": "a\x00b"}, "NUL"),
+        ("notes", {"note": "x" * 20_001}, "longer than 20000"),
+    ],
+)
+def test_bad_action_text_is_a_400_and_changes_nothing(
+    client: Any, auth: Any, make_session: Any, app_manager: Any, action: str, form: Any, why: str
+) -> None:
+    auth.login("reviewer")
+    session = make_session()
+    before = app_manager.get(session.id)
+    response = client.post(f"/sessions/{session.id}/{action}", data=form, headers=HTMX)
+    assert response.status_code == 400
+    assert why in response.get_data(as_text=True)
+    assert app_manager.get(session.id) == before
+    assert app_manager.get_messages(session.id) == []

@@ -1,4 +1,5 @@
-"""Query parameters of the pages: one set of rules for every route that reads them.
+"""Query parameters (and action form fields) of the pages: one set of rules for
+every route that reads them.
 
 A value no route can use is a 400 that says which parameter is wrong and why,
 never a guess and never a database error: text holds no NUL and no lone

@@ -250,7 +250,7 @@ def close_session(session_id: str) -> Response:
 def fail_session(session_id: str) -> Response:
     """Mark the session failed with a reason."""
     _session_or_404(session_id)
-    reason = (request.form.get("reason") or "").strip()[:MAX_REASON]
+    reason = params.text(request.form, "reason", MAX_REASON)
     if not reason:
         return _action_result(session_id, "Give a reason for the failure.", ok=False)
     if not get_manager().set_failed(session_id, reason):
@@ -284,7 +284,7 @@ def set_expiry(session_id: str) -> Response:
 def add_note(session_id: str) -> Response:
     """Append a note for the agent: a user message marked as a note."""
     _session_or_404(session_id)
-    text = (request.form.get("note") or "").strip()[:MAX_NOTE]
+    text = params.text(request.form, "note", MAX_NOTE)
     if not text:
         return _action_result(session_id, "Write the note first.", ok=False)
     author = current_actor()
