@@ -9,10 +9,10 @@ from flask import Blueprint, redirect, render_template, request, session, url_fo
 from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response
 
+from webapp import params
 from webapp.accounts import audit, safe_next, service
 from webapp.accounts.auth import Role, current_role, login_required, public, role_required
 from webapp.accounts.tokens import Scope
-from webapp.dashboard import params
 
 bp = Blueprint("accounts", __name__)
 

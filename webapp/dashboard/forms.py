@@ -12,9 +12,9 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from webapp.dashboard import params
-from webapp.dashboard.params import BadParameter
+from webapp import params
 from webapp.dashboard.queries import SORTS, Cursor, ListFilters
+from webapp.params import BadParameter
 from webapp.review.service import VERDICTS
 from webapp.sessions.types import Status
 

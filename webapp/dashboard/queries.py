@@ -18,7 +18,7 @@ from sqlalchemy import and_, case, func, literal, or_, select, tuple_, type_coer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement
 
-from webapp.dashboard import params
+from webapp import params
 from webapp.dashboard.charts import duration_label
 from webapp.extensions import get_manager
 from webapp.review import service as review

@@ -23,9 +23,10 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
+from webapp import params
 from webapp.accounts import audit
 from webapp.accounts.auth import Role, can, current_actor, login_required, role_required
-from webapp.dashboard import charts, params, queries
+from webapp.dashboard import charts, queries
 from webapp.dashboard.forms import (
     EXTEND_HOURS,
     MAX_NOTE,

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from webapp import params
 from webapp.accounts.auth import Role, can, login_required, role_required
-from webapp.dashboard import params
 from webapp.extensions import get_manager
 from webapp.review import service
 from webapp.sessions import Session, UnknownSessionError

@@ -1,5 +1,5 @@
-"""Query parameters (and action form fields) of the pages: one set of rules for
-every route that reads them.
+"""What a request to the pages may name: query parameters (and action form
+fields) and session ids in paths, by one set of rules for every route.
 
 A value no route can use is a 400 that says which parameter is wrong and why,
 never a guess and never a database error: text holds no NUL and no lone
@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
+from werkzeug.routing import BaseConverter
 
 #: The largest id either engine stores (a signed 64-bit integer).
 MAX_ID = 2**63 - 1
@@ -31,6 +32,14 @@ LAST_DAY = date(9999, 12, 30)
 
 _DIGITS = re.compile(r"[0-9]{1,19}")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class SessionIdConverter(BaseConverter):
+    """``<session_id:...>`` in a route: 1 to :data:`MAX_SESSION_ID` characters, no
+    slash, no NUL. Anything else cannot name a session: the route does not match
+    (404) and the database is never asked (PostgreSQL refuses NUL in text)."""
+
+    regex = rf"[^/\x00]{{1,{MAX_SESSION_ID}}}"
 
 
 class BadParameter(BadRequest):
