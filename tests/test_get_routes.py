@@ -218,7 +218,7 @@ def test_random_requests_to_every_get_route_get_no_5xx(site: Site) -> None:
     seen: dict[str, int] = {}
 
     @settings(
-        max_examples=250,
+        max_examples=400,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )

@@ -50,6 +50,8 @@ def test_a_bad_list_parameter_is_a_400_page_that_names_it(
     assert "error-fragment" in text
     assert "<html" not in text
     assert f"The “{name}” parameter" in text
+    # It takes the results' place (hx-target="#results"), so the form still works.
+    assert text.lstrip().startswith('<section id="results"')
 
 
 def test_the_issue_s_three_500s_are_4xx(client: Any, auth: Any, make_session: Any) -> None:

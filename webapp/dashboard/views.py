@@ -38,6 +38,7 @@ from webapp.dashboard.forms import (
     parse_filters,
 )
 from webapp.extensions import get_manager
+from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
 from webapp.sessions.types import UNFINISHED_STATUSES
@@ -88,12 +89,15 @@ def index() -> Response:
 @login_required
 def sessions() -> Response:
     """The session list: filters and sort from the URL, keyset pages."""
-    filters = parse_filters(request.args)
-    page = queries.list_sessions(
-        filters,
-        older=parse_cursor(request.args, "older"),
-        newer=parse_cursor(request.args, "newer"),
-    )
+    try:
+        filters = parse_filters(request.args)
+        older, newer = parse_cursor(request.args, "older"), parse_cursor(request.args, "newer")
+    except BadParameter as refused:
+        if not wants_fragment():
+            raise
+        template = "dashboard/_results_refused.html"
+        return html(render_template(template, error=refused, status=refused.code), 400)
+    page = queries.list_sessions(filters, older=older, newer=newer)
     annotations = review.list_annotations([r["id"] for r in page.rows])
     context = {
         "page": page,
