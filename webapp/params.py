@@ -23,7 +23,7 @@ from werkzeug.routing import BaseConverter
 MAX_ID = 2**63 - 1
 #: The default length limit of a text parameter, in characters.
 MAX_TEXT = 500
-#: Session ids are at most this long (as the API's route converter says).
+#: Session ids are at most this long (the sessions.id column, String(64)).
 MAX_SESSION_ID = 64
 #: Days and moments the pages accept: far enough from the calendar's ends that a
 #: day later, or a time zone away, is still a date.
@@ -43,7 +43,7 @@ class SessionIdConverter(BaseConverter):
 
 
 class BadParameter(BadRequest):
-    """A query parameter whose value no route accepts; the description says why."""
+    """A request parameter whose value no route accepts; the description says why."""
 
     def __init__(self, name: str, why: str) -> None:
         super().__init__(f"The “{name}” parameter {why}.")

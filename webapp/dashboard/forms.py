@@ -1,7 +1,7 @@
 """Reading the dashboard's URLs and forms: list filters and action fields.
 
 Filters live in the URL (a filtered view can be bookmarked); each parameter is
-read by the rules of :mod:`webapp.dashboard.params`, so a malformed one is a 400
+read by the rules of :mod:`webapp.params`, so a malformed one is a 400
 that says what is wrong, not a database error and not a silently different list.
 """
 
