@@ -23,7 +23,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "SESSION_TIMEOUT": ("30m", "how long a new session may run before it expires"),
     "MESSAGE_RETENTION": (
-        "7d",
+        "30d",
         "messages (and idle sessions) older than this are purged; 0 disables",
     ),
     "SWEEP_INTERVAL": ("5m", "how often the expiry and retention pass runs"),

@@ -61,7 +61,7 @@ def test_purge_preview_then_purge_and_log(
     client: Any, auth: Any, make_session: Any, app_manager: Any, clock: Any
 ) -> None:
     make_session("completed")
-    clock.advance(days=30)
+    clock.advance(days=31)  # past the 30-day retention
     auth.login("admin")  # after the wait: a login lasts at most LOGIN_MAX_AGE (7d)
     hx = {"HX-Request": "true"}
     preview = client.post("/admin/purge/preview", headers=hx).get_data(as_text=True)

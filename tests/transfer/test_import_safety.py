@@ -19,7 +19,7 @@ from webapp.sessions.models import MessageRow
 from webapp.transfer.export import format_time
 
 NOW = datetime.now(UTC)
-TEN_DAYS_AGO = format_time(NOW - timedelta(days=10))
+OLD = format_time(NOW - timedelta(days=40))  # the default window is 30 days
 
 
 def write_export(path: Path, records: list[Any], *, whole: bool = False) -> Path:
@@ -106,9 +106,9 @@ def test_upload_of_a_one_record_export_keeps_the_running_session(
     attack = record(
         live.id,
         status="completed",
-        last_activity=TEN_DAYS_AGO,
-        created_at=TEN_DAYS_AGO,
-        expires_at=TEN_DAYS_AGO,
+        last_activity=OLD,
+        created_at=OLD,
+        expires_at=OLD,
         messages=[],
     )
     auth.login("admin")
@@ -132,7 +132,7 @@ def test_cli_import_keeps_the_live_session_and_adds_only_new_messages(
     tampered.update(
         status="pending",
         request="replaced",
-        last_activity=TEN_DAYS_AGO,
+        last_activity=OLD,
         messages=[*tampered["messages"], new_message],
     )
     path = write_export(tmp_path / "tampered.json", [tampered])
@@ -168,7 +168,7 @@ def test_a_transcript_never_overwrites_a_session_it_did_not_create(
         "type": "user",
         "uuid": "u1",
         "sessionId": live.id,
-        "timestamp": TEN_DAYS_AGO,
+        "timestamp": OLD,
         "message": {"role": "user", "content": "not the real request"},
     }
     path = tmp_path / f"{live.id}.jsonl"
@@ -286,7 +286,7 @@ def test_a_transcript_with_a_path_as_session_id_is_refused(
 def test_retention_question_counts_sessions_purged_by_their_imported_times(
     app: Any, client: Any, auth: Any, app_manager: Manager, tmp_path: Path
 ) -> None:
-    old = {"created_at": TEN_DAYS_AGO, "last_activity": TEN_DAYS_AGO, "expires_at": TEN_DAYS_AGO}
+    old = {"created_at": OLD, "last_activity": OLD, "expires_at": OLD}
     records = [
         record("old-done", **old, messages=[]),
         # running, but past its expiry: the sweep expires it, then deletes it

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from webapp import params
 from webapp.accounts import audit, safe_next, service
 from webapp.accounts.auth import Role, current_role, login_required, public, role_required
 from webapp.accounts.tokens import Scope
@@ -173,13 +174,8 @@ def end_logins(user_id: int) -> tuple[str, int]:
 # -- audit log -----------------------------------------------------------------------
 
 
-def _parse_day(value: str | None, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        abort(400, f"{name} must be a date like 2026-01-31.")
+def _parse_day(value: date | None) -> datetime | None:
+    return datetime.combine(value, time(), UTC) if value else None
 
 
 @bp.get("/admin/audit")
@@ -187,15 +183,15 @@ def _parse_day(value: str | None, name: str) -> datetime | None:
 def audit_log() -> str:
     """The audit log, newest first, filtered and keyset paged (``before``)."""
     args = request.args
-    until = _parse_day(args.get("until"), "until")
+    until = _parse_day(params.day(args, "until"))
     where = audit.AuditFilter(
-        actor=args.get("actor", "").strip(),
-        action=args.get("action", "").strip(),
-        session_id=args.get("session", "").strip(),
-        since=_parse_day(args.get("since"), "since"),
+        actor=params.text(args, "actor"),
+        action=params.text(args, "action"),
+        session_id=params.text(args, "session"),
+        since=_parse_day(params.day(args, "since")),
         until=until + timedelta(days=1) if until else None,
     )
-    before = args.get("before", type=int)
+    before = params.integer(args, "before")
     entries, next_before = audit.entries(where, before=before)
     next_url = None
     if next_before is not None:

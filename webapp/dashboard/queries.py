@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, tuple_
+from sqlalchemy import and_, case, func, literal, or_, select, tuple_, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement
 
+from webapp import params
+from webapp.dashboard.charts import duration_label
 from webapp.extensions import get_manager
 from webapp.review import service as review
 from webapp.sessions.store import messages_t, sessions_t
-from webapp.sessions.types import Status
+from webapp.sessions.types import Session, Status
 
 PAGE_SIZE = 50
 TRANSCRIPT_WINDOW = 100
@@ -61,18 +64,14 @@ class Cursor:
         return f"{self.at.isoformat()}~{self.id}"
 
     @classmethod
-    def decode(cls, text: str | None) -> Cursor | None:
-        """The cursor in ``text``, or None when it is missing or malformed."""
-        if not text or "~" not in text:
-            return None
+    def decode(cls, text: str) -> Cursor | None:
+        """The cursor in ``text``, or None when it is malformed: its time must have
+        a zone, its id must be one a session can have."""
         at, _, sid = text.partition("~")
-        try:
-            parsed = datetime.fromisoformat(at)
-        except ValueError:
+        parsed = params.parse_moment(at)
+        if parsed is None or not sid or params.text_problem(sid, params.MAX_SESSION_ID):
             return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return cls(parsed.astimezone(UTC), sid)
+        return cls(parsed, sid)
 
 
 @dataclass
@@ -89,7 +88,23 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _conditions(filters: ListFilters) -> list[ColumnElement[bool]]:
+def _context_is(key: str, value: str, dialect: str) -> ColumnElement[bool]:
+    """The session's context holds the string ``value`` at top-level ``key``, on
+    either engine alike, whatever characters the key has: containment on
+    PostgreSQL's JSONB; on SQLite, ``json_each``, which decodes keys as written
+    (a JSON path would not find an escaped one, nor a key with a quote)."""
+    if dialect == "postgresql":
+        return type_coerce(sessions_t.c.context, JSONB).contains({key: value})
+    entries = func.json_each(sessions_t.c.context).table_valued("key", "value", "type")
+    return (
+        select(literal(1))
+        .select_from(entries)
+        .where(entries.c.key == key, entries.c.type == "text", entries.c.value == value)
+        .exists()
+    )
+
+
+def _conditions(filters: ListFilters, dialect: str) -> list[ColumnElement[bool]]:
     c = sessions_t.c
     where: list[ColumnElement[bool]] = []
     if filters.statuses:
@@ -100,8 +115,7 @@ def _conditions(filters: ListFilters) -> list[ColumnElement[bool]]:
         end = datetime.combine(filters.created_to + timedelta(days=1), time(), UTC)
         where.append(c.created_at < end)
     if filters.context_key:
-        # JSON indexing: json_extract on SQLite, ->> on PostgreSQL.
-        where.append(c.context[filters.context_key].as_string() == filters.context_value)
+        where.append(_context_is(filters.context_key, filters.context_value, dialect))
     if filters.text:
         # A substring LIKE: simple and exact, but a scan of the filtered rows.
         pattern = _like(filters.text)
@@ -140,7 +154,8 @@ def list_sessions(
     before ``newer`` (the page above), by keyset on (sort column, id)."""
     c = sessions_t.c
     sort = SORTS.get(filters.sort, c.last_activity)
-    query = select(*LIST_COLUMNS).where(*_conditions(filters))
+    store = get_manager().store
+    query = select(*LIST_COLUMNS).where(*_conditions(filters, store.dialect))
     key = tuple_(sort, c.id)
     if newer is not None:
         query = query.where(key > tuple_(literal(newer.at, sort.type), literal(newer.id)))
@@ -149,7 +164,7 @@ def list_sessions(
         if older is not None:
             query = query.where(key < tuple_(literal(older.at, sort.type), literal(older.id)))
         query = query.order_by(sort.desc(), c.id.desc())
-    with get_manager().store.read() as conn:
+    with store.read() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query.limit(limit + 1))]
     more = len(rows) > limit
     rows = rows[:limit]
@@ -264,6 +279,37 @@ def live_state(session_id: str) -> tuple[str, datetime, int] | None:
             select(c.status, c.last_activity, last_id).where(c.id == session_id)
         ).first()
     return (row[0], row[1], int(row[2])) if row is not None else None
+
+
+# -- retention -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetentionNotice:
+    """When retention purges a session's messages: never (``kept``), or from
+    ``oldest_goes`` on, when its oldest message falls out of the window (None
+    without messages; ``overdue`` once that has passed and the next sweep takes it)."""
+
+    window: str
+    kept: bool = False
+    oldest_goes: datetime | None = None
+    overdue: bool = False
+
+
+def retention_notice(session: Session) -> RetentionNotice | None:
+    """What the session page says about retention; None when retention is off."""
+    manager = get_manager()
+    window = manager.config.message_retention
+    if window <= timedelta(0):
+        return None
+    label = duration_label(int(window.total_seconds()))
+    if session.keep:
+        return RetentionNotice(label, kept=True)
+    oldest = manager.store.get_messages(session.id, limit=1)
+    if not oldest or oldest[0].timestamp is None:
+        return RetentionNotice(label)
+    goes = oldest[0].timestamp + window
+    return RetentionNotice(label, oldest_goes=goes, overdue=goes <= manager.clock())
 
 
 # -- stats ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
+from webapp import params
 from webapp.accounts import audit
 from webapp.accounts.auth import Role, can, current_actor, login_required, role_required
 from webapp.dashboard import charts, queries
@@ -32,10 +33,12 @@ from webapp.dashboard.forms import (
     MAX_REASON,
     STATUS_VALUES,
     filter_args,
+    parse_cursor,
     parse_expiry,
     parse_filters,
 )
 from webapp.extensions import get_manager
+from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
 from webapp.sessions.types import UNFINISHED_STATUSES
@@ -86,12 +89,15 @@ def index() -> Response:
 @login_required
 def sessions() -> Response:
     """The session list: filters and sort from the URL, keyset pages."""
-    filters = parse_filters(request.args)
-    page = queries.list_sessions(
-        filters,
-        older=queries.Cursor.decode(request.args.get("older")),
-        newer=queries.Cursor.decode(request.args.get("newer")),
-    )
+    try:
+        filters = parse_filters(request.args)
+        older, newer = parse_cursor(request.args, "older"), parse_cursor(request.args, "newer")
+    except BadParameter as refused:
+        if not wants_fragment():
+            raise
+        template = "dashboard/_results_refused.html"
+        return html(render_template(template, error=refused, status=refused.code), 400)
+    page = queries.list_sessions(filters, older=older, newer=newer)
     annotations = review.list_annotations([r["id"] for r in page.rows])
     context = {
         "page": page,
@@ -118,7 +124,7 @@ def _transcript_context(session: Session) -> dict[str, Any]:
     }
 
 
-@bp.get("/sessions/<session_id>")
+@bp.get("/sessions/<session_id:session_id>")
 @login_required
 def session_page(session_id: str) -> Response:
     """A session: header, the latest part of its transcript, its actions."""
@@ -133,17 +139,18 @@ def session_page(session_id: str) -> Response:
             live=_is_live(session),
             extend_hours=EXTEND_HOURS,
             counts=queries.count_by_status(),
+            retention=queries.retention_notice(session),
             **_transcript_context(session),
         )
     )
 
 
-@bp.get("/sessions/<session_id>/messages")
+@bp.get("/sessions/<session_id:session_id>/messages")
 @login_required
 def earlier_messages(session_id: str) -> Response:
     """The messages before message ``before``, and a control for more."""
     session = _session_or_404(session_id)
-    before = request.args.get("before", type=int)
+    before = params.integer(request.args, "before")
     if before is None:
         abort(400, description="Which message to load before is missing.")
     window = queries.transcript_window(session.id, before=before)
@@ -157,7 +164,7 @@ def earlier_messages(session_id: str) -> Response:
     )
 
 
-@bp.get("/sessions/<session_id>/messages/<int:message_id>")
+@bp.get(f"/sessions/<session_id:session_id>/messages/<int(max={params.MAX_ID}):message_id>")
 @login_required
 def full_message(session_id: str, message_id: int) -> Response:
     """One message in full (the answer to "show all" on a truncated message)."""
@@ -191,11 +198,12 @@ def _updates(session: Session, after: int, **extra: Any) -> str:
         can_admin=can("admin"),
         extend_hours=EXTEND_HOURS,
         counts=queries.count_by_status(),
+        retention=queries.retention_notice(session),
         **extra,
     )
 
 
-@bp.get("/sessions/<session_id>/poll")
+@bp.get("/sessions/<session_id:session_id>/poll")
 @login_required
 def poll(session_id: str) -> Response:
     """The live check: 204 while nothing changed since ``at``/``after`` (two
@@ -204,18 +212,23 @@ def poll(session_id: str) -> Response:
     if state is None:
         abort(404, description="This session was deleted.")
     status, last_activity, last_id = state
-    after = request.args.get("after", 0, type=int)
-    try:
-        seen = datetime.fromisoformat(request.args.get("at", ""))
-    except ValueError:
-        seen = None
+    after = params.integer(request.args, "after") or 0
+    seen = params.moment(request.args, "at")
     if seen == last_activity and last_id <= after:
         return html("", 204)
     return html(_updates(_session_or_404(session_id), after))
 
 
 def _after() -> int:
-    return request.form.get("after", 0, type=int)
+    """The last message id the page shows (the live poller's), sent by every action."""
+    return params.integer(request.form, "after") or 0
+
+
+@bp.before_request
+def _check_actions() -> None:
+    """A malformed action is refused before it changes anything."""
+    if request.method == "POST":
+        _after()
 
 
 def _action_result(session_id: str, message: str, *, ok: bool = True) -> Response:
@@ -224,7 +237,7 @@ def _action_result(session_id: str, message: str, *, ok: bool = True) -> Respons
     return html(_updates(session, _after(), notice=message, notice_ok=ok, actions=True))
 
 
-@bp.post("/sessions/<session_id>/close")
+@bp.post("/sessions/<session_id:session_id>/close")
 @login_required
 @role_required(Role.REVIEWER)
 def close_session(session_id: str) -> Response:
@@ -236,13 +249,13 @@ def close_session(session_id: str) -> Response:
     return _action_result(session_id, "Session closed.")
 
 
-@bp.post("/sessions/<session_id>/fail")
+@bp.post("/sessions/<session_id:session_id>/fail")
 @login_required
 @role_required(Role.REVIEWER)
 def fail_session(session_id: str) -> Response:
     """Mark the session failed with a reason."""
     _session_or_404(session_id)
-    reason = (request.form.get("reason") or "").strip()[:MAX_REASON]
+    reason = params.text(request.form, "reason", MAX_REASON)
     if not reason:
         return _action_result(session_id, "Give a reason for the failure.", ok=False)
     if not get_manager().set_failed(session_id, reason):
@@ -251,7 +264,7 @@ def fail_session(session_id: str) -> Response:
     return _action_result(session_id, "Session marked failed.")
 
 
-@bp.post("/sessions/<session_id>/expiry")
+@bp.post("/sessions/<session_id:session_id>/expiry")
 @login_required
 @role_required(Role.REVIEWER)
 def set_expiry(session_id: str) -> Response:
@@ -270,13 +283,13 @@ def set_expiry(session_id: str) -> Response:
     )
 
 
-@bp.post("/sessions/<session_id>/notes")
+@bp.post("/sessions/<session_id:session_id>/notes")
 @login_required
 @role_required(Role.REVIEWER)
 def add_note(session_id: str) -> Response:
     """Append a note for the agent: a user message marked as a note."""
     _session_or_404(session_id)
-    text = (request.form.get("note") or "").strip()[:MAX_NOTE]
+    text = params.text(request.form, "note", MAX_NOTE)
     if not text:
         return _action_result(session_id, "Write the note first.", ok=False)
     author = current_actor()
@@ -287,7 +300,7 @@ def add_note(session_id: str) -> Response:
     return _action_result(session_id, "Note added.")
 
 
-@bp.get("/sessions/<session_id>/delete")
+@bp.get("/sessions/<session_id:session_id>/delete")
 @login_required
 @role_required(Role.ADMIN)
 def confirm_delete(session_id: str) -> Response:
@@ -297,7 +310,7 @@ def confirm_delete(session_id: str) -> Response:
     return html(render_template(template, session=session))
 
 
-@bp.post("/sessions/<session_id>/delete")
+@bp.post("/sessions/<session_id:session_id>/delete")
 @login_required
 @role_required(Role.ADMIN)
 def delete_session(session_id: str) -> Response:

@@ -47,14 +47,14 @@ def _download(session_id: str, fmt: str, suffix: str, mimetype: str) -> Response
     )
 
 
-@bp.get("/sessions/<session_id>/export.md")
+@bp.get("/sessions/<session_id:session_id>/export.md")
 @login_required
 def session_markdown(session_id: str) -> Response:
     """The session as a Markdown transcript (``?redact=1`` hides secrets)."""
     return _download(session_id, "markdown", "md", "text/markdown")
 
 
-@bp.get("/sessions/<session_id>/export.json")
+@bp.get("/sessions/<session_id:session_id>/export.json")
 @login_required
 def session_json(session_id: str) -> Response:
     """The session as a JSON export, with review data (``?redact=1`` hides secrets)."""
