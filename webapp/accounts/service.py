@@ -17,7 +17,7 @@ from webapp.accounts import audit, logins, passwords, throttle, tokens
 from webapp.accounts.auth import Role
 from webapp.accounts.models import User
 from webapp.config import parse_duration
-from webapp.extensions import get_manager
+from webapp.extensions import get_database, get_manager
 
 users_t = cast(Table, User.__table__)
 
@@ -103,7 +103,7 @@ def load_user(login_secret: str) -> UserInfo | None:
     """Flask-Login's user loader: the enabled user of the live login behind the
     cookie's secret, or None (the browser then gets the login page)."""
     now = _now()
-    store = get_manager().store
+    store = get_database()
     with store.read() as conn:
         login = logins.find_live(conn, login_secret, now, login_lifetime())
         if login is None:
@@ -120,64 +120,64 @@ def load_user(login_secret: str) -> UserInfo | None:
 def start_login(user: UserInfo, *, address: str, user_agent: str) -> UserInfo:
     """A new login of ``user`` without a password (tests, tools); ``authenticate``
     starts the logins of the login form."""
-    with get_manager().store.write() as conn:
+    with get_database().write() as conn:
         secret = logins.start(conn, user.id, _now(), address=address, user_agent=user_agent)
     return dataclasses.replace(user, login_secret=secret)
 
 
 def end_login(user: UserInfo) -> None:
     """Log out: end the login ``user`` came with."""
-    with get_manager().store.write() as conn:
+    with get_database().write() as conn:
         logins.end(conn, user.login_secret, _now())
-        audit.record("logout", actor=user.name, conn=conn)
+        audit.record("logout", actor=user.name)
 
 
 def end_all_logins(user_id: int, *, actor: str | None = None) -> UserInfo:
     """End every login of a user ("log out everywhere", or an admin's doing)."""
-    with get_manager().store.write() as conn:
+    with get_database().write() as conn:
         user = _locked_user(conn, user_id)
         ended = logins.end_all(conn, user_id, _now())
         audit.record(
-            "user.logins_end", detail={"user": user.name, "ended": ended}, actor=actor, conn=conn
+            "user.logins_end", detail={"user": user.name, "ended": ended}, actor=actor
         )
     return user
 
 
 def live_logins(user: UserInfo) -> list[logins.LoginInfo]:
     """The live logins of ``user`` ("your logins"), marking the one it came with."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         return logins.list_live(conn, user.id, user.login_secret, _now(), login_lifetime())
 
 
 def live_login_counts() -> dict[int, int]:
     """User id -> how many live logins they have."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         return logins.count_live(conn, _now(), login_lifetime())
 
 
 def get_user(user_id: int) -> UserInfo | None:
     """One user by id."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         row = conn.execute(select(users_t).where(users_t.c.id == user_id)).first()
     return _info(row) if row is not None else None
 
 
 def get_user_by_name(name: str) -> UserInfo | None:
     """One user by name."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         row = conn.execute(select(users_t).where(users_t.c.name == name)).first()
     return _info(row) if row is not None else None
 
 
 def list_users() -> list[UserInfo]:
     """Every user, by name."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         return [_info(r) for r in conn.execute(select(users_t).order_by(users_t.c.name))]
 
 
 def count_users() -> int:
     """How many users exist."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         return int(conn.execute(select(func.count()).select_from(users_t)).scalar_one())
 
 
@@ -199,7 +199,7 @@ def create_user(name: str, role: str, password: str, *, actor: str | None = None
     _check_password(password, name)
     password_hash = passwords.hash_password(password)
     try:
-        with get_manager().store.write() as conn:
+        with get_database().write() as conn:
             row = conn.execute(
                 insert(users_t)
                 .values(
@@ -211,7 +211,7 @@ def create_user(name: str, role: str, password: str, *, actor: str | None = None
                 )
                 .returning(*users_t.c)
             ).one()
-            audit.record("user.create", detail={"user": name, "role": role}, actor=actor, conn=conn)
+            audit.record("user.create", detail={"user": name, "role": role}, actor=actor)
     except IntegrityError:
         raise AccountError(f"A user named {name!r} exists already.") from None
     return _info(row)
@@ -249,7 +249,7 @@ def _change_user(
 ) -> UserInfo:
     """Apply ``values`` to a user (ending their logins if ``ends_logins``); refuse to
     leave the app without an enabled admin."""
-    with get_manager().store.write() as conn:
+    with get_database().write() as conn:
         user = _locked_user(conn, user_id)
         if (
             user.role == Role.ADMIN.value
@@ -263,7 +263,7 @@ def _change_user(
         ).one()
         if ends_logins:
             logins.end_all(conn, user_id, _now())
-        audit.record(action, detail={"user": user.name, **detail}, actor=actor, conn=conn)
+        audit.record(action, detail={"user": user.name, **detail}, actor=actor)
     return _info(row)
 
 
@@ -327,7 +327,7 @@ def authenticate(name: str, password: str, *, address: str, user_agent: str) -> 
     actor = name if valid_name else "?"
     detail: dict[str, Any] = {"address": address}
     keys = throttle.attempt_keys(name, address)
-    store = get_manager().store
+    store = get_database()
     with store.write() as conn:
         throttle.forget_expired(conn, now)
     with store.write() as conn:
@@ -347,7 +347,7 @@ def authenticate(name: str, password: str, *, address: str, user_agent: str) -> 
     with store.write() as conn:
         throttle.forgive(conn, keys)
         secret = logins.start(conn, user.id, now, address=address, user_agent=user_agent)
-        audit.record("login", detail=detail, actor=user.name, conn=conn)
+        audit.record("login", detail=detail, actor=user.name)
     return LoginResult(dataclasses.replace(user, login_secret=secret))
 
 
@@ -370,13 +370,13 @@ def ensure_admin(password: str | None) -> str | None:
 
 def list_api_tokens() -> list[tokens.TokenInfo]:
     """Every API token, revoked ones too."""
-    return tokens.list_tokens(get_manager().store.engine)
+    return tokens.list_tokens(get_database().engine)
 
 
 def create_api_token(name: str, scope: str) -> tuple[tokens.TokenInfo, str]:
     """Make an API token; returns its info and the token, to show once."""
     try:
-        info, token = tokens.create_token(get_manager().store.engine, name, scope, now=_now())
+        info, token = tokens.create_token(get_database().engine, name, scope, now=_now())
     except tokens.TokenError as exc:
         raise AccountError(str(exc)) from None
     audit.record("token.create", detail={"token": info.name, "scope": info.scope.value})
@@ -389,7 +389,7 @@ def revoke_api_token(token_id: int) -> tokens.TokenInfo:
     if token_id not in names:
         raise AccountError("No such live token.")
     try:
-        info = tokens.revoke_token(get_manager().store.engine, names[token_id], now=_now())
+        info = tokens.revoke_token(get_database().engine, names[token_id], now=_now())
     except tokens.TokenError as exc:
         raise AccountError(str(exc)) from None
     audit.record("token.revoke", detail={"token": info.name})

@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from webapp.accounts import audit
 from webapp.accounts.tokens import Scope, TokenError, create_token, list_tokens, revoke_token
-from webapp.extensions import get_manager
+from webapp.extensions import get_database
 from webapp.sessions.types import format_utc
 
 
@@ -26,7 +26,7 @@ from webapp.sessions.types import format_utc
 def create_token_command(name: str, scope: str) -> None:
     """Make an API token and print it, alone on stdout; only its hash is kept."""
     try:
-        info, token = create_token(get_manager().store.engine, name, scope)
+        info, token = create_token(get_database().engine, name, scope)
     except TokenError as exc:
         raise click.ClickException(str(exc)) from None
     audit.record("token.create", detail={"token": info.name, "scope": info.scope}, actor="cli")
@@ -39,7 +39,7 @@ def create_token_command(name: str, scope: str) -> None:
 def list_tokens_command() -> None:
     """List the API tokens: name, scope, created, last used, revoked."""
     rows = [("NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")]
-    for info in list_tokens(get_manager().store.engine):
+    for info in list_tokens(get_database().engine):
         rows.append(
             (
                 info.name,
@@ -65,7 +65,7 @@ def _when(moment: Any) -> str:
 def revoke_token_command(name: str) -> None:
     """Revoke an API token at once; requests with it get 401 from then on."""
     try:
-        info = revoke_token(get_manager().store.engine, name)
+        info = revoke_token(get_database().engine, name)
     except TokenError as exc:
         raise click.ClickException(str(exc)) from None
     audit.record("token.revoke", detail={"token": info.name}, actor="cli")

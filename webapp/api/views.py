@@ -24,13 +24,14 @@ from werkzeug.exceptions import (
 from werkzeug.routing import BaseConverter
 
 from webapp.accounts import audit
-from webapp.api import payloads, queries, schemas, service
+from webapp.api import payloads, schemas, service
 from webapp.api.auth import admin_required, authenticate_request, current_token
 from webapp.api.openapi import openapi_document
 from webapp.config import parse_duration
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, get_queries
 from webapp.sessions import DuplicateSessionError
 from webapp.sessions.manager import DEFAULT_EXPIRY
+from webapp.sessions.queries import Keyset, SessionFilter, Sort
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +164,15 @@ def list_sessions() -> Response:
     status = payloads.parse_status_filter(args.get("status"))
     cursor = args.get("cursor")
     before = payloads.decode_cursor(cursor, "sessions", str) if cursor else None
-    page = queries.session_page(get_manager().store, status=status, limit=limit, before=before)
+    # By creation: a row never moves while a client pages (activity would move it).
+    page = get_queries().session_records(
+        SessionFilter(statuses=(status.value,) if status else ()),
+        sort=Sort.CREATED,
+        older=Keyset(*before) if before else None,
+        limit=limit,
+    )
     next_cursor = (
-        payloads.encode_cursor("sessions", *page.next_position) if page.next_position else None
+        payloads.encode_cursor("sessions", page.older.at, page.older.id) if page.older else None
     )
     sessions = [schemas.Session.of(s) for s in page.rows]
     return jsonify(schemas.SessionPage(sessions=sessions, next_cursor=next_cursor).wire())
@@ -245,13 +252,12 @@ def list_messages(session_id: str) -> Response:
     limit = payloads.parse_limit(args.get("limit"), current_app.config["API_PAGE_LIMIT"])
     cursor = args.get("after")
     after = payloads.decode_cursor(cursor, "messages", int) if cursor else None
-    page = queries.message_page(get_manager().store, session_id, limit=limit, after=after)
+    page = get_queries().message_page(session_id, after=after, limit=limit)
     if page is None:
         raise _unknown(session_id)
-    next_cursor = (
-        payloads.encode_cursor("messages", *page.next_position) if page.next_position else None
-    )
-    messages = [schemas.Message.of(m) for m in page.rows]
+    rows, position = page
+    next_cursor = payloads.encode_cursor("messages", *position) if position else None
+    messages = [schemas.Message.of(m) for m in rows]
     return jsonify(schemas.MessagePage(messages=messages, next_cursor=next_cursor).wire())
 
 

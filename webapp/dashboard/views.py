@@ -37,7 +37,7 @@ from webapp.dashboard.forms import (
     parse_expiry,
     parse_filters,
 )
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, get_queries
 from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
@@ -98,13 +98,13 @@ def sessions() -> Response:
         template = "dashboard/_results_refused.html"
         return html(render_template(template, error=refused, status=refused.code), 400)
     page = queries.list_sessions(filters, older=older, newer=newer)
-    annotations = review.list_annotations([r["id"] for r in page.rows])
+    annotations = review.list_annotations([r.id for r in page.rows])
     context = {
         "page": page,
         "filters": filters,
         "args": filter_args(filters),
         "annotations": annotations,
-        "counts": queries.count_by_status(),
+        "counts": get_queries().count_by_status(),
         "statuses": STATUS_VALUES,
         "filtered": any(k != "sort" for k in filter_args(filters)),
     }
@@ -116,11 +116,11 @@ def sessions() -> Response:
 
 
 def _transcript_context(session: Session) -> dict[str, Any]:
-    window = queries.transcript_window(session.id)
+    window = get_queries().transcript_window(session.id)
     return {
         "window": window,
         "comments": review.comments_by_message(session.id),
-        "last_id": window.messages[-1]["id"] if window.messages else 0,
+        "last_id": window.messages[-1].id if window.messages else 0,
     }
 
 
@@ -138,7 +138,7 @@ def session_page(session_id: str) -> Response:
             can_admin=can("admin"),
             live=_is_live(session),
             extend_hours=EXTEND_HOURS,
-            counts=queries.count_by_status(),
+            counts=get_queries().count_by_status(),
             retention=queries.retention_notice(session),
             **_transcript_context(session),
         )
@@ -153,7 +153,7 @@ def earlier_messages(session_id: str) -> Response:
     before = params.integer(request.args, "before")
     if before is None:
         abort(400, description="Which message to load before is missing.")
-    window = queries.transcript_window(session.id, before=before)
+    window = get_queries().transcript_window(session.id, before=before)
     return html(
         render_template(
             "dashboard/_earlier.html",
@@ -168,7 +168,7 @@ def earlier_messages(session_id: str) -> Response:
 @login_required
 def full_message(session_id: str, message_id: int) -> Response:
     """One message in full (the answer to "show all" on a truncated message)."""
-    message = queries.full_message(session_id, message_id)
+    message = get_queries().full_message(session_id, message_id)
     if message is None:
         abort(404, description="This message is gone; it may have been purged.")
     comments = review.comments_by_message(session_id).get(message_id, [])
@@ -186,18 +186,18 @@ def _updates(session: Session, after: int, **extra: Any) -> str:
     """What changed on a session page since message ``after``: the header, new
     messages, the live poller (which stops once the session ends) and the counts,
     all as out-of-band swaps."""
-    new = queries.messages_after(session.id, after)
+    new = get_queries().messages_after(session.id, after)
     return render_template(
         "dashboard/_updates.html",
         session=session,
         messages=new,
         comments=review.comments_by_message(session.id) if new else {},
-        last_id=new[-1]["id"] if new else after,
+        last_id=new[-1].id if new else after,
         live=_is_live(session),
         can_review=can("review"),
         can_admin=can("admin"),
         extend_hours=EXTEND_HOURS,
-        counts=queries.count_by_status(),
+        counts=get_queries().count_by_status(),
         retention=queries.retention_notice(session),
         **extra,
     )
@@ -208,13 +208,12 @@ def _updates(session: Session, after: int, **extra: Any) -> str:
 def poll(session_id: str) -> Response:
     """The live check: 204 while nothing changed since ``at``/``after`` (two
     indexed lookups, no rendering); otherwise the updates."""
-    state = queries.live_state(session_id)
+    state = get_queries().live_state(session_id)
     if state is None:
         abort(404, description="This session was deleted.")
-    status, last_activity, last_id = state
     after = params.integer(request.args, "after") or 0
     seen = params.moment(request.args, "at")
-    if seen == last_activity and last_id <= after:
+    if seen == state.last_activity and state.last_message_id <= after:
         return html("", 204)
     return html(_updates(_session_or_404(session_id), after))
 
@@ -331,7 +330,7 @@ def delete_session(session_id: str) -> Response:
 
 def _stats_charts(now: datetime) -> list[charts.Chart]:
     days = [(now - timedelta(days=29 - i)).date().isoformat() for i in range(30)]
-    per_day = queries.sessions_per_day(now)
+    per_day = get_queries().sessions_per_day(queries.chart_start(now))
     shown = [s for s in STATUS_VALUES if any(per_day.get(d, {}).get(s) for d in days)]
     series = {s: [per_day.get(d, {}).get(s, 0) for d in days] for s in shown}
     finished = [
@@ -340,8 +339,8 @@ def _stats_charts(now: datetime) -> list[charts.Chart]:
     failed = [per_day.get(d, {}).get("failed", 0) for d in days]
     rates = [100.0 * f / n if n else 0.0 for f, n in zip(failed, finished, strict=True)]
     since = queries.chart_start(now)
-    durations = queries.histogram("duration", since)
-    message_counts = queries.histogram("messages", since)
+    durations = get_queries().histogram("duration", since)
+    message_counts = get_queries().histogram("messages", since)
     return [
         charts.stacked_bars(
             "per-day",
@@ -394,7 +393,7 @@ def stats() -> Response:
             counts={status: numbers[status] for status in STATUS_VALUES},
             statuses=STATUS_VALUES,
             charts=_stats_charts(now),
-            errors=queries.top_errors(queries.chart_start(now)),
+            errors=get_queries().top_errors(queries.chart_start(now)),
         )
     )
 
@@ -403,7 +402,7 @@ def stats() -> Response:
 
 
 def _admin_context() -> dict[str, Any]:
-    return {"purge_log": get_manager().store.purge_log(limit=50), "clear_word": CLEAR_WORD}
+    return {"purge_log": get_queries().purge_log(limit=50), "clear_word": CLEAR_WORD}
 
 
 @bp.get("/admin")
@@ -413,7 +412,7 @@ def admin() -> Response:
     """Purge now (after a dry run), clear all (typed confirmation), the purge log."""
     return html(
         render_template(
-            "dashboard/admin.html", counts=queries.count_by_status(), **_admin_context()
+            "dashboard/admin.html", counts=get_queries().count_by_status(), **_admin_context()
         )
     )
 
@@ -445,7 +444,7 @@ def purge() -> Response:
         render_template(
             "dashboard/_purge.html",
             done=result,
-            counts=queries.count_by_status(),
+            counts=get_queries().count_by_status(),
             oob=True,
             **_admin_context(),
         )  # fmt: skip
@@ -466,6 +465,9 @@ def clear() -> Response:
     audit.record("sessions.clear", detail={"cleared": cleared})
     return html(
         render_template(
-            "dashboard/_clear.html", cleared=cleared, counts=queries.count_by_status(), oob=True
+            "dashboard/_clear.html",
+            cleared=cleared,
+            counts=get_queries().count_by_status(),
+            oob=True,
         )
     )

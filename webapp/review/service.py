@@ -99,6 +99,35 @@ def session_review(session_id: str) -> dict[str, Any]:
     }
 
 
+def review_record(session_id: str) -> dict[str, Any]:
+    """A session's review data as an export keeps it: the verdict (``verdict``,
+    ``by``, ``at``, ``reason``) or None, the tags, and every comment (``message_id``,
+    ``author``, ``created_at``, ``body``), oldest first."""
+    c = comments_t.c
+    with get_database().read() as conn:
+        verdict = conn.execute(
+            select(verdicts_t).where(verdicts_t.c.session_id == session_id)
+        ).first()
+        tags = _tags(conn, session_id)
+        comments = conn.execute(
+            select(c.message_id, c.author, c.created_at, c.body)
+            .where(c.session_id == session_id)
+            .order_by(c.created_at, c.id)
+        )
+        return {
+            "verdict": None
+            if verdict is None
+            else {
+                "verdict": verdict.verdict,
+                "by": verdict.by,
+                "at": verdict.at,
+                "reason": verdict.reason,
+            },
+            "tags": tags,
+            "comments": [dict(r._mapping) for r in comments],
+        }
+
+
 def list_annotations(session_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Verdict and tags per session, for list rows."""
     ids = list(session_ids)
@@ -235,7 +264,7 @@ def set_verdict(session_id: str, verdict: str, reason: str = "") -> dict[str, An
                 )
             )
         detail = {"verdict": verdict, "reason": reason} if reason else {"verdict": verdict}
-        audit.record("verdict", session_id=session_id, detail=detail, conn=conn)
+        audit.record("verdict", session_id=session_id, detail=detail)
     return session_review(session_id)
 
 
@@ -264,7 +293,7 @@ def add_comment(session_id: str, body: str, message_id: int | None = None) -> di
         detail: dict[str, Any] = {"comment": row._mapping["id"], "excerpt": body[:80]}
         if message_id is not None:
             detail["message"] = message_id
-        audit.record("comment", session_id=session_id, detail=detail, conn=conn)
+        audit.record("comment", session_id=session_id, detail=detail)
     return _comment(row)
 
 
@@ -287,7 +316,7 @@ def add_tag(session_id: str, name: str) -> list[str]:
         _check_session(conn, session_id)
         if tag not in _tags(conn, session_id):
             conn.execute(insert(tags_t).values(session_id=session_id, name=tag))
-            audit.record("tag.add", session_id=session_id, detail={"tag": tag}, conn=conn)
+            audit.record("tag.add", session_id=session_id, detail={"tag": tag})
         return _tags(conn, session_id)
 
 
@@ -299,7 +328,7 @@ def remove_tag(session_id: str, name: str) -> list[str]:
         t = tags_t.c
         removed = conn.execute(delete(tags_t).where(t.session_id == session_id, t.name == tag))
         if removed.rowcount:
-            audit.record("tag.remove", session_id=session_id, detail={"tag": tag}, conn=conn)
+            audit.record("tag.remove", session_id=session_id, detail={"tag": tag})
         return _tags(conn, session_id)
 
 

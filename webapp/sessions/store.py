@@ -109,6 +109,14 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
         """Insert many rows through the driver's executemany, in ``conn``'s transaction."""
         insert_bulk_rows(conn, table, bulk)
 
+    def bulk_load(self, sessions: BulkRows, messages: BulkRows) -> None:
+        """Insert ready ``sessions`` rows and their ``messages`` rows (made by
+        :meth:`bulk_rows`, counts and excerpts filled in) in one transaction: the
+        fast path of generated or restored data."""
+        with self.write() as conn:
+            insert_bulk_rows(conn, sessions_t, sessions)
+            insert_bulk_rows(conn, messages_t, messages)
+
     # -- sessions ----------------------------------------------------------------
 
     def upsert_session(self, s: Session) -> None:

@@ -10,10 +10,10 @@ from typing import IO
 import click
 from flask.cli import with_appcontext
 
-from webapp.dashboard.queries import ListFilters
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, get_queries
 from webapp.sessions import Status
-from webapp.transfer.export import FORMATS, Redactor, Writer, export_sessions, iter_sessions
+from webapp.sessions.queries import SessionFilter, day_range
+from webapp.transfer.export import FORMATS, Redactor, Writer, export_sessions
 from webapp.transfer.importer import Importer, ImportRefused
 from webapp.transfer.report import retention_facts
 
@@ -110,17 +110,18 @@ def export_command(
     The filters are the session list's; the newest created session comes first.
     """
     key, _, value = (context or "").partition("=")
-    filters = ListFilters(
-        statuses=list(statuses),
-        created_from=since.date() if since else None,
-        created_to=until.date() if until else None,
+    created_from, created_before = day_range(since, until)
+    filters = SessionFilter(
+        statuses=statuses,
+        created_from=created_from,
+        created_before=created_before,
         context_key=key,
-        context_value=value,
+        context_value=value if key else None,
         text=search,
     )
     manager = get_manager()
-    writer = Writer(fmt, manager.store, Redactor(redact))
-    sessions = iter_sessions(manager.store, filters)
+    writer = Writer(fmt, get_queries(), Redactor(redact))
+    sessions = get_queries().iter_sessions(filters)
     with click.progressbar(sessions, label="Exporting", file=sys.stderr) as bar:
         count = export_sessions(bar, writer, output.write, manager.clock())
     output.flush()

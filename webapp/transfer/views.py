@@ -11,7 +11,7 @@ from werkzeug.utils import secure_filename
 
 from webapp.accounts import audit
 from webapp.accounts.auth import login_required, role_required
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, get_queries
 from webapp.transfer.export import Redactor, Writer
 from webapp.transfer.importer import Importer, ImportRefused
 from webapp.transfer.report import retention_facts
@@ -31,7 +31,7 @@ def _download(session_id: str, fmt: str, suffix: str, mimetype: str) -> Response
     session = manager.get(session_id)
     if session is None:
         abort(404)
-    writer = Writer(fmt, manager.store, Redactor(request.args.get("redact") == "1"))
+    writer = Writer(fmt, get_queries(), Redactor(request.args.get("redact") == "1"))
     now = manager.clock()
 
     def pieces() -> Iterator[str]:
