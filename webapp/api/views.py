@@ -28,7 +28,7 @@ from webapp.api import payloads, schemas, service
 from webapp.api.auth import admin_required, authenticate_request, current_token
 from webapp.api.openapi import openapi_document
 from webapp.config import parse_duration
-from webapp.extensions import get_manager, get_queries
+from webapp.extensions import get_database, get_manager, get_queries
 from webapp.sessions import DuplicateSessionError
 from webapp.sessions.manager import DEFAULT_EXPIRY
 from webapp.sessions.queries import Keyset, SessionFilter, Sort
@@ -208,9 +208,10 @@ def update_session(session_id: str) -> Response:
 def delete_session(session_id: str) -> Response:
     """Remove a session and its messages (admin)."""
     query_args()
-    if not get_manager().delete(session_id):
-        raise _unknown(session_id)
-    audit.record("session.delete", session_id=session_id, actor=_actor())
+    with get_database().write():  # the change and its audit entry commit together
+        if not get_manager().delete(session_id):
+            raise _unknown(session_id)
+        audit.record("session.delete", session_id=session_id, actor=_actor())
     return Response(status=204)
 
 
@@ -219,8 +220,9 @@ def delete_session(session_id: str) -> Response:
 def clear_sessions() -> Response:
     """Remove every session and message (admin)."""
     query_args()
-    cleared = get_manager().clear()
-    audit.record("sessions.clear", detail={"cleared": cleared}, actor=_actor())
+    with get_database().write():
+        cleared = get_manager().clear()
+        audit.record("sessions.clear", detail={"cleared": cleared}, actor=_actor())
     return jsonify({"cleared": cleared})
 
 

@@ -37,11 +37,11 @@ from webapp.dashboard.forms import (
     parse_expiry,
     parse_filters,
 )
-from webapp.extensions import get_manager, get_queries
+from webapp.extensions import get_database, get_manager, get_queries
 from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
-from webapp.sessions.types import UNFINISHED_STATUSES
+from webapp.sessions.types import UNFINISHED_STATUSES, format_utc
 
 bp = Blueprint("dashboard", __name__)
 
@@ -242,9 +242,12 @@ def _action_result(session_id: str, message: str, *, ok: bool = True) -> Respons
 def close_session(session_id: str) -> Response:
     """Close the session (it keeps its data, takes no more messages)."""
     _session_or_404(session_id)
-    if not get_manager().close(session_id):
-        return _action_result(session_id, "This session is closed or expired already.", ok=False)
-    audit.record("session.close", session_id=session_id)
+    with get_database().write():  # the change and its audit entry commit together
+        if not get_manager().close(session_id):
+            return _action_result(
+                session_id, "This session is closed or expired already.", ok=False
+            )
+        audit.record("session.close", session_id=session_id)
     return _action_result(session_id, "Session closed.")
 
 
@@ -257,9 +260,12 @@ def fail_session(session_id: str) -> Response:
     reason = params.text(request.form, "reason", MAX_REASON)
     if not reason:
         return _action_result(session_id, "Give a reason for the failure.", ok=False)
-    if not get_manager().set_failed(session_id, reason):
-        return _action_result(session_id, "This session takes no status change any more.", ok=False)
-    audit.record("session.fail", session_id=session_id, detail={"reason": reason})
+    with get_database().write():
+        if not get_manager().set_failed(session_id, reason):
+            return _action_result(
+                session_id, "This session takes no status change any more.", ok=False
+            )
+        audit.record("session.fail", session_id=session_id, detail={"reason": reason})
     return _action_result(session_id, "Session marked failed.")
 
 
@@ -273,10 +279,13 @@ def set_expiry(session_id: str) -> Response:
     expires_at = parse_expiry(request.form, manager.clock(), session.expires_at)
     if expires_at is ...:
         return _action_result(session_id, "Choose how long to extend by.", ok=False)
-    if not manager.set_expiry(session_id, expires_at):
-        return _action_result(session_id, "A closed or expired session keeps its expiry.", ok=False)
-    detail = {"expires_at": expires_at.isoformat() if expires_at else None}
-    audit.record("session.expiry", session_id=session_id, detail=detail)
+    with get_database().write():
+        if not manager.set_expiry(session_id, expires_at):
+            return _action_result(
+                session_id, "A closed or expired session keeps its expiry.", ok=False
+            )
+        detail = {"expires_at": format_utc(expires_at) if expires_at else None}
+        audit.record("session.expiry", session_id=session_id, detail=detail)
     return _action_result(
         session_id, "Session never expires now." if expires_at is None else "Expiry extended."
     )
@@ -293,9 +302,10 @@ def add_note(session_id: str) -> Response:
         return _action_result(session_id, "Write the note first.", ok=False)
     author = current_actor()
     message = Message("user", text, meta={"kind": "note", "author": author})
-    if not get_manager().append_message(session_id, message):
-        return _action_result(session_id, "This session takes no new messages.", ok=False)
-    audit.record("session.note", session_id=session_id, detail={"length": len(text)})
+    with get_database().write():
+        if not get_manager().append_message(session_id, message):
+            return _action_result(session_id, "This session takes no new messages.", ok=False)
+        audit.record("session.note", session_id=session_id, detail={"length": len(text)})
     return _action_result(session_id, "Note added.")
 
 
@@ -314,9 +324,10 @@ def confirm_delete(session_id: str) -> Response:
 @role_required(Role.ADMIN)
 def delete_session(session_id: str) -> Response:
     """Delete the session and its messages, then go back to the list."""
-    if not get_manager().delete(session_id):
-        abort(404, description="This session is gone already.")
-    audit.record("session.delete", session_id=session_id)
+    with get_database().write():
+        if not get_manager().delete(session_id):
+            abort(404, description="This session is gone already.")
+        audit.record("session.delete", session_id=session_id)
     target = url_for("dashboard.sessions", deleted=session_id)
     if wants_fragment():
         response = html("", 200)
@@ -461,8 +472,9 @@ def clear() -> Response:
             render_template("dashboard/_clear.html", error=f"Type {CLEAR_WORD} to confirm."),
             422,
         )
-    cleared = get_manager().clear()
-    audit.record("sessions.clear", detail={"cleared": cleared})
+    with get_database().write():
+        cleared = get_manager().clear()
+        audit.record("sessions.clear", detail={"cleared": cleared})
     return html(
         render_template(
             "dashboard/_clear.html",
