@@ -2,8 +2,8 @@
 
 CONTRACT (used by every blueprint; the accounts feature implements it):
 - ``Role``: viewer < reviewer < admin.
-- ``login_required(view)``: the view needs a logged-in user (401/redirect to login).
-- ``role_required(role)(view)``: the view needs at least ``role`` (403 otherwise).
+- ``requires(role)(view)``: the view needs a login with at least ``role``
+  (``Role.VIEWER``: any login); no login gets the login page, too low a role 403.
 - ``can(permission)``: for views and templates; permissions are ``"review"``
   (verdicts, comments, tags, keep, status changes, note-to-agent) and ``"admin"``
   (delete, clear, purge, users, tokens).
@@ -28,7 +28,7 @@ from flask_login import current_user
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: The attribute that tells the gate what a view declared: "public", "login" or a role.
+#: The attribute that tells the gate what a view declared: "public" or a role.
 ACCESS_ATTRIBUTE = "sessionboard_access"
 
 
@@ -69,21 +69,10 @@ def public(view: F) -> F:
     return view
 
 
-def login_required(view: F) -> F:
-    """The view needs a logged-in user."""
-
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if current_role() is None:
-            return _unauthorized()
-        return view(*args, **kwargs)
-
-    _declare(wrapper, "login")
-    return cast(F, wrapper)
-
-
-def role_required(role: Role | str) -> Callable[[F], F]:
-    """The view needs at least ``role``."""
+def requires(role: Role | str) -> Callable[[F], F]:
+    """The one declaration of a view's access: it needs a logged-in user with at
+    least ``role`` (``Role.VIEWER``: any login). No login gets the login page (401
+    for htmx), too low a role 403."""
     needed = Role(role)
 
     def decorate(view: F) -> F:

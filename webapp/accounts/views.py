@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from webapp import params
 from webapp.accounts import audit, safe_next, service
-from webapp.accounts.auth import Role, current_role, login_required, public, role_required
+from webapp.accounts.auth import Role, current_role, public, requires
 from webapp.accounts.tokens import Scope
 
 bp = Blueprint("accounts", __name__)
@@ -53,7 +53,7 @@ def login() -> Response | str | tuple[str, int, dict[str, str]]:
 
 
 @bp.post("/logout")
-@login_required
+@requires(Role.VIEWER)
 def logout() -> Response:
     """End this login on the server: its cookie no longer works anywhere."""
     service.end_login(current_user)
@@ -61,7 +61,7 @@ def logout() -> Response:
 
 
 @bp.post("/logout/everywhere")
-@login_required
+@requires(Role.VIEWER)
 def logout_everywhere() -> Response:
     """End every login of the current user, on every browser."""
     service.end_all_logins(current_user.id, actor=current_user.name)
@@ -69,7 +69,7 @@ def logout_everywhere() -> Response:
 
 
 @bp.get("/account/logins")
-@login_required
+@requires(Role.VIEWER)
 def your_logins() -> str:
     """The current user's live logins: when, from where, with what browser."""
     return render_template("accounts/logins.html", logins=service.live_logins(current_user))
@@ -99,14 +99,14 @@ def _users_page(
 
 
 @bp.get("/admin/users")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def users() -> tuple[str, int]:
     """Every user, with forms to add one and change each."""
     return _users_page()
 
 
 @bp.post("/admin/users")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def create_user() -> tuple[str, int]:
     """Add a user; an empty password means a random one, shown once."""
     name = request.form.get("name", "")
@@ -129,7 +129,7 @@ def _user_change(change: Any, success: str) -> tuple[str, int]:
 
 
 @bp.post("/admin/users/<int:user_id>/role")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def change_role(user_id: int) -> tuple[str, int]:
     """Give a user another role."""
     role = request.form.get("role", "")
@@ -137,7 +137,7 @@ def change_role(user_id: int) -> tuple[str, int]:
 
 
 @bp.post("/admin/users/<int:user_id>/disabled")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def change_disabled(user_id: int) -> tuple[str, int]:
     """Disable a user (``disabled=1``) or enable them again (``disabled=0``)."""
     disabled = request.form.get("disabled") == "1"
@@ -146,7 +146,7 @@ def change_disabled(user_id: int) -> tuple[str, int]:
 
 
 @bp.post("/admin/users/<int:user_id>/password")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def change_password(user_id: int) -> tuple[str, int]:
     """Set a new password; an empty one means a random one, shown once."""
     password = request.form.get("password", "") or service.random_password(_user_name(user_id))
@@ -163,7 +163,7 @@ def _user_name(user_id: int) -> str:
 
 
 @bp.post("/admin/users/<int:user_id>/logins/end")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def end_logins(user_id: int) -> tuple[str, int]:
     """End every login of a user."""
     return _user_change(
@@ -179,7 +179,7 @@ def _parse_day(value: date | None) -> datetime | None:
 
 
 @bp.get("/admin/audit")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def audit_log() -> str:
     """The audit log, newest first, filtered and keyset paged (``before``)."""
     args = request.args
@@ -227,14 +227,14 @@ def _tokens_page(
 
 
 @bp.get("/admin/tokens")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def tokens() -> tuple[str, int]:
     """The API tokens, with forms to make and revoke them."""
     return _tokens_page()
 
 
 @bp.post("/admin/tokens")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def create_token() -> tuple[str, int]:
     """Make an API token and show it once."""
     try:
@@ -247,7 +247,7 @@ def create_token() -> tuple[str, int]:
 
 
 @bp.post("/admin/tokens/<int:token_id>/revoke")
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def revoke_token(token_id: int) -> tuple[str, int]:
     """Revoke an API token at once."""
     try:

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 
 from webapp import params
 from webapp.accounts import audit
-from webapp.accounts.auth import Role, can, current_actor, login_required, role_required
+from webapp.accounts.auth import Role, can, current_actor, requires
 from webapp.dashboard import charts, queries
 from webapp.dashboard.forms import (
     EXTEND_HOURS,
@@ -79,14 +79,14 @@ def _is_live(session: Session) -> bool:
 
 
 @bp.get("/")
-@login_required
+@requires(Role.VIEWER)
 def index() -> Response:
     """The front page is the session list."""
     return redirect(url_for("dashboard.sessions"))
 
 
 @bp.get("/sessions")
-@login_required
+@requires(Role.VIEWER)
 def sessions() -> Response:
     """The session list: filters and sort from the URL, keyset pages."""
     try:
@@ -125,7 +125,7 @@ def _transcript_context(session: Session) -> dict[str, Any]:
 
 
 @bp.get("/sessions/<session_id:session_id>")
-@login_required
+@requires(Role.VIEWER)
 def session_page(session_id: str) -> Response:
     """A session: header, the latest part of its transcript, its actions."""
     session = _session_or_404(session_id)
@@ -146,7 +146,7 @@ def session_page(session_id: str) -> Response:
 
 
 @bp.get("/sessions/<session_id:session_id>/messages")
-@login_required
+@requires(Role.VIEWER)
 def earlier_messages(session_id: str) -> Response:
     """The messages before message ``before``, and a control for more."""
     session = _session_or_404(session_id)
@@ -165,7 +165,7 @@ def earlier_messages(session_id: str) -> Response:
 
 
 @bp.get(f"/sessions/<session_id:session_id>/messages/<int(max={params.MAX_ID}):message_id>")
-@login_required
+@requires(Role.VIEWER)
 def full_message(session_id: str, message_id: int) -> Response:
     """One message in full (the answer to "show all" on a truncated message)."""
     message = get_queries().full_message(session_id, message_id)
@@ -204,7 +204,7 @@ def _updates(session: Session, after: int, **extra: Any) -> str:
 
 
 @bp.get("/sessions/<session_id:session_id>/poll")
-@login_required
+@requires(Role.VIEWER)
 def poll(session_id: str) -> Response:
     """The live check: 204 while nothing changed since ``at``/``after`` (two
     indexed lookups, no rendering); otherwise the updates."""
@@ -237,8 +237,7 @@ def _action_result(session_id: str, message: str, *, ok: bool = True) -> Respons
 
 
 @bp.post("/sessions/<session_id:session_id>/close")
-@login_required
-@role_required(Role.REVIEWER)
+@requires(Role.REVIEWER)
 def close_session(session_id: str) -> Response:
     """Close the session (it keeps its data, takes no more messages)."""
     _session_or_404(session_id)
@@ -252,8 +251,7 @@ def close_session(session_id: str) -> Response:
 
 
 @bp.post("/sessions/<session_id:session_id>/fail")
-@login_required
-@role_required(Role.REVIEWER)
+@requires(Role.REVIEWER)
 def fail_session(session_id: str) -> Response:
     """Mark the session failed with a reason."""
     _session_or_404(session_id)
@@ -270,8 +268,7 @@ def fail_session(session_id: str) -> Response:
 
 
 @bp.post("/sessions/<session_id:session_id>/expiry")
-@login_required
-@role_required(Role.REVIEWER)
+@requires(Role.REVIEWER)
 def set_expiry(session_id: str) -> Response:
     """Extend the expiry by some hours, or make the session never expire."""
     manager = get_manager()
@@ -292,8 +289,7 @@ def set_expiry(session_id: str) -> Response:
 
 
 @bp.post("/sessions/<session_id:session_id>/notes")
-@login_required
-@role_required(Role.REVIEWER)
+@requires(Role.REVIEWER)
 def add_note(session_id: str) -> Response:
     """Append a note for the agent: a user message marked as a note."""
     _session_or_404(session_id)
@@ -310,8 +306,7 @@ def add_note(session_id: str) -> Response:
 
 
 @bp.get("/sessions/<session_id:session_id>/delete")
-@login_required
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def confirm_delete(session_id: str) -> Response:
     """The confirmation step before deleting (a fragment, or a page without htmx)."""
     session = _session_or_404(session_id)
@@ -320,8 +315,7 @@ def confirm_delete(session_id: str) -> Response:
 
 
 @bp.post("/sessions/<session_id:session_id>/delete")
-@login_required
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def delete_session(session_id: str) -> Response:
     """Delete the session and its messages, then go back to the list."""
     with get_database().write():
@@ -391,7 +385,7 @@ def _stats_charts(now: datetime) -> list[charts.Chart]:
 
 
 @bp.get("/stats")
-@login_required
+@requires(Role.VIEWER)
 def stats() -> Response:
     """Counts, the 24-hour breakdown, uptime, charts and the most frequent errors."""
     manager = get_manager()
@@ -417,8 +411,7 @@ def _admin_context() -> dict[str, Any]:
 
 
 @bp.get("/admin")
-@login_required
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def admin() -> Response:
     """Purge now (after a dry run), clear all (typed confirmation), the purge log."""
     return html(
@@ -429,8 +422,7 @@ def admin() -> Response:
 
 
 @bp.post("/admin/purge/preview")
-@login_required
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def purge_preview() -> Response:
     """The dry run: what a purge would do now, and the button that does it."""
     result = get_manager().sweep(dry_run=True)
@@ -438,8 +430,7 @@ def purge_preview() -> Response:
 
 
 @bp.post("/admin/purge")
-@login_required
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def purge() -> Response:
     """Run one expiry and retention pass now and log it."""
     result = get_manager().sweep_and_record(trigger="admin")
@@ -463,8 +454,7 @@ def purge() -> Response:
 
 
 @bp.post("/admin/clear")
-@login_required
-@role_required(Role.ADMIN)
+@requires(Role.ADMIN)
 def clear() -> Response:
     """Remove every session and message, once the word is typed."""
     if request.form.get("confirm", "").strip() != CLEAR_WORD:

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, make_response, redirect, render_template, re
 from werkzeug.wrappers import Response
 
 from webapp import params
-from webapp.accounts.auth import Role, can, login_required, role_required
+from webapp.accounts.auth import Role, can, requires
 from webapp.extensions import get_manager
 from webapp.review import service
 from webapp.sessions import Session, UnknownSessionError
@@ -61,7 +61,7 @@ def _change(template: str, session_id: str, change: Any, **extra: Any) -> Respon
 
 
 @bp.post("/sessions/<session_id>/verdict")
-@role_required(Role.REVIEWER)
+@requires(Role.REVIEWER)
 def set_verdict(session_id: str) -> Response:
     """Approve, flag or reset the session (form: ``verdict``, ``reason``)."""
     form = request.form
@@ -73,7 +73,7 @@ def set_verdict(session_id: str) -> Response:
 
 
 @bp.post("/sessions/<session_id>/comments")
-@role_required(Role.REVIEWER)
+@requires(Role.REVIEWER)
 def add_comment(session_id: str) -> Response:
     """Comment on the session, or on one message (form: ``body``, ``message_id``)."""
     message_id = request.form.get("message_id", type=int)
@@ -93,7 +93,7 @@ def add_comment(session_id: str) -> Response:
 
 
 @bp.post("/sessions/<session_id>/tags")
-@role_required(Role.REVIEWER)
+@requires(Role.REVIEWER)
 def add_tag(session_id: str) -> Response:
     """Tag the session (form: ``tag``)."""
     tag = request.form.get("tag", "")
@@ -101,7 +101,7 @@ def add_tag(session_id: str) -> Response:
 
 
 @bp.post("/sessions/<session_id>/tags/remove")
-@role_required(Role.REVIEWER)
+@requires(Role.REVIEWER)
 def remove_tag(session_id: str) -> Response:
     """Take a tag off the session (form: ``tag``)."""
     tag = request.form.get("tag", "")
@@ -109,7 +109,7 @@ def remove_tag(session_id: str) -> Response:
 
 
 @bp.post("/sessions/<session_id>/keep")
-@role_required(Role.REVIEWER)
+@requires(Role.REVIEWER)
 def set_keep(session_id: str) -> Response:
     """Exempt the session from retention purging (form: ``keep`` 1 or 0)."""
     keep = request.form.get("keep") == "1"
@@ -125,7 +125,7 @@ def _inbox_filter() -> service.InboxFilter:
 
 
 @bp.get("")
-@login_required
+@requires(Role.VIEWER)
 def inbox() -> Response:
     """Sessions awaiting review: failed and expired first, then oldest."""
     where = _inbox_filter()
@@ -157,14 +157,14 @@ def _step(forward: bool) -> Response:
 
 
 @bp.get("/next")
-@login_required
+@requires(Role.VIEWER)
 def next_session() -> Response:
     """Open the inbox session after ``after`` (the whole filtered inbox, not a page)."""
     return _step(True)
 
 
 @bp.get("/previous")
-@login_required
+@requires(Role.VIEWER)
 def previous_session() -> Response:
     """Open the inbox session before ``before``."""
     return _step(False)

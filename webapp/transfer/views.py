@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, render_template, request, stream_w
 from werkzeug.utils import secure_filename
 
 from webapp.accounts import audit
-from webapp.accounts.auth import login_required, role_required
+from webapp.accounts.auth import Role, requires
 from webapp.extensions import get_manager, get_queries
 from webapp.transfer.export import Redactor, Writer
 from webapp.transfer.importer import Importer, ImportRefused
@@ -48,21 +48,21 @@ def _download(session_id: str, fmt: str, suffix: str, mimetype: str) -> Response
 
 
 @bp.get("/sessions/<session_id:session_id>/export.md")
-@login_required
+@requires(Role.VIEWER)
 def session_markdown(session_id: str) -> Response:
     """The session as a Markdown transcript (``?redact=1`` hides secrets)."""
     return _download(session_id, "markdown", "md", "text/markdown")
 
 
 @bp.get("/sessions/<session_id:session_id>/export.json")
-@login_required
+@requires(Role.VIEWER)
 def session_json(session_id: str) -> Response:
     """The session as a JSON export, with review data (``?redact=1`` hides secrets)."""
     return _download(session_id, "json", "json", "application/json")
 
 
 @bp.route("/admin/import", methods=["GET", "POST"])
-@role_required("admin")
+@requires(Role.ADMIN)
 def upload() -> tuple[str, int]:
     """Upload transcripts to the importer; asks the retention question as the CLI does."""
     manager = get_manager()
