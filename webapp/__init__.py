@@ -100,8 +100,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["sessionboard.queries"] = ReadModel(store)
     app.extensions["sessionboard.database"] = Database(store.engine, migrate=False)
 
-    from webapp import accounts, api, dashboard, errors, review, security, transfer
+    from webapp import (
+        accounts,
+        api,
+        dashboard,
+        errors,
+        params,
+        rendering,
+        review,
+        security,
+        transfer,
+    )
 
+    # App-wide, for every feature's pages: the template filters (``|markdown``,
+    # sanitised HTML; ``|json_code``) and the ``session_id`` route converter (an id
+    # the database cannot hold, NUL or over 64 characters, matches no route: a 404).
+    app.jinja_env.filters["markdown"] = rendering.render_markdown
+    app.jinja_env.filters["json_code"] = rendering.highlight_json
+    app.jinja_env.globals["is_safe_image_url"] = rendering.is_safe_image_url
+    app.url_map.converters["session_id"] = params.SessionIdConverter
     security.init_app(app)
     errors.init_app(app)
     accounts.init_app(app)

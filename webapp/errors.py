@@ -11,6 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from webapp.api.schemas import Error, ErrorDetail
+from webapp.htmx import is_htmx, vary
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def init_app(app: Flask) -> None:
         else:
             template = (
                 "_partials/error_fragment.html"
-                if request.headers.get("HX-Request")
+                if is_htmx()
                 else "error.html"
             )
             response = Response(render_template(template, error=exc, status=status), status)
@@ -92,7 +93,7 @@ def init_app(app: Flask) -> None:
             value = exc.get_response().headers.get(header)
             if value:
                 response.headers[header] = value
-        response.vary.add("HX-Request")
+        vary(response)
         return response
 
     @app.errorhandler(DBAPIError)

@@ -8,7 +8,7 @@ every URL pushed into history also works when loaded directly.
 
 from __future__ import annotations
 
-from flask import Response, make_response, render_template, request
+from flask import Response, make_response, request
 
 
 def is_htmx() -> bool:
@@ -34,8 +34,3 @@ def vary(response: Response) -> Response:
 def html(body: str, status: int = 200) -> Response:
     """An HTML response that varies on ``HX-Request``."""
     return vary(make_response(body, status))
-
-
-def page_or_fragment(page: str, fragment: str, status: int = 200, **context: object) -> Response:
-    """Render ``fragment`` when htmx asks for one, else the whole ``page``."""
-    return html(render_template(fragment if wants_fragment() else page, **context), status)

@@ -17,6 +17,7 @@ from werkzeug.exceptions import Forbidden
 
 from webapp.accounts.auth import ACCESS_ATTRIBUTE, Role, can, current_role
 from webapp.config import parse_duration
+from webapp.htmx import is_htmx, vary
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def safe_next(target: str | None) -> str | None:
 
 def _unauthorized() -> Any:
     """No login: a page redirects to /login; htmx gets 401 and HX-Redirect."""
-    if request.headers.get("HX-Request"):
+    if is_htmx():
         current = urlsplit(request.headers.get("HX-Current-URL", ""))
         next_path = safe_next(current.path + (f"?{current.query}" if current.query else ""))
         login_url = url_for("accounts.login", next=next_path)
@@ -79,11 +80,11 @@ def _csrf_error(error: CSRFError) -> Response:
     log.info("CSRF refused on %s %s: %s", request.method, request.path, error.description)
     template = (
         "accounts/_csrf_error.html"
-        if request.headers.get("HX-Request")
+        if is_htmx()
         else "accounts/csrf_error.html"
     )
     response = Response(render_template(template, reason=error.description), 400)
-    response.vary.add("HX-Request")
+    vary(response)
     return response
 
 

@@ -13,6 +13,7 @@ from webapp import params
 from webapp.accounts import audit, safe_next, service
 from webapp.accounts.auth import Role, current_role, public, requires
 from webapp.accounts.tokens import Scope
+from webapp.htmx import wants_fragment
 
 bp = Blueprint("accounts", __name__)
 
@@ -198,7 +199,7 @@ def audit_log() -> str:
         next_args: dict[str, Any] = {k: v for k, v in args.items() if k != "before" and v}
         next_url = url_for("accounts.audit_log", **next_args, before=next_before)
     template = (
-        "accounts/_audit_rows.html" if request.headers.get("HX-Request") else "accounts/audit.html"
+        "accounts/_audit_rows.html" if wants_fragment() else "accounts/audit.html"
     )
     return render_template(
         template, entries=entries, next_url=next_url, args=args, actions=audit.actions()

@@ -15,7 +15,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    make_response,
     redirect,
     render_template,
     request,
@@ -38,6 +37,7 @@ from webapp.dashboard.forms import (
     parse_filters,
 )
 from webapp.extensions import get_database, get_manager, get_queries
+from webapp.htmx import html, wants_fragment
 from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
@@ -46,22 +46,6 @@ from webapp.sessions.types import UNFINISHED_STATUSES, format_utc
 bp = Blueprint("dashboard", __name__)
 
 CLEAR_WORD = "CLEAR"
-
-
-def wants_fragment() -> bool:
-    """True when htmx asks for a part of the page (not a history restore)."""
-    return (
-        request.headers.get("HX-Request") == "true"
-        and request.headers.get("HX-History-Restore-Request") != "true"
-        and request.headers.get("HX-Request-Type") != "full"
-    )
-
-
-def html(body: str, status: int = 200) -> Response:
-    """A response that varies on ``HX-Request`` (page or fragment)."""
-    response = make_response(body, status)
-    response.vary.add("HX-Request")
-    return response
 
 
 def _session_or_404(session_id: str) -> Session:

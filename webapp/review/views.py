@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp import params
 from webapp.accounts.auth import Role, can, requires
 from webapp.extensions import get_manager
+from webapp.htmx import html, wants_fragment
 from webapp.review import service
 from webapp.sessions import Session, UnknownSessionError
 
@@ -23,17 +24,13 @@ def _session(session_id: str) -> Session:
     return session
 
 
-def _is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
 def _session_url(session_id: str, anchor: str | None = None) -> str:
     return url_for("dashboard.session_page", session_id=session_id, _anchor=anchor)
 
 
 def _widget(template: str, session_id: str, status: int = 200, **extra: Any) -> Response:
     """A review widget of the session page, whole (htmx), or back to the page."""
-    if not _is_htmx():
+    if not wants_fragment():
         if status >= 400:
             abort(status, description=extra.get("error"))
         return redirect(_session_url(session_id, extra.pop("anchor", None)), 303)
@@ -44,9 +41,7 @@ def _widget(template: str, session_id: str, status: int = 200, **extra: Any) -> 
         "can_review": can("review"),
         **extra,
     }
-    response = make_response(render_template(template, **context), status)
-    response.vary.add("HX-Request")
-    return response
+    return html(render_template(template, **context), status)
 
 
 def _change(template: str, session_id: str, change: Any, **extra: Any) -> Response:
@@ -131,7 +126,7 @@ def inbox() -> Response:
     where = _inbox_filter()
     rows, next_after, total = service.inbox(where, after=params.session_id(request.args, "after"))
     more_url = url_for("review.inbox", **where.args(), after=next_after) if next_after else None
-    template = "review/_inbox_rows.html" if _is_htmx() else "review/inbox.html"
+    template = "review/_inbox_rows.html" if wants_fragment() else "review/inbox.html"
     body = render_template(
         template,
         rows=rows,
@@ -141,9 +136,7 @@ def inbox() -> Response:
         statuses=service.INBOX_STATUSES,
         tags=service.all_tags(),
     )
-    response = make_response(body)
-    response.vary.add("HX-Request")
-    return response
+    return html(body)
 
 
 def _step(forward: bool) -> Response:
