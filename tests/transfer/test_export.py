@@ -159,3 +159,24 @@ def test_session_page_downloads(app: Any, client: Any, auth: Any, suffix: str) -
         (exported,) = json.loads(answer.get_data(as_text=True))["sessions"]
         assert exported["id"] == session.id and exported["messages"] == []
     assert client.get("/sessions/nope/export." + suffix).status_code == 404
+
+
+def test_export_records_are_the_api_records(app: Any, app_manager: Manager) -> None:
+    """One wire format: an exported session and message are the API's records (same
+    fields, same time format), the session with ``keep`` and ``parent_id`` besides."""
+    from webapp.records import Message as MessageRecord
+    from webapp.records import Session as SessionRecord
+    from webapp.transfer.export import message_json, session_json
+
+    session = app_manager.create("export me", {"project_path": "/src"})
+    app_manager.append_message(session.id, Message("user", "hello", meta={"k": 1}))
+    stored = app_manager.get(session.id)
+    assert stored is not None
+    exported = session_json(stored)
+    assert {k: v for k, v in exported.items() if k not in ("keep", "parent_id")} == (
+        SessionRecord.of(stored).wire()
+    )
+    assert (exported["keep"], exported["parent_id"]) == (False, None)
+    assert exported["created_at"].endswith("Z")
+    (message,) = app_manager.get_messages(session.id) or []
+    assert message_json(message) == MessageRecord.of(message).wire()

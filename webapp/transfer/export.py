@@ -30,11 +30,12 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from webapp import records
 from webapp.claude.redact import redact, redact_value
 from webapp.review import service as review
 from webapp.sessions import Message, Session
 from webapp.sessions.queries import ReadModel
-from webapp.sessions.types import excerpt
+from webapp.sessions.types import excerpt, format_utc
 
 EXPORT_MARKER = "sessionboard_export"
 EXPORT_VERSION = 1
@@ -43,20 +44,22 @@ SESSION_PAGE = 100
 MESSAGE_PAGE = 500
 
 
-SESSION_FIELDS = (
-    "id",
-    "status",
-    "request",
-    "response",
-    "error",
-    "created_at",
-    "last_activity",
-    "expires_at",
-    "context",
-    "keep",
-    "parent_id",
-    "message_count",
-)
+
+
+class ExportedSession(records.Session):
+    """A session as the export writes it: the API's record, with what a restore
+    needs besides (whether it is kept, its parent session)."""
+
+    keep: bool
+    parent_id: str | None
+
+    @classmethod
+    def of(cls, session: Session) -> ExportedSession:
+        """The export record of a domain session."""
+        return cls(**records.Session.of(session).model_dump(), keep=session.keep,
+                   parent_id=session.parent_id)  # fmt: skip
+
+
 CSV_COLUMNS = (
     "id",
     "status",
@@ -74,8 +77,8 @@ CSV_COLUMNS = (
 
 
 def format_time(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with microseconds, or None."""
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+    """A moment as every record writes it (:func:`format_utc`), or None."""
+    return None if value is None else format_utc(value)
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -154,24 +157,12 @@ class Redactor:
 
 def session_json(s: Session) -> dict[str, Any]:
     """A session's fields as the export writes them."""
-    values = {name: getattr(s, name) for name in SESSION_FIELDS}
-    for name in ("created_at", "last_activity", "expires_at"):
-        values[name] = format_time(values[name])
-    values["status"] = str(s.status)
-    return values
+    return ExportedSession.of(s).wire()
 
 
 def message_json(m: Message) -> dict[str, Any]:
     """A message as the export writes it."""
-    return {
-        "id": m.id,
-        "role": m.role,
-        "content": m.content,
-        "summary": m.summary,
-        "timestamp": format_time(m.timestamp),
-        "meta": m.meta,
-        "source_key": m.source_key,
-    }
+    return records.Message.of(m).wire()
 
 
 def _dumps(value: Any) -> str:
