@@ -1,7 +1,3 @@
-"""The WSGI entry point: ``gunicorn wsgi:app``. Each worker sweeps in the
-background; the lease in the database lets one of them work per interval."""
+"""The WSGI entry point from a checkout: ``gunicorn wsgi:app`` (see webapp/wsgi.py)."""
 
-from webapp import create_app, start_background_work
-
-app = create_app()
-start_background_work(app)
+from webapp.wsgi import app as app

@@ -35,7 +35,7 @@ def test_every_setting_is_documented() -> None:
 
 
 def test_every_command_has_help_and_is_documented(app, runner) -> None:
-    from webapp.cli import main
+    from webapp.__main__ import main
 
     app_commands = _walk(app.cli)
     local_commands = _walk(main)  # need no app, e.g. claude-hook

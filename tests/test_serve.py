@@ -86,7 +86,7 @@ def test_installed_wheel_finds_templates_and_static(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-        assert "sessionboard = webapp.cli:main" in z.read(entry_points).decode()
+        assert "sessionboard = webapp.__main__:main" in z.read(entry_points).decode()
     assert "webapp/templates/base.html" in names
     assert any(n.startswith("webapp/static/") for n in names)
     assert "webapp/migrations/versions/0001_initial.py" in names

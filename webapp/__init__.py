@@ -16,8 +16,7 @@ from webapp.extensions import csrf, db
 from webapp.sessions import Manager, MessageStore
 from webapp.sessions.engine import Database, database_url, engine_options
 from webapp.sessions.queries import ReadModel
-
-__version__ = "0.1.0"
+from webapp.version import __version__ as __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -38,6 +37,8 @@ def configure_logging(level: str) -> None:
             "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
             "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
             "root": {"level": level, "handlers": ["stderr"]},
+            # Alembic announces each plugin it loads; only its migrations are news.
+            "loggers": {"alembic.runtime.plugins": {"level": "WARNING"}},
         }
     )
 

@@ -3,41 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
 from webapp import config as settings
-from webapp.claude.hook import claude_hook_command
 from webapp.extensions import db, get_manager
 from webapp.sessions import schema
 
 log = logging.getLogger(__name__)
-
-
-def _create_app() -> Flask:
-    from webapp import create_app
-
-    return create_app()
-
-
-@click.group(
-    cls=FlaskGroup, create_app=_create_app, add_version_option=True, add_default_commands=False
-)
-def main() -> None:
-    """Sessionboard: keep, watch and review the sessions of AI coding agents.
-
-    Settings come from SESSIONBOARD_* environment variables (see the README).
-    """
-
-
-# Runs on an agent's machine with no app or database: on the group itself, so
-# FlaskGroup finds it without creating the app.
-main.add_command(claude_hook_command)
 
 
 @click.command("serve")
@@ -61,8 +38,7 @@ main.add_command(claude_hook_command)
 def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the app with gunicorn; each worker runs the sweeper thread."""
     from gunicorn.app.base import BaseApplication
-
-    from webapp import create_app, start_background_work
+    from gunicorn.util import import_app
 
     for hook in current_app.extensions.get("sessionboard.before_serve", []):
         hook(current_app)
@@ -82,8 +58,8 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
                 self.cfg.set(key, value)
 
         def load(self) -> Flask:
-            app = create_app()
-            start_background_work(app)
+            # Each worker builds its own app, as `gunicorn webapp.wsgi:app` would.
+            app: Flask = import_app("webapp.wsgi:app")
             return app
 
     click.echo(f"Sessionboard on http://{host}:{port}/ ({workers} workers)", err=True)
@@ -194,5 +170,3 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main(prog_name=os.path.basename(sys.argv[0])))

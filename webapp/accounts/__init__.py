@@ -15,7 +15,7 @@ from flask_login import LoginManager
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Forbidden
 
-from webapp.accounts.auth import ACCESS_ATTRIBUTE, Role, can, current_role
+from webapp.accounts.auth import ACCESS_ATTRIBUTE, Role, can, current_role, safe_next
 from webapp.config import parse_duration
 from webapp.htmx import is_htmx, vary
 
@@ -32,16 +32,6 @@ class HttpsAwareSessionInterface(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config.get("SESSION_COOKIE_SECURE")) or request.is_secure
-
-
-def safe_next(target: str | None) -> str | None:
-    """``target`` if it is a path on this site (no open redirect), else None."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 def _unauthorized() -> Any:

@@ -22,6 +22,7 @@ import enum
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, has_request_context
 from flask_login import current_user
@@ -103,3 +104,13 @@ def current_actor() -> str:
     if current_role() is None:
         return "system"
     return str(current_user.name)
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site (no open redirect), else None."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target

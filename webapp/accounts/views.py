@@ -10,8 +10,8 @@ from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from webapp import params
-from webapp.accounts import audit, safe_next, service
-from webapp.accounts.auth import Role, current_role, public, requires
+from webapp.accounts import audit, service
+from webapp.accounts.auth import Role, current_role, public, requires, safe_next
 from webapp.accounts.tokens import Scope
 from webapp.htmx import wants_fragment
 

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from webapp import __version__
 from webapp.api.payloads import DEFAULT_PAGE_LIMIT, MAX_IDEMPOTENCY_KEY_LENGTH
 from webapp.api.schemas import component_schemas
 from webapp.sessions import Status
+from webapp.version import __version__
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -11,4 +11,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     for command in COMMANDS:
         app.cli.add_command(command)
-    # `claude-hook` is on the `sessionboard` group itself (webapp.cli): it needs no app.
+    # `claude-hook` is on the `sessionboard` group itself (webapp/__main__.py): it needs no app.
