@@ -1,0 +1,464 @@
+"""Search: the query language, the reads over the search index, and snippets.
+
+What a person types is parsed into a :class:`SearchQuery`; nothing typed breaks
+it. The language:
+
+- ``word`` and ``"exact phrase"``: every one must be in the same text (a message,
+  a request, a response, an error or a comment), as a case-insensitive substring;
+- ``-word``, ``-"phrase"``: no such text;
+- ``role:assistant``, ``tool:Bash``, ``kind:tool_use`` (``tool_result``,
+  ``thinking``, ...), ``in:request`` (``response``, ``error``, ``messages``,
+  ``comments``): only those texts; ``-role:user`` excludes. A prefix may repeat
+  (any of its values), and takes a quoted value (``tool:"mcp__x y"``);
+- everything else is text: FTS5 syntax (``*``, ``^``, ``NEAR(...)``, ``col:x``,
+  ``AND``, parentheses, an unbalanced quote) is searched for as typed.
+
+Terms of three characters or more go through the trigram index (FTS5 on SQLite,
+``pg_trgm`` on PostgreSQL). A query whose terms are all shorter (one or two
+characters, common in Japanese) cannot use it: it scans the latest
+:data:`SCAN_WINDOW` documents only, and its page says so (``bounded``).
+
+Snippets are made here, not by the engine, so they are the same on both: the
+text around the first match, HTML-escaped, with every match wrapped in
+``<mark>`` by us.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    column,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    table,
+)
+
+from .queries import like_pattern
+from .search_index import FTS_TABLE, search_docs_t
+from .store import MessageStore, sessions_t
+
+#: Shortest term the trigram index answers.
+MIN_INDEXED = 3
+#: Documents a query without an indexable term looks through (the latest ones).
+SCAN_WINDOW = 50_000
+#: Longest query accepted, in characters, and most terms and filters in one.
+MAX_QUERY_CHARS = 1000
+MAX_TERMS = 20
+#: Snippet length around the first match, in characters.
+SNIPPET_CHARS = 180
+#: How much of a long text is read to make its snippet.
+SNIPPET_SOURCE_CHARS = 100_000
+#: Matching documents a session-level search collects before it switches from
+#: "these sessions" to "sessions with a matching text" (see :meth:`Search.session_ids`).
+SESSION_PROBE = 5000
+
+#: ``in:`` values and the document sources they pick.
+SOURCES_BY_NAME = {
+    "message": "message",
+    "messages": "message",
+    "request": "request",
+    "response": "response",
+    "error": "error",
+    "comment": "comment",
+    "comments": "comment",
+}
+FACETS = ("role", "tool", "kind", "in")
+
+_TOKEN = re.compile(
+    r"""(?P<neg>-)?(?:(?P<prefix>[A-Za-z]+):)?(?:"(?P<quoted>[^"]*)(?:"|\Z)|(?P<word>[^\s"]+))"""
+)
+
+d = search_docs_t.c
+fts = table(FTS_TABLE, column("rowid", Integer), column("body"))
+
+
+@dataclass(frozen=True)
+class Facet:
+    """Values a field must have (any of ``include``) and must not have."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A parsed query. ``problem`` is set (and nothing is searched) when the text
+    cannot be searched: too long, too many terms, NUL or a lone surrogate."""
+
+    text: str = ""
+    terms: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    role: Facet = Facet()
+    tool: Facet = Facet()
+    kind: Facet = Facet()
+    source: Facet = Facet()
+    problem: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to search for (or nothing searchable)."""
+        return bool(self.problem) or not (
+            self.terms or self.excluded or self.role or self.tool or self.kind or self.source
+        )
+
+    @property
+    def indexed_terms(self) -> tuple[str, ...]:
+        """The terms the trigram index can answer."""
+        return tuple(t for t in self.terms if len(t) >= MIN_INDEXED)
+
+    @property
+    def bounded(self) -> bool:
+        """No term the index answers: only the latest :data:`SCAN_WINDOW` documents
+        are looked through."""
+        return not self.indexed_terms
+
+    @property
+    def fts_expression(self) -> str:
+        """The FTS5 MATCH text for :attr:`indexed_terms`: each a quoted string (a
+        ``"`` doubled), so no FTS5 operator, column filter or prefix applies."""
+        return " AND ".join('"' + t.replace('"', '""') + '"' for t in self.indexed_terms)
+
+
+def _problem(text: str) -> str:
+    if len(text) > MAX_QUERY_CHARS:
+        return f"A search has at most {MAX_QUERY_CHARS} characters."
+    if "\x00" in text:
+        return "A search cannot contain a NUL character."
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return "A search cannot contain a lone surrogate."
+    return ""
+
+
+def parse(text: str) -> SearchQuery:
+    """Parse what was typed; never raises (see the module's docstring)."""
+    problem = _problem(text)
+    if problem:
+        return SearchQuery(text=text, problem=problem)
+    terms: list[str] = []
+    excluded: list[str] = []
+    facets: dict[str, tuple[list[str], list[str]]] = {f: ([], []) for f in FACETS}
+    for match in _TOKEN.finditer(text):
+        negated = match["neg"] is not None
+        prefix = match["prefix"] or ""
+        value = match["quoted"] if match["quoted"] is not None else match["word"]
+        if prefix.lower() in facets and value:
+            include, exclude = facets[prefix.lower()]
+            (exclude if negated else include).append(value)
+            continue
+        # A word, a phrase, or an unknown prefix (a URL's scheme): text as typed.
+        phrase = f"{prefix}:{value}" if prefix else value
+        if phrase:
+            (excluded if negated else terms).append(phrase)
+    sources = facets["in"]
+    unknown = [v for v in sources[0] + sources[1] if v.lower() not in SOURCES_BY_NAME]
+    if unknown:
+        return SearchQuery(
+            text=text,
+            problem=f"in:{unknown[0]} is not a place to search: "
+            "in: takes request, response, error, messages or comments.",
+        )
+    count = len(terms) + len(excluded) + sum(len(a) + len(b) for a, b in facets.values())
+    if count > MAX_TERMS:
+        return SearchQuery(text=text, problem=f"A search has at most {MAX_TERMS} terms.")
+    return SearchQuery(
+        text=text,
+        terms=tuple(terms),
+        excluded=tuple(excluded),
+        role=Facet(tuple(facets["role"][0]), tuple(facets["role"][1])),
+        tool=Facet(tuple(facets["tool"][0]), tuple(facets["tool"][1])),
+        kind=Facet(tuple(facets["kind"][0]), tuple(facets["kind"][1])),
+        source=Facet(
+            tuple(SOURCES_BY_NAME[v.lower()] for v in sources[0]),
+            tuple(SOURCES_BY_NAME[v.lower()] for v in sources[1]),
+        ),
+    )
+
+
+# -- snippets -----------------------------------------------------------------------
+
+
+def _term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
+    if not terms:
+        return None
+    alternatives = sorted({re.escape(t) for t in terms}, key=len, reverse=True)
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def snippet(body: str, terms: Sequence[str], width: int = SNIPPET_CHARS) -> Markup:
+    """``body`` around its first match of ``terms``, HTML-escaped, each match in
+    ``<mark>``; the start of ``body`` when none matches. ``…`` marks a cut."""
+    pattern = _term_pattern(terms)
+    first = pattern.search(body) if pattern is not None else None
+    start = 0
+    if first is not None:
+        start = max(0, first.start() - width // 3)
+        # Begin at a word's start when one is near.
+        space = body.rfind(" ", max(0, start - 15), start + 1)
+        if space >= 0 and start > 0:
+            start = space + 1
+    end = min(len(body), start + width)
+    window = body[start:end]
+    parts: list[str] = ["…" if start > 0 else ""]
+    position = 0
+    for hit in pattern.finditer(window) if pattern is not None else ():
+        parts.append(str(escape(window[position : hit.start()])))
+        parts.append(f"<mark>{escape(hit.group(0))}</mark>")
+        position = hit.end()
+    parts.append(str(escape(window[position:])))
+    parts.append("…" if end < len(body) else "")
+    return Markup("".join(parts))  # noqa: S704  (every part is escaped above)
+
+
+# -- reads --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One matching text."""
+
+    doc_id: int
+    session_id: str
+    message_id: int | None
+    source: str
+    role: str | None
+    kind: str | None
+    tool: str | None
+    timestamp: datetime
+    snippet: Markup
+
+
+@dataclass(frozen=True)
+class HitPage:
+    """Matching texts newest first; ``next_after`` goes on (None: no more).
+    ``bounded``: only the latest :data:`SCAN_WINDOW` documents were looked through."""
+
+    hits: list[Hit]
+    next_after: int | None
+    bounded: bool = False
+
+
+@dataclass(frozen=True)
+class SessionHits:
+    """The first few matches in one session, and how many there are in all."""
+
+    hits: list[Hit] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def more(self) -> int:
+        """Matches not shown."""
+        return self.total - len(self.hits)
+
+
+_HIT_COLUMNS = (
+    d.id,
+    d.session_id,
+    d.message_id,
+    d.source,
+    d.role,
+    d.kind,
+    d.tool,
+    d.at,
+)
+
+
+def _lowered(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    return func.lower(column).in_([v.lower() for v in values])
+
+
+def _facet(column: Any, facet: Facet) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if facet.include:
+        where.append(_lowered(column, facet.include))
+    if facet.exclude:
+        where.append(or_(column.is_(None), not_(_lowered(column, facet.exclude))))
+    return where
+
+
+class Search:
+    """Searches over one store's index. Read-only."""
+
+    def __init__(self, store: MessageStore) -> None:
+        self.store = store
+        self.uses_fts = store.dialect == "sqlite"
+
+    # -- building blocks -------------------------------------------------------------
+
+    def _conditions(self, query: SearchQuery, *, in_fts: bool) -> list[ColumnElement[bool]]:
+        """The query as conditions on ``search_docs``; with ``in_fts`` the indexed
+        terms are left to the FTS5 MATCH."""
+        where: list[ColumnElement[bool]] = []
+        for term in query.terms:
+            if not (in_fts and len(term) >= MIN_INDEXED):
+                where.append(d.body.ilike(like_pattern(term), escape="\\"))
+        for term in query.excluded:
+            where.append(not_(d.body.ilike(like_pattern(term), escape="\\")))
+        where += _facet(d.role, query.role)
+        where += _facet(d.tool, query.tool)
+        where += _facet(d.kind, query.kind)
+        where += _facet(d.source, query.source)
+        return where
+
+    def _matching(
+        self, query: SearchQuery, columns: Sequence[Any], where: Sequence[ColumnElement[bool]]
+    ) -> tuple[Select[Any], Any]:
+        """A select of ``columns`` over the documents matching ``query`` and ``where``,
+        and the id column to order and page by (the FTS rowid when it drives)."""
+        if self.uses_fts and not query.bounded:
+            matched = fts.c.body.op("MATCH")(query.fts_expression)
+            stmt = (
+                select(*columns)
+                .select_from(fts.join(search_docs_t, d.id == fts.c.rowid))
+                .where(matched, *self._conditions(query, in_fts=True), *where)
+            )
+            return stmt, fts.c.rowid
+        stmt = select(*columns).where(*self._conditions(query, in_fts=False), *where)
+        return stmt, d.id
+
+    def _window(self, query: SearchQuery) -> list[ColumnElement[bool]]:
+        """For a query the index cannot answer: only the latest :data:`SCAN_WINDOW`."""
+        if not query.bounded:
+            return []
+        newest = select(func.coalesce(func.max(d.id), 0)).scalar_subquery()
+        return [d.id > newest - SCAN_WINDOW]
+
+    def _hits(self, rows: Sequence[Any], query: SearchQuery) -> list[Hit]:
+        """Rows of ``_HIT_COLUMNS`` as hits, with their snippets."""
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        body = func.substr(d.body, 1, SNIPPET_SOURCE_CHARS)
+        with self.store.read() as conn:
+            bodies = dict(conn.execute(select(d.id, body).where(d.id.in_(ids))).tuples().all())
+        return [
+            Hit(
+                doc_id=r.id,
+                session_id=r.session_id,
+                message_id=r.message_id,
+                source=r.source,
+                role=r.role,
+                kind=r.kind,
+                tool=r.tool,
+                timestamp=r.at,
+                snippet=snippet(bodies.get(r.id, ""), query.terms),
+            )
+            for r in rows
+        ]
+
+    # -- the reads -------------------------------------------------------------------
+
+    def hits(
+        self,
+        query: SearchQuery,
+        session_where: Sequence[ColumnElement[bool]] = (),
+        *,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> HitPage:
+        """Matching texts newest first, below document ``after``, of the sessions
+        ``session_where`` keeps (conditions on the ``sessions`` table, e.g. a
+        list filter's)."""
+        if query.is_empty:
+            return HitPage([], None, query.bounded)
+        where = self._window(query)
+        if session_where:
+            # Checked hit by hit (a primary-key lookup), so a filter that keeps
+            # most sessions costs nothing up front.
+            s = sessions_t.c
+            where.append(select(s.id).where(s.id == d.session_id, *session_where).exists())
+        stmt, key = self._matching(query, _HIT_COLUMNS, where)
+        if after is not None:
+            stmt = stmt.where(key < after)
+        stmt = stmt.order_by(key.desc()).limit(limit + 1)
+        with self.store.read() as conn:
+            rows = list(conn.execute(stmt))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_after = rows[-1].id if more and rows else None
+        return HitPage(self._hits(rows, query), next_after, query.bounded)
+
+    def session_ids(self, query: SearchQuery) -> Select[Any]:
+        """A query of the ids of the sessions with a matching text, to narrow a
+        session list (an ``IdSet`` of the read model).
+
+        Few matches (at most :data:`SESSION_PROBE` texts, found through the index):
+        their sessions' ids. More: a correlated condition, "this session has a
+        matching text" (its texts read through the session's index), which a list
+        in time order checks session by session until its page is full: a common
+        term is found in most sessions.
+        """
+        s = sessions_t.c
+        if query.is_empty:
+            return select(s.id).where(false())
+        stmt, _key = self._matching(query, (d.session_id,), self._window(query))
+        with self.store.read() as conn:
+            found = list(conn.execute(stmt.limit(SESSION_PROBE + 1)).scalars())
+        if len(found) <= SESSION_PROBE:
+            return select(s.id).where(s.id.in_(sorted(set(found))))
+        has_match = select(d.id).where(
+            d.session_id == s.id, *self._conditions(query, in_fts=False), *self._window(query)
+        )
+        return select(s.id).where(has_match.exists())
+
+    def _session_matches(
+        self, query: SearchQuery, session_id: str, columns: Sequence[Any]
+    ) -> Select[Any] | None:
+        """A select of ``columns`` over a session's matching documents, oldest first;
+        None when the session has no document. Its documents lie between its lowest
+        and highest id, which bounds the index's scan."""
+        with self.store.read() as conn:
+            low, high = conn.execute(
+                select(func.min(d.id), func.max(d.id)).where(d.session_id == session_id)
+            ).one()
+        if low is None:
+            return None
+        where = [d.session_id == session_id, *self._window(query)]
+        stmt, key = self._matching(query, columns, where)
+        return stmt.where(key >= low, key <= high).order_by(key)
+
+    def session_hits(
+        self, query: SearchQuery, session_ids: Sequence[str], *, per_session: int = 3
+    ) -> dict[str, SessionHits]:
+        """For each session with a match: its first ``per_session`` matching texts
+        (in the order they were written) and how many match in all."""
+        found: dict[str, SessionHits] = {}
+        if query.is_empty:
+            return found
+        for session_id in dict.fromkeys(session_ids):
+            stmt = self._session_matches(query, session_id, _HIT_COLUMNS)
+            if stmt is None:
+                continue
+            with self.store.read() as conn:
+                total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar()
+                rows = list(conn.execute(stmt.limit(per_session))) if total else []
+            if total:
+                found[session_id] = SessionHits(self._hits(rows, query), int(total))
+        return found
+
+    def transcript_hits(self, query: SearchQuery, session_id: str) -> list[int]:
+        """The ids of a session's matching messages in transcript order (timestamp,
+        id): what "next hit" and "previous hit" step through."""
+        if query.is_empty:
+            return []
+        stmt = self._session_matches(query, session_id, (d.message_id, d.at))
+        if stmt is None:
+            return []
+        matches = stmt.where(d.message_id.is_not(None)).subquery()
+        ordered = select(matches.c.message_id).order_by(matches.c.at, matches.c.message_id)
+        with self.store.read() as conn:
+            return [int(i) for i in conn.execute(ordered).scalars()]

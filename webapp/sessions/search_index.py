@@ -1,0 +1,442 @@
+"""The search index: one row per searchable text, kept in step by the database.
+
+Every text a reviewer looks for is a *search document* (``search_docs``): a
+message (its content, after the tool's name for a tool call), a session's
+request, response and error, and a review comment. The database keeps the
+documents in step with every write, in the writing transaction itself:
+
+- triggers on ``messages`` and ``sessions`` add, change and remove documents on
+  every insert and update, whichever code path writes (appends, batch appends,
+  imports, the demo's bulk load), and foreign keys with ``ON DELETE CASCADE``
+  remove them with their message or session (delete, clear, purge): the index
+  never holds a purged message;
+- a comment belongs to the review feature, whose tables the domain does not
+  know: the feature calls :func:`index_comment` in its own transaction.
+
+SQLite matches with an FTS5 table with the ``trigram`` tokenizer (SQLite 3.34+)
+whose external content is ``search_docs``; PostgreSQL with a ``pg_trgm`` GIN
+index on ``search_docs.body``. Both answer case-insensitive substring queries of
+three characters or more in any script (Japanese and Chinese too, and parts of
+identifiers such as ``AudioContext`` in ``webkitAudioContext``).
+
+Document ids grow with every write, so the newest documents have the highest
+ids: results come newest first by id, and a page goes on below the last id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    TextClause,
+    bindparam,
+    delete,
+    insert,
+    inspect,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Base, BigId
+
+log = logging.getLogger(__name__)
+
+#: Rows read and indexed per statement when an existing database is filled.
+FILL_BATCH = 5000
+#: The FTS5 table (SQLite) over ``search_docs.body``.
+FTS_TABLE = "search_index"
+
+#: Called with (rows done, rows in all) while the index is filled.
+Progress = Callable[[int, int], None]
+
+
+class SearchDoc(Base):
+    """One searchable text: a message, a session's request, response or error, or
+    a review comment. ``source`` says which; ``message_id`` or ``comment_id`` names
+    the row it came from."""
+
+    __tablename__ = "search_docs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("sessions.id", ondelete="CASCADE")
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    #: The review feature's comment id (no foreign key: the domain does not know
+    #: that table; the feature removes its documents itself).
+    comment_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: ``message``, ``request``, ``response``, ``error`` or ``comment``.
+    source: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str | None] = mapped_column(Text)
+    #: The message's ``meta["kind"]`` (tool_use, tool_result, thinking, ...), or the source.
+    kind: Mapped[str | None] = mapped_column(Text)
+    #: The tool's name of a tool call (``meta["tool_name"]``).
+    tool: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    body: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_search_docs_message", "message_id", unique=True),
+        Index("ix_search_docs_session", "session_id", "id"),
+        Index("ix_search_docs_comment", "comment_id"),
+    )
+
+
+search_docs_t = cast(Table, SearchDoc.__table__)
+
+#: A session's own fields as documents: (source, role, the column its time comes from).
+SESSION_FIELDS = (
+    ("request", "user", "created_at"),
+    ("response", "assistant", "last_activity"),
+    ("error", "system", "last_activity"),
+)
+SOURCES = ("message", *(f for f, _r, _a in SESSION_FIELDS), "comment")
+
+# -- SQLite: FTS5 over search_docs, triggers on messages and sessions ----------------
+
+_SQLITE_TOOL = "json_extract({row}.meta, '$.tool_name')"
+_SQLITE_MESSAGE_DOC = (
+    "SELECT {row}.session_id, {row}.id, 'message', {row}.role, "
+    "json_extract({row}.meta, '$.kind'), " + _SQLITE_TOOL + ", {row}.timestamp, "
+    "CASE WHEN json_type({row}.meta, '$.tool_name') = 'text' "
+    "THEN " + _SQLITE_TOOL + " || char(10) || {row}.content ELSE {row}.content END"
+)
+_DOC_COLUMNS = "(session_id, message_id, source, role, kind, tool, at, body)"
+
+
+def _sqlite_session_docs(row: str, changed_only: bool) -> list[str]:
+    statements = []
+    for source, role, at in SESSION_FIELDS:
+        guard = f" AND OLD.{source} IS NOT NEW.{source}" if changed_only else ""
+        if changed_only:
+            statements.append(
+                f"DELETE FROM search_docs WHERE session_id = NEW.id AND source = '{source}'"  # noqa: S608
+                f" AND OLD.{source} IS NOT NEW.{source};"  # noqa: S608
+            )
+        statements.append(
+            f"INSERT INTO search_docs {_DOC_COLUMNS} SELECT {row}.id, NULL, '{source}', "
+            f"'{role}', '{source}', NULL, {row}.{at}, {row}.{source} "
+            f"WHERE {row}.{source} != ''{guard};"
+        )
+    return statements
+
+
+def _sqlite_statements() -> list[str]:
+    fields = ", ".join(f for f, _r, _a in SESSION_FIELDS)
+    changed = " OR ".join(f"OLD.{f} IS NOT NEW.{f}" for f, _r, _a in SESSION_FIELDS)
+    fts_delete = (
+        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, OLD.body);"  # noqa: S608
+    )
+    fts_insert = f"INSERT INTO {FTS_TABLE}(rowid, body) VALUES (NEW.id, NEW.body);"  # noqa: S608
+    message_doc = _SQLITE_MESSAGE_DOC.format(row="NEW")
+    return [
+        "CREATE TRIGGER IF NOT EXISTS search_docs_ai AFTER INSERT ON search_docs "
+        f"BEGIN {fts_insert} END",
+        "CREATE TRIGGER IF NOT EXISTS search_docs_ad AFTER DELETE ON search_docs "
+        f"BEGIN {fts_delete} END",
+        "CREATE TRIGGER IF NOT EXISTS search_docs_au AFTER UPDATE OF body ON search_docs "
+        f"BEGIN {fts_delete} {fts_insert} END",
+        "CREATE TRIGGER IF NOT EXISTS search_messages_ai AFTER INSERT ON messages "
+        f"BEGIN INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",
+        "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
+        "AFTER UPDATE OF content, meta, role ON messages BEGIN "
+        "DELETE FROM search_docs WHERE message_id = OLD.id; "
+        f"INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",  # noqa: S608
+        "CREATE TRIGGER IF NOT EXISTS search_sessions_ai AFTER INSERT ON sessions BEGIN "
+        + " ".join(_sqlite_session_docs("NEW", changed_only=False))
+        + " END",
+        f"CREATE TRIGGER IF NOT EXISTS search_sessions_au AFTER UPDATE OF {fields} ON sessions "
+        f"WHEN {changed} BEGIN "
+        + " ".join(_sqlite_session_docs("NEW", changed_only=True))
+        + " END",
+    ]
+
+
+_SQLITE_FTS = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+    "body, content='search_docs', content_rowid='id', tokenize='trigram')"
+)
+_SQLITE_DROPS = [
+    "DROP TRIGGER IF EXISTS search_sessions_au",
+    "DROP TRIGGER IF EXISTS search_sessions_ai",
+    "DROP TRIGGER IF EXISTS search_messages_au",
+    "DROP TRIGGER IF EXISTS search_messages_ai",
+    "DROP TRIGGER IF EXISTS search_docs_au",
+    "DROP TRIGGER IF EXISTS search_docs_ad",
+    "DROP TRIGGER IF EXISTS search_docs_ai",
+    f"DROP TABLE IF EXISTS {FTS_TABLE}",
+]
+
+# -- PostgreSQL: pg_trgm GIN on search_docs.body, trigger functions -------------------
+
+_PG_META = (
+    "CASE WHEN jsonb_typeof({row}.meta -> '{key}') = 'string' THEN {row}.meta ->> '{key}' END"
+)
+_PG_MESSAGE_DOC = (
+    "SELECT {row}.session_id, {row}.id, 'message', {row}.role, "
+    + _PG_META.replace("{key}", "kind")
+    + ", "
+    + _PG_META.replace("{key}", "tool_name")
+    + ", {row}.timestamp, "
+    "CASE WHEN jsonb_typeof({row}.meta -> 'tool_name') = 'string' "
+    "THEN ({row}.meta ->> 'tool_name') || E'\\n' || {row}.content ELSE {row}.content END"
+)
+
+
+def _pg_session_docs(row: str, changed_only: bool) -> str:
+    statements = []
+    for source, role, at in SESSION_FIELDS:
+        guard = f" AND OLD.{source} IS DISTINCT FROM NEW.{source}" if changed_only else ""
+        if changed_only:
+            statements.append(
+                f"DELETE FROM search_docs WHERE session_id = NEW.id AND source = '{source}'"  # noqa: S608
+                f" AND OLD.{source} IS DISTINCT FROM NEW.{source};"  # noqa: S608
+            )
+        statements.append(
+            f"INSERT INTO search_docs {_DOC_COLUMNS} SELECT {row}.id, NULL, '{source}', "  # noqa: S608
+            f"'{role}', '{source}', NULL, {row}.{at}, {row}.{source} "
+            f"FROM {'(SELECT NEW.*) AS n' if changed_only else 'new_sessions AS n'} "
+            f"WHERE {row}.{source} <> ''{guard};"  # noqa: S608
+        )
+    return " ".join(statements)
+
+
+def _pg_function(name: str, body: str) -> str:
+    return (
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN {body} RETURN NULL; END $$"
+    )
+
+
+def _pg_statements() -> list[str]:
+    fields = ", ".join(f for f, _r, _a in SESSION_FIELDS)
+    changed = " OR ".join(f"OLD.{f} IS DISTINCT FROM NEW.{f}" for f, _r, _a in SESSION_FIELDS)
+    new_message = _PG_MESSAGE_DOC.format(row="n")
+    return [
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+        "CREATE INDEX IF NOT EXISTS ix_search_docs_body ON search_docs "
+        "USING gin (body gin_trgm_ops)",
+        _pg_function(
+            "search_messages_inserted",
+            f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message} FROM new_messages AS n;",
+        ),
+        _pg_function(
+            "search_message_updated",
+            "DELETE FROM search_docs WHERE message_id = OLD.id; "  # noqa: S608
+            f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message} FROM (SELECT NEW.*) AS n;",  # noqa: S608
+        ),
+        _pg_function("search_sessions_inserted", _pg_session_docs("n", changed_only=False)),
+        _pg_function("search_session_updated", _pg_session_docs("n", changed_only=True)),
+        "DROP TRIGGER IF EXISTS search_messages_ai ON messages",
+        "CREATE TRIGGER search_messages_ai AFTER INSERT ON messages "
+        "REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT "
+        "EXECUTE FUNCTION search_messages_inserted()",
+        "DROP TRIGGER IF EXISTS search_messages_au ON messages",
+        "CREATE TRIGGER search_messages_au AFTER UPDATE OF content, meta, role ON messages "
+        "FOR EACH ROW EXECUTE FUNCTION search_message_updated()",
+        "DROP TRIGGER IF EXISTS search_sessions_ai ON sessions",
+        "CREATE TRIGGER search_sessions_ai AFTER INSERT ON sessions "
+        "REFERENCING NEW TABLE AS new_sessions FOR EACH STATEMENT "
+        "EXECUTE FUNCTION search_sessions_inserted()",
+        "DROP TRIGGER IF EXISTS search_sessions_au ON sessions",
+        f"CREATE TRIGGER search_sessions_au AFTER UPDATE OF {fields} ON sessions "
+        f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION search_session_updated()",
+    ]
+
+
+_PG_DROPS = [
+    "DROP TRIGGER IF EXISTS search_sessions_au ON sessions",
+    "DROP TRIGGER IF EXISTS search_sessions_ai ON sessions",
+    "DROP TRIGGER IF EXISTS search_messages_au ON messages",
+    "DROP TRIGGER IF EXISTS search_messages_ai ON messages",
+    "DROP FUNCTION IF EXISTS search_session_updated()",
+    "DROP FUNCTION IF EXISTS search_sessions_inserted()",
+    "DROP FUNCTION IF EXISTS search_message_updated()",
+    "DROP FUNCTION IF EXISTS search_messages_inserted()",
+    "DROP INDEX IF EXISTS ix_search_docs_body",
+]
+
+
+def _keeping_statements(dialect: str) -> list[str]:
+    return _pg_statements() if dialect == "postgresql" else _sqlite_statements()
+
+
+def _dropping_statements(dialect: str) -> list[str]:
+    return _PG_DROPS if dialect == "postgresql" else _SQLITE_DROPS
+
+
+def _run(conn: Connection, statements: list[str]) -> None:
+    for statement in statements:
+        conn.exec_driver_sql(statement)
+
+
+# -- filling ------------------------------------------------------------------------
+
+
+def _fill_messages_sql(dialect: str) -> str:
+    doc = (_PG_MESSAGE_DOC if dialect == "postgresql" else _SQLITE_MESSAGE_DOC).format(row="m")
+    return (
+        f"INSERT INTO search_docs {_DOC_COLUMNS} {doc} FROM messages AS m "  # noqa: S608
+        "WHERE m.id > :low AND m.id <= :high ORDER BY m.id"
+    )
+
+
+def _fill_sessions_sql() -> TextClause:
+    parts = [
+        f"SELECT s.id, NULL, '{source}', '{role}', '{source}', NULL, s.{at}, s.{source} "  # noqa: S608
+        f"FROM sessions AS s WHERE s.id IN :ids AND s.{source} <> ''"
+        for source, role, at in SESSION_FIELDS
+    ]
+    sql = f"INSERT INTO search_docs {_DOC_COLUMNS} " + " UNION ALL ".join(parts)
+    return text(sql).bindparams(bindparam("ids", expanding=True))
+
+
+def _count(conn: Connection, sql: str) -> int:
+    return int(conn.exec_driver_sql(sql).scalar_one())
+
+
+def _fill(conn: Connection, progress: Progress | None, batch: int) -> int:
+    """Add the documents of every stored session and message, ``batch`` rows per
+    statement, then (SQLite) their FTS entries; return how many documents there are.
+
+    ``progress`` is told (rows done, rows in all) after every statement: sessions,
+    then messages (by id), then on SQLite the documents' FTS entries (by id).
+    """
+    dialect = conn.dialect.name
+    sessions = _count(conn, "SELECT count(*) FROM sessions")
+    top_message = _count(conn, "SELECT coalesce(max(id), 0) FROM messages")
+    # The FTS part is sized once the documents are there; until then, guessed.
+    fts_rows = top_message + 3 * sessions if dialect == "sqlite" else 0
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, sessions + top_message + fts_rows)
+
+    ids_sql = text("SELECT id FROM sessions WHERE id > :last ORDER BY id LIMIT :n")
+    fill_sessions = _fill_sessions_sql()
+    last = ""
+    while ids := list(conn.execute(ids_sql, {"last": last, "n": batch}).scalars()):
+        conn.execute(fill_sessions, {"ids": ids})
+        last = ids[-1]
+        step(len(ids))
+    fill_messages = text(_fill_messages_sql(dialect))
+    for low in range(0, top_message, batch):
+        conn.execute(fill_messages, {"low": low, "high": low + batch})
+        step(min(batch, top_message - low))
+    if dialect == "sqlite":
+        top_doc = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
+        fts_rows = top_doc
+        fill_fts = text(
+            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
+            "WHERE id > :low AND id <= :high"
+        )
+        for low in range(0, top_doc, batch):
+            conn.execute(fill_fts, {"low": low, "high": low + batch})
+            step(min(batch, top_doc - low))
+    return _count(conn, "SELECT count(*) FROM search_docs")
+
+
+def _create(conn: Connection) -> None:
+    """The documents' table and, on SQLite, the (empty) FTS table."""
+    search_docs_t.create(conn, checkfirst=True)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(_SQLITE_FTS)
+
+
+def install(conn: Connection, *, progress: Progress | None = None, batch: int = FILL_BATCH) -> int:
+    """Create the index in ``conn``'s transaction and fill it from the sessions and
+    messages stored already (what the migration does). Returns how many documents
+    it holds. Installing it again changes nothing."""
+    if is_installed(conn):
+        return _count(conn, "SELECT count(*) FROM search_docs")
+    _create(conn)
+    count = _fill(conn, progress, batch)
+    _run(conn, _keeping_statements(conn.dialect.name))
+    return count
+
+
+def rebuild(conn: Connection, *, progress: Progress | None = None, batch: int = FILL_BATCH) -> int:
+    """Rebuild the index from the stored sessions and messages in ``conn``'s
+    transaction (``sessionboard search --rebuild``); the review comments'
+    documents are kept. Returns how many documents it holds."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        # No writer may add a document between the delete and the refill.
+        conn.exec_driver_sql("LOCK TABLE sessions, messages IN SHARE MODE")
+    _run(conn, _dropping_statements(dialect))
+    search_docs_t.create(conn, checkfirst=True)
+    conn.execute(delete(search_docs_t).where(search_docs_t.c.source != "comment"))
+    _create(conn)
+    count = _fill(conn, progress, batch)
+    _run(conn, _keeping_statements(dialect))
+    return count
+
+
+def uninstall(conn: Connection) -> None:
+    """Drop the index (the migration's downgrade)."""
+    _run(conn, _dropping_statements(conn.dialect.name))
+    search_docs_t.drop(conn, checkfirst=True)
+
+
+def is_installed(conn: Connection) -> bool:
+    """Whether this database has the search index."""
+    return bool(inspect(conn).has_table(search_docs_t.name))
+
+
+# -- what features feed ---------------------------------------------------------------
+
+
+def index_comment(
+    conn: Connection, *, comment_id: int, session_id: str, body: str, at: datetime
+) -> None:
+    """Add a review comment to the index, in the feature's transaction ``conn``."""
+    conn.execute(
+        insert(search_docs_t).values(
+            session_id=session_id,
+            message_id=None,
+            comment_id=comment_id,
+            source="comment",
+            role="reviewer",
+            kind="comment",
+            tool=None,
+            at=at,
+            body=body,
+        )
+    )
+
+
+def unindex_comment(conn: Connection, comment_id: int) -> None:
+    """Remove a review comment from the index, in the feature's transaction ``conn``."""
+    conn.execute(delete(search_docs_t).where(search_docs_t.c.comment_id == comment_id))
+
+
+def index_size(conn: Connection) -> dict[str, Any]:
+    """The bytes the index takes and the bytes of the whole database (for the bench)."""
+    if conn.dialect.name == "postgresql":
+        index = conn.exec_driver_sql("SELECT pg_total_relation_size('search_docs')").scalar_one()
+        whole = conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
+        return {"index_bytes": int(index), "database_bytes": int(whole)}
+    page = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+    pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
+    try:
+        rows = conn.exec_driver_sql(
+            "SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'search%' OR name LIKE '%search_docs%'"
+        ).scalar()
+    except Exception:  # noqa: BLE001  (dbstat is a compile-time option)
+        rows = None
+    return {"index_bytes": int(rows or 0), "database_bytes": page * pages}
