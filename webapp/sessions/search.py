@@ -344,7 +344,10 @@ class Search:
         ids = [r.id for r in rows]
         body = func.substr(d.body, 1, SNIPPET_SOURCE_CHARS)
         with self.store.read() as conn:
-            bodies = dict(conn.execute(select(d.id, body).where(d.id.in_(ids))).tuples().all())
+            bodies = {
+                r.id: r.body
+                for r in conn.execute(select(d.id, body.label("body")).where(d.id.in_(ids)))
+            }
         return [
             Hit(
                 doc_id=r.id,

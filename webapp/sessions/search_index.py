@@ -123,7 +123,7 @@ def _sqlite_session_docs(row: str, changed_only: bool) -> list[str]:
         if changed_only:
             statements.append(
                 f"DELETE FROM search_docs WHERE session_id = NEW.id AND source = '{source}'"  # noqa: S608
-                f" AND OLD.{source} IS NOT NEW.{source};"  # noqa: S608
+                f" AND OLD.{source} IS NOT NEW.{source};"
             )
         statements.append(
             f"INSERT INTO search_docs {_DOC_COLUMNS} SELECT {row}.id, NULL, '{source}', "
@@ -153,7 +153,7 @@ def _sqlite_statements() -> list[str]:
         "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
         "AFTER UPDATE OF content, meta, role ON messages BEGIN "
         "DELETE FROM search_docs WHERE message_id = OLD.id; "
-        f"INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",  # noqa: S608
+        f"INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",
         "CREATE TRIGGER IF NOT EXISTS search_sessions_ai AFTER INSERT ON sessions BEGIN "
         + " ".join(_sqlite_session_docs("NEW", changed_only=False))
         + " END",
@@ -202,13 +202,13 @@ def _pg_session_docs(row: str, changed_only: bool) -> str:
         if changed_only:
             statements.append(
                 f"DELETE FROM search_docs WHERE session_id = NEW.id AND source = '{source}'"  # noqa: S608
-                f" AND OLD.{source} IS DISTINCT FROM NEW.{source};"  # noqa: S608
+                f" AND OLD.{source} IS DISTINCT FROM NEW.{source};"
             )
         statements.append(
             f"INSERT INTO search_docs {_DOC_COLUMNS} SELECT {row}.id, NULL, '{source}', "  # noqa: S608
             f"'{role}', '{source}', NULL, {row}.{at}, {row}.{source} "
             f"FROM {'(SELECT NEW.*) AS n' if changed_only else 'new_sessions AS n'} "
-            f"WHERE {row}.{source} <> ''{guard};"  # noqa: S608
+            f"WHERE {row}.{source} <> ''{guard};"
         )
     return " ".join(statements)
 
@@ -235,7 +235,7 @@ def _pg_statements() -> list[str]:
         _pg_function(
             "search_message_updated",
             "DELETE FROM search_docs WHERE message_id = OLD.id; "  # noqa: S608
-            f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message} FROM (SELECT NEW.*) AS n;",  # noqa: S608
+            f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message} FROM (SELECT NEW.*) AS n;",
         ),
         _pg_function("search_sessions_inserted", _pg_session_docs("n", changed_only=False)),
         _pg_function("search_session_updated", _pg_session_docs("n", changed_only=True)),
@@ -288,14 +288,15 @@ def _run(conn: Connection, statements: list[str]) -> None:
 def _fill_messages_sql(dialect: str) -> str:
     doc = (_PG_MESSAGE_DOC if dialect == "postgresql" else _SQLITE_MESSAGE_DOC).format(row="m")
     return (
-        f"INSERT INTO search_docs {_DOC_COLUMNS} {doc} FROM messages AS m "  # noqa: S608
+        f"INSERT INTO search_docs {_DOC_COLUMNS} {doc} FROM messages AS m "
         "WHERE m.id > :low AND m.id <= :high ORDER BY m.id"
     )
 
 
 def _fill_sessions_sql() -> TextClause:
     parts = [
-        f"SELECT s.id, NULL, '{source}', '{role}', '{source}', NULL, s.{at}, s.{source} "  # noqa: S608
+        f"SELECT s.id, CAST(NULL AS BIGINT), '{source}', '{role}', '{source}', "  # noqa: S608
+        f"CAST(NULL AS TEXT), s.{at}, s.{source} "
         f"FROM sessions AS s WHERE s.id IN :ids AND s.{source} <> ''"
         for source, role, at in SESSION_FIELDS
     ]
