@@ -83,7 +83,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     manager = Manager(settings.domain_config(app.config), store)
     app.extensions["sessionboard.manager"] = manager
 
-    from webapp import accounts, api, dashboard, errors, review, security, transfer
+    from webapp import accounts, api, dashboard, errors, review, search, security, transfer
 
     security.init_app(app)
     errors.init_app(app)
@@ -92,6 +92,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     dashboard.init_app(app)
     review.init_app(app)
     transfer.init_app(app)
+    search.init_app(app)
 
     from webapp.cli import register_commands
 
