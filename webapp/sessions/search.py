@@ -62,7 +62,7 @@ SNIPPET_CHARS = 180
 SNIPPET_SOURCE_CHARS = 100_000
 #: Matching documents a session-level search collects before it switches from
 #: "these sessions" to "sessions with a matching text" (see :meth:`Search.session_ids`).
-SESSION_PROBE = 5000
+SESSION_PROBE = 2000
 
 #: ``in:`` values and the document sources they pick.
 SOURCES_BY_NAME = {
@@ -118,8 +118,9 @@ class SearchQuery:
 
     @property
     def indexed_terms(self) -> tuple[str, ...]:
-        """The terms the trigram index can answer."""
-        return tuple(t for t in self.terms if len(t) >= MIN_INDEXED)
+        """The terms the trigram index answers: those with three characters in a
+        row that are not LIKE wildcards."""
+        return tuple(t for t in self.terms if indexable(t))
 
     @property
     def bounded(self) -> bool:
@@ -127,11 +128,16 @@ class SearchQuery:
         are looked through."""
         return not self.indexed_terms
 
-    @property
-    def fts_expression(self) -> str:
-        """The FTS5 MATCH text for :attr:`indexed_terms`: each a quoted string (a
-        ``"`` doubled), so no FTS5 operator, column filter or prefix applies."""
-        return " AND ".join('"' + t.replace('"', '""') + '"' for t in self.indexed_terms)
+
+def literal_runs(term: str) -> list[str]:
+    """The parts of ``term`` between LIKE wildcards (``%``, ``_``) that the trigram
+    index answers: :data:`MIN_INDEXED` characters or more."""
+    return [run for run in re.split("[%_]", term) if len(run) >= MIN_INDEXED]
+
+
+def indexable(term: str) -> bool:
+    """Whether the trigram index can answer ``term``."""
+    return bool(literal_runs(term))
 
 
 def _problem(text: str) -> str:
@@ -300,12 +306,19 @@ class Search:
     # -- building blocks -------------------------------------------------------------
 
     def _conditions(self, query: SearchQuery, *, in_fts: bool) -> list[ColumnElement[bool]]:
-        """The query as conditions on ``search_docs``; with ``in_fts`` the indexed
-        terms are left to the FTS5 MATCH."""
+        """The query as conditions on ``search_docs`` (and, ``in_fts``, on the FTS5
+        table, which answers a LIKE through its trigrams)."""
         where: list[ColumnElement[bool]] = []
         for term in query.terms:
-            if not (in_fts and len(term) >= MIN_INDEXED):
-                where.append(d.body.ilike(like_pattern(term), escape="\\"))
+            exact = d.body.ilike(like_pattern(term), escape="\\")
+            runs = literal_runs(term) if in_fts else []
+            # FTS5 answers a LIKE without ESCAPE through its trigrams. It is only
+            # ever given a term's parts between wildcards (SQLite 3.40's FTS5
+            # crashes on some patterns with a wildcard inside); a term holding a
+            # wildcard is then checked exactly as well.
+            where += [fts.c.body.like(f"%{run}%") for run in runs]
+            if runs != [term]:
+                where.append(exact)
         for term in query.excluded:
             where.append(not_(d.body.ilike(like_pattern(term), escape="\\")))
         where += _facet(d.role, query.role)
@@ -320,11 +333,10 @@ class Search:
         """A select of ``columns`` over the documents matching ``query`` and ``where``,
         and the id column to order and page by (the FTS rowid when it drives)."""
         if self.uses_fts and not query.bounded:
-            matched = fts.c.body.op("MATCH")(query.fts_expression)
             stmt = (
                 select(*columns)
                 .select_from(fts.join(search_docs_t, d.id == fts.c.rowid))
-                .where(matched, *self._conditions(query, in_fts=True), *where)
+                .where(*self._conditions(query, in_fts=True), *where)
             )
             return stmt, fts.c.rowid
         stmt = select(*columns).where(*self._conditions(query, in_fts=False), *where)
@@ -413,55 +425,55 @@ class Search:
             found = list(conn.execute(stmt.limit(SESSION_PROBE + 1)).scalars())
         if len(found) <= SESSION_PROBE:
             return select(s.id).where(s.id.in_(sorted(set(found))))
-        has_match = select(d.id).where(
+        # Correlated with the list's own ``sessions`` row: evaluated per session.
+        return select(d.session_id).where(
             d.session_id == s.id, *self._conditions(query, in_fts=False), *self._window(query)
         )
-        return select(s.id).where(has_match.exists())
-
-    def _session_matches(
-        self, query: SearchQuery, session_id: str, columns: Sequence[Any]
-    ) -> Select[Any] | None:
-        """A select of ``columns`` over a session's matching documents, oldest first;
-        None when the session has no document. Its documents lie between its lowest
-        and highest id, which bounds the index's scan."""
-        with self.store.read() as conn:
-            low, high = conn.execute(
-                select(func.min(d.id), func.max(d.id)).where(d.session_id == session_id)
-            ).one()
-        if low is None:
-            return None
-        where = [d.session_id == session_id, *self._window(query)]
-        stmt, key = self._matching(query, columns, where)
-        return stmt.where(key >= low, key <= high).order_by(key)
 
     def session_hits(
         self, query: SearchQuery, session_ids: Sequence[str], *, per_session: int = 3
     ) -> dict[str, SessionHits]:
-        """For each session with a match: its first ``per_session`` matching texts
-        (in the order they were written) and how many match in all."""
-        found: dict[str, SessionHits] = {}
-        if query.is_empty:
-            return found
-        for session_id in dict.fromkeys(session_ids):
-            stmt = self._session_matches(query, session_id, _HIT_COLUMNS)
-            if stmt is None:
-                continue
-            with self.store.read() as conn:
-                total = conn.execute(select(func.count()).select_from(stmt.subquery())).scalar()
-                rows = list(conn.execute(stmt.limit(per_session))) if total else []
-            if total:
-                found[session_id] = SessionHits(self._hits(rows, query), int(total))
-        return found
+        """For each of ``session_ids`` with a match (a page of a list): its first
+        ``per_session`` matching texts, in the order they were written, and how many
+        match in all. The sessions' texts are read through the session index and
+        checked text by text: a page's sessions hold few texts next to the index."""
+        if query.is_empty or not session_ids:
+            return {}
+        matches = (
+            select(d.session_id, d.id)
+            .where(
+                d.session_id.in_(list(dict.fromkeys(session_ids))),
+                *self._conditions(query, in_fts=False),
+                *self._window(query),
+            )
+            .order_by(d.id)
+        )
+        per: dict[str, list[int]] = {}
+        with self.store.read() as conn:
+            for session_id, doc_id in conn.execute(matches):
+                per.setdefault(session_id, []).append(doc_id)
+            shown = [i for ids in per.values() for i in ids[:per_session]]
+            rows = list(conn.execute(select(*_HIT_COLUMNS).where(d.id.in_(shown)).order_by(d.id)))
+        hits: dict[str, list[Hit]] = {}
+        for hit in self._hits(rows, query):
+            hits.setdefault(hit.session_id, []).append(hit)
+        return {sid: SessionHits(hits[sid], len(ids)) for sid, ids in per.items()}
 
     def transcript_hits(self, query: SearchQuery, session_id: str) -> list[int]:
         """The ids of a session's matching messages in transcript order (timestamp,
-        id): what "next hit" and "previous hit" step through."""
+        id): what "next hit" and "previous hit" step through. Read through the
+        session index and checked text by text."""
         if query.is_empty:
             return []
-        stmt = self._session_matches(query, session_id, (d.message_id, d.at))
-        if stmt is None:
-            return []
-        matches = stmt.where(d.message_id.is_not(None)).subquery()
-        ordered = select(matches.c.message_id).order_by(matches.c.at, matches.c.message_id)
+        stmt = (
+            select(d.message_id)
+            .where(
+                d.session_id == session_id,
+                d.message_id.is_not(None),
+                *self._conditions(query, in_fts=False),
+                *self._window(query),
+            )
+            .order_by(d.at, d.message_id)
+        )
         with self.store.read() as conn:
-            return [int(i) for i in conn.execute(ordered).scalars()]
+            return [int(i) for i in conn.execute(stmt).scalars()]
