@@ -8,7 +8,7 @@ import pytest
 
 from webapp.sessions import Config, Manager, MessageStore
 from webapp.sessions.search import Search
-from webapp.sessions.search_index import install
+from webapp.sessions.search_index import install, keep_fts_current
 
 from ..conftest import FakeClock
 
@@ -18,6 +18,7 @@ def indexed_store(store: MessageStore) -> MessageStore:
     """``store`` with the search index installed (a no-op once the migration has)."""
     with store.write() as conn:
         install(conn)
+    keep_fts_current(store.engine)
     return store
 
 

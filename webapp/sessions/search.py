@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 
 from .queries import like_pattern
-from .search_index import FTS_TABLE, search_docs_t
+from .search_index import FTS_STATE, FTS_TABLE, search_docs_t
 from .store import MessageStore, sessions_t
 
 #: Shortest term the trigram index answers.
@@ -82,6 +82,7 @@ _TOKEN = re.compile(
 
 d = search_docs_t.c
 fts = table(FTS_TABLE, column("rowid", Integer), column("body"))
+fts_state = table(FTS_STATE, column("indexed_upto", Integer))
 
 
 @dataclass(frozen=True)
@@ -329,18 +330,42 @@ class Search:
 
     def _matching(
         self, query: SearchQuery, columns: Sequence[Any], where: Sequence[ColumnElement[bool]]
-    ) -> tuple[Select[Any], Any]:
-        """A select of ``columns`` over the documents matching ``query`` and ``where``,
-        and the id column to order and page by (the FTS rowid when it drives)."""
-        if self.uses_fts and not query.bounded:
-            stmt = (
-                select(*columns)
-                .select_from(fts.join(search_docs_t, d.id == fts.c.rowid))
-                .where(*self._conditions(query, in_fts=True), *where)
-            )
-            return stmt, fts.c.rowid
-        stmt = select(*columns).where(*self._conditions(query, in_fts=False), *where)
-        return stmt, d.id
+    ) -> list[tuple[Select[Any], Any]]:
+        """Selects of ``columns`` over the documents matching ``query`` and ``where``,
+        each with the id column to order and page by, newest part first.
+
+        On SQLite with an indexed term: the documents FTS5 does not hold yet (those
+        written since the last flush, above its watermark: a scan of a few), then
+        those it holds (through FTS5). Elsewhere one select.
+        """
+        plain = select(*columns).where(*self._conditions(query, in_fts=False), *where)
+        if not self.uses_fts or query.bounded:
+            return [(plain, d.id)]
+        upto = select(fts_state.c.indexed_upto).scalar_subquery()
+        indexed = (
+            select(*columns)
+            .select_from(fts.join(search_docs_t, d.id == fts.c.rowid))
+            .where(fts.c.rowid <= upto, *self._conditions(query, in_fts=True), *where)
+        )
+        return [(plain.where(d.id > upto), d.id), (indexed, fts.c.rowid)]
+
+    def _newest(
+        self,
+        parts: list[tuple[Select[Any], Any]],
+        limit: int,
+        after: int | None = None,
+    ) -> list[Any]:
+        """Up to ``limit`` rows of ``parts`` newest first (below document ``after``),
+        read in one snapshot."""
+        rows: list[Any] = []
+        with self.store.read() as conn:
+            for stmt, key in parts:
+                if after is not None:
+                    stmt = stmt.where(key < after)
+                rows += conn.execute(stmt.order_by(key.desc()).limit(limit - len(rows)))
+                if len(rows) >= limit:
+                    break
+        return rows
 
     def _window(self, query: SearchQuery) -> list[ColumnElement[bool]]:
         """For a query the index cannot answer: only the latest :data:`SCAN_WINDOW`."""
@@ -396,12 +421,7 @@ class Search:
             # most sessions costs nothing up front.
             s = sessions_t.c
             where.append(select(s.id).where(s.id == d.session_id, *session_where).exists())
-        stmt, key = self._matching(query, _HIT_COLUMNS, where)
-        if after is not None:
-            stmt = stmt.where(key < after)
-        stmt = stmt.order_by(key.desc()).limit(limit + 1)
-        with self.store.read() as conn:
-            rows = list(conn.execute(stmt))
+        rows = self._newest(self._matching(query, _HIT_COLUMNS, where), limit + 1, after)
         more = len(rows) > limit
         rows = rows[:limit]
         next_after = rows[-1].id if more and rows else None
@@ -420,9 +440,8 @@ class Search:
         s = sessions_t.c
         if query.is_empty:
             return select(s.id).where(false())
-        stmt, _key = self._matching(query, (d.session_id,), self._window(query))
-        with self.store.read() as conn:
-            found = list(conn.execute(stmt.limit(SESSION_PROBE + 1)).scalars())
+        parts = self._matching(query, (d.session_id,), self._window(query))
+        found = [r.session_id for r in self._newest(parts, SESSION_PROBE + 1)]
         if len(found) <= SESSION_PROBE:
             return select(s.id).where(s.id.in_(sorted(set(found))))
         # Correlated with the list's own ``sessions`` row: evaluated per session.

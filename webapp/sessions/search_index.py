@@ -17,10 +17,12 @@ SQLite matches with an FTS5 table with the ``trigram`` tokenizer (SQLite 3.34+)
 whose external content is ``search_docs``, with ``detail='none'``: it keeps which
 texts hold each trigram, not where, so it takes a quarter of the space and of the
 write time of ``detail='full'``; it answers ``LIKE '%term%'``, whose candidates
-SQLite checks against the text. PostgreSQL matches with a ``pg_trgm`` GIN index
-on ``search_docs.body`` that answers ``ILIKE '%term%'``. Both answer case-insensitive substring queries of
-three characters or more in any script (Japanese and Chinese too, and parts of
-identifiers such as ``AudioContext`` in ``webkitAudioContext``).
+SQLite checks against the text. FTS5 holds the documents up to a watermark
+(``search_fts_state``): the documents of a transaction are added to it in one
+statement just before it commits (:func:`keep_fts_current`), and a search scans
+the few above the watermark, so it is exact whether or not they are added yet.
+PostgreSQL matches with a ``pg_trgm`` GIN index on ``search_docs.body`` that
+answers ``ILIKE '%term%'``.
 
 Document ids grow with every write, so the newest documents have the highest
 ids: results come newest first by id, and a page goes on below the last id.
@@ -36,6 +38,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Engine,
     ForeignKey,
     Index,
     String,
@@ -44,6 +47,7 @@ from sqlalchemy import (
     TextClause,
     bindparam,
     delete,
+    event,
     insert,
     inspect,
     text,
@@ -58,6 +62,8 @@ log = logging.getLogger(__name__)
 FILL_BATCH = 5000
 #: The FTS5 table (SQLite) over ``search_docs.body``.
 FTS_TABLE = "search_index"
+#: One row: the highest document id FTS5 holds; documents above it are scanned.
+FTS_STATE = "search_fts_state"
 
 #: Called with (rows done, rows in all) while the index is filled.
 Progress = Callable[[int, int], None]
@@ -94,6 +100,8 @@ class SearchDoc(Base):
         Index("uq_search_docs_message", "message_id", unique=True),
         Index("ix_search_docs_session", "session_id", "id"),
         Index("ix_search_docs_comment", "comment_id"),
+        # Ids are never reused: FTS5 holds the ids up to a watermark.
+        {"sqlite_autoincrement": True},
     )
 
 
@@ -142,15 +150,11 @@ def _sqlite_statements() -> list[str]:
     fts_delete = (
         f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, OLD.body);"  # noqa: S608
     )
-    fts_insert = f"INSERT INTO {FTS_TABLE}(rowid, body) VALUES (NEW.id, NEW.body);"  # noqa: S608
     message_doc = _SQLITE_MESSAGE_DOC.format(row="NEW")
     return [
-        "CREATE TRIGGER IF NOT EXISTS search_docs_ai AFTER INSERT ON search_docs "
-        f"BEGIN {fts_insert} END",
-        "CREATE TRIGGER IF NOT EXISTS search_docs_ad AFTER DELETE ON search_docs "
-        f"BEGIN {fts_delete} END",
-        "CREATE TRIGGER IF NOT EXISTS search_docs_au AFTER UPDATE OF body ON search_docs "
-        f"BEGIN {fts_delete} {fts_insert} END",
+        # A document leaves FTS5 with its row, if FTS5 has it already.
+        "CREATE TRIGGER IF NOT EXISTS search_docs_ad AFTER DELETE ON search_docs "  # noqa: S608
+        f"WHEN OLD.id <= (SELECT indexed_upto FROM {FTS_STATE}) BEGIN {fts_delete} END",
         "CREATE TRIGGER IF NOT EXISTS search_messages_ai AFTER INSERT ON messages "
         f"BEGIN INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",
         "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
@@ -167,19 +171,29 @@ def _sqlite_statements() -> list[str]:
     ]
 
 
-_SQLITE_FTS = (
+_SQLITE_FTS = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-    "body, content='search_docs', content_rowid='id', tokenize='trigram', detail='none')"
-)
+    "body, content='search_docs', content_rowid='id', tokenize='trigram', detail='none')",
+    f"CREATE TABLE IF NOT EXISTS {FTS_STATE} ("
+    "id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL)",
+    f"INSERT OR IGNORE INTO {FTS_STATE} (id, indexed_upto) VALUES (1, 0)",  # noqa: S608
+]
+#: Adds the documents written since the last time to FTS5, in the committing
+#: transaction (see :func:`keep_fts_current`).
+_SQLITE_FLUSH = [
+    f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
+    f"WHERE id > (SELECT indexed_upto FROM {FTS_STATE})",
+    f"UPDATE {FTS_STATE} SET indexed_upto = "  # noqa: S608
+    "(SELECT coalesce(max(id), indexed_upto) FROM search_docs)",
+]
 _SQLITE_DROPS = [
     "DROP TRIGGER IF EXISTS search_sessions_au",
     "DROP TRIGGER IF EXISTS search_sessions_ai",
     "DROP TRIGGER IF EXISTS search_messages_au",
     "DROP TRIGGER IF EXISTS search_messages_ai",
-    "DROP TRIGGER IF EXISTS search_docs_au",
     "DROP TRIGGER IF EXISTS search_docs_ad",
-    "DROP TRIGGER IF EXISTS search_docs_ai",
     f"DROP TABLE IF EXISTS {FTS_TABLE}",
+    f"DROP TABLE IF EXISTS {FTS_STATE}",
 ]
 
 # -- PostgreSQL: pg_trgm GIN on search_docs.body, trigger functions -------------------
@@ -352,6 +366,7 @@ def _fill(conn: Connection, progress: Progress | None, batch: int) -> int:
         for low in range(0, top_doc, batch):
             conn.execute(fill_fts, {"low": low, "high": low + batch})
             step(min(batch, top_doc - low))
+        conn.execute(text(f"UPDATE {FTS_STATE} SET indexed_upto = :top"), {"top": top_doc})  # noqa: S608
     return _count(conn, "SELECT count(*) FROM search_docs")
 
 
@@ -359,7 +374,7 @@ def _create(conn: Connection) -> None:
     """The documents' table and, on SQLite, the (empty) FTS table."""
     search_docs_t.create(conn, checkfirst=True)
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(_SQLITE_FTS)
+        _run(conn, _SQLITE_FTS)
 
 
 def install(conn: Connection, *, progress: Progress | None = None, batch: int = FILL_BATCH) -> int:
@@ -389,6 +404,40 @@ def rebuild(conn: Connection, *, progress: Progress | None = None, batch: int = 
     count = _fill(conn, progress, batch)
     _run(conn, _keeping_statements(dialect))
     return count
+
+
+def flush_fts(conn: Connection) -> None:
+    """Add the documents written since the last flush to FTS5 (SQLite), in
+    ``conn``'s transaction. Searches are exact without it (they scan the documents
+    FTS5 does not hold yet); it keeps that part small."""
+    if conn.dialect.name == "sqlite" and _has_fts(conn):
+        _run(conn, _SQLITE_FLUSH)
+
+
+def _has_fts(conn: Connection) -> bool:
+    found = conn.exec_driver_sql(
+        f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{FTS_STATE}'"  # noqa: S608
+    )
+    return found.first() is not None
+
+
+def keep_fts_current(engine: Engine) -> None:
+    """Flush FTS5 at the end of every transaction on ``engine`` that commits.
+
+    Why not a trigger: FTS5 writes its pending entries out at every savepoint,
+    and every statement of a trigger is one, so a trigger adding each document
+    wrote one FTS5 segment per message and cut batch appends to a third. One
+    ``INSERT ... SELECT`` before the commit indexes the transaction's documents
+    together, in the same transaction.
+    """
+    if engine.dialect.name != "sqlite" or getattr(engine, "_sessionboard_fts", False):
+        return
+
+    @event.listens_for(engine, "commit")
+    def _flush_before_commit(conn: Connection) -> None:
+        flush_fts(conn)
+
+    engine._sessionboard_fts = True  # type: ignore[attr-defined]
 
 
 def uninstall(conn: Connection) -> None:
