@@ -63,6 +63,10 @@ SNIPPET_SOURCE_CHARS = 100_000
 #: Matching documents a session-level search collects before it switches from
 #: "these sessions" to "sessions with a matching text" (see :meth:`Search.session_ids`).
 SESSION_PROBE = 2000
+#: How many matching documents a thinly spread term reads for its sessions' ids.
+SESSION_PROBE_MAX = 20_000
+#: The share of the index the first probe must reach back over to count as thin.
+SPARSE_SPAN = 0.1
 
 #: ``in:`` values and the document sources they pick.
 SOURCES_BY_NAME = {
@@ -431,23 +435,36 @@ class Search:
         """A query of the ids of the sessions with a matching text, to narrow a
         session list (an ``IdSet`` of the read model).
 
-        Few matches (at most :data:`SESSION_PROBE` texts, found through the index):
-        their sessions' ids. More: a correlated condition, "this session has a
-        matching text" (its texts read through the session's index), which a list
-        in time order checks session by session until its page is full: a common
-        term is found in most sessions.
+        Few matches (at most :data:`SESSION_PROBE` texts, found through the index,
+        newest first): their sessions' ids. More, spread thin (the newest
+        :data:`SESSION_PROBE` reach back over more than :data:`SPARSE_SPAN` of the
+        index): up to :data:`SESSION_PROBE_MAX` are read for their ids. Otherwise
+        the term is common: a correlated condition, "this session has a matching
+        text" (its texts read through the session's index), which a list in time
+        order checks session by session and finds in most of them.
         """
         s = sessions_t.c
         if query.is_empty:
             return select(s.id).where(false())
-        parts = self._matching(query, (d.session_id,), self._window(query))
-        found = [r.session_id for r in self._newest(parts, SESSION_PROBE + 1)]
-        if len(found) <= SESSION_PROBE:
-            return select(s.id).where(s.id.in_(sorted(set(found))))
+        parts = self._matching(query, (d.session_id, d.id), self._window(query))
+        cap = SESSION_PROBE
+        found = self._newest(parts, cap + 1)
+        if len(found) > cap and self._sparse(found[-1].id):
+            cap = SESSION_PROBE_MAX
+            found = self._newest(parts, cap + 1)
+        if len(found) <= cap:
+            return select(s.id).where(s.id.in_(sorted({r.session_id for r in found})))
         # Correlated with the list's own ``sessions`` row: evaluated per session.
         return select(d.session_id).where(
             d.session_id == s.id, *self._conditions(query, in_fts=False), *self._window(query)
         )
+
+    def _sparse(self, oldest_id: int) -> bool:
+        """Whether matches down to document ``oldest_id`` span more than
+        :data:`SPARSE_SPAN` of the index."""
+        with self.store.read() as conn:
+            newest = conn.execute(select(func.max(d.id))).scalar() or 0
+        return newest > 0 and (newest - oldest_id) / newest > SPARSE_SPAN
 
     def session_hits(
         self, query: SearchQuery, session_ids: Sequence[str], *, per_session: int = 3
