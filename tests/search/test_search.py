@@ -272,13 +272,25 @@ def test_hits_keep_to_the_list_filters(board: Manager, search: Search) -> None:
     assert [h.session_id for h in team.hits] == [done]
 
 
-@pytest.mark.parametrize("probe", [5000, 1])
+@pytest.mark.parametrize(
+    ("probe", "probe_max", "sparse"),
+    [(2000, 20000, 0.1), (1, 20000, 0.0), (1, 1, 0.0)],
+    ids=["few matches", "spread thin", "common"],
+)
 def test_session_list_narrowed_by_a_search(
-    board: Manager, search: Search, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, probe: int
+    board: Manager,
+    search: Search,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    probe: int,
+    probe_max: int,
+    sparse: float,
 ) -> None:
-    """Both ways of narrowing (the matching sessions' ids, or "has a match" checked
-    session by session) give the same pages."""
+    """The three ways of narrowing (the matching sessions' ids after one probe or
+    a longer one, or "has a match" checked session by session) give the same pages."""
     monkeypatch.setattr(search_module, "SESSION_PROBE", probe)
+    monkeypatch.setattr(search_module, "SESSION_PROBE_MAX", probe_max)
+    monkeypatch.setattr(search_module, "SPARSE_SPAN", sparse)
     ids = []
     for i in range(6):
         clock.advance(minutes=1)
@@ -298,6 +310,8 @@ def test_session_list_narrowed_by_a_search(
                 return rows
             position = page.older
 
+    narrowing = str(search.session_ids(parse("common")))
+    assert ("search_docs.session_id = sessions.id" in narrowing) == (probe_max == 1)
     assert listed("common") == [ids[5], ids[3], ids[1]]
     assert listed("common", statuses=("failed",)) == [ids[5]]
     assert listed("nothing like it") == []
