@@ -127,21 +127,28 @@ _SQLITE_MESSAGE_DOC = (
 _DOC_COLUMNS = "(session_id, message_id, source, role, kind, tool, at, body)"
 
 
-def _sqlite_session_docs(row: str, changed_only: bool) -> list[str]:
+def _session_docs(changed: str | None, rows: str = "") -> str:
+    """Trigger statements that (re)write a session's request, response and error
+    documents from ``NEW`` (``n`` in ``rows``, a FROM clause, on PostgreSQL).
+
+    ``changed`` is the engine's "differs" operator (``IS NOT``, ``IS DISTINCT
+    FROM``) for an update, which rewrites only the fields that changed; None for
+    an insert."""
+    row = "n" if rows else "NEW"
     statements = []
     for source, role, at in SESSION_FIELDS:
-        guard = f" AND OLD.{source} IS NOT NEW.{source}" if changed_only else ""
-        if changed_only:
+        differs = f"OLD.{source} {changed} NEW.{source}" if changed else ""
+        if differs:
             statements.append(
                 f"DELETE FROM search_docs WHERE session_id = NEW.id AND source = '{source}'"  # noqa: S608
-                f" AND OLD.{source} IS NOT NEW.{source};"
+                f" AND {differs};"
             )
         statements.append(
-            f"INSERT INTO search_docs {_DOC_COLUMNS} SELECT {row}.id, NULL, '{source}', "
-            f"'{role}', '{source}', NULL, {row}.{at}, {row}.{source} "
-            f"WHERE {row}.{source} != ''{guard};"
+            f"INSERT INTO search_docs {_DOC_COLUMNS} SELECT {row}.id, NULL, '{source}', "  # noqa: S608
+            f"'{role}', '{source}', NULL, {row}.{at}, {row}.{source} {rows}"
+            f"WHERE {row}.{source} <> ''{' AND ' + differs if differs else ''};"
         )
-    return statements
+    return " ".join(statements)
 
 
 def _sqlite_statements() -> list[str]:
@@ -162,12 +169,10 @@ def _sqlite_statements() -> list[str]:
         "DELETE FROM search_docs WHERE message_id = OLD.id; "
         f"INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",
         "CREATE TRIGGER IF NOT EXISTS search_sessions_ai AFTER INSERT ON sessions BEGIN "
-        + " ".join(_sqlite_session_docs("NEW", changed_only=False))
+        + _session_docs(None)
         + " END",
         f"CREATE TRIGGER IF NOT EXISTS search_sessions_au AFTER UPDATE OF {fields} ON sessions "
-        f"WHEN {changed} BEGIN "
-        + " ".join(_sqlite_session_docs("NEW", changed_only=True))
-        + " END",
+        f"WHEN {changed} BEGIN " + _session_docs("IS NOT") + " END",
     ]
 
 
@@ -212,24 +217,6 @@ _PG_MESSAGE_DOC = (
 )
 
 
-def _pg_session_docs(row: str, changed_only: bool) -> str:
-    statements = []
-    for source, role, at in SESSION_FIELDS:
-        guard = f" AND OLD.{source} IS DISTINCT FROM NEW.{source}" if changed_only else ""
-        if changed_only:
-            statements.append(
-                f"DELETE FROM search_docs WHERE session_id = NEW.id AND source = '{source}'"  # noqa: S608
-                f" AND OLD.{source} IS DISTINCT FROM NEW.{source};"
-            )
-        statements.append(
-            f"INSERT INTO search_docs {_DOC_COLUMNS} SELECT {row}.id, NULL, '{source}', "  # noqa: S608
-            f"'{role}', '{source}', NULL, {row}.{at}, {row}.{source} "
-            f"FROM {'(SELECT NEW.*) AS n' if changed_only else 'new_sessions AS n'} "
-            f"WHERE {row}.{source} <> ''{guard};"
-        )
-    return " ".join(statements)
-
-
 def _pg_function(name: str, body: str) -> str:
     return (
         f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
@@ -254,8 +241,10 @@ def _pg_statements() -> list[str]:
             "DELETE FROM search_docs WHERE message_id = OLD.id; "  # noqa: S608
             f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message} FROM (SELECT NEW.*) AS n;",
         ),
-        _pg_function("search_sessions_inserted", _pg_session_docs("n", changed_only=False)),
-        _pg_function("search_session_updated", _pg_session_docs("n", changed_only=True)),
+        _pg_function("search_sessions_inserted", _session_docs(None, "FROM new_sessions AS n ")),
+        _pg_function(
+            "search_session_updated", _session_docs("IS DISTINCT FROM", "FROM (SELECT NEW.*) AS n ")
+        ),
         "DROP TRIGGER IF EXISTS search_messages_ai ON messages",
         "CREATE TRIGGER search_messages_ai AFTER INSERT ON messages "
         "REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT "
