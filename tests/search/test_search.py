@@ -243,6 +243,15 @@ def test_short_queries_scan_the_latest_texts_only(
     assert search.hits(parse("古い修正")).hits != []  # three characters: the index
 
 
+@pytest.fixture(params=[2000, 1], ids=["few matches", "common"])
+def index_probe(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Both ways PostgreSQL reads hits: all matches through the trigram index, or
+    the documents newest first, each checked (the probe's size picks)."""
+    monkeypatch.setattr(search_module, "INDEX_PROBE", request.param)
+    return int(request.param)
+
+
+@pytest.mark.usefixtures("index_probe")
 def test_hits_page_newest_first(board: Manager, search: Search) -> None:
     sid = running(board)
     for i in range(7):
@@ -257,6 +266,7 @@ def test_hits_page_newest_first(board: Manager, search: Search) -> None:
     assert [str(s) for s in seen] == [f"<mark>needle</mark> {i}" for i in range(6, -1, -1)]
 
 
+@pytest.mark.usefixtures("index_probe")
 def test_hits_keep_to_the_list_filters(board: Manager, search: Search) -> None:
     done = running(board, "needle done", team="a")
     board.set_completed(done, "ok")

@@ -34,6 +34,7 @@ from typing import Any
 from markupsafe import Markup, escape
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Integer,
     Select,
     column,
@@ -63,6 +64,9 @@ SNIPPET_SOURCE_CHARS = 100_000
 #: Matching documents a session-level search collects before it switches from
 #: "these sessions" to "sessions with a matching text" (see :meth:`Search.session_ids`).
 SESSION_PROBE = 2000
+#: PostgreSQL: matches a probe through the trigram index reads before it takes
+#: the term as common (see :meth:`Search._newest_on_postgresql`).
+INDEX_PROBE = 1000
 #: How many matching documents a thinly spread term reads for its sessions' ids.
 SESSION_PROBE_MAX = 20_000
 #: The share of the index the first probe must reach back over to count as thin.
@@ -301,6 +305,16 @@ def _facet(column: Any, facet: Facet) -> list[ColumnElement[bool]]:
     return where
 
 
+_PLANNER_SWITCHES = ("enable_seqscan", "enable_indexscan", "enable_bitmapscan")
+
+
+def _plan(conn: Connection, *off: str) -> None:
+    """PostgreSQL: turn the planner's ``off`` ways of reading a table off for the
+    next statements of this transaction (none: all back on)."""
+    for switch in _PLANNER_SWITCHES:
+        conn.exec_driver_sql(f"SET LOCAL {switch} = {'off' if switch in off else 'on'}")
+
+
 class Search:
     """Searches over one store's index. Read-only."""
 
@@ -310,12 +324,18 @@ class Search:
 
     # -- building blocks -------------------------------------------------------------
 
-    def _conditions(self, query: SearchQuery, *, in_fts: bool) -> list[ColumnElement[bool]]:
-        """The query as conditions on ``search_docs`` (and, ``in_fts``, on the FTS5
-        table, which answers a LIKE through its trigrams)."""
+    def _conditions(
+        self, query: SearchQuery, *, in_fts: bool = False, text_by_text: bool = False
+    ) -> list[ColumnElement[bool]]:
+        """The query as conditions on ``search_docs``: ``in_fts``, on the FTS5 table
+        too, which answers a LIKE through its trigrams; ``text_by_text``, on the
+        text as an expression no index serves (for a session's few texts, which
+        PostgreSQL would otherwise look up in the whole trigram index, once per
+        session)."""
         where: list[ColumnElement[bool]] = []
+        body = d.body.concat("") if text_by_text else d.body
         for term in query.terms:
-            exact = d.body.ilike(like_pattern(term), escape="\\")
+            exact = body.ilike(like_pattern(term), escape="\\")
             runs = literal_runs(term) if in_fts else []
             # FTS5 answers a LIKE without ESCAPE through its trigrams. It is only
             # ever given a term's parts between wildcards (SQLite 3.40's FTS5
@@ -325,7 +345,7 @@ class Search:
             if runs != [term]:
                 where.append(exact)
         for term in query.excluded:
-            where.append(not_(d.body.ilike(like_pattern(term), escape="\\")))
+            where.append(not_(body.ilike(like_pattern(term), escape="\\")))
         where += _facet(d.role, query.role)
         where += _facet(d.tool, query.tool)
         where += _facet(d.kind, query.kind)
@@ -342,7 +362,7 @@ class Search:
         written since the last flush, above its watermark: a scan of a few), then
         those it holds (through FTS5). Elsewhere one select.
         """
-        plain = select(*columns).where(*self._conditions(query, in_fts=False), *where)
+        plain = select(*columns).where(*self._conditions(query), *where)
         if not self.uses_fts or query.bounded:
             return [(plain, d.id)]
         upto = select(fts_state.c.indexed_upto).scalar_subquery()
@@ -355,20 +375,52 @@ class Search:
 
     def _newest(
         self,
-        parts: list[tuple[Select[Any], Any]],
+        query: SearchQuery,
+        columns: Sequence[Any],
+        where: Sequence[ColumnElement[bool]],
         limit: int,
         after: int | None = None,
     ) -> list[Any]:
-        """Up to ``limit`` rows of ``parts`` newest first (below document ``after``),
-        read in one snapshot."""
+        """Up to ``limit`` rows of ``columns`` of the matching documents newest
+        first (below document ``after``), read in one snapshot."""
         rows: list[Any] = []
         with self.store.read() as conn:
-            for stmt, key in parts:
+            if self.store.dialect == "postgresql" and not query.bounded:
+                return self._newest_on_postgresql(conn, query, columns, where, limit, after)
+            for stmt, key in self._matching(query, columns, where):
                 if after is not None:
                     stmt = stmt.where(key < after)
                 rows += conn.execute(stmt.order_by(key.desc()).limit(limit - len(rows)))
                 if len(rows) >= limit:
                     break
+        return rows
+
+    def _newest_on_postgresql(
+        self,
+        conn: Connection,
+        query: SearchQuery,
+        columns: Sequence[Any],
+        where: Sequence[ColumnElement[bool]],
+        limit: int,
+        after: int | None,
+    ) -> list[Any]:
+        """The trigram index finds every match at once (a bitmap): quick when they
+        are few, slow to sort when they are many. Walking the documents newest
+        first and checking each is the other way round. A probe through the
+        index that stops at :data:`INDEX_PROBE` matches picks one."""
+        matches = self._conditions(query)
+        if after is not None:
+            matches.append(d.id < after)
+        _plan(conn, "enable_seqscan", "enable_indexscan")
+        probe = select(d.id).where(*matches).limit(INDEX_PROBE + 1)
+        found = list(conn.execute(probe).scalars())
+        _plan(conn)
+        stmt = select(*columns).where(*where).order_by(d.id.desc()).limit(limit)
+        if len(found) <= INDEX_PROBE:
+            return list(conn.execute(stmt.where(d.id.in_(found))))
+        _plan(conn, "enable_bitmapscan", "enable_seqscan")
+        rows = list(conn.execute(stmt.where(*matches)))
+        _plan(conn)
         return rows
 
     def _window(self, query: SearchQuery) -> list[ColumnElement[bool]]:
@@ -425,7 +477,7 @@ class Search:
             # most sessions costs nothing up front.
             s = sessions_t.c
             where.append(select(s.id).where(s.id == d.session_id, *session_where).exists())
-        rows = self._newest(self._matching(query, _HIT_COLUMNS, where), limit + 1, after)
+        rows = self._newest(query, _HIT_COLUMNS, where, limit + 1, after)
         more = len(rows) > limit
         rows = rows[:limit]
         next_after = rows[-1].id if more and rows else None
@@ -446,17 +498,19 @@ class Search:
         s = sessions_t.c
         if query.is_empty:
             return select(s.id).where(false())
-        parts = self._matching(query, (d.session_id, d.id), self._window(query))
+        columns, window = (d.session_id, d.id), self._window(query)
         cap = SESSION_PROBE
-        found = self._newest(parts, cap + 1)
+        found = self._newest(query, columns, window, cap + 1)
         if len(found) > cap and self._sparse(found[-1].id):
             cap = SESSION_PROBE_MAX
-            found = self._newest(parts, cap + 1)
+            found = self._newest(query, columns, window, cap + 1)
         if len(found) <= cap:
             return select(s.id).where(s.id.in_(sorted({r.session_id for r in found})))
         # Correlated with the list's own ``sessions`` row: evaluated per session.
         return select(d.session_id).where(
-            d.session_id == s.id, *self._conditions(query, in_fts=False), *self._window(query)
+            d.session_id == s.id,
+            *self._conditions(query, text_by_text=True),
+            *self._window(query),
         )
 
     def _sparse(self, oldest_id: int) -> bool:
@@ -479,7 +533,7 @@ class Search:
             select(d.session_id, d.id)
             .where(
                 d.session_id.in_(list(dict.fromkeys(session_ids))),
-                *self._conditions(query, in_fts=False),
+                *self._conditions(query, text_by_text=True),
                 *self._window(query),
             )
             .order_by(d.id)
@@ -506,7 +560,7 @@ class Search:
             .where(
                 d.session_id == session_id,
                 d.message_id.is_not(None),
-                *self._conditions(query, in_fts=False),
+                *self._conditions(query, text_by_text=True),
                 *self._window(query),
             )
             .order_by(d.at, d.message_id)
