@@ -503,7 +503,7 @@ class Search:
         found = self._newest(query, columns, window, cap + 1)
         if len(found) > cap and self._sparse(found[-1].id):
             cap = SESSION_PROBE_MAX
-            found = self._newest(query, columns, window, cap + 1)
+            found += self._newest(query, columns, window, cap + 1 - len(found), found[-1].id)
         if len(found) <= cap:
             return select(s.id).where(s.id.in_(sorted({r.session_id for r in found})))
         # Correlated with the list's own ``sessions`` row: evaluated per session.
