@@ -20,7 +20,7 @@ from sqlalchemy import text
 from webapp.sessions import search_index
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
