@@ -46,16 +46,16 @@ from sqlalchemy import (
     table,
 )
 
-from .queries import like_pattern
+from .engine import Database
+from .rows import sessions_t
 from .search_index import FTS_STATE, FTS_TABLE, search_docs_t
-from .store import MessageStore, sessions_t
 
 #: Shortest term the trigram index answers.
 MIN_INDEXED = 3
 #: Documents a query without an indexable term looks through (the latest ones).
 SCAN_WINDOW = 50_000
 #: Longest query accepted, in characters, and most terms and filters in one.
-MAX_QUERY_CHARS = 1000
+MAX_QUERY_CHARS = 500
 MAX_TERMS = 20
 #: Snippet length around the first match, in characters.
 SNIPPET_CHARS = 180
@@ -204,6 +204,12 @@ def parse(text: str) -> SearchQuery:
     )
 
 
+def like_pattern(text: str) -> str:
+    """``text`` as a LIKE pattern matching it anywhere (``escape="\\"``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 # -- snippets -----------------------------------------------------------------------
 
 
@@ -318,7 +324,7 @@ def _plan(conn: Connection, *off: str) -> None:
 class Search:
     """Searches over one store's index. Read-only."""
 
-    def __init__(self, store: MessageStore) -> None:
+    def __init__(self, store: Database) -> None:
         self.store = store
         self.uses_fts = store.dialect == "sqlite"
 
