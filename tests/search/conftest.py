@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.api.conftest import api, tokens  # noqa: F401  (the API's fixtures, for test_api)
 from webapp.sessions import Config, Manager, MessageStore
 from webapp.sessions.search import Search
 from webapp.sessions.search_index import install, keep_fts_current

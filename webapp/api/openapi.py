@@ -17,6 +17,7 @@ from webapp import __version__
 from webapp.api.payloads import DEFAULT_PAGE_LIMIT, MAX_IDEMPOTENCY_KEY_LENGTH
 from webapp.api.schemas import component_schemas
 from webapp.sessions import Status
+from webapp.sessions.search import MAX_QUERY_CHARS
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -337,6 +338,52 @@ def _operations(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) ->
                         422,
                     ),
                 },
+            },
+            "/api/v1/search": {
+                "get": {
+                    "operationId": "search",
+                    "summary": "Texts that match a search, newest first, a page at a time.",
+                    "description": (
+                        "Messages (content, tool names, inputs and outputs, thinking), "
+                        "sessions' requests, responses and errors, and review comments. "
+                        "`q` is the dashboard's query language: words (all must match), "
+                        '"exact phrases", -exclusions, role:, tool:, kind:, in:request, '
+                        "in:response, in:error, in:messages, in:comments. Terms shorter "
+                        "than three characters only search the latest texts: the answer "
+                        "then has a `Search-Scope` header."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": True,
+                            "schema": {
+                                "type": "string",
+                                "format": "search-query",
+                                "minLength": 1,
+                                "maxLength": MAX_QUERY_CHARS,
+                            },
+                            "description": "The search (422 if nothing in it is searchable).",
+                        },
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": [s.value for s in Status]},
+                        },
+                        limit,
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "format": "search-cursor"},
+                            "description": "`next_cursor` of the previous page (opaque).",
+                        },
+                    ],
+                    "responses": _responses(
+                        {"200": _json(_ref("SearchPage"), "A page of hits.")}, 401, 422
+                    ),
+                }
             },
             "/api/v1/stats": {
                 "get": {
