@@ -117,7 +117,7 @@ def search_rows(store: MessageStore, repeat: int) -> list[str]:
     for name, typed in QUERIES.items():
         query = parse(typed)
         for statuses in ((), ("failed",)):
-            conditions = SessionFilter(statuses=statuses).conditions()
+            conditions = SessionFilter(statuses=statuses).conditions(store.dialect)
             hits = partial(search.hits, query, conditions, limit=50)
             found = len(hits().hits)
             h50, h99 = percentiles(hits, repeat)

@@ -221,7 +221,9 @@ def test_no_text_makes_a_search_fail(board: Manager, search: Search, text: str) 
         sid = running(board, "a session to search")
         board.append_message(sid, Message("user", 'NEAR(a b) "x" * ^ col:v ( 日本語'))
     query = parse(text)
-    page = search.hits(query, SessionFilter(statuses=("running",)).conditions(), limit=5)
+    page = search.hits(
+        query, SessionFilter(statuses=("running",)).conditions(search.store.dialect), limit=5
+    )
     assert query.problem or len(page.hits) <= 5
     search.session_hits(query, [s.id for s in board.store.list_sessions()])
     ReadModel(board.store).list_sessions(SessionFilter(within=(IdSet(search.session_ids(query)),)))
@@ -274,10 +276,13 @@ def test_hits_keep_to_the_list_filters(board: Manager, search: Search) -> None:
     board.set_failed(failed, "no")
     both = found(search, "needle")
     assert {s for s, _m in both} == {done, failed}
-    only = search.hits(parse("needle"), SessionFilter(statuses=("failed",)).conditions())
+    only = search.hits(
+        parse("needle"), SessionFilter(statuses=("failed",)).conditions(search.store.dialect)
+    )
     assert [h.session_id for h in only.hits] == [failed]
     team = search.hits(
-        parse("needle"), SessionFilter(context_key="team", context_value="a").conditions()
+        parse("needle"),
+        SessionFilter(context_key="team", context_value="a").conditions(search.store.dialect),
     )
     assert [h.session_id for h in team.hits] == [done]
 
@@ -430,7 +435,11 @@ def test_status_is_a_list_filter(board: Manager, search: Search) -> None:
     board.set_completed(sid, "fine")
     assert Status(board.get(sid).status) == Status.COMPLETED  # type: ignore[union-attr]
     assert (
-        found(search, "needle", session_where=SessionFilter(statuses=("running",)).conditions())
+        found(
+            search,
+            "needle",
+            session_where=SessionFilter(statuses=("running",)).conditions(search.store.dialect),
+        )
         == []
     )
 

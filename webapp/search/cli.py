@@ -76,8 +76,9 @@ def search_command(query: str, statuses: tuple[str, ...], limit: int, rebuild_in
         raise click.UsageError(parsed.problem)
     if parsed.is_empty:
         raise click.UsageError("Give a QUERY (or --rebuild).")
-    where = SessionFilter(statuses=statuses).conditions()
-    page = Search(get_manager().store).hits(parsed, where, limit=limit)
+    store = get_manager().store
+    where = SessionFilter(statuses=statuses).conditions(store.dialect)
+    page = Search(store).hits(parsed, where, limit=limit)
     for hit in page.hits:
         click.echo(_line(hit))
     if page.bounded:
