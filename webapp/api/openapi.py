@@ -75,6 +75,26 @@ SESSION_ID_PARAMETER = {
 }
 
 
+#: A list's ``status`` filter.
+STATUS_PARAMETER: dict[str, Any] = {
+    "name": "status",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": [s.value for s in Status]},
+}
+
+
+def _cursor_parameter(cursor_format: str) -> dict[str, Any]:
+    """A page's ``cursor``: the ``next_cursor`` of the one before."""
+    return {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "format": cursor_format},
+        "description": "`next_cursor` of the previous page (opaque).",
+    }
+
+
 def _limit_parameter(cap: Any) -> dict[str, Any]:
     return {
         "name": "limit",
@@ -185,20 +205,9 @@ def _operations(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) ->
                         "page come before it: start again to see them."
                     ),
                     "parameters": [
-                        {
-                            "name": "status",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string", "enum": [s.value for s in Status]},
-                        },
+                        STATUS_PARAMETER,
                         limit,
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string", "format": "sessions-cursor"},
-                            "description": "`next_cursor` of the previous page (opaque).",
-                        },
+                        _cursor_parameter("sessions-cursor"),
                     ],
                     "responses": _responses(
                         {"200": _json(_ref("SessionPage"), "A page of sessions.")}, 401, 422
@@ -365,20 +374,9 @@ def _operations(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) ->
                             },
                             "description": "The search (422 if nothing in it is searchable).",
                         },
-                        {
-                            "name": "status",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string", "enum": [s.value for s in Status]},
-                        },
+                        STATUS_PARAMETER,
                         limit,
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string", "format": "search-cursor"},
-                            "description": "`next_cursor` of the previous page (opaque).",
-                        },
+                        _cursor_parameter("search-cursor"),
                     ],
                     "responses": _responses(
                         {"200": _json(_ref("SearchPage"), "A page of hits.")}, 401, 422

@@ -49,6 +49,7 @@ from sqlalchemy import (
 from .engine import Database
 from .rows import sessions_t
 from .search_index import FTS_STATE, FTS_TABLE, search_docs_t
+from .types import check_text
 
 #: Shortest term the trigram index answers.
 MIN_INDEXED = 3
@@ -152,10 +153,10 @@ def indexable(term: str) -> bool:
 def _problem(text: str) -> str:
     if len(text) > MAX_QUERY_CHARS:
         return f"A search has at most {MAX_QUERY_CHARS} characters."
-    if "\x00" in text:
-        return "A search cannot contain a NUL character."
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
-        return "A search cannot contain a lone surrogate."
+    try:
+        check_text(text, "A search")
+    except ValueError as refused:
+        return f"{refused}."
     return ""
 
 
