@@ -46,7 +46,7 @@ RARE = "xylophonequartz"
 QUERIES = {
     "rare word": RARE,
     "common word": "refund",
-    "phrase": '"Connection reset by peer"',
+    "phrase": '"Run the billing tests"',
     "Japanese word": "日本語の入力",
     "no match": "qqzzvvxxkk",
 }
