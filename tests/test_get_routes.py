@@ -63,6 +63,7 @@ READS: dict[str, tuple[str, ...]] = {
     "api.get_session": (),
     "api.list_messages": ("after", "limit"),
     "api.stats": (),
+    "api.search": ("q", "limit", "status", "cursor"),
     "health.healthz": (),
     "static": (),
 }

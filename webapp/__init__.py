@@ -109,6 +109,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         params,
         rendering,
         review,
+        search,
         security,
         transfer,
     )
@@ -127,6 +128,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     dashboard.init_app(app)
     review.init_app(app)
     transfer.init_app(app)
+    search.init_app(app)
 
     from webapp.cli import register_commands
 

@@ -42,6 +42,7 @@ PERMISSIONS: dict[str, str | dict[str, str]] = {
     "accounts.audit_log": ADMIN,
     "api.create_session": TOKEN,
     "api.list_sessions": TOKEN,
+    "api.search": TOKEN,
     "api.clear_sessions": TOKEN,
     "api.get_session": TOKEN,
     "api.update_session": TOKEN,

@@ -17,6 +17,7 @@ from schemathesis import GenerationMode
 
 from tests.api.conftest import Tokens
 from webapp.api.payloads import encode_cursor
+from webapp.sessions.search import parse
 
 #: At least this many requests are sent.
 MIN_REQUESTS = 500
@@ -44,6 +45,11 @@ _recent = st.builds(
 )
 
 
+#: What a person types into a search: any text the query language takes (the
+#: refused ones, too long, NUL, an unknown ``in:``, are tested in tests/search).
+_search_queries = st.text(min_size=1, max_size=80).filter(lambda t: not parse(t).is_empty)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def cursor_formats() -> Any:
     """Cursors are opaque: tell schemathesis how to make real ones; and make the
@@ -55,12 +61,19 @@ def cursor_formats() -> Any:
         "messages-cursor",
         st.builds(encode_cursor, st.just("messages"), _moments, st.integers(0, 2**62)),
     )
+    schemathesis.openapi.format(
+        "search-cursor",
+        st.builds(encode_cursor, st.just("search"), _moments, st.integers(0, 2**62)),
+    )
+    schemathesis.openapi.format("search-query", _search_queries)
     schemathesis.openapi.format("date-time", _recent)
     yield
     from schemathesis.specs.openapi.formats import unregister_string_format
 
     unregister_string_format("sessions-cursor")
     unregister_string_format("messages-cursor")
+    unregister_string_format("search-cursor")
+    unregister_string_format("search-query")
     unregister_string_format("date-time")
 
 

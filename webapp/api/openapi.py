@@ -16,6 +16,7 @@ from typing import Any
 from webapp.api.payloads import DEFAULT_PAGE_LIMIT, MAX_IDEMPOTENCY_KEY_LENGTH
 from webapp.api.schemas import component_schemas
 from webapp.sessions import Status
+from webapp.sessions.search import MAX_QUERY_CHARS
 from webapp.version import __version__
 
 
@@ -72,6 +73,26 @@ SESSION_ID_PARAMETER = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 64},
     "description": "The session's id (an id that no session can have gets 404).",
 }
+
+
+#: A list's ``status`` filter.
+STATUS_PARAMETER: dict[str, Any] = {
+    "name": "status",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string", "enum": [s.value for s in Status]},
+}
+
+
+def _cursor_parameter(cursor_format: str) -> dict[str, Any]:
+    """A page's ``cursor``: the ``next_cursor`` of the one before."""
+    return {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "format": cursor_format},
+        "description": "`next_cursor` of the previous page (opaque).",
+    }
 
 
 def _limit_parameter(cap: Any) -> dict[str, Any]:
@@ -184,20 +205,9 @@ def _operations(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) ->
                         "page come before it: start again to see them."
                     ),
                     "parameters": [
-                        {
-                            "name": "status",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string", "enum": [s.value for s in Status]},
-                        },
+                        STATUS_PARAMETER,
                         limit,
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "string", "format": "sessions-cursor"},
-                            "description": "`next_cursor` of the previous page (opaque).",
-                        },
+                        _cursor_parameter("sessions-cursor"),
                     ],
                     "responses": _responses(
                         {"200": _json(_ref("SessionPage"), "A page of sessions.")}, 401, 422
@@ -337,6 +347,41 @@ def _operations(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) ->
                         422,
                     ),
                 },
+            },
+            "/api/v1/search": {
+                "get": {
+                    "operationId": "search",
+                    "summary": "Texts that match a search, newest first, a page at a time.",
+                    "description": (
+                        "Messages (content, tool names, inputs and outputs, thinking), "
+                        "sessions' requests, responses and errors, and review comments. "
+                        "`q` is the dashboard's query language: words (all must match), "
+                        '"exact phrases", -exclusions, role:, tool:, kind:, in:request, '
+                        "in:response, in:error, in:messages, in:comments. Terms shorter "
+                        "than three characters only search the latest texts: the answer "
+                        "then has a `Search-Scope` header."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": True,
+                            "schema": {
+                                "type": "string",
+                                "format": "search-query",
+                                "minLength": 1,
+                                "maxLength": MAX_QUERY_CHARS,
+                            },
+                            "description": "The search (422 if nothing in it is searchable).",
+                        },
+                        STATUS_PARAMETER,
+                        limit,
+                        _cursor_parameter("search-cursor"),
+                    ],
+                    "responses": _responses(
+                        {"200": _json(_ref("SearchPage"), "A page of hits.")}, 401, 422
+                    ),
+                }
             },
             "/api/v1/stats": {
                 "get": {

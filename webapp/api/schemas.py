@@ -33,6 +33,7 @@ from webapp.records import Session as Session
 from webapp.records import UtcTimestamp as UtcTimestamp
 from webapp.records import WireModel as WireModel
 from webapp.sessions import Status
+from webapp.sessions.search import Hit
 from webapp.sessions.types import (
     MAX_ROLE_LENGTH,
     MAX_SOURCE_KEY_LENGTH,
@@ -282,6 +283,44 @@ class MessagePage(WireModel):
     )
 
 
+class SearchHit(WireModel):
+    """A text that matches a search: a message (``message_id``), or a session's
+    request, response or error, or a review comment (``message_id`` null)."""
+
+    session_id: str
+    message_id: int | None
+    role: str | None
+    kind: str | None = Field(
+        description="The message's kind (text, tool_use, tool_result, thinking, ...), "
+        "or request, response, error, comment."
+    )
+    snippet: str = Field(
+        description="HTML: the text around the first match, escaped, each match in <mark>."
+    )
+    timestamp: UtcTimestamp
+
+    @classmethod
+    def of(cls, hit: Hit) -> SearchHit:
+        """The record of a domain search hit."""
+        return cls(
+            session_id=hit.session_id,
+            message_id=hit.message_id,
+            role=hit.role,
+            kind=hit.kind,
+            snippet=str(hit.snippet),
+            timestamp=hit.timestamp,
+        )
+
+
+class SearchPage(WireModel):
+    """A page of search hits, newest first, and the cursor of the next one."""
+
+    results: list[SearchHit]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last."
+    )
+
+
 class Appended(WireModel):
     """How many messages a POST appended."""
 
@@ -314,6 +353,8 @@ DOCUMENTED = (
     Message,
     SessionPage,
     MessagePage,
+    SearchHit,
+    SearchPage,
     Appended,
     Error,
 )

@@ -32,6 +32,7 @@ from webapp.extensions import get_database, get_manager, get_queries
 from webapp.sessions import DuplicateSessionError
 from webapp.sessions.manager import DEFAULT_EXPIRY
 from webapp.sessions.queries import Keyset, SessionFilter, Sort
+from webapp.sessions.search import SCAN_WINDOW, Search, parse
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,30 @@ def list_sessions() -> Response:
     )
     sessions = [schemas.Session.of(s) for s in page.rows]
     return jsonify(schemas.SessionPage(sessions=sessions, next_cursor=next_cursor).wire())
+
+
+@bp.get("/search")
+def search() -> Response:
+    """Texts that match ``q`` (the query language of the dashboard's search), newest
+    first, a page at a time; ``status`` keeps to sessions of that status."""
+    args = query_args("q", "limit", "status", "cursor")
+    query = parse(args.get("q", ""))
+    if query.problem or query.is_empty:
+        raise UnprocessableEntity(query.problem or "q: give something to search for")
+    limit = payloads.parse_limit(args.get("limit"), current_app.config["API_PAGE_LIMIT"])
+    status = payloads.parse_status_filter(args.get("status"))
+    cursor = args.get("cursor")
+    after = payloads.decode_cursor(cursor, "search", int)[1] if cursor else None
+    store = get_manager().store
+    where = SessionFilter(statuses=(status.value,) if status else ()).conditions(store.dialect)
+    page = Search(store).hits(query, where, after=after, limit=limit)
+    last = page.hits[-1] if page.hits and page.next_after is not None else None
+    next_cursor = payloads.encode_cursor("search", last.timestamp, last.doc_id) if last else None
+    results = [schemas.SearchHit.of(hit) for hit in page.hits]
+    response = jsonify(schemas.SearchPage(results=results, next_cursor=next_cursor).wire())
+    if page.bounded:
+        response.headers["Search-Scope"] = f"latest {SCAN_WINDOW}"
+    return response
 
 
 @bp.get("/sessions/<session_id:session_id>")

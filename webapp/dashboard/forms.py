@@ -16,6 +16,7 @@ from webapp import params
 from webapp.dashboard.queries import SORTS, Cursor, ListFilters
 from webapp.params import BadParameter
 from webapp.review.service import MAX_REASON_LENGTH, VERDICTS
+from webapp.sessions.search import MAX_QUERY_CHARS as MAX_SEARCH
 from webapp.sessions.types import Status
 
 STATUS_VALUES = [s.value for s in Status]
@@ -55,7 +56,7 @@ def parse_filters(args: MultiDict[str, str]) -> ListFilters:
         created_to=params.day(args, "to"),
         context_key=context_key,
         context_value=context_value,
-        text=params.text(args, "q"),
+        text=params.text(args, "q", MAX_SEARCH),
         verdicts=params.choices(args, "verdict", VERDICTS),
         reviewer=params.text(args, "reviewer"),
         tag=params.text(args, "tag"),

@@ -41,6 +41,8 @@ from webapp.htmx import html, wants_fragment
 from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
+from webapp.sessions.search import MAX_QUERY_CHARS as MAX_SEARCH
+from webapp.sessions.search import Search, parse
 from webapp.sessions.types import UNFINISHED_STATUSES, format_utc
 
 bp = Blueprint("dashboard", __name__)
@@ -84,6 +86,7 @@ def sessions() -> Response:
     page = queries.list_sessions(filters, older=older, newer=newer)
     annotations = review.list_annotations([r.id for r in page.rows])
     context = {
+        **_search_context(filters.text, [r.id for r in page.rows]),
         "page": page,
         "filters": filters,
         "args": filter_args(filters),
@@ -99,9 +102,28 @@ def sessions() -> Response:
 # -- one session -------------------------------------------------------------------
 
 
-def _transcript_context(session: Session) -> dict[str, Any]:
-    window = get_queries().transcript_window(session.id)
+def _search_context(text: str, session_ids: list[str]) -> dict[str, Any]:
+    """A list's search: each row's first hits (``hits``), and what to say about
+    the query (``search``: the query itself, its problem, whether it was bounded)."""
+    if not text:
+        return {"hits": {}, "search": None}
+    query = parse(text)
+    found = Search(get_manager().store).session_hits(query, session_ids)
+    return {"hits": found, "search": query}
+
+
+def _transcript_context(session: Session, text: str = "", hit: int | None = None) -> dict[str, Any]:
+    later = False
+    if text and hit is not None:
+        window, later = get_queries().transcript_around(session.id, hit)
+    else:
+        window = get_queries().transcript_window(session.id)
+    hits = Search(get_manager().store).transcript_hits(parse(text), session.id) if text else []
     return {
+        "q": text,
+        "hit": hit,
+        "hits": hits,
+        "later": later,
         "window": window,
         "comments": review.comments_by_message(session.id),
         "last_id": window.messages[-1].id if window.messages else 0,
@@ -111,8 +133,11 @@ def _transcript_context(session: Session) -> dict[str, Any]:
 @bp.get("/sessions/<session_id:session_id>")
 @requires(Role.VIEWER)
 def session_page(session_id: str) -> Response:
-    """A session: header, the latest part of its transcript, its actions."""
+    """A session: header, the latest part of its transcript, its actions; with a
+    search (``q``), opened at hit ``hit`` with the next and previous ones."""
     session = _session_or_404(session_id)
+    text = params.text(request.args, "q", MAX_SEARCH)
+    hit = params.integer(request.args, "hit")
     return html(
         render_template(
             "dashboard/session.html",
@@ -124,7 +149,7 @@ def session_page(session_id: str) -> Response:
             extend_hours=EXTEND_HOURS,
             counts=get_queries().count_by_status(),
             retention=queries.retention_notice(session),
-            **_transcript_context(session),
+            **_transcript_context(session, text, hit),
         )
     )
 

@@ -35,6 +35,7 @@ from webapp.review.models import VERDICTS as VERDICTS  # the contract names it h
 from webapp.review.models import Comment, Tag, Verdict
 from webapp.sessions import UnknownSessionError
 from webapp.sessions.queries import FINISHED_STATUSES, IdSet, InboxRow
+from webapp.sessions.search_index import index_comment
 from webapp.sessions.transcripts import message_exists, session_exists
 
 verdicts_t = cast(Table, Verdict.__table__)
@@ -279,22 +280,29 @@ def add_comment(session_id: str, body: str, message_id: int | None = None) -> di
         _check_session(conn, session_id)
         if message_id is not None and not message_exists(conn, session_id, message_id):
             raise ReviewError("That message is not in this session.")
-        row = conn.execute(
-            insert(comments_t)
-            .values(
-                session_id=session_id,
-                message_id=message_id,
-                author=current_actor(),
-                created_at=get_manager().clock(),
-                body=body,
-            )
-            .returning(*comments_t.c)
-        ).one()
+        row = _store_comment(
+            conn,
+            session_id=session_id,
+            message_id=message_id,
+            author=current_actor(),
+            created_at=get_manager().clock(),
+            body=body,
+        )
         detail: dict[str, Any] = {"comment": row._mapping["id"], "excerpt": body[:80]}
         if message_id is not None:
             detail["message"] = message_id
         audit.record("comment", session_id=session_id, detail=detail)
     return _comment(row)
+
+
+def _store_comment(conn: Connection, **values: Any) -> Any:
+    """Insert a comment and put it in the search index, in ``conn``'s transaction."""
+    row = conn.execute(insert(comments_t).values(**values).returning(*comments_t.c)).one()
+    m = row._mapping
+    index_comment(
+        conn, comment_id=m["id"], session_id=m["session_id"], body=m["body"], at=m["created_at"]
+    )
+    return row
 
 
 def _normal_tag(name: str) -> str:
@@ -373,14 +381,13 @@ def import_review(session_id: str, review: dict[str, Any], message_ids: dict[Any
         for tag in tags:
             conn.execute(insert(tags_t).values(session_id=session_id, name=tag))
         for comment in comments:
-            conn.execute(
-                insert(comments_t).values(
-                    session_id=session_id,
-                    message_id=message_ids.get(comment.get("message_id")),
-                    author=comment["author"],
-                    created_at=comment["created_at"],
-                    body=comment["body"],
-                )
+            _store_comment(
+                conn,
+                session_id=session_id,
+                message_id=message_ids.get(comment.get("message_id")),
+                author=comment["author"],
+                created_at=comment["created_at"],
+                body=comment["body"],
             )
         detail = {"verdict": bool(verdict), "tags": len(tags), "comments": len(comments)}
         audit.record("review.import", session_id=session_id, detail=detail)

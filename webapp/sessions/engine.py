@@ -19,6 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from .search_index import keep_fts_current
+
 #: How long a SQLite writer waits for the write lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -88,6 +90,7 @@ def configure_engine(engine: Engine) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
+    keep_fts_current(engine)
     engine._sessionboard_configured = True  # type: ignore[attr-defined]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -35,7 +35,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from .engine import Database
 from .rows import row_to_session, sessions_t
+from .search import Search, parse
 from .stats import StatsReads
 from .store import MessageStore
 from .transcripts import TranscriptReads, session_exists
@@ -73,7 +75,9 @@ class SessionFilter:
     """What a session list shows. Empty fields do not narrow.
 
     ``context_value`` None with a ``context_key`` keeps the sessions that have the key.
-    ``created_before`` is exclusive.
+    ``created_before`` is exclusive. ``text`` is a search (the query language of
+    :mod:`webapp.sessions.search`): :meth:`resolved` turns it into the sessions
+    the search index finds, before the filter becomes SQL.
     """
 
     statuses: tuple[str, ...] = ()
@@ -85,8 +89,17 @@ class SessionFilter:
     error: str = ""
     within: tuple[IdSet, ...] = ()
 
+    def resolved(self, store: Database) -> SessionFilter:
+        """This filter with its ``text`` answered by the search index: the sessions
+        with a matching text, as one more :class:`IdSet`."""
+        if not self.text:
+            return self
+        found = IdSet(Search(store).session_ids(parse(self.text)))
+        return replace(self, text="", within=(*self.within, found))
+
     def conditions(self, dialect: str) -> list[ColumnElement[bool]]:
-        """The filter as SQL conditions on the sessions table, for ``dialect``."""
+        """The filter as SQL conditions on the sessions table, for ``dialect`` (its
+        ``text`` resolved first)."""
         c = sessions_t.c
         where: list[ColumnElement[bool]] = []
         if self.statuses:
@@ -98,11 +111,7 @@ class SessionFilter:
         if self.context_key:
             where.append(_context_has(self.context_key, self.context_value, dialect))
         if self.text:
-            # A substring LIKE: exact, but a scan of the filtered rows.
-            pattern = like_pattern(self.text)
-            where.append(
-                or_(c.request.ilike(pattern, escape="\\"), c.response.ilike(pattern, escape="\\"))
-            )
+            raise ValueError("a filter's text is a search: ReadModel answers it (resolved())")
         if self.error:
             where.append(c.error == self.error)
         for ids in self.within:
@@ -125,12 +134,6 @@ def _context_has(key: str, value: str | None, dialect: str) -> ColumnElement[boo
     if value is not None:
         wanted += [entries.c.type == "text", entries.c.value == value]
     return select(literal(1)).select_from(entries).where(*wanted).exists()
-
-
-def like_pattern(text: str) -> str:
-    """``text`` as a LIKE pattern matching it anywhere (``escape="\\"``)."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def day_range(
@@ -255,7 +258,7 @@ class ReadModel(TranscriptReads, StatsReads):
     ) -> tuple[list[Any], Keyset | None, Keyset | None]:
         c = sessions_t.c
         column = _SORT_COLUMNS[sort]
-        query = select(*columns).where(*where.conditions(self.store.dialect))
+        query = select(*columns).where(*where.resolved(self.store).conditions(self.store.dialect))
         key = tuple_(column, c.id)
         if newer is not None:
             query = query.where(key > tuple_(literal(newer.at, column.type), literal(newer.id)))

@@ -130,6 +130,32 @@ class TranscriptReads:
         rows.reverse()
         return TranscriptWindow(rows, earlier)
 
+    def transcript_around(
+        self, session_id: str, message_id: int, *, after: int = 20, limit: int = 100
+    ) -> tuple[TranscriptWindow, bool]:
+        """The window that holds message ``message_id`` and up to ``after`` messages
+        after it, and whether later messages follow (a search hit opens here)."""
+        m = messages_t.c
+        anchor = (
+            select(m.timestamp)
+            .where(m.id == message_id, m.session_id == session_id)
+            .scalar_subquery()
+        )
+        following = (
+            select(m.id)
+            .where(
+                m.session_id == session_id,
+                or_(m.timestamp > anchor, and_(m.timestamp == anchor, m.id > message_id)),
+            )
+            .order_by(m.timestamp, m.id)
+            .limit(after + 1)
+        )
+        with self.store.read() as conn:
+            later = list(conn.execute(following).scalars())
+        if len(later) <= after:
+            return self.transcript_window(session_id, limit=limit), False
+        return self.transcript_window(session_id, before=later[after], limit=limit), True
+
     def messages_after(
         self, session_id: str, after_id: int, *, limit: int = 500, truncate: int = TRUNCATE_CHARS
     ) -> list[TranscriptMessage]:

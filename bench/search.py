@@ -1,0 +1,216 @@
+"""Benchmark of search (issue 12, item 6) on a generated database. Not a test:
+prints a Markdown report.
+
+    .venv/bin/python bench/search.py [--sessions 100000] [--database-url URL] [--repeat 50]
+
+1. What ``sessionboard demo --sessions N`` does, with the index on (at head),
+   plus a few sessions holding a rare word and Japanese text.
+2. The first page of results for a rare word, a common word, a phrase, a Japanese
+   word and a no-match query, with and without a status filter, p50 and p99 over
+   ``--repeat`` runs: the API's page of hits (50) and the dashboard's page of
+   sessions with their snippets (50 sessions, three snippets each).
+3. Append throughput, single messages and batches of 50, on two fresh databases
+   of the same engine in the same run: one with the index, one without.
+4. The index's size as a share of the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from webapp import demo
+from webapp.sessions import Config, Manager, Message, MessageStore
+from webapp.sessions.queries import IdSet, ReadModel, SessionFilter
+from webapp.sessions.schema import alembic_config, upgrade_schema
+from webapp.sessions.search import Search, SearchQuery, parse
+from webapp.sessions.search_index import index_size, keep_fts_current
+from webapp.sessions.store import make_engine
+
+#: The revision before the search index: "index off".
+WITHOUT_INDEX = str(
+    ScriptDirectory.from_config(alembic_config()).get_revision("0007").down_revision
+)
+RARE = "xylophonequartz"
+QUERIES = {
+    "rare word": RARE,
+    "common word": "refund",
+    "phrase": '"Run the billing tests"',
+    "Japanese word": "日本語の入力",
+    "no match": "qqzzvvxxkk",
+}
+#: One message of each size class the demo writes, for the append benchmark.
+APPEND_TEXT = (
+    "Ran the billing tests: the refund rounding is off by one cent because the "
+    "quantize step uses ROUND_HALF_UP. Switching to ROUND_HALF_EVEN fixes "
+    "test_refund_rounding. " * 6
+)
+
+
+def percentiles(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """p50 and p99 wall time of ``fn`` in ms over ``repeat`` runs (after one warm-up)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
+    return statistics.median(times), p99
+
+
+def generate(url: str, sessions: int) -> tuple[MessageStore, float]:
+    """Migrate and fill ``url`` with the demo (what ``sessionboard demo`` does);
+    return the store and the demo's seconds."""
+    store = MessageStore(url)
+    keep_fts_current(store.engine)
+    manager = Manager(Config(), store)
+    start = time.perf_counter()
+    demo.generate(
+        store,
+        sessions,
+        now=manager.clock(),
+        timeout=manager.config.timeout,
+        retention=manager.config.message_retention,
+    )
+    return store, time.perf_counter() - start
+
+
+def add_markers(manager: Manager) -> None:
+    """Three sessions with the rare word, two in Japanese."""
+    for i in range(3):
+        s = manager.create(f"Investigate the {RARE} warning #{i}", expires_at=None)
+        manager.set_running(s.id)
+        manager.append_message(s.id, Message("assistant", f"The {RARE} flag is set in config."))
+        manager.set_failed(s.id, f"{RARE} not found")
+    for i in range(2):
+        s = manager.create("日本語の入力を修正してください", expires_at=None)
+        manager.set_running(s.id)
+        manager.append_message(s.id, Message("user", f"日本語の入力フォームが壊れています ({i})"))
+        manager.set_completed(s.id, "修正しました")
+
+
+def first_sessions(
+    search: Search, read: ReadModel, query: SearchQuery, statuses: tuple[str, ...]
+) -> object:
+    """The dashboard's first page: 50 matching sessions with their snippets."""
+    narrowed = SessionFilter(statuses=statuses, within=(IdSet(search.session_ids(query)),))
+    page = read.list_sessions(narrowed, limit=50)
+    return search.session_hits(query, [r.id for r in page.rows])
+
+
+def search_rows(store: MessageStore, repeat: int) -> list[str]:
+    search, read = Search(store), ReadModel(store)
+    rows = []
+    for name, typed in QUERIES.items():
+        query = parse(typed)
+        for statuses in ((), ("failed",)):
+            conditions = SessionFilter(statuses=statuses).conditions(store.dialect)
+            hits = partial(search.hits, query, conditions, limit=50)
+            found = len(hits().hits)
+            h50, h99 = percentiles(hits, repeat)
+            s50, s99 = percentiles(partial(first_sessions, search, read, query, statuses), repeat)
+            label = f"{name} `{typed}`" + (" + status=failed" if statuses else "")
+            rows.append(f"| {label} | {found} | {h50:.1f} | {h99:.1f} | {s50:.1f} | {s99:.1f} |")
+    return rows
+
+
+@contextmanager
+def fresh_database(url: str, name: str, folder: Path) -> Iterator[str]:
+    """An empty database of the same engine as ``url``, dropped afterwards."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        yield f"sqlite:///{folder / (name + '.db')}"
+        return
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    database = f"{parsed.database}_{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{database}"'))
+    try:
+        yield parsed.set(database=database).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def append_rate(url: str, revision: str, singles: int, batches: int) -> tuple[float, float]:
+    """Messages per second appended one by one and in batches of 50, on a fresh
+    database migrated to ``revision``."""
+    engine = make_engine(url)
+    upgrade_schema(engine, revision)
+    keep_fts_current(engine)
+    manager = Manager(Config(), MessageStore(engine, migrate=False))
+    session = manager.create("append benchmark", expires_at=None)
+    manager.set_running(session.id)
+    start = time.perf_counter()
+    for i in range(singles):
+        manager.append_message(session.id, Message("assistant", f"{i} {APPEND_TEXT}"))
+    single = singles / (time.perf_counter() - start)
+    start = time.perf_counter()
+    for b in range(batches):
+        batch = [Message("assistant", f"{b}.{i} {APPEND_TEXT}") for i in range(50)]
+        manager.append_messages(session.id, batch)
+    batch_rate = batches * 50 / (time.perf_counter() - start)
+    manager.stop()
+    engine.dispose()
+    return single, batch_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--appends", type=int, default=300, help="single appends per run")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="sb-search-bench-"))
+    url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
+    store, demo_s = generate(url, args.sessions)
+    add_markers(Manager(Config(), store))
+    engine_name = store.dialect
+    print(f"## Search on {engine_name}, {args.sessions} demo sessions\n")
+    with store.read() as conn:
+        counts = conn.execute(
+            text("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM search_docs)")
+        ).one()
+        size: dict[str, Any] = index_size(conn)
+    print(f"- demo with the index on: {demo_s:.0f} s; {counts[0]} messages, {counts[1]} texts")
+    share = size["index_bytes"] / size["database_bytes"] if size["database_bytes"] else 0
+    print(
+        f"- index: {size['index_bytes'] / 2**20:.0f} MiB of {size['database_bytes'] / 2**20:.0f}"
+        f" MiB ({share:.0%} of the database)\n"
+    )
+    print(f"First page, ms over {args.repeat} runs (hits: the API's 50; sessions: 50 with")
+    print("three snippets each):\n")
+    print("| query | hits | hits p50 | hits p99 | sessions p50 | sessions p99 |")
+    print("|---|---|---|---|---|---|")
+    for row in search_rows(store, args.repeat):
+        print(row)
+    store.close()
+    with fresh_database(url, "append_on", folder) as on_url:
+        on = append_rate(on_url, "head", args.appends, args.appends // 10)
+    with fresh_database(url, "append_off", folder) as off_url:
+        off = append_rate(off_url, WITHOUT_INDEX, args.appends, args.appends // 10)
+    print("\nAppends, messages per second (same run, fresh databases):\n")
+    print("| | index on | index off | on / off |")
+    print("|---|---|---|---|")
+    print(f"| single | {on[0]:.0f} | {off[0]:.0f} | {on[0] / off[0]:.0%} |")
+    print(f"| batches of 50 | {on[1]:.0f} | {off[1]:.0f} | {on[1] / off[1]:.0%} |")
+
+
+if __name__ == "__main__":
+    main()

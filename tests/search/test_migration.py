@@ -1,0 +1,46 @@
+"""Migration 0007 makes the search_docs table of the model, fills it from a
+database that has sessions already, and undoes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from webapp.sessions import Config, Manager, Message, MessageStore
+from webapp.sessions.schema import alembic_config, upgrade_schema
+from webapp.sessions.search import Search, parse
+from webapp.sessions.search_index import SearchDoc
+from webapp.sessions.store import make_engine
+
+
+def test_0007_fills_the_index_matches_the_model_and_downgrades(
+    database_url: str, capfd: Any
+) -> None:
+    engine = make_engine(database_url)
+    try:
+        command.downgrade(alembic_config(engine), "-1")
+        assert "search_docs" not in inspect(engine).get_table_names()
+        store = MessageStore(engine, migrate=False)
+        manager = Manager(Config(), store)
+        for i in range(3):
+            session = manager.create(f"needle request {i}")
+            manager.set_running(session.id)
+            manager.append_message(session.id, Message("user", f"needle message {i}"))
+        upgrade_schema(engine)
+        assert "Search index: 6 texts indexed" in capfd.readouterr().err
+        assert len(Search(store).hits(parse("needle"), limit=100).hits) == 6
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = [
+                d
+                for d in compare_metadata(context, SearchDoc.metadata)
+                if "search_docs" in repr(d) and "ix_search_docs_body" not in repr(d)
+            ]
+        assert diff == []
+    finally:
+        upgrade_schema(engine)  # the database stays at head for the tests after this one
+        engine.dispose()

@@ -1,0 +1,89 @@
+"""``sessionboard search QUERY`` prints matching texts; ``--rebuild`` rebuilds the index."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+from flask.cli import with_appcontext
+
+from webapp.extensions import get_manager
+from webapp.sessions import Status
+from webapp.sessions.queries import SessionFilter
+from webapp.sessions.search import Hit, Search, parse
+from webapp.sessions.search_index import rebuild
+
+
+def _line(hit: Hit) -> str:
+    where = f"message {hit.message_id}" if hit.message_id is not None else hit.source
+    role = hit.role or "-"
+    text = hit.snippet.striptags()
+    return f"{hit.timestamp:%Y-%m-%d %H:%M:%S}  {hit.session_id}  {where}  {role}  {text}"
+
+
+def _rebuild() -> None:
+    store = get_manager().store
+    started = time.monotonic()
+    with click.progressbar(length=1, label="Rebuilding the search index", file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        with store.write() as conn:
+            count = rebuild(conn, progress=progress)
+    click.echo(f"search index rebuilt: {count} texts in {time.monotonic() - started:.1f} s")
+
+
+@click.command("search")
+@click.argument("query", required=False, default="")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice([s.value for s in Status]),
+    help="Only sessions of this status (may repeat).",
+)
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="How many texts to print.",
+)
+@click.option(
+    "--rebuild",
+    "rebuild_index",
+    is_flag=True,
+    help="Rebuild the index from the stored sessions and messages (review comments are kept).",
+)
+@with_appcontext
+def search_command(query: str, statuses: tuple[str, ...], limit: int, rebuild_index: bool) -> None:
+    """Print the texts that match QUERY, newest first: one line each with its
+    time, session, message (or request, response, error, comment), role and snippet.
+
+    QUERY is the dashboard's: words (all must match), "exact phrases", -exclusions,
+    role:, tool:, kind: (tool_use, tool_result, thinking, ...) and in:request,
+    in:response, in:error, in:messages, in:comments.
+    """
+    if rebuild_index:
+        _rebuild()
+        if not query:
+            return
+    parsed = parse(query)
+    if parsed.problem:
+        raise click.UsageError(parsed.problem)
+    if parsed.is_empty:
+        raise click.UsageError("Give a QUERY (or --rebuild).")
+    store = get_manager().store
+    where = SessionFilter(statuses=statuses).conditions(store.dialect)
+    page = Search(store).hits(parsed, where, limit=limit)
+    for hit in page.hits:
+        click.echo(_line(hit))
+    if page.bounded:
+        click.echo(
+            "Terms shorter than 3 characters: only the latest texts were searched.", err=True
+        )
+    if not page.hits:
+        click.echo("no match", err=True)

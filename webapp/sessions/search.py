@@ -1,0 +1,576 @@
+"""Search: the query language, the reads over the search index, and snippets.
+
+What a person types is parsed into a :class:`SearchQuery`; nothing typed breaks
+it. The language:
+
+- ``word`` and ``"exact phrase"``: every one must be in the same text (a message,
+  a request, a response, an error or a comment), as a case-insensitive substring;
+- ``-word``, ``-"phrase"``: no such text;
+- ``role:assistant``, ``tool:Bash``, ``kind:tool_use`` (``tool_result``,
+  ``thinking``, ...), ``in:request`` (``response``, ``error``, ``messages``,
+  ``comments``): only those texts; ``-role:user`` excludes. A prefix may repeat
+  (any of its values), and takes a quoted value (``tool:"mcp__x y"``);
+- everything else is text: FTS5 syntax (``*``, ``^``, ``NEAR(...)``, ``col:x``,
+  ``AND``, parentheses, an unbalanced quote) is searched for as typed.
+
+Terms of three characters or more go through the trigram index (FTS5 on SQLite,
+``pg_trgm`` on PostgreSQL). A query whose terms are all shorter (one or two
+characters, common in Japanese) cannot use it: it scans the latest
+:data:`SCAN_WINDOW` documents only, and its page says so (``bounded``).
+
+Snippets are made here, not by the engine, so they are the same on both: the
+text around the first match, HTML-escaped, with every match wrapped in
+``<mark>`` by us.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    column,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    table,
+)
+
+from .engine import Database
+from .rows import sessions_t
+from .search_index import FTS_STATE, FTS_TABLE, search_docs_t
+from .types import check_text
+
+#: Shortest term the trigram index answers.
+MIN_INDEXED = 3
+#: Documents a query without an indexable term looks through (the latest ones).
+SCAN_WINDOW = 50_000
+#: Longest query accepted, in characters, and most terms and filters in one.
+MAX_QUERY_CHARS = 500
+MAX_TERMS = 20
+#: Snippet length around the first match, in characters.
+SNIPPET_CHARS = 180
+#: How much of a long text is read to make its snippet.
+SNIPPET_SOURCE_CHARS = 100_000
+#: Matching documents a session-level search collects before it switches from
+#: "these sessions" to "sessions with a matching text" (see :meth:`Search.session_ids`).
+SESSION_PROBE = 2000
+#: PostgreSQL: matches a probe through the trigram index reads before it takes
+#: the term as common (see :meth:`Search._newest_on_postgresql`).
+INDEX_PROBE = 1000
+#: How many matching documents a thinly spread term reads for its sessions' ids.
+SESSION_PROBE_MAX = 20_000
+#: The share of the index the first probe must reach back over to count as thin.
+SPARSE_SPAN = 0.1
+
+#: ``in:`` values and the document sources they pick.
+SOURCES_BY_NAME = {
+    "message": "message",
+    "messages": "message",
+    "request": "request",
+    "response": "response",
+    "error": "error",
+    "comment": "comment",
+    "comments": "comment",
+}
+FACETS = ("role", "tool", "kind", "in")
+
+_TOKEN = re.compile(
+    r"""(?P<neg>-)?(?:(?P<prefix>[A-Za-z]+):)?(?:"(?P<quoted>[^"]*)(?:"|\Z)|(?P<word>[^\s"]+))"""
+)
+
+d = search_docs_t.c
+fts = table(FTS_TABLE, column("rowid", Integer), column("body"))
+fts_state = table(FTS_STATE, column("indexed_upto", Integer))
+
+
+@dataclass(frozen=True)
+class Facet:
+    """Values a field must have (any of ``include``) and must not have."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A parsed query. ``problem`` is set (and nothing is searched) when the text
+    cannot be searched: too long, too many terms, NUL or a lone surrogate."""
+
+    text: str = ""
+    terms: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
+    role: Facet = Facet()
+    tool: Facet = Facet()
+    kind: Facet = Facet()
+    source: Facet = Facet()
+    problem: str = ""
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to search for (or nothing searchable)."""
+        return bool(self.problem) or not (
+            self.terms or self.excluded or self.role or self.tool or self.kind or self.source
+        )
+
+    @property
+    def indexed_terms(self) -> tuple[str, ...]:
+        """The terms the trigram index answers: those with three characters in a
+        row that are not LIKE wildcards."""
+        return tuple(t for t in self.terms if indexable(t))
+
+    @property
+    def bounded(self) -> bool:
+        """No term the index answers: only the latest :data:`SCAN_WINDOW` documents
+        are looked through."""
+        return not self.indexed_terms
+
+
+def literal_runs(term: str) -> list[str]:
+    """The parts of ``term`` between LIKE wildcards (``%``, ``_``) that the trigram
+    index answers: :data:`MIN_INDEXED` characters or more."""
+    return [run for run in re.split("[%_]", term) if len(run) >= MIN_INDEXED]
+
+
+def indexable(term: str) -> bool:
+    """Whether the trigram index can answer ``term``."""
+    return bool(literal_runs(term))
+
+
+def _problem(text: str) -> str:
+    if len(text) > MAX_QUERY_CHARS:
+        return f"A search has at most {MAX_QUERY_CHARS} characters."
+    try:
+        check_text(text, "A search")
+    except ValueError as refused:
+        return f"{refused}."
+    return ""
+
+
+def parse(text: str) -> SearchQuery:
+    """Parse what was typed; never raises (see the module's docstring)."""
+    problem = _problem(text)
+    if problem:
+        return SearchQuery(text=text, problem=problem)
+    terms: list[str] = []
+    excluded: list[str] = []
+    facets: dict[str, tuple[list[str], list[str]]] = {f: ([], []) for f in FACETS}
+    for match in _TOKEN.finditer(text):
+        negated = match["neg"] is not None
+        prefix = match["prefix"] or ""
+        value = match["quoted"] if match["quoted"] is not None else match["word"]
+        if prefix.lower() in facets and value:
+            include, exclude = facets[prefix.lower()]
+            (exclude if negated else include).append(value)
+            continue
+        # A word, a phrase, or an unknown prefix (a URL's scheme): text as typed.
+        phrase = f"{prefix}:{value}" if prefix else value
+        if phrase:
+            (excluded if negated else terms).append(phrase)
+    sources = facets["in"]
+    unknown = [v for v in sources[0] + sources[1] if v.lower() not in SOURCES_BY_NAME]
+    if unknown:
+        return SearchQuery(
+            text=text,
+            problem=f"in:{unknown[0]} is not a place to search: "
+            "in: takes request, response, error, messages or comments.",
+        )
+    count = len(terms) + len(excluded) + sum(len(a) + len(b) for a, b in facets.values())
+    if count > MAX_TERMS:
+        return SearchQuery(text=text, problem=f"A search has at most {MAX_TERMS} terms.")
+    return SearchQuery(
+        text=text,
+        terms=tuple(terms),
+        excluded=tuple(excluded),
+        role=Facet(tuple(facets["role"][0]), tuple(facets["role"][1])),
+        tool=Facet(tuple(facets["tool"][0]), tuple(facets["tool"][1])),
+        kind=Facet(tuple(facets["kind"][0]), tuple(facets["kind"][1])),
+        source=Facet(
+            tuple(SOURCES_BY_NAME[v.lower()] for v in sources[0]),
+            tuple(SOURCES_BY_NAME[v.lower()] for v in sources[1]),
+        ),
+    )
+
+
+def like_pattern(text: str) -> str:
+    """``text`` as a LIKE pattern matching it anywhere (``escape="\\"``)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+# -- snippets -----------------------------------------------------------------------
+
+
+def _term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
+    if not terms:
+        return None
+    alternatives = sorted({re.escape(t) for t in terms}, key=len, reverse=True)
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def snippet(body: str, terms: Sequence[str], width: int = SNIPPET_CHARS) -> Markup:
+    """``body`` around its first match of ``terms``, HTML-escaped, each match in
+    ``<mark>``; the start of ``body`` when none matches. ``…`` marks a cut."""
+    pattern = _term_pattern(terms)
+    first = pattern.search(body) if pattern is not None else None
+    start = 0
+    if first is not None:
+        start = max(0, first.start() - width // 3)
+        # Begin at a word's start when one is near.
+        space = body.rfind(" ", max(0, start - 15), start + 1)
+        if space >= 0 and start > 0:
+            start = space + 1
+    end = min(len(body), start + width)
+    window = body[start:end]
+    parts: list[str] = ["…" if start > 0 else ""]
+    position = 0
+    for hit in pattern.finditer(window) if pattern is not None else ():
+        parts.append(str(escape(window[position : hit.start()])))
+        parts.append(f"<mark>{escape(hit.group(0))}</mark>")
+        position = hit.end()
+    parts.append(str(escape(window[position:])))
+    parts.append("…" if end < len(body) else "")
+    return Markup("".join(parts))  # noqa: S704  (every part is escaped above)
+
+
+# -- reads --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One matching text."""
+
+    doc_id: int
+    session_id: str
+    message_id: int | None
+    source: str
+    role: str | None
+    kind: str | None
+    tool: str | None
+    timestamp: datetime
+    snippet: Markup
+
+
+@dataclass(frozen=True)
+class HitPage:
+    """Matching texts newest first; ``next_after`` goes on (None: no more).
+    ``bounded``: only the latest :data:`SCAN_WINDOW` documents were looked through."""
+
+    hits: list[Hit]
+    next_after: int | None
+    bounded: bool = False
+
+
+@dataclass(frozen=True)
+class SessionHits:
+    """The first few matches in one session, and how many there are in all."""
+
+    hits: list[Hit] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def more(self) -> int:
+        """Matches not shown."""
+        return self.total - len(self.hits)
+
+
+_HIT_COLUMNS = (
+    d.id,
+    d.session_id,
+    d.message_id,
+    d.source,
+    d.role,
+    d.kind,
+    d.tool,
+    d.at,
+)
+
+
+def _lowered(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    return func.lower(column).in_([v.lower() for v in values])
+
+
+def _facet(column: Any, facet: Facet) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if facet.include:
+        where.append(_lowered(column, facet.include))
+    if facet.exclude:
+        where.append(or_(column.is_(None), not_(_lowered(column, facet.exclude))))
+    return where
+
+
+_PLANNER_SWITCHES = ("enable_seqscan", "enable_indexscan", "enable_bitmapscan")
+
+
+def _plan(conn: Connection, *off: str) -> None:
+    """PostgreSQL: turn the planner's ``off`` ways of reading a table off for the
+    next statements of this transaction (none: all back on)."""
+    for switch in _PLANNER_SWITCHES:
+        conn.exec_driver_sql(f"SET LOCAL {switch} = {'off' if switch in off else 'on'}")
+
+
+class Search:
+    """Searches over one store's index. Read-only."""
+
+    def __init__(self, store: Database) -> None:
+        self.store = store
+        self.uses_fts = store.dialect == "sqlite"
+
+    # -- building blocks -------------------------------------------------------------
+
+    def _conditions(
+        self, query: SearchQuery, *, in_fts: bool = False, text_by_text: bool = False
+    ) -> list[ColumnElement[bool]]:
+        """The query as conditions on ``search_docs``: ``in_fts``, on the FTS5 table
+        too, which answers a LIKE through its trigrams; ``text_by_text``, on the
+        text as an expression no index serves (for a session's few texts, which
+        PostgreSQL would otherwise look up in the whole trigram index, once per
+        session)."""
+        where: list[ColumnElement[bool]] = []
+        body = d.body.concat("") if text_by_text else d.body
+        for term in query.terms:
+            exact = body.ilike(like_pattern(term), escape="\\")
+            runs = literal_runs(term) if in_fts else []
+            # FTS5 answers a LIKE without ESCAPE through its trigrams. It is only
+            # ever given a term's parts between wildcards (SQLite 3.40's FTS5
+            # crashes on some patterns with a wildcard inside); a term holding a
+            # wildcard is then checked exactly as well.
+            where += [fts.c.body.like(f"%{run}%") for run in runs]
+            if runs != [term]:
+                where.append(exact)
+        for term in query.excluded:
+            where.append(not_(body.ilike(like_pattern(term), escape="\\")))
+        where += _facet(d.role, query.role)
+        where += _facet(d.tool, query.tool)
+        where += _facet(d.kind, query.kind)
+        where += _facet(d.source, query.source)
+        return where
+
+    def _matching(
+        self, query: SearchQuery, columns: Sequence[Any], where: Sequence[ColumnElement[bool]]
+    ) -> list[tuple[Select[Any], Any]]:
+        """Selects of ``columns`` over the documents matching ``query`` and ``where``,
+        each with the id column to order and page by, newest part first.
+
+        On SQLite with an indexed term: the documents FTS5 does not hold yet (those
+        written since the last flush, above its watermark: a scan of a few), then
+        those it holds (through FTS5). Elsewhere one select.
+        """
+        plain = select(*columns).where(*self._conditions(query), *where)
+        if not self.uses_fts or query.bounded:
+            return [(plain, d.id)]
+        upto = select(fts_state.c.indexed_upto).scalar_subquery()
+        indexed = (
+            select(*columns)
+            .select_from(fts.join(search_docs_t, d.id == fts.c.rowid))
+            .where(fts.c.rowid <= upto, *self._conditions(query, in_fts=True), *where)
+        )
+        return [(plain.where(d.id > upto), d.id), (indexed, fts.c.rowid)]
+
+    def _newest(
+        self,
+        query: SearchQuery,
+        columns: Sequence[Any],
+        where: Sequence[ColumnElement[bool]],
+        limit: int,
+        after: int | None = None,
+    ) -> list[Any]:
+        """Up to ``limit`` rows of ``columns`` of the matching documents newest
+        first (below document ``after``), read in one snapshot."""
+        rows: list[Any] = []
+        with self.store.read() as conn:
+            if self.store.dialect == "postgresql" and not query.bounded:
+                return self._newest_on_postgresql(conn, query, columns, where, limit, after)
+            for stmt, key in self._matching(query, columns, where):
+                if after is not None:
+                    stmt = stmt.where(key < after)
+                rows += conn.execute(stmt.order_by(key.desc()).limit(limit - len(rows)))
+                if len(rows) >= limit:
+                    break
+        return rows
+
+    def _newest_on_postgresql(
+        self,
+        conn: Connection,
+        query: SearchQuery,
+        columns: Sequence[Any],
+        where: Sequence[ColumnElement[bool]],
+        limit: int,
+        after: int | None,
+    ) -> list[Any]:
+        """The trigram index finds every match at once (a bitmap): quick when they
+        are few, slow to sort when they are many. Walking the documents newest
+        first and checking each is the other way round. A probe through the
+        index that stops at :data:`INDEX_PROBE` matches picks one."""
+        matches = self._conditions(query)
+        if after is not None:
+            matches.append(d.id < after)
+        _plan(conn, "enable_seqscan", "enable_indexscan")
+        probe = select(d.id).where(*matches).limit(INDEX_PROBE + 1)
+        found = list(conn.execute(probe).scalars())
+        _plan(conn)
+        stmt = select(*columns).where(*where).order_by(d.id.desc()).limit(limit)
+        if len(found) <= INDEX_PROBE:
+            return list(conn.execute(stmt.where(d.id.in_(found))))
+        _plan(conn, "enable_bitmapscan", "enable_seqscan")
+        rows = list(conn.execute(stmt.where(*matches)))
+        _plan(conn)
+        return rows
+
+    def _window(self, query: SearchQuery) -> list[ColumnElement[bool]]:
+        """For a query the index cannot answer: only the latest :data:`SCAN_WINDOW`."""
+        if not query.bounded:
+            return []
+        newest = select(func.coalesce(func.max(d.id), 0)).scalar_subquery()
+        return [d.id > newest - SCAN_WINDOW]
+
+    def _hits(self, rows: Sequence[Any], query: SearchQuery) -> list[Hit]:
+        """Rows of ``_HIT_COLUMNS`` as hits, with their snippets."""
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        body = func.substr(d.body, 1, SNIPPET_SOURCE_CHARS)
+        with self.store.read() as conn:
+            bodies = {
+                r.id: r.body
+                for r in conn.execute(select(d.id, body.label("body")).where(d.id.in_(ids)))
+            }
+        return [
+            Hit(
+                doc_id=r.id,
+                session_id=r.session_id,
+                message_id=r.message_id,
+                source=r.source,
+                role=r.role,
+                kind=r.kind,
+                tool=r.tool,
+                timestamp=r.at,
+                snippet=snippet(bodies.get(r.id, ""), query.terms),
+            )
+            for r in rows
+        ]
+
+    # -- the reads -------------------------------------------------------------------
+
+    def hits(
+        self,
+        query: SearchQuery,
+        session_where: Sequence[ColumnElement[bool]] = (),
+        *,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> HitPage:
+        """Matching texts newest first, below document ``after``, of the sessions
+        ``session_where`` keeps (conditions on the ``sessions`` table, e.g. a
+        list filter's)."""
+        if query.is_empty:
+            return HitPage([], None, query.bounded)
+        where = self._window(query)
+        if session_where:
+            # Checked hit by hit (a primary-key lookup), so a filter that keeps
+            # most sessions costs nothing up front.
+            s = sessions_t.c
+            where.append(select(s.id).where(s.id == d.session_id, *session_where).exists())
+        rows = self._newest(query, _HIT_COLUMNS, where, limit + 1, after)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_after = rows[-1].id if more and rows else None
+        return HitPage(self._hits(rows, query), next_after, query.bounded)
+
+    def session_ids(self, query: SearchQuery) -> Select[Any]:
+        """A query of the ids of the sessions with a matching text, to narrow a
+        session list (an ``IdSet`` of the read model).
+
+        Few matches (at most :data:`SESSION_PROBE` texts, found through the index,
+        newest first): their sessions' ids. More, spread thin (the newest
+        :data:`SESSION_PROBE` reach back over more than :data:`SPARSE_SPAN` of the
+        index): up to :data:`SESSION_PROBE_MAX` are read for their ids. Otherwise
+        the term is common: a correlated condition, "this session has a matching
+        text" (its texts read through the session's index), which a list in time
+        order checks session by session and finds in most of them.
+        """
+        s = sessions_t.c
+        if query.is_empty:
+            return select(s.id).where(false())
+        columns, window = (d.session_id, d.id), self._window(query)
+        cap = SESSION_PROBE
+        found = self._newest(query, columns, window, cap + 1)
+        if len(found) > cap and self._sparse(found[-1].id):
+            cap = SESSION_PROBE_MAX
+            found += self._newest(query, columns, window, cap + 1 - len(found), found[-1].id)
+        if len(found) <= cap:
+            return select(s.id).where(s.id.in_(sorted({r.session_id for r in found})))
+        # Correlated with the list's own ``sessions`` row: evaluated per session.
+        return select(d.session_id).where(
+            d.session_id == s.id,
+            *self._conditions(query, text_by_text=True),
+            *self._window(query),
+        )
+
+    def _sparse(self, oldest_id: int) -> bool:
+        """Whether matches down to document ``oldest_id`` span more than
+        :data:`SPARSE_SPAN` of the index."""
+        with self.store.read() as conn:
+            newest = conn.execute(select(func.max(d.id))).scalar() or 0
+        return newest > 0 and (newest - oldest_id) / newest > SPARSE_SPAN
+
+    def session_hits(
+        self, query: SearchQuery, session_ids: Sequence[str], *, per_session: int = 3
+    ) -> dict[str, SessionHits]:
+        """For each of ``session_ids`` with a match (a page of a list): its first
+        ``per_session`` matching texts, in the order they were written, and how many
+        match in all. The sessions' texts are read through the session index and
+        checked text by text: a page's sessions hold few texts next to the index."""
+        if query.is_empty or not session_ids:
+            return {}
+        matches = (
+            select(d.session_id, d.id)
+            .where(
+                d.session_id.in_(list(dict.fromkeys(session_ids))),
+                *self._conditions(query, text_by_text=True),
+                *self._window(query),
+            )
+            .order_by(d.id)
+        )
+        per: dict[str, list[int]] = {}
+        with self.store.read() as conn:
+            for session_id, doc_id in conn.execute(matches):
+                per.setdefault(session_id, []).append(doc_id)
+            shown = [i for ids in per.values() for i in ids[:per_session]]
+            rows = list(conn.execute(select(*_HIT_COLUMNS).where(d.id.in_(shown)).order_by(d.id)))
+        hits: dict[str, list[Hit]] = {}
+        for hit in self._hits(rows, query):
+            hits.setdefault(hit.session_id, []).append(hit)
+        return {sid: SessionHits(hits[sid], len(ids)) for sid, ids in per.items()}
+
+    def transcript_hits(self, query: SearchQuery, session_id: str) -> list[int]:
+        """The ids of a session's matching messages in transcript order (timestamp,
+        id): what "next hit" and "previous hit" step through. Read through the
+        session index and checked text by text."""
+        if query.is_empty:
+            return []
+        stmt = (
+            select(d.message_id)
+            .where(
+                d.session_id == session_id,
+                d.message_id.is_not(None),
+                *self._conditions(query, text_by_text=True),
+                *self._window(query),
+            )
+            .order_by(d.at, d.message_id)
+        )
+        with self.store.read() as conn:
+            return [int(i) for i in conn.execute(stmt).scalars()]

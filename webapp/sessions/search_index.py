@@ -1,0 +1,485 @@
+"""The search index: one row per searchable text, kept in step by the database.
+
+Every text a reviewer looks for is a *search document* (``search_docs``): a
+message (its content, after the tool's name for a tool call), a session's
+request, response and error, and a review comment. The database keeps the
+documents in step with every write, in the writing transaction itself:
+
+- triggers on ``messages`` and ``sessions`` add, change and remove documents on
+  every insert and update, whichever code path writes (appends, batch appends,
+  imports, the demo's bulk load), and foreign keys with ``ON DELETE CASCADE``
+  remove them with their message or session (delete, clear, purge): the index
+  never holds a purged message;
+- a comment belongs to the review feature, whose tables the domain does not
+  know: the feature calls :func:`index_comment` in its own transaction.
+
+SQLite matches with an FTS5 table with the ``trigram`` tokenizer (SQLite 3.34+)
+whose external content is ``search_docs``, with ``detail='none'``: it keeps which
+texts hold each trigram, not where, so it takes a quarter of the space and of the
+write time of ``detail='full'``; it answers ``LIKE '%term%'``, whose candidates
+SQLite checks against the text. FTS5 holds the documents up to a watermark
+(``search_fts_state``): the documents of a transaction are added to it in one
+statement just before it commits (:func:`keep_fts_current`), and a search scans
+the few above the watermark, so it is exact whether or not they are added yet.
+PostgreSQL matches with a ``pg_trgm`` GIN index on ``search_docs.body`` that
+answers ``ILIKE '%term%'``.
+
+Document ids grow with every write, so the newest documents have the highest
+ids: results come newest first by id, and a page goes on below the last id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    TextClause,
+    bindparam,
+    delete,
+    event,
+    insert,
+    inspect,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Base, BigId
+
+log = logging.getLogger(__name__)
+
+#: Rows read and indexed per statement when an existing database is filled.
+FILL_BATCH = 5000
+#: The FTS5 table (SQLite) over ``search_docs.body``.
+FTS_TABLE = "search_index"
+#: One row: the highest document id FTS5 holds; documents above it are scanned.
+FTS_STATE = "search_fts_state"
+
+#: Called with (rows done, rows in all) while the index is filled.
+Progress = Callable[[int, int], None]
+
+
+class SearchDoc(Base):
+    """One searchable text: a message, a session's request, response or error, or
+    a review comment. ``source`` says which; ``message_id`` or ``comment_id`` names
+    the row it came from."""
+
+    __tablename__ = "search_docs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("sessions.id", ondelete="CASCADE")
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    #: The review feature's comment id (no foreign key: the domain does not know
+    #: that table; the feature removes its documents itself).
+    comment_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: ``message``, ``request``, ``response``, ``error`` or ``comment``.
+    source: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str | None] = mapped_column(Text)
+    #: The message's ``meta["kind"]`` (tool_use, tool_result, thinking, ...), or the source.
+    kind: Mapped[str | None] = mapped_column(Text)
+    #: The tool's name of a tool call (``meta["tool_name"]``).
+    tool: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime]
+    body: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_search_docs_message", "message_id", unique=True),
+        Index("ix_search_docs_session", "session_id", "id"),
+        Index("ix_search_docs_comment", "comment_id"),
+        # Ids are never reused: FTS5 holds the ids up to a watermark.
+        {"sqlite_autoincrement": True},
+    )
+
+
+search_docs_t = cast(Table, SearchDoc.__table__)
+
+#: A session's own fields as documents: (source, role, the column its time comes from).
+SESSION_FIELDS = (
+    ("request", "user", "created_at"),
+    ("response", "assistant", "last_activity"),
+    ("error", "system", "last_activity"),
+)
+SOURCES = ("message", *(f for f, _r, _a in SESSION_FIELDS), "comment")
+
+# -- SQLite: FTS5 over search_docs, triggers on messages and sessions ----------------
+
+_SQLITE_TOOL = "json_extract({row}.meta, '$.tool_name')"
+_SQLITE_MESSAGE_DOC = (
+    "SELECT {row}.session_id, {row}.id, 'message', {row}.role, "
+    "json_extract({row}.meta, '$.kind'), " + _SQLITE_TOOL + ", {row}.timestamp, "
+    "CASE WHEN json_type({row}.meta, '$.tool_name') = 'text' "
+    "THEN " + _SQLITE_TOOL + " || char(10) || {row}.content ELSE {row}.content END"
+)
+_DOC_COLUMNS = "(session_id, message_id, source, role, kind, tool, at, body)"
+
+
+def _session_docs(changed: str | None, rows: str = "") -> str:
+    """Trigger statements that (re)write a session's request, response and error
+    documents from ``NEW`` (``n`` in ``rows``, a FROM clause, on PostgreSQL).
+
+    ``changed`` is the engine's "differs" operator (``IS NOT``, ``IS DISTINCT
+    FROM``) for an update, which rewrites only the fields that changed; None for
+    an insert."""
+    row = "n" if rows else "NEW"
+    statements = []
+    for source, role, at in SESSION_FIELDS:
+        differs = f"OLD.{source} {changed} NEW.{source}" if changed else ""
+        if differs:
+            statements.append(
+                f"DELETE FROM search_docs WHERE session_id = NEW.id AND source = '{source}'"  # noqa: S608
+                f" AND {differs};"
+            )
+        statements.append(
+            f"INSERT INTO search_docs {_DOC_COLUMNS} SELECT {row}.id, NULL, '{source}', "  # noqa: S608
+            f"'{role}', '{source}', NULL, {row}.{at}, {row}.{source} {rows}"
+            f"WHERE {row}.{source} <> ''{' AND ' + differs if differs else ''};"
+        )
+    return " ".join(statements)
+
+
+def _sqlite_statements() -> list[str]:
+    fields = ", ".join(f for f, _r, _a in SESSION_FIELDS)
+    changed = " OR ".join(f"OLD.{f} IS NOT NEW.{f}" for f, _r, _a in SESSION_FIELDS)
+    message_doc = _SQLITE_MESSAGE_DOC.format(row="NEW")
+    return [
+        # A document leaves FTS5 with its row, in the same statement: FTS5 reads
+        # the text of every candidate row, so it must never hold a deleted one.
+        "CREATE TRIGGER IF NOT EXISTS search_docs_ad AFTER DELETE ON search_docs "  # noqa: S608
+        f"WHEN OLD.id <= (SELECT indexed_upto FROM {FTS_STATE}) BEGIN "
+        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, OLD.body); "
+        "END",
+        "CREATE TRIGGER IF NOT EXISTS search_messages_ai AFTER INSERT ON messages "
+        f"BEGIN INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",
+        "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
+        "AFTER UPDATE OF content, meta, role ON messages BEGIN "
+        "DELETE FROM search_docs WHERE message_id = OLD.id; "
+        f"INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",
+        "CREATE TRIGGER IF NOT EXISTS search_sessions_ai AFTER INSERT ON sessions BEGIN "
+        + _session_docs(None)
+        + " END",
+        f"CREATE TRIGGER IF NOT EXISTS search_sessions_au AFTER UPDATE OF {fields} ON sessions "
+        f"WHEN {changed} BEGIN " + _session_docs("IS NOT") + " END",
+    ]
+
+
+_SQLITE_FTS = [
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+    "body, content='search_docs', content_rowid='id', tokenize='trigram', detail='none')",
+    f"CREATE TABLE IF NOT EXISTS {FTS_STATE} ("
+    "id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL)",
+    f"INSERT OR IGNORE INTO {FTS_STATE} (id, indexed_upto) VALUES (1, 0)",  # noqa: S608
+]
+#: Adds the documents written since the last time to FTS5, in the committing
+#: transaction (see :func:`keep_fts_current`).
+_SQLITE_FLUSH = [
+    f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
+    f"WHERE id > (SELECT indexed_upto FROM {FTS_STATE})",
+    f"UPDATE {FTS_STATE} SET indexed_upto = "  # noqa: S608
+    "(SELECT coalesce(max(id), indexed_upto) FROM search_docs)",
+]
+_SQLITE_DROPS = [
+    "DROP TRIGGER IF EXISTS search_sessions_au",
+    "DROP TRIGGER IF EXISTS search_sessions_ai",
+    "DROP TRIGGER IF EXISTS search_messages_au",
+    "DROP TRIGGER IF EXISTS search_messages_ai",
+    "DROP TRIGGER IF EXISTS search_docs_ad",
+    f"DROP TABLE IF EXISTS {FTS_TABLE}",
+    f"DROP TABLE IF EXISTS {FTS_STATE}",
+]
+
+# -- PostgreSQL: pg_trgm GIN on search_docs.body, trigger functions -------------------
+
+_PG_META = (
+    "CASE WHEN jsonb_typeof({row}.meta -> '{key}') = 'string' THEN {row}.meta ->> '{key}' END"
+)
+_PG_MESSAGE_DOC = (
+    "SELECT {row}.session_id, {row}.id, 'message', {row}.role, "
+    + _PG_META.replace("{key}", "kind")
+    + ", "
+    + _PG_META.replace("{key}", "tool_name")
+    + ", {row}.timestamp, "
+    "CASE WHEN jsonb_typeof({row}.meta -> 'tool_name') = 'string' "
+    "THEN ({row}.meta ->> 'tool_name') || E'\\n' || {row}.content ELSE {row}.content END"
+)
+
+
+def _pg_function(name: str, body: str) -> str:
+    return (
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN {body} RETURN NULL; END $$"
+    )
+
+
+def _pg_statements() -> list[str]:
+    fields = ", ".join(f for f, _r, _a in SESSION_FIELDS)
+    changed = " OR ".join(f"OLD.{f} IS DISTINCT FROM NEW.{f}" for f, _r, _a in SESSION_FIELDS)
+    new_message = _PG_MESSAGE_DOC.format(row="n")
+    return [
+        "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+        "CREATE INDEX IF NOT EXISTS ix_search_docs_body ON search_docs "
+        "USING gin (body gin_trgm_ops)",
+        _pg_function(
+            "search_messages_inserted",
+            f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message} FROM new_messages AS n;",
+        ),
+        _pg_function(
+            "search_message_updated",
+            "DELETE FROM search_docs WHERE message_id = OLD.id; "  # noqa: S608
+            f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message} FROM (SELECT NEW.*) AS n;",
+        ),
+        _pg_function("search_sessions_inserted", _session_docs(None, "FROM new_sessions AS n ")),
+        _pg_function(
+            "search_session_updated", _session_docs("IS DISTINCT FROM", "FROM (SELECT NEW.*) AS n ")
+        ),
+        "DROP TRIGGER IF EXISTS search_messages_ai ON messages",
+        "CREATE TRIGGER search_messages_ai AFTER INSERT ON messages "
+        "REFERENCING NEW TABLE AS new_messages FOR EACH STATEMENT "
+        "EXECUTE FUNCTION search_messages_inserted()",
+        "DROP TRIGGER IF EXISTS search_messages_au ON messages",
+        "CREATE TRIGGER search_messages_au AFTER UPDATE OF content, meta, role ON messages "
+        "FOR EACH ROW EXECUTE FUNCTION search_message_updated()",
+        "DROP TRIGGER IF EXISTS search_sessions_ai ON sessions",
+        "CREATE TRIGGER search_sessions_ai AFTER INSERT ON sessions "
+        "REFERENCING NEW TABLE AS new_sessions FOR EACH STATEMENT "
+        "EXECUTE FUNCTION search_sessions_inserted()",
+        "DROP TRIGGER IF EXISTS search_sessions_au ON sessions",
+        f"CREATE TRIGGER search_sessions_au AFTER UPDATE OF {fields} ON sessions "
+        f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION search_session_updated()",
+    ]
+
+
+_PG_DROPS = [
+    "DROP TRIGGER IF EXISTS search_sessions_au ON sessions",
+    "DROP TRIGGER IF EXISTS search_sessions_ai ON sessions",
+    "DROP TRIGGER IF EXISTS search_messages_au ON messages",
+    "DROP TRIGGER IF EXISTS search_messages_ai ON messages",
+    "DROP FUNCTION IF EXISTS search_session_updated()",
+    "DROP FUNCTION IF EXISTS search_sessions_inserted()",
+    "DROP FUNCTION IF EXISTS search_message_updated()",
+    "DROP FUNCTION IF EXISTS search_messages_inserted()",
+    "DROP INDEX IF EXISTS ix_search_docs_body",
+]
+
+
+def _keeping_statements(dialect: str) -> list[str]:
+    return _pg_statements() if dialect == "postgresql" else _sqlite_statements()
+
+
+def _dropping_statements(dialect: str) -> list[str]:
+    return _PG_DROPS if dialect == "postgresql" else _SQLITE_DROPS
+
+
+def _run(conn: Connection, statements: list[str]) -> None:
+    for statement in statements:
+        conn.exec_driver_sql(statement)
+
+
+# -- filling ------------------------------------------------------------------------
+
+
+def _fill_messages_sql(dialect: str) -> str:
+    doc = (_PG_MESSAGE_DOC if dialect == "postgresql" else _SQLITE_MESSAGE_DOC).format(row="m")
+    return (
+        f"INSERT INTO search_docs {_DOC_COLUMNS} {doc} FROM messages AS m "
+        "WHERE m.id > :low AND m.id <= :high ORDER BY m.id"
+    )
+
+
+def _fill_sessions_sql() -> TextClause:
+    parts = [
+        f"SELECT s.id, CAST(NULL AS BIGINT), '{source}', '{role}', '{source}', "  # noqa: S608
+        f"CAST(NULL AS TEXT), s.{at}, s.{source} "
+        f"FROM sessions AS s WHERE s.id IN :ids AND s.{source} <> ''"
+        for source, role, at in SESSION_FIELDS
+    ]
+    sql = f"INSERT INTO search_docs {_DOC_COLUMNS} " + " UNION ALL ".join(parts)
+    return text(sql).bindparams(bindparam("ids", expanding=True))
+
+
+def _count(conn: Connection, sql: str) -> int:
+    return int(conn.exec_driver_sql(sql).scalar_one())
+
+
+def _fill(conn: Connection, progress: Progress | None, batch: int) -> int:
+    """Add the documents of every stored session and message, ``batch`` rows per
+    statement, then (SQLite) their FTS entries; return how many documents there are.
+
+    ``progress`` is told (rows done, rows in all) after every statement: sessions,
+    then messages (by id), then on SQLite the documents' FTS entries (by id).
+    """
+    dialect = conn.dialect.name
+    sessions = _count(conn, "SELECT count(*) FROM sessions")
+    top_message = _count(conn, "SELECT coalesce(max(id), 0) FROM messages")
+    # The FTS part is sized once the documents are there; until then, guessed.
+    fts_rows = top_message + 3 * sessions if dialect == "sqlite" else 0
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, sessions + top_message + fts_rows)
+
+    ids_sql = text("SELECT id FROM sessions WHERE id > :last ORDER BY id LIMIT :n")
+    fill_sessions = _fill_sessions_sql()
+    last = ""
+    while ids := list(conn.execute(ids_sql, {"last": last, "n": batch}).scalars()):
+        conn.execute(fill_sessions, {"ids": ids})
+        last = ids[-1]
+        step(len(ids))
+    fill_messages = text(_fill_messages_sql(dialect))
+    for low in range(0, top_message, batch):
+        conn.execute(fill_messages, {"low": low, "high": low + batch})
+        step(min(batch, top_message - low))
+    if dialect == "sqlite":
+        top_doc = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
+        fts_rows = top_doc
+        fill_fts = text(
+            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
+            "WHERE id > :low AND id <= :high"
+        )
+        for low in range(0, top_doc, batch):
+            conn.execute(fill_fts, {"low": low, "high": low + batch})
+            step(min(batch, top_doc - low))
+        conn.execute(text(f"UPDATE {FTS_STATE} SET indexed_upto = :top"), {"top": top_doc})  # noqa: S608
+    return _count(conn, "SELECT count(*) FROM search_docs")
+
+
+def _create(conn: Connection) -> None:
+    """The documents' table and, on SQLite, the (empty) FTS table."""
+    search_docs_t.create(conn, checkfirst=True)
+    if conn.dialect.name == "sqlite":
+        _run(conn, _SQLITE_FTS)
+
+
+def install(conn: Connection, *, progress: Progress | None = None, batch: int = FILL_BATCH) -> int:
+    """Create the index in ``conn``'s transaction and fill it from the sessions and
+    messages stored already (what the migration does). Returns how many documents
+    it holds. Installing it again changes nothing."""
+    if is_installed(conn):
+        return _count(conn, "SELECT count(*) FROM search_docs")
+    _create(conn)
+    count = _fill(conn, progress, batch)
+    _run(conn, _keeping_statements(conn.dialect.name))
+    return count
+
+
+def rebuild(conn: Connection, *, progress: Progress | None = None, batch: int = FILL_BATCH) -> int:
+    """Rebuild the index from the stored sessions and messages in ``conn``'s
+    transaction (``sessionboard search --rebuild``); the review comments'
+    documents are kept. Returns how many documents it holds."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        # No writer may add a document between the delete and the refill.
+        conn.exec_driver_sql("LOCK TABLE sessions, messages IN SHARE MODE")
+    _run(conn, _dropping_statements(dialect))
+    search_docs_t.create(conn, checkfirst=True)
+    conn.execute(delete(search_docs_t).where(search_docs_t.c.source != "comment"))
+    _create(conn)
+    count = _fill(conn, progress, batch)
+    _run(conn, _keeping_statements(dialect))
+    return count
+
+
+def flush_fts(conn: Connection) -> None:
+    """Add the documents written since the last flush to FTS5 (SQLite), in
+    ``conn``'s transaction. Searches are exact without it (they scan the documents
+    FTS5 does not hold yet); it keeps that part small."""
+    if conn.dialect.name == "sqlite" and _has_fts(conn):
+        _run(conn, _SQLITE_FLUSH)
+
+
+def _has_fts(conn: Connection) -> bool:
+    found = conn.exec_driver_sql(
+        f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{FTS_STATE}'"  # noqa: S608
+    )
+    return found.first() is not None
+
+
+def keep_fts_current(engine: Engine) -> None:
+    """Flush FTS5 at the end of every transaction on ``engine`` that commits.
+
+    Why not a trigger: FTS5 writes its pending entries out at every savepoint, and
+    every statement of a trigger is one, so a trigger per document wrote one FTS5
+    segment per message: batch appends ran at a third of their speed without the
+    index. One ``INSERT ... SELECT`` before the commit adds the transaction's
+    documents together, in the same transaction. (Deletes stay in a trigger:
+    FTS5 reads the text of each candidate, so it must never hold a deleted row.)
+    """
+    if engine.dialect.name != "sqlite" or getattr(engine, "_sessionboard_fts", False):
+        return
+
+    @event.listens_for(engine, "commit")
+    def _flush_before_commit(conn: Connection) -> None:
+        flush_fts(conn)
+
+    engine._sessionboard_fts = True  # type: ignore[attr-defined]
+
+
+def uninstall(conn: Connection) -> None:
+    """Drop the index (the migration's downgrade)."""
+    _run(conn, _dropping_statements(conn.dialect.name))
+    search_docs_t.drop(conn, checkfirst=True)
+
+
+def is_installed(conn: Connection) -> bool:
+    """Whether this database has the search index."""
+    return bool(inspect(conn).has_table(search_docs_t.name))
+
+
+# -- what features feed ---------------------------------------------------------------
+
+
+def index_comment(
+    conn: Connection, *, comment_id: int, session_id: str, body: str, at: datetime
+) -> None:
+    """Add a review comment to the index, in the feature's transaction ``conn``."""
+    conn.execute(
+        insert(search_docs_t).values(
+            session_id=session_id,
+            message_id=None,
+            comment_id=comment_id,
+            source="comment",
+            role="reviewer",
+            kind="comment",
+            tool=None,
+            at=at,
+            body=body,
+        )
+    )
+
+
+def unindex_comment(conn: Connection, comment_id: int) -> None:
+    """Remove a review comment from the index, in the feature's transaction ``conn``."""
+    conn.execute(delete(search_docs_t).where(search_docs_t.c.comment_id == comment_id))
+
+
+def index_size(conn: Connection) -> dict[str, Any]:
+    """The bytes the index takes and the bytes of the whole database (for the bench)."""
+    if conn.dialect.name == "postgresql":
+        index = conn.exec_driver_sql("SELECT pg_total_relation_size('search_docs')").scalar_one()
+        whole = conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one()
+        return {"index_bytes": int(index), "database_bytes": int(whole)}
+    page = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+    pages = int(conn.exec_driver_sql("PRAGMA page_count").scalar_one())
+    try:
+        rows = conn.exec_driver_sql(
+            "SELECT sum(pgsize) FROM dbstat WHERE name LIKE 'search%' OR name LIKE '%search_docs%'"
+        ).scalar()
+    except Exception:  # noqa: BLE001  (dbstat is a compile-time option)
+        rows = None
+    return {"index_bytes": int(rows or 0), "database_bytes": page * pages}
