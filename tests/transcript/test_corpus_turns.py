@@ -197,7 +197,7 @@ def test_bash_mode_and_local_command_output_keep_their_lines(
         (session, m)
         for session in corpus_sessions.values()
         for m in session.messages
-        if m.meta.get("kind") in ("bash", "command") and m.role == "system"
+        if m.meta.get("kind") in ("bash", "command") and m.role == "system" and m.content.strip()
     ]
     assert shell
     for session, message in shell:

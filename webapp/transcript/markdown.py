@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from webapp.transcript.model import (
@@ -30,6 +30,7 @@ from webapp.transcript.model import (
     ToolRun,
     TranscriptSource,
     Turn,
+    format_duration,
     meta_of,
 )
 from webapp.transcript.tools import (
@@ -44,7 +45,7 @@ from webapp.transcript.tools import (
     WebView,
 )
 
-__all__ = ["format_duration", "turns_to_markdown"]
+__all__ = ["fence", "inline", "turns_to_markdown"]
 
 _BACKTICKS_RE = re.compile(r"`+")
 _CHECK = {"completed": "[x]", "in_progress": "[~]"}
@@ -66,20 +67,6 @@ def inline(text: str) -> str:
     marks = "`" * (longest + 1)
     pad = " " if one_line.startswith("`") or one_line.endswith("`") else ""
     return f"{marks}{pad}{one_line}{pad}{marks}"
-
-
-def format_duration(delta: timedelta | None) -> str:
-    """``"4 s"``, ``"2 min 5 s"``, ``"1 h 3 min"``."""
-    if delta is None:
-        return ""
-    seconds = int(delta.total_seconds())
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
 def _time(moment: datetime | None) -> str:

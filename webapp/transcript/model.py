@@ -51,6 +51,8 @@ __all__ = [
     "TranscriptSource",
     "Turn",
     "build_turns",
+    "compact_count",
+    "format_duration",
     "kind_of",
     "meta_of",
 ]
@@ -128,6 +130,31 @@ def kind_of(message: TranscriptSource) -> str:
     return "event"
 
 
+def format_duration(delta: timedelta | None) -> str:
+    """``"4 s"``, ``"2 min 5 s"``, ``"1 h 3 min"`` ('' for None)."""
+    if delta is None:
+        return ""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def compact_count(n: int) -> str:
+    """``"950"``, ``"12.3k"``, ``"156k"``, ``"1.2M"``."""
+    if n < 1000:
+        return str(n)
+    if n < 1_000_000:
+        value, unit = n / 1000, "k"
+    else:
+        value, unit = n / 1_000_000, "M"
+    return f"{value:.1f}{unit}" if value < 100 else f"{value:.0f}{unit}"
+
+
 @dataclass
 class Tokens:
     """Token usage: input, output, cache read and cache write (creation)."""
@@ -150,6 +177,19 @@ class Tokens:
     def any(self) -> bool:
         """Whether any usage was recorded."""
         return bool(self.input or self.output or self.cache_read or self.cache_write)
+
+    @property
+    def parts(self) -> list[tuple[str, int, str]]:
+        """``(label, count, compact count)`` of each field, in header order."""
+        return [
+            (label, n, compact_count(n))
+            for label, n in (
+                ("in", self.input),
+                ("out", self.output),
+                ("cache read", self.cache_read),
+                ("cache write", self.cache_write),
+            )
+        ]
 
 
 def _count(value: Any) -> int:
@@ -450,6 +490,11 @@ class Turn(Generic[M]):
         start, end = self.started_at, self.ended_at
         return end - start if start is not None and end is not None else None
 
+    @property
+    def duration_label(self) -> str:
+        """The duration as a person reads it (``"2 min 5 s"``)."""
+        return format_duration(self.duration)
+
     def _times(self) -> list[datetime]:
         return [m.timestamp for m in self.messages if m.timestamp is not None]
 
@@ -556,6 +601,10 @@ class _Builder(Generic[M]):
 
     def add(self, index: int, message: M) -> None:
         kind = kind_of(message)
+        if kind not in ("call", "result", "thinking") and not message.content.strip():
+            # Nothing to read: the turn counts it, no block draws it.
+            self._add_message(self._turn(index), message)
+            return
         if kind == "context":
             current = self.turns[-1] if self.turns else None
             if current is not None and current.prompt is not None and not current.steps:
@@ -588,9 +637,6 @@ class _Builder(Generic[M]):
             if call is None or call.call is not message:
                 call = ToolCall(tuid if isinstance(tuid, str) else "", message)
             self._step(index, message, call)
-            return
-        if kind == "text" and not message.content.strip():
-            self._add_message(self._turn(index), message)
             return
         step: Step[M]
         if kind == "thinking":
