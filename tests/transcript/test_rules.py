@@ -322,3 +322,13 @@ def test_markdown_fences_cannot_be_closed_by_the_content() -> None:
     text = turns_to_markdown(build_turns(messages))
     assert "````text\n```\n# not a heading\n```\n````" in text
     assert "<" not in text
+
+
+def test_numbers_count_prompts_and_a_window_goes_on_from_its_start() -> None:
+    messages = [hook("SessionStart", 0), user("One", 1), said("1", 2), user("Two", 3)]
+    assert [t.number for t in build_turns(messages)] == [0, 1, 2]
+    window = [said("end of turn 6", 0), user("Seven", 1)]
+    assert [(t.number, t.prompt is None) for t in build_turns(window, first_number=7)] == [
+        (6, True),
+        (7, False),
+    ]

@@ -19,6 +19,8 @@ __all__ = ["DiffRow", "Segment", "diff_rows", "edit_rows", "patch_rows", "write_
 
 #: Lines longer than this get no word-level highlight (the cost grows fast).
 MAX_WORD_DIFF_CHARS = 2_000
+#: Paired lines less alike than this are shown as whole-line changes.
+MIN_WORD_DIFF_RATIO = 0.5
 #: Lines of context around each change of an Edit's snippet.
 CONTEXT_LINES = 3
 
@@ -56,6 +58,8 @@ def _words(a: str, b: str) -> tuple[tuple[Segment, ...], tuple[Segment, ...]]:
         return (), ()
     ta, tb = _TOKEN_RE.findall(a), _TOKEN_RE.findall(b)
     matcher = difflib.SequenceMatcher(None, ta, tb, autojunk=False)
+    if matcher.ratio() < MIN_WORD_DIFF_RATIO:
+        return (), ()  # a rewritten line: marking every word says nothing
     sa: list[Segment] = []
     sb: list[Segment] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():

@@ -531,8 +531,9 @@ class Turn(Generic[M]):
 
 
 class _Builder(Generic[M]):
-    def __init__(self, messages: Sequence[M]) -> None:
+    def __init__(self, messages: Sequence[M], first_number: int) -> None:
         self.messages = messages
+        self.next_number = first_number
         self.turns: list[Turn[M]] = []
         self.calls: dict[str, ToolCall[M]] = {}
         self.pending_context: list[tuple[int, M]] = []
@@ -550,11 +551,14 @@ class _Builder(Generic[M]):
     # the turn being built
     def _turn(self, index: int) -> Turn[M]:
         if not self.turns:
-            self.turns.append(Turn(1, None, start=index))
+            # What comes before the first prompt: hooks at start, or the end of a
+            # turn that began before a loaded window (it keeps that turn's number).
+            self.turns.append(Turn(self.next_number - 1, None, start=index))
         return self.turns[-1]
 
     def _open(self, index: int) -> Turn[M]:
-        turn: Turn[M] = Turn(len(self.turns) + 1, Prompt(), start=index)
+        turn: Turn[M] = Turn(self.next_number, Prompt(), start=index)
+        self.next_number += 1
         self.turns.append(turn)
         return turn
 
@@ -754,9 +758,13 @@ def _turn_at(turns: Iterable[Turn[M]], index: int, starts: dict[int, int]) -> Tu
     return found
 
 
-def build_turns(messages: Sequence[M]) -> list[Turn[M]]:
-    """The turns of ``messages`` (a whole transcript, or a window of it), in order."""
-    builder: _Builder[M] = _Builder(messages)
+def build_turns(messages: Sequence[M], *, first_number: int = 1) -> list[Turn[M]]:
+    """The turns of ``messages`` (a whole transcript, or a window of it), in order.
+
+    Turns with a prompt are numbered from ``first_number`` (for a window: one more
+    than the prompts before it); steps before the first prompt form a turn without
+    prompt numbered ``first_number - 1``."""
+    builder: _Builder[M] = _Builder(messages, first_number)
     for index, message in enumerate(messages):
         builder.add(index, message)
     return builder.finish()

@@ -164,6 +164,11 @@ class DiffView:
         return sum(1 for r in self.rows if r.sign == "-")
 
     @property
+    def numbered(self) -> bool:
+        """Whether the rows carry the file's line numbers."""
+        return any(r.old_no is not None or r.new_no is not None for r in self.rows)
+
+    @property
     def folded(self) -> bool:
         """Whether only the first rows are shown at first."""
         return len(self.rows) > FOLD_LINES
