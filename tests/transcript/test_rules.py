@@ -18,6 +18,7 @@ from webapp.transcript.tools import (
     LookupView,
     WebView,
 )
+from webapp.transcript.window import trim
 
 T0 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -332,3 +333,14 @@ def test_numbers_count_prompts_and_a_window_goes_on_from_its_start() -> None:
         (6, True),
         (7, False),
     ]
+
+
+def test_windows_hold_whole_turns() -> None:
+    rows = [said("end of an earlier turn"), user("A"), said("a"), user("B"), said("b"), user("C")]
+    window = trim(rows, earlier=True, later=True)
+    assert [m.content for m in window.messages] == ["A", "a", "B", "b"]
+    assert window.earlier and window.later
+    whole = trim(rows, earlier=False, later=False)
+    assert whole.messages == rows
+    one_long_turn = [user("A"), said("1"), said("2")]
+    assert trim(one_long_turn, earlier=True, later=True).messages == one_long_turn
