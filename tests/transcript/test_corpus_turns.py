@@ -31,7 +31,7 @@ from webapp.transcript import (
     ToolRun,
     turns_to_markdown,
 )
-from webapp.transcript.tools import AgentView, DiffView
+from webapp.transcript.tools import AgentView, BashView, DiffView
 
 
 def _sessions_of(path: Path, sessions: dict[str, ParsedSession]) -> list[ParsedSession]:
@@ -210,3 +210,21 @@ def test_bash_mode_and_local_command_output_keep_their_lines(
         }
         outputs = {id(b.message) for b in all_blocks(turns_of(session)) if isinstance(b, Output)}
         assert kinds == {"output"} or id(message) in outputs
+
+
+def test_the_markdown_carries_calls_results_diffs_and_commands(
+    corpus_sessions: dict[str, ParsedSession],
+) -> None:
+    for session in corpus_sessions.values():
+        turns = turns_of(session)
+        text = turns_to_markdown(turns)
+        for call in all_calls(turns):
+            view = call.view
+            if call.call is not None:
+                assert f"**{call.name}**" in text
+            if isinstance(view, DiffView) and view.rows:
+                assert "```diff\n" in text or "````diff\n" in text
+            if isinstance(view, BashView):
+                assert f"$ {view.command}" in text
+                if view.output:
+                    assert view.output.text in text
