@@ -41,6 +41,7 @@ postgres:
 
 lint: install-test
 	$(BIN)/ruff check webapp tests bench wsgi.py
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install-test
 	$(BIN)/mypy

@@ -9,6 +9,7 @@ JSONL snippets, one per rule.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -23,7 +24,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-from tests.corpus import CORPUS  # noqa: E402
+from tests.corpus import CORPUS, CORPUS_2  # noqa: E402
 from webapp.claude.transcript import (  # noqa: E402
     MAX_SESSION_ID_LENGTH,
     TOKEN_FIELDS,
@@ -34,13 +35,22 @@ from webapp.claude.transcript import (  # noqa: E402
     parse_file,
     parse_paths,
 )
+from webapp.sessions import Manager, Message  # noqa: E402
 
 # --------------------------------------------------------------------- the corpus
 
 
-@pytest.fixture(scope="module")
-def corpus() -> Path:
-    return CORPUS
+@pytest.fixture(scope="module", params=[CORPUS, CORPUS_2], ids=lambda p: p.name)
+def corpus(request: pytest.FixtureRequest) -> Path:
+    """Each corpus folder in turn; a test that holds for one only says which."""
+    path: Path = request.param
+    return path
+
+
+def _only(folder: Path) -> pytest.MarkDecorator:
+    """Run a corpus test on ``folder`` only: the independent counter behind it
+    models that folder's files (one session a file, a Task call per subagent)."""
+    return pytest.mark.parametrize("corpus", [folder], indirect=True, ids=[folder.name])
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +192,7 @@ def test_corpus_lines_and_entries(parsed: ParseResult, corpus_files: list[Path])
     assert parsed.stats.empty_files == []
 
 
+@_only(CORPUS)
 def test_corpus_messages_per_kind_per_file(corpus_files: list[Path]) -> None:
     for f in corpus_files:
         expected: Counter[str] = Counter()
@@ -191,7 +202,7 @@ def test_corpus_messages_per_kind_per_file(corpus_files: list[Path]) -> None:
         assert got == expected, f.name
 
 
-def test_corpus_tool_calls_pair_up(parsed: ParseResult, corpus_files: list[Path]) -> None:
+def _assert_tool_calls_pair_up(parsed: ParseResult, corpus_files: list[Path]) -> None:
     raw_uses = raw_results = 0
     for f in corpus_files:
         for e in _raw(f):
@@ -205,11 +216,61 @@ def test_corpus_tool_calls_pair_up(parsed: ParseResult, corpus_files: list[Path]
     for s in parsed.sessions:
         uses = {m.meta["tool_use_id"] for m in s.messages if m.meta["kind"] == "tool_use"}
         results = [m for m in s.messages if m.meta["kind"] == "tool_result"]
-        assert results, s.id
         for m in results:
             assert m.role == "tool"
             assert m.meta["tool_use_id"] in uses, (s.id, m.source_key)
             assert isinstance(m.meta["is_error"], bool)
+
+
+@_only(CORPUS)
+def test_corpus_tool_calls_pair_up(parsed: ParseResult, corpus_files: list[Path]) -> None:
+    _assert_tool_calls_pair_up(parsed, corpus_files)
+    for s in parsed.sessions:
+        results = [m for m in s.messages if m.meta["kind"] == "tool_result"]
+        assert results, s.id
+
+
+@_only(CORPUS_2)
+def test_corpus_2_tool_calls_pair_up(parsed: ParseResult, corpus_files: list[Path]) -> None:
+    """Every result answers a call of its own session; a session has results
+    exactly when its raw lines hold tool_result blocks (a hooks-only session
+    and the compaction agent have none)."""
+    _assert_tool_calls_pair_up(parsed, corpus_files)
+    with_results: set[str] = set()
+    for f in corpus_files:
+        entries = _raw(f)
+        roots = _raw_roots(entries)
+        for e in entries:
+            content = e["message"]["content"] if e.get("type") == "user" else None
+            if isinstance(content, list) and any(b["type"] == "tool_result" for b in content):
+                sid, child = _raw_session_key(e, roots)
+                assert child == "" or child.startswith("agent:")  # v2 subagents only
+                with_results.add(child_session_id(sid, child[6:]) if child else sid)
+    got = {s.id for s in parsed.sessions if any(m.role == "tool" for m in s.messages)}
+    assert got == with_results
+    assert with_results < {s.id for s in parsed.sessions}
+
+
+@_only(CORPUS_2)
+def test_corpus_2_images_in_tool_results_kept_out_of_content(
+    parsed: ParseResult, corpus_files: list[Path]
+) -> None:
+    raw_images = [
+        item["source"]["data"]
+        for f in corpus_files
+        for e in _raw(f)
+        if e.get("type") == "user" and isinstance(e["message"]["content"], list)
+        for b in e["message"]["content"]
+        if b["type"] == "tool_result" and isinstance(b.get("content"), list)
+        for item in b["content"]
+        if item.get("type") == "image"
+    ]
+    assert raw_images
+    results = [m for s in parsed.sessions for m in s.messages if m.meta["kind"] == "tool_result"]
+    assert [i["data"] for m in results for i in m.meta.get("images", [])] == raw_images
+    for m in results:
+        for data in raw_images:
+            assert data[:200] not in m.content
 
 
 def test_corpus_tool_errors(parsed: ParseResult, corpus_files: list[Path]) -> None:
@@ -225,6 +286,7 @@ def test_corpus_tool_errors(parsed: ParseResult, corpus_files: list[Path]) -> No
     assert got == raw_errors
 
 
+@_only(CORPUS)
 def test_corpus_token_totals(corpus_files: list[Path]) -> None:
     for f in corpus_files:
         entries = _raw(f)
@@ -269,6 +331,7 @@ def test_corpus_usage_snapshots_grow(corpus_files: list[Path]) -> None:
             seen[mid] = usage
 
 
+@_only(CORPUS)
 def test_corpus_usage_on_first_message_of_each_response(parsed: ParseResult) -> None:
     for s in parsed.sessions:
         placed: dict[str, int] = Counter()
@@ -291,6 +354,7 @@ def test_corpus_usage_on_first_message_of_each_response(parsed: ParseResult) -> 
         assert total == {f: s.context[f] for f in TOKEN_FIELDS}
 
 
+@_only(CORPUS)
 def test_corpus_subagent_links(parsed: ParseResult, corpus_files: list[Path]) -> None:
     by_id = {s.id: s for s in parsed.sessions}
     agent_calls: dict[str, tuple[str, str]] = {}  # agentId -> (session id, tool_use_id)
@@ -349,6 +413,7 @@ def test_corpus_subagent_links(parsed: ParseResult, corpus_files: list[Path]) ->
             assert child.parent_id not in by_id
 
 
+@_only(CORPUS)
 def test_corpus_session_fields(parsed: ParseResult, corpus_files: list[Path]) -> None:
     by_id = {s.id: s for s in parsed.sessions}
     for f in corpus_files:
@@ -427,6 +492,7 @@ def test_corpus_message_invariants(parsed: ParseResult) -> None:
         json.dumps(s.context, allow_nan=False)
 
 
+@_only(CORPUS)
 def test_corpus_parse_is_repeatable_and_fast(corpus: Path, parsed: ParseResult) -> None:
     started = time.perf_counter()
     again = parse_paths(corpus)
@@ -769,6 +835,94 @@ def test_malformed_and_unknown_lines_are_skipped_and_counted(tmp_path: Path) -> 
         "duplicate_uuid": 1,
     }
     assert r.stats.entries == {"user": 3, "wormhole": 1, "assistant": 1}
+
+
+def _nested(depth: int) -> str:
+    """A JSON object line whose ``content`` nests ``depth`` arrays."""
+    return '{"type": "user", "uuid": "deep", "content": ' + "[" * depth + "]" * depth + "}"
+
+
+def test_deep_or_non_standard_lines_are_bad_lines_and_the_rest_parses(tmp_path: Path) -> None:
+    """A line nested 2,000 deep (RecursionError in json), one nested just past
+    the parser's limit and one holding NaN are each a malformed line; the good
+    lines around them still parse, in every session field."""
+    r = parse_file(
+        write(
+            tmp_path / "s.jsonl",
+            [
+                user("u1", "fix the bug", 0),
+                _nested(2000),
+                _nested(101),
+                '{"type": "user", "uuid": "nan", "sessionId": "x", "n": NaN}',
+                assistant("a1", "m1", [text("done")], 5),
+            ],
+        )
+    )
+    s = only(r)
+    assert [m.source_key for m in s.messages] == ["u1:0", "a1:0"]
+    assert (s.request, s.response, s.status) == ("fix the bug", "done", "completed")
+    assert r.stats.lines_read == 5
+    assert r.stats.lines_skipped == {"malformed_json": 3}
+    assert r.end_offset == (tmp_path / "s.jsonl").stat().st_size
+
+
+def test_a_line_nested_up_to_the_limit_is_kept(tmp_path: Path) -> None:
+    deep: Any = "leaf"
+    for _ in range(95):  # + line, message, content, block, input: 100 levels
+        deep = [deep]
+    r = parse_file(write(tmp_path / "s.jsonl", [assistant("a1", "m1", [tool_use("t1", x=deep)])]))
+    assert r.stats.lines_skipped == {}
+    assert only(r).messages[0].meta["tool_input"] == {"x": deep}
+
+
+def test_a_file_name_with_undecodable_bytes_gives_a_storable_session_id(tmp_path: Path) -> None:
+    """Lines without sessionId belong to the file's stem; bytes of the name that
+    are not UTF-8 (lone surrogates in Python) become U+FFFD there too."""
+    name = tmp_path / (os.fsdecode(b"s\xff") + ".jsonl")
+    line = user("u1", "hello")
+    del line["sessionId"]
+    assert only(parse_file(write(name, [line]))).id == "s\ufffd"
+
+
+def _unstorable(value: object) -> list[str]:
+    """The NUL characters and surrogates anywhere in ``value`` (keys included)."""
+    dumped = json.dumps(value, ensure_ascii=False, default=str)
+    return [c for c in dumped if c == "\x00" or "\ud800" <= c <= "\udfff"]
+
+
+def test_nul_and_lone_surrogates_become_replacement_characters(tmp_path: Path) -> None:
+    """The store refuses U+0000 and lone surrogates: each becomes U+FFFD in
+    content, summary, meta and context, and is counted. A surrogate pair (an
+    emoji) and an escaped backslash before ``u0000`` are text, left alone."""
+    raw_surrogate = json.dumps(user("u3", "bytes: SURROGATE", 3)).replace(
+        "SURROGATE", "\\ud83d\\ude00 and \\\\u0000 and \udfff"
+    )
+    path = write(
+        tmp_path / "s.jsonl",
+        [
+            user("u1", "run\u0000 it", 0, cwd="/repo\u0000x"),
+            assistant("a1", "m1", [tool_use("t1", command="ls \ud800", **{"k\u0000": "v"})], 1),
+            user("u2", [tool_result("t1", "out\u0000put \ud800 done")], 2),
+            "",
+        ],
+    )
+    with path.open("ab") as f:  # a UTF-8 encoded lone surrogate, as raw bytes
+        f.write(raw_surrogate.encode("utf-8", "surrogatepass") + b"\n")
+    r = parse_file(path)
+    s = only(r)
+    call, result = s.messages[1], s.messages[2]
+    assert call.meta["tool_input"] == {"command": "ls \ufffd", "k\ufffd": "v"}
+    assert "ls \ufffd" in call.content and call.summary == "Bash: ls \ufffd"
+    assert result.content == "out\ufffdput \ufffd done"
+    assert result.summary == "out\ufffdput \ufffd done"
+    assert s.request == s.messages[0].content == "run\ufffd it"
+    assert s.context["project_path"] == "/repo\ufffdx"
+    assert s.messages[3].content == "bytes: \U0001f600 and \\u0000 and \ufffd"
+    assert r.stats.replaced_characters == 7  # 2 a line, 1 in the raw bytes
+    assert r.stats.lines_skipped == {"blank_line": 1}
+    for m in s.messages:
+        assert _unstorable([m.content, m.summary, m.meta]) == []
+    assert _unstorable([s.request, s.response, s.context]) == []
 
 
 def test_zero_byte_file(tmp_path: Path) -> None:
@@ -1275,6 +1429,32 @@ def test_titles_from_summaries_and_custom_titles(tmp_path: Path) -> None:
     assert s.context["title"] == "My title"
 
 
+def test_pr_links_and_other_bookkeeping_lines(tmp_path: Path) -> None:
+    """Claude Code 2.1 bookkeeping lines give no message and are not unknown;
+    a session's PR links (each once, in order) go to its context."""
+    url = "https://github.com/o/r/pull/"
+    r = parse_file(
+        write(
+            tmp_path / "s.jsonl",
+            [
+                user("u1", "open a PR", 0),
+                {"type": "pr-link", "sessionId": SID, "prNumber": 4, "prUrl": url + "4"},
+                {"type": "pr-link", "sessionId": SID, "prNumber": 4, "prUrl": url + "4"},
+                {"type": "pr-link", "sessionId": SID, "prNumber": 5, "prUrl": url + "5"},
+                {"type": "mode", "mode": "plan", "sessionId": SID},
+                {"type": "bridge-session", "sessionId": SID, "bridgeSessionId": "cse_1"},
+                {"type": "file-history-delta", "messageId": "u1", "trackingPath": "/a"},
+            ],
+        )
+    )
+    s = only(r)
+    assert s.context["pr_links"] == [url + "4", url + "5"]
+    assert kinds(s) == ["text"]
+    assert r.stats.lines_skipped == {}
+    plain = only(parse_file(write(tmp_path / "t.jsonl", [user("u1", "no PR")])))
+    assert "pr_links" not in plain.context
+
+
 def test_orphan_summaries_are_matched_across_files(tmp_path: Path) -> None:
     write(tmp_path / "a.jsonl", [{"type": "summary", "summary": "Old work", "leafUuid": "x9"}])
     other = dict(user("x9", "old prompt"), sessionId="22222222-0000-0000-0000-000000000000")
@@ -1323,3 +1503,33 @@ def test_iter_transcript_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert list(iter_transcript_files([projects / "-a" / "notes.txt"])) == []
     with pytest.raises(FileNotFoundError):
         list(iter_transcript_files(tmp_path / "nope"))
+
+
+def test_parsed_text_is_stored_alike_on_sqlite_and_postgresql(
+    manager: Manager, tmp_path: Path
+) -> None:
+    """What the parser makes of NUL characters and lone surrogates is stored and
+    read back unchanged by both databases (PostgreSQL refuses NUL in text and
+    JSON, SQLite would keep it)."""
+    path = write(
+        tmp_path / "s.jsonl",
+        [
+            user("u1", "run\u0000 it", 0, cwd="/repo\u0000"),
+            assistant("a1", "m1", [tool_use("t1", command="ls \ud800", **{"k\u0000": "v"})], 1),
+            user("u2", [tool_result("t1", "out\u0000put \udc00")], 2),
+        ],
+    )
+    s = only(parse_file(path))
+    manager.create(s.request, s.context, id=s.id, expires_at=None)
+    outcome = manager.append_messages(
+        s.id, [Message(**m.as_message_kwargs(), source_key=m.source_key) for m in s.messages]
+    )
+    assert outcome.status == "appended"
+    stored = manager.get_messages(s.id)
+    assert stored is not None
+    assert [(m.role, m.content, m.summary, m.meta) for m in stored] == [
+        (m.role, m.content, m.summary, m.meta) for m in s.messages
+    ]
+    session = manager.get(s.id)
+    assert session is not None
+    assert (session.request, session.context) == ("run\ufffd it", s.context)

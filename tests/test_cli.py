@@ -98,10 +98,12 @@ def test_demo_writes_realistic_data(app, runner) -> None:
     result = runner.invoke(args=["demo", "--sessions", "400", "--seed", "7"])
     assert result.exit_code == 0, result.output
     manager = get_manager_of(app)
-    stats = manager.stats()
-    assert sum(stats.values()) == 400
-    assert set(stats) == {s.value for s in Status}, "every status is present"
     sessions = manager.list()
+    top = [s for s in sessions if s.parent_id is None]
+    children = {s.id: s for s in sessions if s.parent_id is not None}
+    assert len(top) == 400 and children
+    assert f"added 400 sessions (and {len(children)} subagent sessions)" in result.output
+    assert {s.status for s in top} == set(Status), "every status is present"
     now = manager.clock()
     ages = [(now - s.created_at).days for s in sessions]
     assert max(ages) >= 25 and min(ages) == 0, "spread over the last 30 days"
@@ -112,15 +114,30 @@ def test_demo_writes_realistic_data(app, runner) -> None:
     for s in sessions:
         messages = manager.get_messages(s.id)
         assert len(messages) == s.message_count
+        # One story a session: the request is the first prompt, every tool call has
+        # its result, a failed session ends on its error, a completed one answers.
+        assert messages[0].content == s.request
+        calls = [m.meta["tool_use_id"] for m in messages if m.meta.get("kind") == "tool_use"]
+        results = [m.meta["tool_use_id"] for m in messages if m.meta.get("kind") == "tool_result"]
+        if s.status is not Status.PENDING:
+            assert calls == results
+        if s.status is Status.FAILED:
+            assert messages[-1].meta["kind"] == "api_error" and messages[-1].content == s.error
+        if s.status is Status.COMPLETED:
+            assert messages[-1].meta["kind"] == "text" and messages[-1].content == s.response
         for m in messages:
-            kinds.add((m.meta or {}).get("kind", ""))
+            kinds.add(m.meta.get("kind", ""))
             fenced = fenced or "```" in m.content
             long_message = long_message or len(m.content) > 20_000
-    assert {"tool_use", "tool_result", "thinking"} <= kinds
+            child = m.meta.get("child_session_id")
+            if child is not None:
+                assert children[child].parent_id == s.id
+                assert children[child].context["parent_tool_use_id"] == m.meta["tool_use_id"]
+    assert {"tool_use", "tool_result", "thinking", "text", "api_error"} <= kinds
     assert fenced and long_message
     again = runner.invoke(args=["demo", "--if-empty"])
     assert "no demo data added" in again.output
-    assert sum(manager.stats().values()) == 400
+    assert len(manager.list()) == len(sessions)
 
 
 def test_settings_from_environment(tmp_path, monkeypatch) -> None:

@@ -18,6 +18,7 @@ from webapp.sessions import (
     Session,
     Status,
 )
+from webapp.sessions.types import UNFINISHED_STATUSES
 
 
 def test_create_defaults(manager: Manager, clock) -> None:
@@ -289,6 +290,18 @@ def test_expiry_marks_pending_and_running_only(manager: Manager, clock) -> None:
     assert manager.get(done.id).status is Status.COMPLETED
     assert manager.get(never.id).status is Status.PENDING
     assert manager.sweep().expired_sessions == 0  # idempotent
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_expiry_follows_the_unfinished_statuses(manager: Manager, clock, status: Status) -> None:
+    """The sweep's SQL expires exactly the statuses the domain calls unfinished,
+    and its dry run counts the same."""
+    s = manager.create("q", status=status)
+    clock.advance(Config().timeout)
+    due = status in UNFINISHED_STATUSES
+    assert manager.sweep(dry_run=True).expired_sessions == int(due)
+    assert manager.sweep().expired_sessions == int(due)
+    assert manager.get(s.id).status is (Status.EXPIRED if due else status)
 
 
 def test_sliding_expiry_moves_expires_at(store: MessageStore, clock) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.sessions import Config, Manager, Message, MessageStore, Status
+from webapp.sessions import Config, Manager, Message, MessageStore, Status, SweepResult
 from webapp.sessions.sweeper import Sweeper
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ def test_sweeper_tick_sweeps_and_logs(manager: Manager, clock) -> None:
     s = manager.create("q")
     old = manager.create("old")
     manager.append_message(old.id, Message("user", "x"))
-    sweeper = Sweeper(manager, holder="me")
+    sweeper = manager.make_sweeper(holder="me")
     clock.advance(days=8)
     result = sweeper.tick()
     assert result is not None
@@ -68,6 +68,28 @@ def test_sweeper_tick_sweeps_and_logs(manager: Manager, clock) -> None:
     assert entry["holder"] == "me" and entry["trigger"] == "sweeper"
     assert entry["expired_sessions"] == 2 and entry["purged_messages"] == 1
     assert entry["message_cutoff"] == clock() - manager.config.message_retention
+
+
+def test_sweepers_sharing_a_lease_run_one_pass_per_interval(store: MessageStore, clock) -> None:
+    """The loop needs only a lease and a pass: two of them over one store's lease
+    (two processes) run the pass once per interval, the holder's."""
+    passes: list[tuple[str, object]] = []
+
+    def sweep(now, holder: str) -> SweepResult:
+        passes.append((holder, now))
+        return SweepResult(ran_at=now)
+
+    interval = timedelta(minutes=5)
+    first, second = (
+        Sweeper(store, sweep, interval=interval, clock=clock, holder=name)
+        for name in ("first", "second")
+    )
+    assert first.tick() is not None
+    assert second.tick() is None
+    clock.advance(interval)
+    assert second.tick() is None  # the live lease is first's
+    assert first.tick() is not None
+    assert passes == [("first", clock() - interval), ("first", clock())]
 
 
 def test_zero_retention_disables_purging(store: MessageStore, clock) -> None:

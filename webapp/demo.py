@@ -8,104 +8,23 @@ inserts in batches, so 100,000 sessions take seconds, not minutes.
 
 from __future__ import annotations
 
+import functools
 import gc
+import json
 import random
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from webapp.sessions import MessageStore, Status
-from webapp.sessions.store import BulkRows, messages_t, sessions_t
+from webapp.demo_stories import STORIES, Step, Story
+from webapp.sessions import BulkRows, MessageStore, Status
 from webapp.sessions.types import excerpt
 
-PROJECTS = [
-    "/home/dev/src/payments-api",
-    "/home/dev/src/web-frontend",
-    "/srv/repos/infra-terraform",
-    "/home/ana/work/ml-pipeline",
-    "/Users/sam/code/mobile-app",
-    "/home/dev/src/sessionboard",
-]
-BRANCHES = ["main", "develop", "fix/flaky-tests", "feat/oauth-login", "chore/deps", "release/2.4"]
 MODELS = ["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"]
-REQUESTS = [
-    "Fix the failing test in tests/test_billing.py::test_refund_rounding",
-    "Add pagination to the /orders endpoint, keyset not offset",
-    "Why does the CI job `lint` fail on main since yesterday?",
-    "Refactor the retry logic in client.py into a decorator with jitter",
-    "Write a migration that adds an index on events(created_at)",
-    "Upgrade React Router to v7 and fix the type errors",
-    "The dashboard is slow with 10k rows. Profile it and fix the hot spot.",
-    "Add a dark mode that follows the system setting",
-    "Explain what `terraform plan` will change in the staging workspace",
-    "Port the CSV exporter to stream rows instead of building a list",
-    "Our Dockerfile image is 2 GB. Make it smaller.",
-    "Add OpenTelemetry tracing to the HTTP handlers",
-]
-ERRORS = [
-    "anthropic.RateLimitError: Error code: 429 - rate_limit_error: Number of request tokens has exceeded your per-minute rate limit",
-    "anthropic.APIStatusError: Error code: 529 - overloaded_error: Overloaded",
-    "subprocess.TimeoutExpired: Command '['pytest', '-x']' timed out after 600 seconds",
-    "PermissionError: [Errno 13] Permission denied: '/srv/repos/infra-terraform/.terraform/lock'",
-    "git.exc.GitCommandError: Cmd('git') failed due to: exit code(128) cmdline: git push origin HEAD stderr: 'rejected: non-fast-forward'",
-    "Agent stopped: maximum number of turns (50) reached",
-    "ConnectionResetError: [Errno 104] Connection reset by peer",
-    "context window exceeded: prompt is too long: 212345 tokens > 200000 maximum",
-]
-TOOLS: list[tuple[str, dict[str, Any], str]] = [
-    (
-        "Read",
-        {"file_path": "src/billing/refund.py"},
-        "     1\tfrom decimal import Decimal, ROUND_HALF_EVEN\n     2\t\n     3\tdef refund_amount(order, ratio):\n     4\t    return (order.total * ratio).quantize(Decimal('0.01'))\n",
-    ),
-    (
-        "Bash",
-        {"command": "pytest -x -q tests/test_billing.py", "description": "Run the billing tests"},
-        "F.....\n=================================== FAILURES ===================================\n___________________________ test_refund_rounding ____________________________\nE       AssertionError: assert Decimal('3.34') == Decimal('3.33')\n1 failed, 5 passed in 0.42s",
-    ),
-    (
-        "Grep",
-        {"pattern": "def paginate", "path": "src"},
-        "src/api/orders.py:41:def paginate(query, limit, offset):",
-    ),
-    (
-        "Edit",
-        {"file_path": "src/api/orders.py", "old_string": "offset", "new_string": "cursor"},
-        "The file src/api/orders.py has been updated.",
-    ),
-    (
-        "Glob",
-        {"pattern": "**/*.tf"},
-        "main.tf\nvariables.tf\nmodules/vpc/main.tf\nmodules/rds/main.tf",
-    ),
-    (
-        "WebFetch",
-        {"url": "https://docs.python.org/3/library/decimal.html", "prompt": "rounding modes"},
-        "ROUND_HALF_EVEN rounds to nearest with ties going to the nearest even integer.",
-    ),
-]
-ANSWERS = [
-    "The test fails because `quantize` uses the context's rounding, which is `ROUND_HALF_EVEN`. "
-    "Refunds must round **half up**:\n\n```python\nfrom decimal import ROUND_HALF_UP\n\n"
-    'def refund_amount(order, ratio):\n    return (order.total * ratio).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)\n```\n\n'
-    "All 6 tests pass now.",
-    "I replaced the offset pagination with a keyset cursor:\n\n1. the cursor encodes `(created_at, id)` of the last row\n"
-    "2. the query filters `WHERE (created_at, id) < (:c, :i)`\n3. an index on `(created_at, id)` serves it\n\n"
-    "| rows | before | after |\n|---:|---:|---:|\n| 10k | 180 ms | 4 ms |\n| 1M | 9.2 s | 5 ms |",
-    "The `lint` job fails since ruff 0.8 enabled `UP038`. Two options:\n\n- pin ruff in `requirements-dev.txt`, or\n"
-    "- apply the fix: `ruff check --fix --select UP038 .`\n\nI applied the fix; the diff touches 14 files.",
-    "Done. The image went from **2.1 GB** to **164 MB**:\n\n```dockerfile\nFROM python:3.12-slim AS build\n"
-    "RUN pip wheel --wheel-dir /wheels -r requirements.txt\n\nFROM python:3.12-slim\nCOPY --from=build /wheels /wheels\n"
-    "RUN pip install --no-index /wheels/* && rm -rf /wheels\n```",
-    "Here is what `terraform plan` will do in *staging*:\n\n- `aws_db_instance.main` — **replace** (engine version 14 → 16)\n"
-    "- `aws_security_group.api` — update in place (new ingress rule on 443)\n\n> The replacement means downtime: take a snapshot first.",
-]
-THOUGHTS = [
-    "The assertion shows 3.34 vs 3.33, so this is rounding, not arithmetic. Check the decimal context.",
-    "Offset pagination gets slower with depth; a keyset on (created_at, id) keeps it constant.",
-    "Before changing anything I should read the workflow file to see which ruff version CI installs.",
-]
+#: Runners that report sessions, and who started them.
+RUNNERS = ["claude-code", "slack-bot", "ci"]
+USERS = ["ana", "sam", "dev", "lee"]
 #: (status, weight): most sessions finished well; some failed, expired or closed.
 STATUS_WEIGHTS = [
     (Status.COMPLETED, 55),
@@ -118,96 +37,175 @@ STATUS_WEIGHTS = [
 
 
 def _long_log(rng: random.Random) -> str:
-    """A build log of a few hundred lines: a long message (tens of KB)."""
+    """A test run's log of a few hundred lines: a long tool result (tens of KB)."""
     lines = [
-        f"2026-11-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z "
-        f"INFO worker[{rng.randint(1, 8)}] processed batch {i} in {rng.randint(5, 900)} ms"
+        f"tests/test_{rng.choice(['api', 'billing', 'orders', 'export'])}.py::test_case_{i} "
+        f"PASSED [{100 * i // 900:3d}%] ({rng.randint(5, 900)} ms)"
         for i in range(rng.randint(300, 900))
     ]
-    return "```\n" + "\n".join(lines) + "\n```"
+    return "\n".join(lines)
 
 
-def _transcript(
+@functools.cache
+def _call_text(step: Step) -> str:
+    """A tool call's input as the importer shows it (pretty JSON), made once a step."""
+    return json.dumps(step.input, indent=2)
+
+
+class _Transcript:
+    """Builds the message rows of one story, as the Claude Code importer stores them:
+    one message per block, tool results under the call's ``tool_use_id``, usage on
+    the first block of each API response."""
+
+    def __init__(self, rng: random.Random, model: str) -> None:
+        self.rng = rng
+        self.model = model
+        self.rows: list[dict[str, Any]] = []
+        self.context_tokens = rng.randint(12_000, 24_000)
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}_{uuid.UUID(int=self.rng.getrandbits(128)).hex[:24]}"
+
+    def user(self, text: str) -> None:
+        self.rows.append({"role": "user", "content": text, "meta": {"kind": "text"}})
+
+    def response(self, blocks: list[dict[str, Any]]) -> None:
+        """One API response: its blocks share a response id and one usage count."""
+        rng = self.rng
+        output = rng.randint(40, 1800)
+        usage = {
+            "input_tokens": rng.randint(3, 40),
+            "output_tokens": output,
+            "cache_creation_input_tokens": rng.randint(200, 6000),
+            "cache_read_input_tokens": self.context_tokens,
+        }
+        self.context_tokens += usage["cache_creation_input_tokens"] + output
+        response_id = self._id("msg")
+        for i, block in enumerate(blocks):
+            meta = {**block["meta"], "model": self.model, "response_id": response_id}
+            if i == 0:
+                meta["usage"] = usage
+            self.rows.append({"role": "assistant", "content": block["content"], "meta": meta})
+
+    def tool_call(self, step: Step, *, text: str = "", child: str | None = None) -> str:
+        tool_id = self._id("toolu")
+        meta: dict[str, Any] = {
+            "kind": "tool_use",
+            "tool_name": step.tool,
+            "tool_input": step.input,
+            "tool_use_id": tool_id,
+        }
+        if child is not None:
+            meta["child_session_id"] = child
+        blocks = [{"content": text, "meta": {"kind": "text"}}] if text else []
+        blocks.append({"content": _call_text(step), "meta": meta})
+        self.response(blocks)
+        return tool_id
+
+    def tool_result(self, tool_id: str, output: str, is_error: bool) -> None:
+        meta = {"kind": "tool_result", "tool_use_id": tool_id, "is_error": is_error}
+        self.rows.append({"role": "tool", "content": output, "meta": meta})
+
+    def steps(self, steps: tuple[Step, ...], long_logs: list[str]) -> None:
+        for step in steps:
+            tool_id = self.tool_call(step)
+            output = step.output
+            if step.tool == "Bash" and not step.is_error and self.rng.random() < 0.01:
+                output = self.rng.choice(long_logs)  # now and then a long log
+            self.tool_result(tool_id, output, step.is_error)
+
+    def answer(self, text: str, thinking: str = "") -> None:
+        blocks = [{"content": thinking, "meta": {"kind": "thinking"}}] if thinking else []
+        blocks.append({"content": text, "meta": {"kind": "text"}})
+        self.response(blocks)
+
+
+def _story_rows(
     rng: random.Random,
-    request: str,
-    start: datetime,
-    end: datetime,
+    story: Story,
     model: str,
     failed_with: str,
+    child_id: str | None,
     long_logs: list[str],
-) -> Iterator[dict[str, Any]]:
-    """The message rows of one session, spread between ``start`` and ``end``."""
-    turns = rng.choices([1, 2, 3, 8], weights=[50, 28, 17, 5])[0]
-    rows: list[dict[str, Any]] = []
-    prompt = request
-    for turn in range(turns):
-        rows.append({"role": "user", "content": prompt, "meta": None})
-        if rng.random() < 0.4:
-            rows.append(
-                {"role": "assistant", "content": rng.choice(THOUGHTS), "meta": {"kind": "thinking"}}
-            )
-        for _ in range(rng.randint(0, 3)):
-            name, tool_input, output = rng.choice(TOOLS)
-            tool_id = f"toolu_{uuid.UUID(int=rng.getrandbits(128)).hex[:24]}"
-            rows.append(
-                {
-                    "role": "assistant",
-                    "content": f"{name}({', '.join(f'{k}={v!r}' for k, v in tool_input.items())})",
-                    "meta": {
-                        "kind": "tool_use",
-                        "tool_name": name,
-                        "tool_input": tool_input,
-                        "tool_use_id": tool_id,
-                        "model": model,
-                    },
-                }
-            )
-            is_error = rng.random() < 0.08
-            rows.append(
-                {
-                    "role": "tool",
-                    "content": "Error: command exited with status 1" if is_error else output,
-                    "meta": {"kind": "tool_result", "tool_use_id": tool_id, "is_error": is_error},
-                }
-            )
-            if rng.random() < 0.005:  # a long build log now and then (tens of KB)
-                rows.append(
-                    {
-                        "role": "tool",
-                        "content": rng.choice(long_logs),
-                        "meta": {"kind": "tool_result", "tool_use_id": tool_id, "is_error": False},
-                    }
-                )
-        answer = rng.choice(ANSWERS)
-        rows.append(
-            {
-                "role": "assistant",
-                "content": answer,
-                "summary": answer.split("\n", 1)[0][:120] if len(answer) > 300 else "",
-                "meta": {
-                    "model": model,
-                    "usage": {
-                        "input_tokens": rng.randint(800, 90000),
-                        "output_tokens": rng.randint(50, 4000),
-                    },
-                },
-            }
-        )
-        prompt = rng.choice(
-            [
-                "Thanks. Now add a test for it.",
-                "Also update the README.",
-                "Can you explain the second change?",
-                "Run the whole suite again.",
-            ]
-        )
-        if turn == turns - 1 and failed_with:
-            rows.append({"role": "system", "content": failed_with, "meta": {"kind": "error"}})
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The messages of a session telling ``story`` (cut short by ``failed_with``),
+    and those of its subagent's session when ``child_id`` is given."""
+    out = _Transcript(rng, model)
+    out.user(story.request)
+    if rng.random() < 0.6:
+        out.response([{"content": story.thinking, "meta": {"kind": "thinking"}}])
+    steps = story.steps
+    if failed_with:
+        steps = steps[: rng.randint(0, max(len(steps) - 1, 0))]
+    child_rows: list[dict[str, Any]] = []
+    if story.subagent is not None and child_id is not None:
+        agent = story.subagent
+        call = Step("Task", {"description": agent.description, "prompt": agent.prompt,
+                             "subagent_type": "general-purpose"}, agent.report)
+        tool_id = out.tool_call(call, text="I'll have a subagent look for it.", child=child_id)
+        child = _Transcript(rng, model)
+        child.user(agent.prompt)
+        child.steps(agent.steps, long_logs)
+        child.answer(agent.report)
+        child_rows = child.rows
+        out.tool_result(tool_id, agent.report, False)
+    out.steps(steps, long_logs)
+    if failed_with:
+        out.rows.append({"role": "system", "content": failed_with, "meta": {"kind": "api_error"}})
+        return out.rows, child_rows
+    out.answer(story.answer)
+    if story.follow_up is not None and rng.random() < 0.4:
+        prompt, more, answer = story.follow_up
+        out.user(prompt)
+        out.steps(more, long_logs)
+        out.answer(answer)
+    return out.rows, child_rows
+
+
+def _spread(rows: list[dict[str, Any]], start: datetime, end: datetime) -> None:
+    """Timestamps for ``rows`` between ``start`` and ``end``, in order."""
     span = max((end - start).total_seconds(), 1.0)
     for i, row in enumerate(rows):
         row["timestamp"] = start + timedelta(seconds=span * (i + 1) / (len(rows) + 1))
         row.setdefault("summary", "")
-        yield row
+
+
+def _session_row(
+    session_id: str,
+    status: Status,
+    request: str,
+    created: datetime,
+    msgs: list[dict[str, Any]],
+    expires: datetime | None,
+    context: dict[str, Any],
+    keep: bool,
+    *,
+    response: str = "",
+    error: str = "",
+    parent_id: str | None = None,
+) -> dict[str, Any]:
+    """A ``sessions`` row as the store keeps it (counts and excerpt included)."""
+    return {
+        "id": session_id,
+        "status": status.value,
+        "request": request,
+        "request_excerpt": excerpt(request),
+        "response": response,
+        "error": error,
+        "created_at": created,
+        "last_activity": msgs[-1]["timestamp"] if msgs else created,
+        "expires_at": expires,
+        "context": context,
+        "message_count": len(msgs),
+        "keep": keep,
+        "parent_id": parent_id,
+    }
+
+
+def _own(msgs: list[dict[str, Any]], session_id: str) -> None:
+    for m in msgs:
+        m["session_id"] = session_id
+        m["source_key"] = None
 
 
 def _statuses(rng: random.Random, n: int) -> list[Status]:
@@ -245,8 +243,10 @@ def generate(
 
     Sessions older than the retention window are marked "keep" (all but one in ten),
     so the demo survives the first sweep and the sweeper still has work to show.
+    Stories that hand work to a subagent add its child session beside the
+    ``sessions`` asked for (counted as ``subagents``).
     """
-    totals = {"sessions": 0, "messages": 0, "kept": 0}
+    totals = {"sessions": 0, "subagents": 0, "messages": 0, "kept": 0}
     # Millions of short-lived dicts and no reference cycles: the cyclic garbage
     # collector would only rescan the growing heap, again and again.
     gc_was_enabled = gc.isenabled()
@@ -255,11 +255,10 @@ def generate(
         for session_rows, message_rows in _batches(
             store, sessions, now, timeout, retention, seed, batch_size, totals
         ):
-            with store.write() as conn:
-                store.bulk_insert(conn, sessions_t, session_rows)
-                store.bulk_insert(conn, messages_t, message_rows)
+            done = totals["sessions"]
+            store.bulk_load(session_rows, message_rows)
             if progress is not None:
-                progress(len(session_rows.values))
+                progress(totals["sessions"] - done)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -289,55 +288,55 @@ def _batches(
         session_rows: list[dict[str, Any]] = []
         message_rows: list[dict[str, Any]] = []
         for created, status in plan[first : first + batch_size]:
+            story = rng.choice(STORIES)
             duration = timedelta(seconds=rng.lognormvariate(4.5, 1.1))
             end = min(created + duration, now)
             model = rng.choice(MODELS)
-            request = rng.choice(REQUESTS)
-            error = rng.choice(ERRORS) if status in (Status.FAILED,) else ""
+            error = rng.choice(story.errors) if status is Status.FAILED and story.errors else ""
             session_id = _uuid7(rng, created)
-            msgs = list(_transcript(rng, request, created, end, model, error, long_logs))
+            child_id = _uuid7(rng, created) if story.subagent is not None else None
+            msgs, child_msgs = _story_rows(rng, story, model, error, child_id, long_logs)
             if status is Status.PENDING:
-                msgs = msgs[:1]
+                msgs, child_msgs = msgs[:1], []
+            _spread(msgs, created, end)
             expires = None if rng.random() < 0.03 else created + timeout
             if status in (Status.RUNNING, Status.PENDING) and expires is not None:
                 expires = max(expires, now + timedelta(minutes=5))
             keep = created < now - retention and retention > timedelta(0) and rng.random() < 0.9
             totals["kept"] += keep
-            session_rows.append(
-                {
-                    "id": session_id,
-                    "status": status.value,
-                    "request": request,
-                    "request_excerpt": excerpt(request),
-                    "response": next(
-                        (
-                            m["content"]
-                            for m in reversed(msgs)
-                            if m["role"] == "assistant" and not m["meta"].get("kind")
-                        ),
-                        "",
-                    )
-                    if status is Status.COMPLETED
-                    else "",
-                    "error": error,
-                    "created_at": created,
-                    "last_activity": msgs[-1]["timestamp"] if msgs else created,
-                    "expires_at": expires,
-                    "context": {
-                        "project_path": rng.choice(PROJECTS),
-                        "git_branch": rng.choice(BRANCHES),
-                        "model": model,
-                        "runner": rng.choice(["slack-bot", "ci", "cli"]),
-                    },
-                    "message_count": len(msgs),
-                    "keep": keep,
-                    "parent_id": None,
-                }
+            context = {
+                "project_path": story.project,
+                "git_branch": story.branch,
+                "model": model,
+                "runner": rng.choice(RUNNERS),
+                "user": rng.choice(USERS),
+            }
+            response = next(
+                (m["content"] for m in reversed(msgs) if m["meta"].get("kind") == "text"), ""
             )
-            for m in msgs:
-                m["session_id"] = session_id
-                m["source_key"] = None
+            session_rows.append(
+                _session_row(
+                    session_id, status, story.request, created, msgs, expires, context, keep,
+                    response=response if status is Status.COMPLETED else "", error=error,
+                )
+            )
+            _own(msgs, session_id)
             message_rows.extend(msgs)
-        totals["sessions"] += len(session_rows)
+            if child_msgs and child_id is not None and story.subagent is not None:
+                # The subagent ran inside the parent's Task call.
+                call = next(m for m in msgs if m["meta"].get("child_session_id") == child_id)
+                _spread(child_msgs, call["timestamp"], call["timestamp"] + timedelta(seconds=40))
+                child_context = {**context, "parent_tool_use_id": call["meta"]["tool_use_id"]}
+                session_rows.append(
+                    _session_row(
+                        child_id, Status.COMPLETED, story.subagent.prompt,
+                        call["timestamp"], child_msgs, call["timestamp"], child_context, keep,
+                        response=story.subagent.report, parent_id=session_id,
+                    )
+                )
+                _own(child_msgs, child_id)
+                message_rows.extend(child_msgs)
+                totals["subagents"] += 1
+        totals["sessions"] += len(plan[first : first + batch_size])
         totals["messages"] += len(message_rows)
         yield store.bulk_rows(session_rows), store.bulk_rows(message_rows)

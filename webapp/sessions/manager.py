@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .store import AppendOutcome, MessageStore
+from .sweeper import Sweeper
 from .types import (
     UNFINISHED_STATUSES,
     Config,
@@ -24,6 +25,7 @@ from .types import (
     Status,
     SweepResult,
     check_json,
+    check_session_id,
     utcnow,
 )
 
@@ -53,7 +55,7 @@ class Manager:
         self.store = store if store is not None else MessageStore(":memory:")
         self.clock: Clock = clock or utcnow
         self.started_at = self.clock()
-        self._sweeper: Any = None
+        self._sweeper: Sweeper | None = None
         self._stopped = False
         self._lock = threading.Lock()
 
@@ -79,8 +81,8 @@ class Manager:
         if context is not None and not isinstance(context, dict):
             raise ValueError("session context must be a JSON object")
         check_json(context or {}, "session context")
-        if id is not None and (not isinstance(id, str) or not id.strip() or len(id) > 64):
-            raise ValueError("session id must be a non-empty string of at most 64 characters")
+        if id is not None:
+            check_session_id(id)
         created = created_at or now
         session = Session(
             id=id or str(uuid.uuid4()),
@@ -283,13 +285,26 @@ class Manager:
         log.info("sweep (%s): %s", trigger, result.describe())
         return result
 
-    def start_sweeper(self, holder: str | None = None) -> Any:
-        """Start the background sweep loop in this process (once); return it."""
-        from .sweeper import Sweeper
+    def make_sweeper(self, holder: str | None = None) -> Sweeper:
+        """A sweep loop over this manager's store, clock and interval, not started;
+        each pass it wins runs :meth:`sweep_and_record` (trigger ``sweeper``)."""
 
+        def sweep(now: datetime, holder: str) -> SweepResult:
+            return self.sweep_and_record(now, trigger="sweeper", holder=holder)
+
+        return Sweeper(
+            self.store,
+            sweep,
+            interval=self.config.sweep_interval,
+            clock=self.clock,
+            holder=holder,
+        )
+
+    def start_sweeper(self, holder: str | None = None) -> Sweeper:
+        """Start the background sweep loop in this process (once); return it."""
         with self._lock:
             if self._sweeper is None:
-                self._sweeper = Sweeper(self, holder=holder)
+                self._sweeper = self.make_sweeper(holder)
                 self._sweeper.start()
             return self._sweeper
 

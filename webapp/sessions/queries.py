@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -31,15 +31,21 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    type_coerce,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
-from .store import MessageStore, messages_t, row_to_message, row_to_session, sessions_t
-from .types import Message, Session, Status
+from .rows import row_to_session, sessions_t
+from .stats import StatsReads
+from .store import MessageStore
+from .transcripts import TranscriptReads, session_exists
+from .types import Session, Status, check_text
 
 T = TypeVar("T")
 
-#: Longer message content arrives cut to this many characters, with a "show all".
-TRUNCATE_CHARS = 20_000
+#: The longest session id (the column's length).
+MAX_SESSION_ID_LENGTH = 64
+
 #: Sessions the review inbox offers: finished ones (a running one is not ready).
 FINISHED_STATUSES = (Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.CLOSED)
 #: Shown first in the inbox: the agent failed or never finished.
@@ -79,8 +85,8 @@ class SessionFilter:
     error: str = ""
     within: tuple[IdSet, ...] = ()
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        """The filter as SQL conditions on the sessions table."""
+    def conditions(self, dialect: str) -> list[ColumnElement[bool]]:
+        """The filter as SQL conditions on the sessions table, for ``dialect``."""
         c = sessions_t.c
         where: list[ColumnElement[bool]] = []
         if self.statuses:
@@ -90,10 +96,7 @@ class SessionFilter:
         if self.created_before is not None:
             where.append(c.created_at < self.created_before)
         if self.context_key:
-            value = c.context[self.context_key].as_string()
-            where.append(
-                value.is_not(None) if self.context_value is None else value == self.context_value
-            )
+            where.append(_context_has(self.context_key, self.context_value, dialect))
         if self.text:
             # A substring LIKE: exact, but a scan of the filtered rows.
             pattern = like_pattern(self.text)
@@ -106,6 +109,22 @@ class SessionFilter:
             picked = c.id.in_(ids.query)
             where.append(~picked if ids.negate else picked)
         return where
+
+
+def _context_has(key: str, value: str | None, dialect: str) -> ColumnElement[bool]:
+    """The session's context has top-level ``key`` (holding the string ``value``
+    unless None), alike on both engines whatever characters the key has: JSONB
+    containment or ``?`` on PostgreSQL; on SQLite ``json_each``, which decodes keys
+    as written (a JSON path would not find an escaped key, nor one with a quote)."""
+    context = sessions_t.c.context
+    if dialect == "postgresql":
+        jsonb = type_coerce(context, JSONB)
+        return jsonb.has_key(key) if value is None else jsonb.contains({key: value})
+    entries = func.json_each(context).table_valued("key", "value", "type")
+    wanted = [entries.c.key == key]
+    if value is not None:
+        wanted += [entries.c.type == "text", entries.c.value == value]
+    return select(literal(1)).select_from(entries).where(*wanted).exists()
 
 
 def like_pattern(text: str) -> str:
@@ -137,17 +156,19 @@ class Keyset:
 
     @classmethod
     def decode(cls, text: str | None) -> Keyset | None:
-        """The position in ``text``, or None when it is missing or malformed."""
+        """The position in ``text``, or None when it is missing or malformed: its
+        time must have a zone, its id must be one a session can have."""
         if not text or "~" not in text:
             return None
         at, _, sid = text.partition("~")
         try:
             parsed = datetime.fromisoformat(at)
-        except ValueError:
+            check_text(sid, "id")
+            if parsed.tzinfo is None or not sid or len(sid) > MAX_SESSION_ID_LENGTH:
+                return None
+            return cls(parsed.astimezone(UTC), sid)
+        except (ValueError, OverflowError):
             return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return cls(parsed.astimezone(UTC), sid)
 
 
 @dataclass(frozen=True)
@@ -175,41 +196,6 @@ class Page(Generic[T]):
 
 
 @dataclass(frozen=True)
-class TranscriptMessage:
-    """A message as a transcript shows it: content cut at :data:`TRUNCATE_CHARS`."""
-
-    id: int
-    role: str
-    content: str
-    length: int
-    summary: str
-    timestamp: datetime
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def truncated(self) -> bool:
-        """Whether ``content`` is only the start of the message."""
-        return self.length > len(self.content)
-
-
-@dataclass(frozen=True)
-class TranscriptWindow:
-    """Consecutive messages of a transcript; ``earlier`` says whether more precede."""
-
-    messages: list[TranscriptMessage]
-    earlier: bool
-
-
-@dataclass(frozen=True)
-class LiveState:
-    """What a live view compares between polls."""
-
-    status: str
-    last_activity: datetime
-    last_message_id: int
-
-
-@dataclass(frozen=True)
 class InboxRow:
     """A session awaiting review."""
 
@@ -224,9 +210,6 @@ class InboxRow:
         """Failed or expired: shown first."""
         return self.status in URGENT_STATUSES
 
-
-DURATION_BUCKETS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
-MESSAGE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000)
 
 _SUMMARY_COLUMNS = (
     sessions_t.c.id,
@@ -249,38 +232,11 @@ _INBOX_COLUMNS = (
 )
 
 
-def _transcript_columns(limit: int | None) -> tuple[Any, ...]:
-    m = messages_t.c
-    content = m.content if limit is None else func.substr(m.content, 1, limit)
-    return (
-        m.id,
-        m.role,
-        content.label("content"),
-        func.length(m.content).label("length"),
-        m.summary,
-        m.timestamp,
-        m.meta,
-    )
-
-
-def _transcript_message(row: Any) -> TranscriptMessage:
-    m = row._mapping
-    return TranscriptMessage(
-        id=m["id"],
-        role=m["role"],
-        content=m["content"],
-        length=m["length"] or 0,
-        summary=m["summary"] or "",
-        timestamp=m["timestamp"],
-        meta=m["meta"] or {},
-    )
-
-
 def _priority() -> ColumnElement[int]:
     return case((sessions_t.c.status.in_(URGENT_STATUSES), 0), else_=1)
 
 
-class ReadModel:
+class ReadModel(TranscriptReads, StatsReads):
     """The queries, over one store's engine. Read-only: nothing here writes."""
 
     def __init__(self, store: MessageStore) -> None:
@@ -299,7 +255,7 @@ class ReadModel:
     ) -> tuple[list[Any], Keyset | None, Keyset | None]:
         c = sessions_t.c
         column = _SORT_COLUMNS[sort]
-        query = select(*columns).where(*where.conditions())
+        query = select(*columns).where(*where.conditions(self.store.dialect))
         key = tuple_(column, c.id)
         if newer is not None:
             query = query.where(key > tuple_(literal(newer.at, column.type), literal(newer.id)))
@@ -379,16 +335,22 @@ class ReadModel:
         """Sessions per status."""
         return self.store.count_by_status()
 
+    def purge_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest sweeps' purge log entries, newest first."""
+        return self.store.purge_log(limit)
+
     def exists(self, session_id: str) -> bool:
         """Whether the session is stored."""
         with self.store.read() as conn:
-            return _exists(conn, session_id)
+            return session_exists(conn, session_id)
 
     # -- the review inbox ------------------------------------------------------------
 
     def _inbox_where(self, within: Sequence[IdSet], status: str) -> list[ColumnElement[bool]]:
         wanted = (status,) if status in FINISHED_STATUSES else FINISHED_STATUSES
-        return SessionFilter(statuses=tuple(wanted), within=tuple(within)).conditions()
+        return SessionFilter(statuses=tuple(wanted), within=tuple(within)).conditions(
+            self.store.dialect
+        )
 
     def _after(self, conn: Connection, session_id: str, forward: bool) -> ColumnElement[bool]:
         c = sessions_t.c
@@ -449,197 +411,3 @@ class ReadModel:
             query = self._inbox_query(where, forward).where(self._after(conn, session_id, forward))
             row = conn.execute(query.limit(1)).first()
         return row.id if row is not None else None
-
-    # -- transcripts -----------------------------------------------------------------
-
-    def transcript_window(
-        self,
-        session_id: str,
-        *,
-        before: int | None = None,
-        limit: int = 100,
-        truncate: int = TRUNCATE_CHARS,
-    ) -> TranscriptWindow:
-        """The latest ``limit`` messages, or the ``limit`` before message ``before``
-        (keyset on (timestamp, id)), content cut at ``truncate`` characters."""
-        m = messages_t.c
-        query = select(*_transcript_columns(truncate)).where(m.session_id == session_id)
-        if before is not None:
-            anchor = (
-                select(m.timestamp)
-                .where(m.id == before, m.session_id == session_id)
-                .scalar_subquery()
-            )
-            query = query.where(
-                or_(m.timestamp < anchor, and_(m.timestamp == anchor, m.id < before))
-            )
-        query = query.order_by(m.timestamp.desc(), m.id.desc()).limit(limit + 1)
-        with self.store.read() as conn:
-            rows = [_transcript_message(r) for r in conn.execute(query)]
-        earlier = len(rows) > limit
-        rows = rows[:limit]
-        rows.reverse()
-        return TranscriptWindow(rows, earlier)
-
-    def messages_after(
-        self, session_id: str, after_id: int, *, limit: int = 500, truncate: int = TRUNCATE_CHARS
-    ) -> list[TranscriptMessage]:
-        """Messages stored after message ``after_id`` (ids grow with every insert), in
-        transcript order: what a live view appends."""
-        m = messages_t.c
-        query = (
-            select(*_transcript_columns(truncate))
-            .where(m.session_id == session_id, m.id > after_id)
-            .order_by(m.timestamp, m.id)
-            .limit(limit)
-        )
-        with self.store.read() as conn:
-            return [_transcript_message(r) for r in conn.execute(query)]
-
-    def full_message(self, session_id: str, message_id: int) -> TranscriptMessage | None:
-        """One message with all of its content."""
-        m = messages_t.c
-        query = select(*_transcript_columns(None)).where(
-            m.session_id == session_id, m.id == message_id
-        )
-        with self.store.read() as conn:
-            row = conn.execute(query).first()
-        return _transcript_message(row) if row is not None else None
-
-    def message_page(
-        self, session_id: str, *, after: tuple[datetime, int] | None = None, limit: int = 100
-    ) -> tuple[list[Message], tuple[datetime, int] | None] | None:
-        """Up to ``limit`` whole messages in transcript order after the position
-        ``after`` (timestamp, id) of the previous page's last one, and the position to
-        go on from (None: no more); None when the session is unknown."""
-        m = messages_t.c
-        query = (
-            select(messages_t)
-            .where(m.session_id == session_id)
-            .order_by(m.timestamp, m.id)
-            .limit(limit + 1)
-        )
-        if after is not None:
-            moment, message_id = after
-            query = query.where(
-                or_(m.timestamp > moment, and_(m.timestamp == moment, m.id > message_id))
-            )
-        with self.store.read() as conn:
-            if not _exists(conn, session_id):
-                return None
-            rows = list(conn.execute(query))
-        messages = [row_to_message(r) for r in rows[:limit]]
-        if len(rows) <= limit:
-            return messages, None
-        last = rows[limit - 1]._mapping
-        return messages, (last["timestamp"], last["id"])
-
-    def iter_messages(self, session_id: str, *, batch: int = 500) -> Iterator[Message]:
-        """Every message of a session in order, read a page at a time."""
-        position: tuple[datetime, int] | None = None
-        while True:
-            page = self.message_page(session_id, after=position, limit=batch)
-            if page is None:
-                return
-            messages, position = page
-            yield from messages
-            if position is None:
-                return
-
-    def oldest_message_time(self, session_id: str) -> datetime | None:
-        """When the session's oldest stored message was written (None: no message)."""
-        m = messages_t.c
-        query = (
-            select(m.timestamp)
-            .where(m.session_id == session_id)
-            .order_by(m.timestamp, m.id)
-            .limit(1)
-        )
-        with self.store.read() as conn:
-            found: datetime | None = conn.execute(query).scalar()
-        return found
-
-    def live_state(self, session_id: str) -> LiveState | None:
-        """Status, last activity and the latest message id: two indexed lookups."""
-        c, m = sessions_t.c, messages_t.c
-        last_id = (
-            select(func.coalesce(func.max(m.id), 0)).where(m.session_id == session_id)
-        ).scalar_subquery()
-        with self.store.read() as conn:
-            row = conn.execute(
-                select(c.status, c.last_activity, last_id).where(c.id == session_id)
-            ).first()
-        return LiveState(row[0], row[1], int(row[2])) if row is not None else None
-
-    # -- stats -----------------------------------------------------------------------
-
-    def _day(self, column: Any) -> Any:
-        """The UTC calendar day of a timestamp column, as ``YYYY-MM-DD`` text."""
-        if self.store.dialect == "postgresql":
-            return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-        return func.substr(column, 1, 10)
-
-    def _seconds_between(self, start: Any, end: Any) -> Any:
-        if self.store.dialect == "postgresql":
-            return func.extract("epoch", end - start)
-        return (func.julianday(end) - func.julianday(start)) * 86400.0
-
-    def sessions_per_day(self, since: datetime) -> dict[str, dict[str, int]]:
-        """``{day: {status: n}}`` of the sessions created since ``since``."""
-        c = sessions_t.c
-        day = self._day(c.created_at).label("day")
-        query = (
-            select(day, c.status, func.count()).where(c.created_at >= since).group_by(day, c.status)
-        )
-        result: dict[str, dict[str, int]] = {}
-        with self.store.read() as conn:
-            for d, status, n in conn.execute(query):
-                result.setdefault(d, {})[status] = n
-        return result
-
-    def histogram(self, kind: str, since: datetime) -> list[int]:
-        """Counts per bucket of the sessions created since ``since``: ``duration``
-        (created to last activity of completed and failed sessions, in
-        :data:`DURATION_BUCKETS` seconds) or ``messages`` (:data:`MESSAGE_BUCKETS`).
-
-        The index ``ix_sessions_stats`` covers both, so no session row is read."""
-        c = sessions_t.c
-        bounds: tuple[int, ...]
-        if kind == "duration":
-            bounds = DURATION_BUCKETS
-            value = self._seconds_between(c.created_at, c.last_activity)
-            wanted = {Status.COMPLETED.value, Status.FAILED.value}
-        else:
-            bounds, value, wanted = MESSAGE_BUCKETS, c.message_count, {s.value for s in Status}
-        bucket = case(*[(value < b, i) for i, b in enumerate(bounds)], else_=len(bounds))
-        # Grouping by status too (rather than filtering on it) keeps the planner on
-        # the covering index, which starts with created_at.
-        query = (
-            select(bucket.label("bucket"), c.status, func.count())
-            .where(c.created_at >= since)
-            .group_by(bucket, c.status)
-        )
-        counts = [0] * (len(bounds) + 1)
-        with self.store.read() as conn:
-            for i, status, n in conn.execute(query):
-                if status in wanted:
-                    counts[int(i)] += n
-        return counts
-
-    def top_errors(self, since: datetime, limit: int = 10) -> list[tuple[str, int]]:
-        """The most frequent errors of sessions that failed since ``since``."""
-        c = sessions_t.c
-        query = (
-            select(c.error, func.count().label("n"))
-            .where(c.status == Status.FAILED.value, c.error != "", c.created_at >= since)
-            .group_by(c.error)
-            .order_by(func.count().desc(), c.error)
-            .limit(limit)
-        )
-        with self.store.read() as conn:
-            return [(e, n) for e, n in conn.execute(query)]
-
-
-def _exists(conn: Connection, session_id: str) -> bool:
-    c = sessions_t.c
-    return conn.execute(select(c.id).where(c.id == session_id)).first() is not None

@@ -1,5 +1,9 @@
 """The expiry and retention loop: one background thread per process, one sweeping
-process per interval across all of them, through a lease in the database."""
+process per interval across all of them, through a lease in the database.
+
+The loop knows the lease and the pass it runs, not who provides them: the
+:class:`~webapp.sessions.manager.Manager` builds it (``make_sweeper``).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,11 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .types import SweepResult
-
-if TYPE_CHECKING:
-    from .manager import Manager
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,28 @@ log = logging.getLogger(__name__)
 def default_holder() -> str:
     """A name for this process that is unique across hosts and restarts."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SweepLease(Protocol):
+    """The lease that lets one process sweep per interval (a ``MessageStore`` is one)."""
+
+    def claim_sweep(
+        self, holder: str, *, now: datetime, interval: timedelta, lease_ttl: timedelta
+    ) -> bool:
+        """Claim the next pass if it is due and the lease is ``holder``'s or free."""
+        ...
+
+    def renew_lease(self, holder: str, *, now: datetime, lease_ttl: timedelta) -> bool:
+        """Extend the lease if ``holder`` has it."""
+        ...
+
+    def release_lease(self, holder: str) -> None:
+        """Give the lease up."""
+        ...
+
+
+#: One pass, run by the lease's winner: ``sweep(now, holder)`` sweeps and records it.
+SweepPass = Callable[[datetime, str], SweepResult]
 
 
 class Sweeper:
@@ -33,10 +57,19 @@ class Sweeper:
     process takes over within about two intervals.
     """
 
-    def __init__(self, manager: Manager, holder: str | None = None) -> None:
-        self.manager = manager
+    def __init__(
+        self,
+        lease: SweepLease,
+        sweep: SweepPass,
+        *,
+        interval: timedelta,
+        clock: Callable[[], datetime],
+        holder: str | None = None,
+    ) -> None:
+        self.lease = lease
+        self.sweep = sweep
+        self.clock = clock
         self.holder = holder or default_holder()
-        interval = manager.config.sweep_interval
         self.interval = interval
         self.lease_ttl = interval * 2
         self.tick_seconds = max(interval.total_seconds() / 4, 0.05)
@@ -46,14 +79,13 @@ class Sweeper:
     def tick(self, now: datetime | None = None) -> SweepResult | None:
         """One wake-up: renew the lease if held; sweep if this process wins the
         claim on a due pass. Returns the pass it ran, if any."""
-        store = self.manager.store
-        now = now or self.manager.clock()
-        store.renew_lease(self.holder, now=now, lease_ttl=self.lease_ttl)
-        if not store.claim_sweep(
+        now = now or self.clock()
+        self.lease.renew_lease(self.holder, now=now, lease_ttl=self.lease_ttl)
+        if not self.lease.claim_sweep(
             self.holder, now=now, interval=self.interval, lease_ttl=self.lease_ttl
         ):
             return None
-        return self.manager.sweep_and_record(now, trigger="sweeper", holder=self.holder)
+        return self.sweep(now, self.holder)
 
     def run(self) -> None:
         """Loop until :meth:`stop`; a failing pass is logged and retried next tick."""
@@ -65,7 +97,7 @@ class Sweeper:
                 log.exception("sweep failed; retrying at the next tick")
             self._stop.wait(self.tick_seconds)
         try:
-            self.manager.store.release_lease(self.holder)
+            self.lease.release_lease(self.holder)
         except Exception:
             log.exception("could not release the sweeper lease")
 

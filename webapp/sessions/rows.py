@@ -1,0 +1,160 @@
+"""The domain's table objects and the conversions between their rows and the
+domain's types: sessions and messages in and out, and plain rows for bulk loads.
+
+Only ``webapp.sessions`` should import this module (an import-linter contract
+in ``pyproject.toml`` keeps new uses from appearing elsewhere).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from operator import itemgetter
+from typing import Any, cast
+
+from sqlalchemy import Connection, Row, Table
+
+from .models import IdempotencyKey, MessageRow, PurgeLogEntry, SessionRow, SweeperLease
+from .types import Message, Session, Status, as_utc, excerpt
+
+sessions_t = cast(Table, SessionRow.__table__)
+messages_t = cast(Table, MessageRow.__table__)
+idempotency_t = cast(Table, IdempotencyKey.__table__)
+lease_t = cast(Table, SweeperLease.__table__)
+purge_log_t = cast(Table, PurgeLogEntry.__table__)
+
+
+def row_to_session(row: Row[Any]) -> Session:
+    """A ``sessions`` row as a :class:`Session` (messages not loaded)."""
+    m = row._mapping
+    return Session(
+        id=m["id"],
+        status=Status(m["status"]),
+        request=m["request"] or "",
+        response=m["response"] or "",
+        error=m["error"] or "",
+        created_at=m["created_at"],
+        last_activity=m["last_activity"],
+        expires_at=m["expires_at"],
+        context=dict(m["context"] or {}),
+        message_count=m["message_count"],
+        keep=bool(m["keep"]),
+        parent_id=m["parent_id"],
+    )
+
+
+def row_to_message(row: Row[Any]) -> Message:
+    """A ``messages`` row as a :class:`Message`."""
+    m = row._mapping
+    return Message(
+        role=m["role"],
+        content=m["content"],
+        summary=m["summary"] or "",
+        timestamp=m["timestamp"],
+        meta=m["meta"],
+        source_key=m["source_key"],
+        id=m["id"],
+    )
+
+
+def session_values(s: Session) -> dict[str, Any]:
+    """A :class:`Session` as the values of its ``sessions`` row (all but the
+    message count, which the store derives); ``ValueError`` if it cannot be stored."""
+    status = Status(s.status)
+    s.validate()
+    if not isinstance(s.context, dict):
+        raise ValueError("session context must be a JSON object")
+    return {
+        "id": s.id,
+        "status": status.value,
+        "request": s.request or "",
+        "request_excerpt": excerpt(s.request),
+        "response": s.response or "",
+        "error": s.error or "",
+        "created_at": as_utc(s.created_at),
+        "last_activity": as_utc(s.last_activity),
+        "expires_at": as_utc(s.expires_at) if s.expires_at is not None else None,
+        "context": s.context,
+        "keep": bool(s.keep),
+        "parent_id": s.parent_id,
+    }
+
+
+def message_values(
+    session_id: str, messages: Sequence[Message], now: datetime
+) -> list[dict[str, Any]]:
+    """Validated ``messages`` rows of a session; a message without a timestamp
+    gets ``now``. ``ValueError`` for a message that cannot be stored."""
+    rows = []
+    for msg in messages:
+        msg.validate()
+        rows.append(
+            {
+                "session_id": session_id,
+                "role": msg.role,
+                "content": msg.content,
+                "summary": msg.summary or "",
+                "timestamp": as_utc(msg.timestamp) if msg.timestamp else now,
+                "meta": msg.meta,
+                "source_key": msg.source_key,
+            }
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class BulkRows:
+    """Rows ready for the driver: column names and one tuple of plain values a row."""
+
+    columns: tuple[str, ...]
+    values: list[tuple[Any, ...]]
+
+
+def bulk_rows(rows: Sequence[dict[str, Any]], *, dialect: str) -> BulkRows:
+    """Rows (dicts sharing their keys; JSON columns as dicts or lists, datetimes
+    aware) turned into ``dialect``'s plain driver values for :func:`bulk_insert`."""
+    if not rows:
+        return BulkRows((), [])
+    columns = tuple(rows[0])
+    sqlite_dialect = dialect == "sqlite"
+
+    def as_text(value: datetime) -> Any:
+        value = as_utc(value)
+        return value.replace(tzinfo=None).isoformat(" ") if sqlite_dialect else value
+
+    # A converter for each column whose values need one, chosen by its type.
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for i, column in enumerate(columns):
+        sample = next((r[column] for r in rows if r[column] is not None), None)
+        if isinstance(sample, dict | list):
+            converters.append((i, json.dumps))
+        elif isinstance(sample, datetime):
+            converters.append((i, as_text))
+    pick = itemgetter(*columns)
+    values = []
+    for row in rows:
+        plain = list(pick(row))
+        for i, convert in converters:
+            if plain[i] is not None:
+                plain[i] = convert(plain[i])
+        values.append(tuple(plain))
+    return BulkRows(columns, values)
+
+
+def bulk_insert(conn: Connection, table: Table, bulk: BulkRows) -> None:
+    """Insert many rows through the driver's executemany, in ``conn``'s transaction.
+
+    For bulk loads (``sessionboard demo``): it skips SQLAlchemy's per-row type
+    processing, which costs more than the insert itself.
+    """
+    if not bulk.values:
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in bulk.columns)}) "  # noqa: S608
+        f"VALUES ({', '.join([marker] * len(bulk.columns))})"
+    )
+    conn.exec_driver_sql(sql, bulk.values)
