@@ -228,3 +228,30 @@ def test_the_markdown_carries_calls_results_diffs_and_commands(
                 assert f"$ {view.command}" in text
                 if view.output:
                     assert view.output.text in text
+
+
+def test_the_rewind_of_03eb5929_folds_the_abandoned_branch(
+    corpus_sessions: dict[str, ParsedSession],
+) -> None:
+    session = session_named(corpus_sessions, "03eb5929")
+    turns = [t for t in turns_of(session) if t.prompt is not None]
+    firsts = [t.prompt.first_line for t in turns if t.prompt is not None]
+    liked = next(i for i, text in enumerate(firsts) if text.startswith("I very much like"))
+    disliked = next(i for i, text in enumerate(firsts) if text.startswith("I actually don't"))
+    abandoned = [t for t in turns if t.rewound_by is not None]
+    assert abandoned == turns[liked:disliked]
+    assert all(t.rewound_by is turns[disliked] for t in abandoned)
+    assert turns[disliked].branches_from is turns[liked - 1]
+    assert "rewound at" in turns_to_markdown(turns)
+
+
+def test_edit_results_bring_the_files_line_numbers(
+    corpus_sessions: dict[str, ParsedSession],
+) -> None:
+    session = session_named(corpus_sessions, "7acd37a8")
+    edits = [c for c in all_calls(turns_of(session)) if c.name == "Edit" and not c.is_error]
+    assert edits
+    for call in edits:
+        view = call.view
+        assert isinstance(view, DiffView) and view.numbered
+        assert any(r.sign == "@" for r in view.rows)
