@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from webapp.sessions.types import PROMPT_KINDS
 from webapp.transcript.tools import ToolView, tool_view
 
 __all__ = [
@@ -63,8 +64,6 @@ FOLD_LINES = 40
 PROMPT_CONTEXT_SUBTYPES = frozenset(
     {"meta", "ide_opened_file", "ide_selection", "ide_diagnostics", "local_command_caveat"}
 )
-#: User-side kinds that open a turn (a message without a kind does too).
-PROMPT_KINDS = frozenset({"text", "command", "bash", "note", "image", "document"})
 
 
 class TranscriptSource(Protocol):

@@ -19,8 +19,8 @@ __all__ = ["Window", "is_prompt", "trim"]
 
 
 def is_prompt(message: M) -> bool:
-    """Whether ``message`` opens a turn."""
-    return kind_of(message) == "prompt"
+    """Whether ``message`` opens a turn (a blank one opens none)."""
+    return kind_of(message) == "prompt" and bool(message.content.strip())
 
 
 @dataclass(frozen=True)
