@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 from webapp import params
 from webapp.accounts import audit
 from webapp.accounts.auth import Role, can, current_actor, login_required, role_required
-from webapp.dashboard import charts, queries
+from webapp.dashboard import charts, queries, turns
 from webapp.dashboard.forms import (
     EXTEND_HOURS,
     MAX_NOTE,
@@ -115,20 +115,13 @@ def sessions() -> Response:
 # -- one session -------------------------------------------------------------------
 
 
-def _transcript_context(session: Session) -> dict[str, Any]:
-    window = get_queries().transcript_window(session.id)
-    return {
-        "window": window,
-        "comments": review.comments_by_message(session.id),
-        "last_id": window.messages[-1].id if window.messages else 0,
-    }
-
-
 @bp.get("/sessions/<session_id:session_id>")
 @login_required
 def session_page(session_id: str) -> Response:
-    """A session: header, the latest part of its transcript, its actions."""
+    """A session: header, its transcript as turns (a finished one from its first
+    prompt, a running one at its end, or ``around`` a message), its actions."""
     session = _session_or_404(session_id)
+    live = _is_live(session)
     return html(
         render_template(
             "dashboard/session.html",
@@ -136,11 +129,43 @@ def session_page(session_id: str) -> Response:
             review=review.session_review(session.id),
             can_review=can("review"),
             can_admin=can("admin"),
-            live=_is_live(session),
+            live=live,
             extend_hours=EXTEND_HOURS,
             counts=get_queries().count_by_status(),
             retention=queries.retention_notice(session),
-            **_transcript_context(session),
+            comments=review.comments_by_message(session.id),
+            **turns.page_context(session, request.args, live=live),
+        )
+    )
+
+
+@bp.get("/sessions/<session_id:session_id>/turns")
+@login_required
+def transcript_turns(session_id: str) -> Response:
+    """The turns after message ``after`` or before ``before`` (a fragment with the
+    control for more), or the start of a transcript (a subagent's, opened in place)."""
+    session = _session_or_404(session_id)
+    return html(
+        render_template(
+            "transcript/_window.html",
+            session=session,
+            comments=review.comments_by_message(session.id),
+            can_review=can("review"),
+            **turns.more_context(session, request.args),
+        )
+    )
+
+
+@bp.get("/sessions/<session_id:session_id>/outline")
+@login_required
+def transcript_outline(session_id: str) -> Response:
+    """A page of the outline: the prompts after ``after``, one line each."""
+    session = _session_or_404(session_id)
+    return html(
+        render_template(
+            "transcript/_outline.html",
+            session=session,
+            **turns.outline_context(session, request.args),
         )
     )
 
@@ -186,14 +211,13 @@ def _updates(session: Session, after: int, **extra: Any) -> str:
     """What changed on a session page since message ``after``: the header, new
     messages, the live poller (which stops once the session ends) and the counts,
     all as out-of-band swaps."""
-    new = get_queries().messages_after(session.id, after)
+    live_turns = turns.live_context(session, request.values, after)
     return render_template(
         "dashboard/_updates.html",
         session=session,
-        messages=new,
-        comments=review.comments_by_message(session.id) if new else {},
-        last_id=new[-1].id if new else after,
+        comments=review.comments_by_message(session.id),
         live=_is_live(session),
+        **live_turns,
         can_review=can("review"),
         can_admin=can("admin"),
         extend_hours=EXTEND_HOURS,
