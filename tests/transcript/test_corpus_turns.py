@@ -31,6 +31,7 @@ from webapp.transcript import (
     ToolRun,
     turns_to_markdown,
 )
+from webapp.transcript.markdown import markdown_turns
 from webapp.transcript.tools import AgentView, BashView, DiffView
 
 
@@ -255,3 +256,17 @@ def test_edit_results_bring_the_files_line_numbers(
         view = call.view
         assert isinstance(view, DiffView) and view.numbered
         assert any(r.sign == "@" for r in view.rows)
+
+
+def test_streamed_markdown_equals_the_whole(corpus_sessions: dict[str, ParsedSession]) -> None:
+    """The export streams a turn at a time; only a rewind's marks need the whole
+    transcript (a later prompt), so they are the one difference."""
+
+    def unmarked(text: str) -> list[str]:
+        lines = text.splitlines()
+        return " ".join(x for x in lines if not x.startswith(("*Abandoned", "*Branches"))).split()
+
+    for session in corpus_sessions.values():
+        whole = turns_to_markdown(turns_of(session))
+        streamed = "".join(markdown_turns(session.messages))
+        assert unmarked(streamed) == unmarked(whole), session.id

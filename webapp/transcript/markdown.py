@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +30,9 @@ from webapp.transcript.model import (
     ToolRun,
     TranscriptSource,
     Turn,
+    build_turns,
     format_duration,
+    kind_of,
     meta_of,
 )
 from webapp.transcript.tools import (
@@ -45,7 +47,7 @@ from webapp.transcript.tools import (
     WebView,
 )
 
-__all__ = ["fence", "inline", "turns_to_markdown"]
+__all__ = ["fence", "inline", "markdown_turns", "turns_to_markdown"]
 
 _BACKTICKS_RE = re.compile(r"`+")
 _CHECK = {"completed": "[x]", "in_progress": "[~]"}
@@ -111,7 +113,8 @@ def _call(call: ToolCall[Any]) -> list[str]:
         head += f" {inline(view.summary)}"
     status: list[str] = []
     if call.call is None:
-        head = "**Result of an earlier call**"
+        marks = " (error)" if call.is_error else ""
+        return [f"**Result of an earlier call**{marks}", *_output(view.output)]
     if call.is_error:
         status.append("error")
     if not call.answered:
@@ -231,3 +234,38 @@ def turns_to_markdown(turns: Sequence[Turn[Any]]) -> str:
     for turn in turns:
         blocks.extend(b for b in _turn(turn) if b)
     return "\n\n".join(blocks) + ("\n" if blocks else "")
+
+
+def markdown_turns(messages: Iterable[TranscriptSource]) -> Iterator[str]:
+    """The Markdown of a whole transcript read in order, a turn at a time (a long
+    session is never held whole). Messages are cut where :func:`build_turns`
+    opens a turn: at a prompt once the agent has begun on the one before (context
+    lines just before a prompt go with it)."""
+    group: list[TranscriptSource] = []
+    number = 1
+    answering = False
+    for message in messages:
+        kind = kind_of(message)
+        opens = kind == "prompt" and bool(message.content.strip())
+        if opens and answering:
+            split = len(group)
+            while split > 0 and kind_of(group[split - 1]) == "context":
+                split -= 1
+            turns = build_turns(group[:split], first_number=number)
+            yield from _texts(turns)
+            number = max((t.number + 1 for t in turns if t.prompt is not None), default=number)
+            group = group[split:]
+        if opens:
+            answering = False
+        elif kind not in ("prompt", "context", "output") and message.content.strip():
+            answering = True
+        elif kind in ("call", "result", "thinking"):
+            answering = True
+        group.append(message)
+    if group:
+        yield from _texts(build_turns(group, first_number=number))
+
+
+def _texts(turns: list[Turn[TranscriptSource]]) -> Iterator[str]:
+    for turn in turns:
+        yield "\n\n".join(b for b in _turn(turn) if b) + "\n\n"
