@@ -45,7 +45,7 @@ def open_whole(live_server: Any, page: Any, session_id: str, query: str = "") ->
     while more.count():
         before = page.locator("[data-turn]").count()
         more.click()
-        page.wait_for_function(f"document.querySelectorAll('[data-turn]').length > {before}")
+        page.locator("[data-turn]").nth(before).wait_for(state="attached")
 
 
 def test_every_result_is_inside_its_call_and_no_card_is_empty(
@@ -96,10 +96,11 @@ def test_an_edit_shows_removed_and_added_lines(live_server: Any, page: Any) -> N
     import_corpus(live_server)
     live_server.login(page, "viewer")
     live_server.get(page, "/sessions/7acd37a8-2745-4b58-a8a9-46164b22ad9e")
-    edit = page.locator(".call.tool-diff").first
-    edit.locator("xpath=ancestor::details[contains(@class, 'run')]").evaluate_all(
-        "els => els.forEach(el => el.open = true)"
-    )
+    edit = page.locator(".call.tool-diff:has(tr.ddel):has(tr.dadd)").first
+    assert not edit.locator("tr.ddel").first.is_visible(), "folded at first"
+    run = edit.locator("xpath=ancestor::details[contains(@class, 'run')]")
+    if run.count():
+        run.first.locator("summary").first.click()
     edit.locator("summary").first.click()
     removed, added = edit.locator("tr.ddel").first, edit.locator("tr.dadd").first
     assert removed.is_visible() and added.is_visible()
