@@ -146,7 +146,7 @@ def test_untrusted_containers_carry_hx_ignore(live_server: Any, page: Any) -> No
     live_server.manager.append_message(session.id, Message("user", "hello"))
     live_server.login(page, "viewer")
     live_server.get(page, f"/sessions/{session.id}")
-    for selector in ("[data-message] .message-body", "#session-header .untrusted"):
+    for selector in ("#transcript .prompt-text .md", "#session-header .untrusted"):
         assert page.locator(selector).get_attribute("hx-ignore") is not None
     csp = page.evaluate("fetch(location.href).then(r => r.headers.get('content-security-policy'))")
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
