@@ -51,7 +51,13 @@ def main() -> None:
     from webapp.sessions import Message
     from webapp.transfer.importer import Importer
 
+    from webapp.sessions.engine import make_engine
+    from webapp.sessions.schema import upgrade_schema
+
     folder = Path(tempfile.mkdtemp(prefix="bench-transcript-"))
+    engine = make_engine(folder / "bench.db")
+    upgrade_schema(engine)
+    engine.dispose()
     app = create_app(
         {
             "SECRET_KEY": "bench",
@@ -62,7 +68,7 @@ def main() -> None:
     )
     manager = app.extensions["sessionboard.manager"]
     with app.app_context():
-        service.create_user("bench", "admin", "bench password long", actor="bench")
+        service.create_user("bench", "admin", "quartz lantern meadow 4817", actor="bench")
         _info, token = service.create_api_token("bench", "ingest")
     importer = Importer(manager, remember=False)
     importer.run(importer.plan([CORPUS, CORPUS_2]))
@@ -82,7 +88,7 @@ def main() -> None:
         require_open=False,
     )
     client = app.test_client()
-    client.post("/login", data={"name": "bench", "password": "bench password long"})
+    client.post("/login", data={"name": "bench", "password": "quartz lantern meadow 4817"})
     headers = {"Authorization": f"Bearer {token}"}
     sessions = sorted(manager.list(), key=lambda s: s.message_count)
     print(f"{len(sessions)} sessions in {folder}; {args.repeat} runs per page\n")
@@ -94,7 +100,8 @@ def main() -> None:
         _, plain, _ = median_ms(
             client, f"/api/v1/sessions/{s.id}/messages?limit=100", args.repeat, headers
         )
-        name = (s.request or s.id)[:44] if s.id != big.id else f"50k messages ({s.id[:8]})"
+        name = " ".join((s.request or s.id).split())[:44]
+        name = name if s.id != big.id else f"50k messages ({s.id[:8]})"
         assert status == 200, (s.id, status)
         row = f"| {name:<46} | {s.message_count:>6} | {median:>9.1f} | {worst:>7.1f} |"
         print(f"{row} {plain:>13.1f} |")

@@ -26,6 +26,8 @@ from webapp.transcript.window import Window, trim
 WINDOW = 120
 #: Messages a live update reads from the start of the last turn on.
 LIVE_WINDOW = 1_000
+#: Past this many messages a window in the middle shows no turn numbers.
+NUMBERING_LIMIT = 5_000
 #: Prompts an outline request lists.
 OUTLINE_PAGE = 200
 
@@ -45,11 +47,16 @@ def _trimmed(
     return Window(window.messages, earlier=window.earlier, later=window.later)
 
 
-def _numbered(session_id: str, window: Window[TranscriptMessage]) -> list[Turn[Any]]:
-    first = 1
-    if window.earlier and window.messages:
-        first = get_queries().prompts_before(session_id, window.messages[0].id) + 1
-    return build_turns(window.messages, first_number=first)
+def _numbered(session: Session, window: Window[TranscriptMessage]) -> tuple[list[Turn[Any]], bool]:
+    """The window's turns, and whether their numbers are the session's: counting
+    the prompts before a window is skipped past :data:`NUMBERING_LIMIT` messages
+    (a scan of them; the outline numbers every prompt anyway)."""
+    if not window.earlier or not window.messages:
+        return build_turns(window.messages), True
+    if session.message_count > NUMBERING_LIMIT:
+        return build_turns(window.messages), False
+    first = get_queries().prompts_before(session.id, window.messages[0].id) + 1
+    return build_turns(window.messages, first_number=first), True
 
 
 def children(session: Session) -> dict[str, ChildCard]:
@@ -72,10 +79,11 @@ def page_context(session: Session, args: MultiDict[str, str], *, live: bool) -> 
     else:
         found = reads.transcript_slice(session.id, at_end=at == "end", limit=WINDOW)
     window = _trimmed(found)
-    turns = _numbered(session.id, window)
+    turns, numbered = _numbered(session, window)
     context: dict[str, Any] = {
         "window": window,
         "turns": turns,
+        "numbered": numbered,
         "toggles": noise_toggles(args),
         "toggle_names": TOGGLES,
         "children": children(session),
@@ -101,6 +109,7 @@ def more_context(session: Session, args: MultiDict[str, str]) -> dict[str, Any]:
     later/earlier turns"; with ``embed`` the whole start of a subagent's transcript."""
     after, before = params.integer(args, "after"), params.integer(args, "before")
     number = params.integer(args, "n")
+    numbered = number != 0  # 0: the page did not know the numbers
     reads = get_queries()
     if after is not None:
         window = _trimmed(
@@ -111,13 +120,14 @@ def more_context(session: Session, args: MultiDict[str, str]) -> dict[str, Any]:
         window = _trimmed(
             reads.transcript_slice(session.id, before=before, limit=WINDOW), back=False
         )
-        turns = _numbered(session.id, window)
+        turns, numbered = _numbered(session, window)
     else:
         window = _trimmed(reads.transcript_slice(session.id, limit=WINDOW))
         turns = build_turns(window.messages)
     return {
         "window": window,
         "turns": turns,
+        "numbered": numbered,
         "toggles": noise_toggles(args),
         "children": children(session),
     }
