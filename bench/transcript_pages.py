@@ -49,10 +49,9 @@ def main() -> None:
     from webapp import create_app
     from webapp.accounts import service
     from webapp.sessions import Message
-    from webapp.transfer.importer import Importer
-
     from webapp.sessions.engine import make_engine
     from webapp.sessions.schema import upgrade_schema
+    from webapp.transfer.importer import Importer
 
     folder = Path(tempfile.mkdtemp(prefix="bench-transcript-"))
     engine = make_engine(folder / "bench.db")

@@ -99,3 +99,4 @@ def test_outline_and_numbering_agree_with_the_turn_model(
     for n, prompt in enumerate(prompts):
         assert reads.prompts_before(sid, prompt.id) == n
     assert reads.prompts_before(sid, whole[-1].id) == 5
+

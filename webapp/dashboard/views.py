@@ -104,6 +104,7 @@ def sessions() -> Response:
         "filters": filters,
         "args": filter_args(filters),
         "annotations": annotations,
+        "child_counts": get_queries().child_counts([r.id for r in page.rows]),
         "counts": get_queries().count_by_status(),
         "statuses": STATUS_VALUES,
         "filtered": any(k != "sort" for k in filter_args(filters)),
