@@ -171,25 +171,6 @@ def transcript_outline(session_id: str) -> Response:
     )
 
 
-@bp.get("/sessions/<session_id:session_id>/messages")
-@login_required
-def earlier_messages(session_id: str) -> Response:
-    """The messages before message ``before``, and a control for more."""
-    session = _session_or_404(session_id)
-    before = params.integer(request.args, "before")
-    if before is None:
-        abort(400, description="Which message to load before is missing.")
-    window = get_queries().transcript_window(session.id, before=before)
-    return html(
-        render_template(
-            "dashboard/_earlier.html",
-            session=session,
-            window=window,
-            comments=review.comments_by_message(session.id),
-        )
-    )
-
-
 @bp.get(f"/sessions/<session_id:session_id>/messages/<int(max={params.MAX_ID}):message_id>")
 @login_required
 def full_message(session_id: str, message_id: int) -> Response:

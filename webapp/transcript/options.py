@@ -1,13 +1,13 @@
 """The reader's noise toggles: thinking, tool details, hooks and system lines.
 
-They live in the URL (``?thinking=1&tools=1&hooks=1``, shareable) and the page's
-script remembers them per browser. Off, each kind is folded to one line (a
-"thinking" mark, "N tools: ...", "N hook events"); on, it is drawn open.
+They live in the URL (``?thinking=1&tools=1&hooks=1``, shareable; the dashboard
+parses them) and the page's script remembers them per browser. Off, each kind
+is folded to one line (a "thinking" mark, "N tools: ...", "N hook events"); on,
+it is drawn open.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 __all__ = ["TOGGLES", "NoiseToggles"]
@@ -27,20 +27,6 @@ class NoiseToggles:
     thinking: bool = False
     tools: bool = False
     hooks: bool = False
-
-    @classmethod
-    def from_args(cls, args: Mapping[str, str]) -> NoiseToggles:
-        """The toggles in a query string; ``0`` and ``1`` only (``ValueError``
-        names the parameter otherwise). Missing ones are off."""
-        values: dict[str, bool] = {}
-        for f in fields(cls):
-            raw = args.get(f.name)
-            if raw is None or raw == "":
-                continue
-            if raw not in ("0", "1"):
-                raise ValueError(f"{f.name} must be 0 or 1")
-            values[f.name] = raw == "1"
-        return cls(**values)
 
     def as_args(self) -> dict[str, str]:
         """The toggles that are on, as query parameters."""
