@@ -121,3 +121,20 @@ def test_toggles_live_in_the_url_and_the_browser(live_server: Any, page: Any) ->
     live_server.get(page, session)  # no parameter: the browser remembers
     assert page.locator("details.run").first.evaluate("el => el.open")
     assert "tools=1" in page.url
+
+
+def test_subagents_open_in_place_or_say_not_imported(live_server: Any, page: Any) -> None:
+    import_corpus(live_server)
+    live_server.login(page, "viewer")
+    live_server.get(page, "/sessions/ef958aa1-0e93-49f0-bb71-150f63befcd1?tools=1")
+    bob = page.locator(
+        '[data-subagent="ef958aa1-0e93-49f0-bb71-150f63befcd1-agent-a52886dc180afb356"]'
+    )
+    card = bob.locator(".subagent-card")
+    assert "open the subagent's session" in card.inner_text()
+    opener = bob.locator("details.subagent-transcript")
+    opener.locator("summary").click()
+    opener.locator("[data-turn]").first.wait_for()
+    assert "You are **bob**" in opener.inner_text() or "You are bob" in opener.inner_text()
+    missing = page.locator('[data-subagent$="-agent-ab1e6e141221a29ab"]')
+    assert "not imported" in missing.inner_text()
