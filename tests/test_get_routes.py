@@ -39,11 +39,16 @@ READS: dict[str, tuple[str, ...]] = {
         "older",
         "newer",
         "deleted",
+        "subagents",
+        "parent",
     ),
-    "dashboard.session_page": ("inbox", "tag", "status"),
-    "dashboard.earlier_messages": ("before",),
+    "dashboard.session_page": (
+        "inbox", "tag", "status", "around", "at", "thinking", "tools", "hooks",
+    ),  # fmt: skip
+    "dashboard.transcript_turns": ("after", "before", "n", "thinking", "tools", "hooks"),
+    "dashboard.transcript_outline": ("after", "n", "thinking", "tools", "hooks"),
     "dashboard.full_message": (),
-    "dashboard.poll": ("after", "at"),
+    "dashboard.poll": ("after", "at", "tail", "n"),
     "dashboard.confirm_delete": (),
     "dashboard.stats": (),
     "dashboard.admin": (),
@@ -268,7 +273,7 @@ def test_downloads_poll_errors_and_fragments_are_no_store(site: Site) -> None:
         _get(site.admin, poll, htmx=True),
         _get(site.admin, "/sessions/no-such-session"),
         _get(site.admin, "/sessions?from=bogus", htmx=True),
-        _get(site.admin, f"/sessions/{site.session_id}/messages?before={site.message_id + 2}"),
+        _get(site.admin, f"/sessions/{site.session_id}/turns?before={site.message_id + 2}"),
     ]
     assert [a.status_code for a in answers] == [200, 200, 204, 404, 400, 200]
     assert [a.headers.get("Cache-Control") for a in answers] == ["no-store"] * len(answers)

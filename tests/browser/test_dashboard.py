@@ -127,7 +127,7 @@ def test_live_append_and_status_change(live_server: Any, page: Any, page_log: An
     manager.append_message(session.id, Message("user", "first message"))
     live_server.login(page, "reviewer")
     live_server.get(page, f"/sessions/{session.id}")
-    page.get_by_text("first message").wait_for()
+    page.locator("#transcript").get_by_text("first message").wait_for()
     manager.append_message(session.id, Message("assistant", "a **live** answer"))
     page.locator("#transcript strong", has_text="live").wait_for(timeout=3000)
     manager.set_completed(session.id, "finished")
@@ -140,12 +140,12 @@ def test_live_append_and_status_change(live_server: Any, page: Any, page_log: An
     page.locator("#session-header .s-failed").wait_for()
     assert "wrong answer" in page.locator("#session-header").inner_text()
     assert "Session marked failed." in page.locator("#session-actions").inner_text()
-    assert page.get_by_text("first message").count() == 1
+    assert page.locator("#transcript").get_by_text("first message").count() == 1
 
     page.fill("textarea[name=note]", "please try again")
     page.get_by_role("button", name="Add note").click()
-    page.locator("#transcript .kind-note", has_text="please try again").wait_for()
-    assert page.locator("#transcript .kind-note").count() == 1
+    page.locator("#transcript .prompt.is-note", has_text="please try again").wait_for()
+    assert page.locator("#transcript .prompt.is-note").count() == 1
     page.get_by_role("button", name="Close session").click()
     page.locator("#session-header .s-closed").wait_for()
     assert manager.get(session.id).status == "closed"

@@ -94,6 +94,7 @@ def store_payloads(live_server: Any) -> list[str]:
                     meta={"kind": "image", "media_type": "image/svg+xml", "data": SVG},
                 ),  # fmt: skip
                 Message("user", payload, meta={"kind": "note", "author": payload}),
+                *tool_calls(payload),
             ],
         )
         if i % 2:
@@ -109,6 +110,37 @@ def store_payloads(live_server: Any) -> list[str]:
                 pass
         ids.append(session.id)
     return ids
+
+
+def tool_calls(payload: str) -> list[Message]:
+    """Calls of every renderer with the payload in their inputs (old_string and
+    new_string, commands, todo items, file paths, URLs, tool names) and outputs,
+    each with its result."""
+    inputs: list[tuple[str, dict[str, Any]]] = [
+        ("Edit", {"file_path": payload, "old_string": payload, "new_string": payload + "!"}),
+        (
+            "MultiEdit",
+            {"file_path": payload, "edits": [{"old_string": "a", "new_string": payload}]},
+        ),
+        ("Write", {"file_path": payload, "content": payload}),
+        ("Bash", {"command": payload, "description": payload}),
+        ("TodoWrite", {"todos": [{"content": payload, "status": payload}]}),
+        ("TaskCreate", {"subject": payload}),
+        ("TaskUpdate", {"taskId": payload, "status": payload}),
+        ("Read", {"file_path": payload}),
+        ("Grep", {"pattern": payload, "path": payload}),
+        ("WebFetch", {"url": payload, "prompt": payload}),
+        ("WebSearch", {"query": payload}),
+        ("Agent", {"description": payload, "prompt": payload, "subagent_type": payload}),
+        (payload, {payload: payload}),
+    ]
+    messages: list[Message] = []
+    for n, (name, tool_input) in enumerate(inputs):
+        tuid = f"toolu_{n}"
+        use = {"kind": "tool_use", "tool_name": name, "tool_input": tool_input, "tool_use_id": tuid}
+        result = {"kind": "tool_result", "tool_use_id": tuid, "is_error": n % 2 == 0}
+        messages += [Message("assistant", "{}", meta=use), Message("tool", payload, meta=result)]
+    return messages
 
 
 def assert_inert(page: Any, page_log: Any, where: str) -> None:
@@ -138,6 +170,12 @@ def test_stored_payloads_stay_inert_on_every_page(
     for summary in page.locator("#transcript details > summary").all():
         summary.click()
     assert_inert(page, page_log, "opened cards")
+    # Every tool renderer, opened by the toggles, with every payload.
+    for sid in ids:
+        live_server.get(page, f"/sessions/{sid}?tools=1&thinking=1&hooks=1")
+        assert page.locator("#transcript [data-call]").count() >= 13
+        assert_inert(page, page_log, f"tool renderers of {sid}")
+    assert page.locator("#transcript script, #transcript iframe, #transcript svg").count() == 0
     assert live_server.manager.stats()  # the hx payload aimed at /admin/clear did nothing
 
 
@@ -146,7 +184,7 @@ def test_untrusted_containers_carry_hx_ignore(live_server: Any, page: Any) -> No
     live_server.manager.append_message(session.id, Message("user", "hello"))
     live_server.login(page, "viewer")
     live_server.get(page, f"/sessions/{session.id}")
-    for selector in ("[data-message] .message-body", "#session-header .untrusted"):
+    for selector in ("#transcript .prompt-text .md", "#session-header .untrusted"):
         assert page.locator(selector).get_attribute("hx-ignore") is not None
     csp = page.evaluate("fetch(location.href).then(r => r.headers.get('content-security-policy'))")
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp

@@ -47,3 +47,34 @@ def test_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
                 assert target.stat().st_size > 0
     assert page_log.page_errors == []
     assert page_log.foreign_requests == []
+
+
+CORPUS_VIEWPORTS = {
+    "laptop": {"width": 1366, "height": 900},
+    "phone": {"width": 390, "height": 844},
+}
+
+
+def test_corpus_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
+    """Every corpus session (laptop light, phone dark, laptop dark with tools open),
+    for comparing with another viewer's pages of the same files."""
+    from tests.corpus import CORPUS, CORPUS_2
+    from webapp.transfer.importer import Importer
+
+    importer = Importer(live_server.manager, remember=False)
+    importer.run(importer.plan([CORPUS, CORPUS_2]))
+    live_server.login(page, "viewer")
+    SCREENSHOTS.mkdir(exist_ok=True)
+    folded, opened = "?thinking=0&tools=0&hooks=0", "?tools=1"
+    shots = [("laptop", "light", folded), ("phone", "dark", folded), ("laptop", "dark", opened)]
+    sessions = [s for s in live_server.manager.list() if s.message_count]
+    for session in sessions:
+        for device, scheme, query in shots:
+            page.emulate_media(color_scheme=scheme)
+            page.set_viewport_size(CORPUS_VIEWPORTS[device])
+            live_server.get(page, f"/sessions/{session.id}{query}")
+            suffix = "-tools" if query == opened else ""
+            name = f"corpus-{session.id[:40]}-{device}-{scheme}{suffix}.png"
+            page.screenshot(path=str(SCREENSHOTS / name))
+    assert page_log.page_errors == []
+    assert page_log.foreign_requests == []

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from webapp.sessions import Message
+from webapp.sessions import Manager, Message
 
 
 def ids_on(html: str) -> list[str]:
@@ -135,3 +135,22 @@ def test_counts_per_status(client: Any, auth: Any, make_session: Any) -> None:
     assert "running 2" in html
     assert "failed 1" in html
     assert "2 running" in html
+
+
+def test_the_list_keeps_subagents_under_their_parent(
+    client: Any, auth: Any, app_manager: Manager
+) -> None:
+    parent = app_manager.create("the parent task")
+    children = [app_manager.create(f"subtask {i}") for i in range(2)]
+    app_manager.store.link_parents({c.id: parent.id for c in children})
+    children = [app_manager.get(c.id) for c in children]
+    auth.login("viewer")
+    page = client.get("/sessions").get_data(as_text=True)
+    assert "the parent task" in page and "subtask" not in page
+    assert "2 subagents" in page
+    listed = client.get(f"/sessions?parent={parent.id}").get_data(as_text=True)
+    assert all(f"subtask {i}" in listed for i in range(2)) and "the parent task" not in listed
+    everything = client.get("/sessions?subagents=1").get_data(as_text=True)
+    assert "the parent task" in everything and "subtask 1" in everything
+    assert client.get("/sessions?subagents=2").status_code == 400
+    assert {c.parent_id for c in children if c is not None} == {parent.id}

@@ -58,13 +58,13 @@ def test_the_issue_s_three_500s_are_4xx(client: Any, auth: Any, make_session: An
     auth.login("viewer")
     session = make_session(messages=[Message("user", "hello")])
     assert client.get("/sessions?context=%00").status_code == 400
-    earlier = client.get(f"/sessions/{session.id}/messages?before={'9' * 30}")
+    earlier = client.get(f"/sessions/{session.id}/turns?before={'9' * 30}")
     assert earlier.status_code == 400
     assert "The “before” parameter must be a whole number" in earlier.get_data(as_text=True)
     assert client.get(f"/sessions/{session.id}/messages/{'9' * 20}").status_code == 404
     assert client.get(f"/sessions/{session.id}/poll?after={'9' * 20}").status_code == 400
     assert client.get(f"/sessions/{session.id}/poll?at=yesterday").status_code == 400
-    assert client.get(f"/sessions/{session.id}/messages?before=-1").status_code == 400
+    assert client.get(f"/sessions/{session.id}/turns?before=-1").status_code == 400
     assert client.get("/sessions/a%00b").status_code == 404
 
 

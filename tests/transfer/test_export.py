@@ -128,18 +128,28 @@ def test_markdown_shows_messages_by_kind(runner: Any, app_manager: Manager) -> N
         Message(
             "assistant",
             "{}",
-            meta={"kind": "tool_use", "tool_name": "Bash", "tool_input": {"command": "ls"}},
+            meta={
+                "kind": "tool_use",
+                "tool_name": "Bash",
+                "tool_input": {"command": "ls"},
+                "tool_use_id": "t1",
+            },
         ),
-        Message("tool", "a.txt\n```\nb.txt", meta={"kind": "tool_result", "is_error": True}),
+        Message(
+            "tool",
+            "a.txt\n```\nb.txt",
+            meta={"kind": "tool_result", "tool_use_id": "t1", "is_error": True},
+        ),
         Message("assistant", "two files", meta={"kind": "text"}),
     ):
         app_manager.append_message(session.id, msg)
     text = runner.invoke(args=["export", "--format", "markdown", "-"]).stdout
     assert "# list files" in text
-    assert "**Tool call** `Bash`" in text and '"command": "ls"' in text
-    assert "**Tool result (error)**" in text
-    assert "````\na.txt\n```\nb.txt\n````" in text  # a fence longer than the content's
-    assert "**Assistant**" in text and "two files" in text
+    # the transcript as turns: the call with its result under it, the answer last
+    assert "### Turn 1: `list files`" in text
+    assert "**Bash** (error)" in text and "$ ls" in text
+    assert "````text\na.txt\n```\nb.txt\n````" in text  # a fence longer than the content's
+    assert text.index("$ ls") < text.index("a.txt") < text.index("**Answer**\n\ntwo files")
 
 
 @pytest.mark.parametrize("suffix", ["md", "json"])

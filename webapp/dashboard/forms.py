@@ -62,6 +62,8 @@ def parse_filters(args: MultiDict[str, str]) -> ListFilters:
         tag=params.text(args, "tag"),
         error=params.checked_text(args.get("error", ""), "error", MAX_ERROR),
         sort=params.choice(args, "sort", SORTS, "activity"),
+        subagents=params.choice(args, "subagents", ("0", "1"), "0") == "1",
+        parent=params.session_id(args, "parent") or "",
     )
 
 
@@ -99,6 +101,10 @@ def filter_args(filters: ListFilters) -> dict[str, Any]:
         args["error"] = filters.error
     if filters.sort != "activity":
         args["sort"] = filters.sort
+    if filters.subagents:
+        args["subagents"] = "1"
+    if filters.parent:
+        args["parent"] = filters.parent
     return args
 
 

@@ -40,6 +40,10 @@ class ListFilters:
     tag: str = ""
     error: str = ""
     sort: str = "activity"
+    #: Subagent sessions listed too (by default they sit under their parent).
+    subagents: bool = False
+    #: Only the subagents of this session.
+    parent: str = ""
 
     def to_filter(self) -> SessionFilter:
         """The read model's filter: days of creation as a time range, review filters
@@ -57,6 +61,8 @@ class ListFilters:
             context_value=self.context_value,
             text=self.text,
             error=self.error,
+            top_level=not self.subagents and not self.parent,
+            parent_id=self.parent,
             within=review.session_filter(
                 self.verdicts or None, self.reviewer or None, self.tag or None
             ),

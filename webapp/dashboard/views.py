@@ -20,12 +20,13 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from webapp import params
 from webapp.accounts import audit
 from webapp.accounts.auth import Role, can, current_actor, requires
-from webapp.dashboard import charts, queries
+from webapp.dashboard import charts, queries, turns
 from webapp.dashboard.forms import (
     EXTEND_HOURS,
     MAX_NOTE,
@@ -91,6 +92,7 @@ def sessions() -> Response:
         "filters": filters,
         "args": filter_args(filters),
         "annotations": annotations,
+        "child_counts": get_queries().child_counts([r.id for r in page.rows]),
         "counts": get_queries().count_by_status(),
         "statuses": STATUS_VALUES,
         "filtered": any(k != "sort" for k in filter_args(filters)),
@@ -112,32 +114,21 @@ def _search_context(text: str, session_ids: list[str]) -> dict[str, Any]:
     return {"hits": found, "search": query}
 
 
-def _transcript_context(session: Session, text: str = "", hit: int | None = None) -> dict[str, Any]:
-    later = False
-    if text and hit is not None:
-        window, later = get_queries().transcript_around(session.id, hit)
-    else:
-        window = get_queries().transcript_window(session.id)
-    hits = Search(get_manager().store).transcript_hits(parse(text), session.id) if text else []
-    return {
-        "q": text,
-        "hit": hit,
-        "hits": hits,
-        "later": later,
-        "window": window,
-        "comments": review.comments_by_message(session.id),
-        "last_id": window.messages[-1].id if window.messages else 0,
-    }
-
-
 @bp.get("/sessions/<session_id:session_id>")
 @requires(Role.VIEWER)
 def session_page(session_id: str) -> Response:
-    """A session: header, the latest part of its transcript, its actions; with a
+    """A session: header, its transcript as turns (a finished one from its first
+    prompt, a running one at its end, or ``around`` a message), its actions; with a
     search (``q``), opened at hit ``hit`` with the next and previous ones."""
     session = _session_or_404(session_id)
+    live = _is_live(session)
     text = params.text(request.args, "q", MAX_SEARCH)
     hit = params.integer(request.args, "hit")
+    args = request.args
+    if hit is not None and "around" not in args:
+        args = MultiDict(args)
+        args["around"] = str(hit)
+    hits = Search(get_manager().store).transcript_hits(parse(text), session.id) if text else []
     return html(
         render_template(
             "dashboard/session.html",
@@ -145,30 +136,46 @@ def session_page(session_id: str) -> Response:
             review=review.session_review(session.id),
             can_review=can("review"),
             can_admin=can("admin"),
-            live=_is_live(session),
+            live=live,
             extend_hours=EXTEND_HOURS,
             counts=get_queries().count_by_status(),
             retention=queries.retention_notice(session),
-            **_transcript_context(session, text, hit),
+            comments=review.comments_by_message(session.id),
+            q=text,
+            hit=hit,
+            hits=hits,
+            **turns.page_context(session, args, live=live),
         )
     )
 
 
-@bp.get("/sessions/<session_id:session_id>/messages")
+@bp.get("/sessions/<session_id:session_id>/turns")
 @requires(Role.VIEWER)
-def earlier_messages(session_id: str) -> Response:
-    """The messages before message ``before``, and a control for more."""
+def transcript_turns(session_id: str) -> Response:
+    """The turns after message ``after`` or before ``before`` (a fragment with the
+    control for more), or the start of a transcript (a subagent's, opened in place)."""
     session = _session_or_404(session_id)
-    before = params.integer(request.args, "before")
-    if before is None:
-        abort(400, description="Which message to load before is missing.")
-    window = get_queries().transcript_window(session.id, before=before)
     return html(
         render_template(
-            "dashboard/_earlier.html",
+            "transcript/_window.html",
             session=session,
-            window=window,
             comments=review.comments_by_message(session.id),
+            can_review=can("review"),
+            **turns.more_context(session, request.args),
+        )
+    )
+
+
+@bp.get("/sessions/<session_id:session_id>/outline")
+@requires(Role.VIEWER)
+def transcript_outline(session_id: str) -> Response:
+    """A page of the outline: the prompts after ``after``, one line each."""
+    session = _session_or_404(session_id)
+    return html(
+        render_template(
+            "transcript/_outline.html",
+            session=session,
+            **turns.outline_context(session, request.args),
         )
     )
 
@@ -195,14 +202,13 @@ def _updates(session: Session, after: int, **extra: Any) -> str:
     """What changed on a session page since message ``after``: the header, new
     messages, the live poller (which stops once the session ends) and the counts,
     all as out-of-band swaps."""
-    new = get_queries().messages_after(session.id, after)
+    live_turns = turns.live_context(session, request.values, after)
     return render_template(
         "dashboard/_updates.html",
         session=session,
-        messages=new,
-        comments=review.comments_by_message(session.id) if new else {},
-        last_id=new[-1].id if new else after,
+        comments=review.comments_by_message(session.id),
         live=_is_live(session),
+        **live_turns,
         can_review=can("review"),
         can_admin=can("admin"),
         extend_hours=EXTEND_HOURS,

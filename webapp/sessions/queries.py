@@ -88,6 +88,10 @@ class SessionFilter:
     text: str = ""
     error: str = ""
     within: tuple[IdSet, ...] = ()
+    #: Only sessions no other session started (subagents stay under their parent).
+    top_level: bool = False
+    #: Only the subagents of this session.
+    parent_id: str = ""
 
     def resolved(self, store: Database) -> SessionFilter:
         """This filter with its ``text`` answered by the search index: the sessions
@@ -114,6 +118,10 @@ class SessionFilter:
             raise ValueError("a filter's text is a search: ReadModel answers it (resolved())")
         if self.error:
             where.append(c.error == self.error)
+        if self.top_level:
+            where.append(c.parent_id.is_(None))
+        if self.parent_id:
+            where.append(c.parent_id == self.parent_id)
         for ids in self.within:
             picked = c.id.in_(ids.query)
             where.append(~picked if ids.negate else picked)
@@ -333,6 +341,19 @@ class ReadModel(TranscriptReads, StatsReads):
         )
         with self.store.read() as conn:
             return [SessionSummary(**r._mapping) for r in conn.execute(query)]
+
+    def child_counts(self, parent_ids: Sequence[str]) -> dict[str, int]:
+        """How many subagent sessions each of ``parent_ids`` started (none: absent)."""
+        if not parent_ids:
+            return {}
+        c = sessions_t.c
+        query = (
+            select(c.parent_id, func.count())
+            .where(c.parent_id.in_(list(parent_ids)))
+            .group_by(c.parent_id)
+        )
+        with self.store.read() as conn:
+            return {row[0]: int(row[1]) for row in conn.execute(query)}
 
     def count_by_status(self) -> dict[str, int]:
         """Sessions per status."""

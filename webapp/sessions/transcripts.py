@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
 from .rows import messages_t, row_to_message, sessions_t
 from .store import MessageStore
-from .types import Message
+from .types import PROMPT_KINDS, Message
 
 #: Longer message content arrives cut to this many characters, with a "show all".
 TRUNCATE_CHARS = 20_000
@@ -54,6 +54,59 @@ class LiveState:
     status: str
     last_activity: datetime
     last_message_id: int
+
+
+@dataclass(frozen=True)
+class TranscriptSlice:
+    """Consecutive messages of a transcript; ``earlier``/``later``: whether more
+    messages precede/follow them."""
+
+    messages: list[TranscriptMessage]
+    earlier: bool
+    later: bool
+
+
+@dataclass(frozen=True)
+class PromptLine:
+    """A prompt of a transcript: one line of its outline."""
+
+    id: int
+    timestamp: datetime
+    text: str
+
+
+def _is_prompt() -> ColumnElement[bool]:
+    """The messages that open a turn: a user message of a prompt kind (or none),
+    not blank (``webapp.transcript`` reads them the same way)."""
+    m = messages_t.c
+    kind = m.meta["kind"].as_string()
+    return and_(
+        m.role == "user",
+        or_(kind.is_(None), kind.in_(PROMPT_KINDS)),
+        func.length(func.trim(m.content)) > 0,
+    )
+
+
+def _anchor(session_id: str, message_id: int) -> Any:
+    m = messages_t.c
+    return (
+        select(m.timestamp).where(m.id == message_id, m.session_id == session_id).scalar_subquery()
+    )
+
+
+def _from(session_id: str, message_id: int, *, inclusive: bool) -> ColumnElement[bool]:
+    """Messages after message ``message_id`` in transcript order (or from it)."""
+    m = messages_t.c
+    anchor = _anchor(session_id, message_id)
+    same = m.id >= message_id if inclusive else m.id > message_id
+    return or_(m.timestamp > anchor, and_(m.timestamp == anchor, same))
+
+
+def _before(session_id: str, message_id: int) -> ColumnElement[bool]:
+    """Messages before message ``message_id`` in transcript order."""
+    m = messages_t.c
+    anchor = _anchor(session_id, message_id)
+    return or_(m.timestamp < anchor, and_(m.timestamp == anchor, m.id < message_id))
 
 
 def _transcript_columns(limit: int | None) -> tuple[Any, ...]:
@@ -155,6 +208,81 @@ class TranscriptReads:
         if len(later) <= after:
             return self.transcript_window(session_id, limit=limit), False
         return self.transcript_window(session_id, before=later[after], limit=limit), True
+
+    def transcript_slice(
+        self,
+        session_id: str,
+        *,
+        after: int | None = None,
+        since: int | None = None,
+        before: int | None = None,
+        around: int | None = None,
+        at_end: bool = False,
+        limit: int = 100,
+        truncate: int = TRUNCATE_CHARS,
+    ) -> TranscriptSlice:
+        """Up to ``limit`` consecutive messages in transcript order, content cut at
+        ``truncate``: from the start, after message ``after``, from message ``since``
+        on, before message ``before``, around message ``around`` (it and what
+        follows, half of ``limit`` before it), or the last ones (``at_end``)."""
+        m = messages_t.c
+        base = select(*_transcript_columns(truncate)).where(m.session_id == session_id)
+        forward = base.order_by(m.timestamp, m.id)
+        backward = base.order_by(m.timestamp.desc(), m.id.desc())
+        with self.store.read() as conn:
+
+            def read(query: Select[Any], n: int) -> list[TranscriptMessage]:
+                return [_transcript_message(r) for r in conn.execute(query.limit(n + 1))]
+
+            if at_end or before is not None:
+                query = backward if before is None else backward.where(_before(session_id, before))
+                rows = read(query, limit)
+                return TranscriptSlice(rows[:limit][::-1], len(rows) > limit, before is not None)
+            if around is not None:
+                half = limit // 2
+                head = read(backward.where(_before(session_id, around)), half)
+                tail = read(forward.where(_from(session_id, around, inclusive=True)), limit - half)
+                return TranscriptSlice(
+                    head[:half][::-1] + tail[: limit - half],
+                    len(head) > half,
+                    len(tail) > limit - half,
+                )
+            query = forward
+            if after is not None:
+                query = forward.where(_from(session_id, after, inclusive=False))
+            elif since is not None:
+                query = forward.where(_from(session_id, since, inclusive=True))
+            rows = read(query, limit)
+        started = after is not None or since is not None
+        return TranscriptSlice(rows[:limit], started, len(rows) > limit)
+
+    def prompt_outline(
+        self, session_id: str, *, after: int | None = None, limit: int = 200
+    ) -> tuple[list[PromptLine], bool]:
+        """The session's prompts in order (after message ``after``), each cut to a
+        line's worth, and whether more follow."""
+        m = messages_t.c
+        query = (
+            select(m.id, m.timestamp, func.substr(m.content, 1, 200).label("text"))
+            .where(m.session_id == session_id, _is_prompt())
+            .order_by(m.timestamp, m.id)
+            .limit(limit + 1)
+        )
+        if after is not None:
+            query = query.where(_from(session_id, after, inclusive=False))
+        with self.store.read() as conn:
+            rows = list(conn.execute(query))
+        lines = [PromptLine(r.id, r.timestamp, " ".join(r.text.split())) for r in rows[:limit]]
+        return lines, len(rows) > limit
+
+    def prompts_before(self, session_id: str, message_id: int) -> int:
+        """How many prompts come before message ``message_id`` (to number turns)."""
+        m = messages_t.c
+        query = select(func.count()).where(
+            m.session_id == session_id, _is_prompt(), _before(session_id, message_id)
+        )
+        with self.store.read() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     def messages_after(
         self, session_id: str, after_id: int, *, limit: int = 500, truncate: int = TRUNCATE_CHARS

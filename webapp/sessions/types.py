@@ -30,6 +30,9 @@ class Status(enum.StrEnum):
 TERMINAL_STATUSES = frozenset({Status.EXPIRED, Status.CLOSED})
 #: Sessions that can time out: the agent has not finished yet.
 UNFINISHED_STATUSES = frozenset({Status.PENDING, Status.RUNNING})
+#: ``meta.kind`` of the user messages that open a turn of a transcript: what a
+#: person, a runner (no kind) or a reviewer's note says.
+PROMPT_KINDS = ("text", "command", "bash", "note", "image", "document")
 
 MESSAGE_ROLES = ("user", "assistant", "system", "tool")
 REQUEST_EXCERPT_LENGTH = 200

@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from webapp.review import service as review
 from webapp.sessions import Message, Session
 from webapp.sessions.queries import ReadModel
 from webapp.sessions.types import excerpt, format_utc
+from webapp.transcript.markdown import fence, markdown_turns
 
 EXPORT_MARKER = "sessionboard_export"
 EXPORT_VERSION = 1
@@ -239,39 +239,6 @@ def _csv_values(s: Session, review: dict[str, Any]) -> list[Any]:
 
 # -- Markdown ------------------------------------------------------------------------
 
-_BACKTICKS = re.compile(r"`{3,}")
-
-
-def _fenced(text: str, lang: str = "") -> str:
-    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=2)
-    fence = "`" * (longest + 1)
-    return f"{fence}{lang}\n{text}\n{fence}"
-
-
-def _quoted(text: str) -> str:
-    return "\n".join("> " + line if line else ">" for line in text.splitlines() or [""])
-
-
-def markdown_message(m: Message) -> str:
-    """One message as Markdown, shown by its kind."""
-    meta = m.meta or {}
-    kind = meta.get("kind", "text")
-    when = format_time(m.timestamp) or ""
-    if kind == "tool_use":
-        tool_input = _fenced(
-            json.dumps(meta.get("tool_input"), ensure_ascii=False, indent=2), "json"
-        )
-        return f"**Tool call** `{meta.get('tool_name', '?')}` · {when}\n\n{tool_input}"
-    if kind == "tool_result":
-        label = "Tool result (error)" if meta.get("is_error") else "Tool result"
-        return f"**{label}** · {when}\n\n{_fenced(m.content)}"
-    if kind == "thinking":
-        return f"*Thinking* · {when}\n\n{_quoted(m.content or '[redacted thinking]')}"
-    if kind in ("bash", "command") or m.role == "system":
-        return f"*{kind}* · {when}\n\n{_fenced(m.content)}"
-    return f"**{m.role.capitalize()}** · {when}\n\n{m.content}"
-
-
 def markdown_session(
     s: Session, review: dict[str, Any], messages: Iterator[Message]
 ) -> Iterator[str]:
@@ -293,13 +260,12 @@ def markdown_session(
     if s.request:
         yield f"\n## Request\n\n{s.request}\n"
     if s.error:
-        yield f"\n## Error\n\n{_fenced(s.error)}\n"
+        yield f"\n## Error\n\n{fence(s.error)}\n"
     for comment in review["comments"]:
         yield f"\n> **{comment['author']}** ({comment['created_at']}): {comment['body']}\n"
-    yield "\n## Transcript\n"
-    for m in messages:
-        yield f"\n{markdown_message(m)}\n"
-    yield "\n---\n\n"
+    yield "\n## Transcript\n\n"
+    yield from markdown_turns(messages)
+    yield "---\n\n"
 
 
 # -- one run -------------------------------------------------------------------------

@@ -218,12 +218,21 @@ def user_messages(entry: Entry, message: MessageBody, origin: Origin) -> UserMes
     is_meta = entry.get("isMeta") is True
     compact = entry.get("isCompactSummary") is True
     out = UserMessages()
-    for i, block in enumerate(blocks_of(message.get("content"))):
+    blocks = blocks_of(message.get("content"))
+    patch = _structured_patch(entry, blocks)
+    parent = entry.get("parentUuid")
+    for i, block in enumerate(blocks):
         meta = origin.meta()
         btype = block.get("type")
         if btype == "tool_result":
+            if patch is not None:
+                meta["structured_patch"] = patch
             out.messages.append(_tool_result(block, origin, i, meta))
-        elif btype == "text":
+            continue
+        if isinstance(parent, str):
+            # What the line answers: a prompt pointing further back is a rewind.
+            meta["parent_uuid"] = parent
+        if btype == "text":
             text = _text(block.get("text"))
             if compact:
                 meta.update({"kind": "compaction", "event": "summary"})
@@ -253,6 +262,18 @@ def user_messages(entry: Entry, message: MessageBody, origin: Origin) -> UserMes
             content, summary = _other_block(block, meta)
             out.messages.append(origin.message(i, "user", content, summary, meta))
     return out
+
+
+def _structured_patch(entry: Entry, blocks: list[Block]) -> list[JSONValue] | None:
+    """The hunks of an Edit/MultiEdit/Write result, when the line holds exactly
+    one tool result (so they are surely its own)."""
+    result = entry.get("toolUseResult")
+    patch = result.get("structuredPatch") if isinstance(result, dict) else None
+    if not isinstance(patch, list) or not patch:
+        return None
+    if sum(1 for b in blocks if b.get("type") == "tool_result") != 1:
+        return None
+    return patch
 
 
 def _tool_result(

@@ -66,10 +66,12 @@ class MessageBody(TypedDict, total=False):
 
 
 class ToolUseResult(TypedDict, total=False):
-    """``toolUseResult`` of a user line; a Task/Agent result names its subagent."""
+    """``toolUseResult`` of a user line; a Task/Agent result names its subagent,
+    an Edit/MultiEdit/Write result carries its hunks (``structuredPatch``)."""
 
     agentId: str
     agentType: str
+    structuredPatch: list[JSONValue]
 
 
 class CompactMetadata(TypedDict, total=False):

@@ -1,0 +1,115 @@
+// The transcript's noise toggles (thinking, tool details, hooks and system lines),
+// in the URL and remembered per browser, and where a running session opens.
+// No eval, no inline handlers: the page runs under a strict Content-Security-Policy.
+(function () {
+  "use strict";
+
+  var STORE = "sessionboard.transcript.toggles";
+  var TARGETS = {
+    thinking: "details.thinking",
+    tools: "details.run, details.call",
+    hooks: "details.events",
+  };
+
+  function saved() {
+    try {
+      var value = JSON.parse(window.localStorage.getItem(STORE) || "{}");
+      return value && typeof value === "object" ? value : {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  function save(state) {
+    try {
+      window.localStorage.setItem(STORE, JSON.stringify(state));
+    } catch (e) {
+      // private mode or full storage: the URL still carries the toggles
+    }
+  }
+
+  // The state the page was drawn with: the URL's parameters, else the browser's.
+  function initialState() {
+    var params = new URLSearchParams(window.location.search);
+    var fromUrl = false;
+    var state = {};
+    Object.keys(TARGETS).forEach(function (name) {
+      if (params.has(name)) fromUrl = true;
+      state[name] = params.get(name) === "1";
+    });
+    return { state: fromUrl ? state : saved(), fromUrl: fromUrl };
+  }
+
+  function apply(root, name, on) {
+    var items = root.querySelectorAll(TARGETS[name]);
+    for (var i = 0; i < items.length; i++) items[i].open = on;
+  }
+
+  function applyOn(root, state) {
+    Object.keys(TARGETS).forEach(function (name) {
+      if (!state[name]) return;
+      if (root.matches && root.matches(TARGETS[name])) root.open = true;
+      apply(root, name, true);
+    });
+  }
+
+  function urlWith(state) {
+    var url = new URL(window.location.href);
+    Object.keys(TARGETS).forEach(function (name) {
+      if (state[name]) url.searchParams.set(name, "1");
+      else url.searchParams.delete(name);
+    });
+    return url;
+  }
+
+  function showControls(state) {
+    var controls = document.querySelectorAll("[data-noise-toggle]");
+    for (var i = 0; i < controls.length; i++) {
+      var name = controls[i].getAttribute("data-noise-toggle");
+      var flipped = Object.assign({}, state);
+      flipped[name] = !state[name];
+      controls[i].setAttribute("aria-pressed", state[name] ? "true" : "false");
+      controls[i].setAttribute("href", urlWith(flipped).pathname + urlWith(flipped).search);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var transcript = document.querySelector("[data-transcript]");
+    if (!transcript) return;
+    var initial = initialState();
+    var state = initial.state;
+    if (!initial.fromUrl) {
+      applyOn(transcript, state);
+      window.history.replaceState(window.history.state, "", urlWith(state));
+    }
+    save(state);
+    showControls(state);
+
+    document.addEventListener("click", function (event) {
+      var control = event.target.closest("[data-noise-toggle]");
+      if (!control) return;
+      event.preventDefault();
+      var name = control.getAttribute("data-noise-toggle");
+      state[name] = !state[name];
+      apply(document, name, state[name]);
+      window.history.replaceState(window.history.state, "", urlWith(state));
+      save(state);
+      showControls(state);
+    });
+
+    // Turns that arrive later (live updates, a subagent opened in place) follow the toggles.
+    new MutationObserver(function (records) {
+      records.forEach(function (record) {
+        record.addedNodes.forEach(function (node) {
+          if (node.nodeType === 1) applyOn(node, state);
+        });
+      });
+    }).observe(transcript, { childList: true, subtree: true });
+
+    // A running session opens at its end (unless a link points somewhere).
+    if (transcript.hasAttribute("data-live") && !window.location.hash) {
+      var end = document.getElementById("transcript-end");
+      if (end) end.scrollIntoView({ block: "end" });
+    }
+  });
+})();

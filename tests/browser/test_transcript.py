@@ -1,0 +1,140 @@
+"""The corpus sessions in a real browser, as a reviewer reads them.
+
+Every tool result is drawn inside its call's element, no card is empty, the first
+screen of 7acd37a8 holds its first prompt and the agent's first answer, an Edit
+shows removed and added lines. The expected pairs come from the raw JSONL lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.corpus import CORPUS, CORPUS_2
+from tests.transcript.helpers import CORPUS_FILES, raw_pairs
+from webapp.claude import parse_paths
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: For every [data-call] element: its id, whether a result is drawn inside it, and
+#: whether it says that no result was recorded.
+CALLS_JS = """() => Array.from(document.querySelectorAll('[data-call]')).map(el => [
+  el.getAttribute('data-call'),
+  el.querySelector('[data-result]') !== null,
+  el.querySelector('[data-result-missing]') !== null,
+])"""
+#: Blocks and calls with neither text nor an image.
+EMPTY_JS = """() => Array.from(document.querySelectorAll('[data-block], [data-call]'))
+  .filter(el => !el.textContent.trim() && !el.querySelector('img')).length"""
+
+
+def import_corpus(live_server: Any) -> None:
+    """Both corpus folders, through the importer, into the live server's database."""
+    from webapp.transfer.importer import Importer
+
+    importer = Importer(live_server.manager, remember=False)
+    importer.run(importer.plan([CORPUS, CORPUS_2]))
+
+
+def open_whole(live_server: Any, page: Any, session_id: str, query: str = "") -> None:
+    """Open a session page and load every later window of its transcript."""
+    live_server.get(page, f"/sessions/{session_id}{query}")
+    more = page.locator("#later-turns button")
+    while more.count():
+        before = page.locator("[data-turn]").count()
+        more.click()
+        page.locator("[data-turn]").nth(before).wait_for(state="attached")
+
+
+def test_every_result_is_inside_its_call_and_no_card_is_empty(
+    live_server: Any, page: Any, page_log: Any
+) -> None:
+    import_corpus(live_server)
+    live_server.login(page, "viewer")
+    by_file: dict[str, list[str]] = {}
+    for session in parse_paths([CORPUS, CORPUS_2]).sessions:
+        by_file.setdefault(str(session.source_path), []).append(session.id)
+    for path in CORPUS_FILES:
+        raw = raw_pairs(Path(path))
+        drawn: dict[str, tuple[bool, bool]] = {}
+        for session_id in by_file.get(str(path), []):
+            open_whole(live_server, page, session_id)
+            for tuid, has_result, says_missing in page.evaluate(CALLS_JS):
+                drawn[tuid] = (has_result, says_missing)
+            assert page.evaluate(EMPTY_JS) == 0, session_id
+        for tuid in raw.names:
+            assert tuid in drawn, (path.name, tuid)
+            assert drawn[tuid] == ((True, False) if tuid in raw.results else (False, True)), tuid
+    assert page_log.page_errors == []
+
+
+def test_first_screen_of_7acd37a8_holds_its_first_prompt_and_answer(
+    live_server: Any, chromium: Any
+) -> None:
+    import_corpus(live_server)
+    session_id = "7acd37a8-2745-4b58-a8a9-46164b22ad9e"
+    context = chromium.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    try:
+        live_server.login(page, "viewer")
+        live_server.get(page, f"/sessions/{session_id}")
+        turn = page.locator('[data-turn="1"]')
+        prompt = turn.locator("[data-prompt]")
+        answer = turn.locator(".answer")
+        assert "/init" in prompt.inner_text()
+        assert "CLAUDE.md" in answer.inner_text()
+        for element in (prompt, answer):
+            box = element.bounding_box()
+            assert box is not None and box["y"] < 900, box
+    finally:
+        context.close()
+
+
+def test_an_edit_shows_removed_and_added_lines(live_server: Any, page: Any) -> None:
+    import_corpus(live_server)
+    live_server.login(page, "viewer")
+    live_server.get(page, "/sessions/7acd37a8-2745-4b58-a8a9-46164b22ad9e")
+    edit = page.locator(".call.tool-diff:has(tr.ddel):has(tr.dadd)").first
+    assert not edit.locator("tr.ddel").first.is_visible(), "folded at first"
+    run = edit.locator("xpath=ancestor::details[contains(@class, 'run')]")
+    if run.count():
+        run.first.locator("summary").first.click()
+    edit.locator("summary").first.click()
+    removed, added = edit.locator("tr.ddel").first, edit.locator("tr.dadd").first
+    assert removed.is_visible() and added.is_visible()
+    assert removed.inner_text().strip().startswith("-")
+    assert added.inner_text().strip().startswith("+")
+    assert "\\n" not in edit.inner_text()
+
+
+def test_toggles_live_in_the_url_and_the_browser(live_server: Any, page: Any) -> None:
+    import_corpus(live_server)
+    live_server.login(page, "viewer")
+    session = "/sessions/7acd37a8-2745-4b58-a8a9-46164b22ad9e"
+    live_server.get(page, session)
+    assert not page.locator("details.run").first.evaluate("el => el.open")
+    page.locator('[data-noise-toggle="tools"]').click()
+    assert page.locator("details.run").first.evaluate("el => el.open")
+    assert "tools=1" in page.url
+    live_server.get(page, session)  # no parameter: the browser remembers
+    assert page.locator("details.run").first.evaluate("el => el.open")
+    assert "tools=1" in page.url
+
+
+def test_subagents_open_in_place_or_say_not_imported(live_server: Any, page: Any) -> None:
+    import_corpus(live_server)
+    live_server.login(page, "viewer")
+    live_server.get(page, "/sessions/ef958aa1-0e93-49f0-bb71-150f63befcd1?tools=1")
+    bob = page.locator(
+        '[data-subagent="ef958aa1-0e93-49f0-bb71-150f63befcd1-agent-a52886dc180afb356"]'
+    )
+    card = bob.locator(".subagent-card")
+    assert "open the subagent's session" in card.inner_text()
+    opener = bob.locator("details.subagent-transcript")
+    opener.locator("summary").click()
+    opener.locator("[data-turn]").first.wait_for()
+    assert "You are **bob**" in opener.inner_text() or "You are bob" in opener.inner_text()
+    missing = page.locator('[data-subagent$="-agent-ab1e6e141221a29ab"]')
+    assert "not imported" in missing.inner_text()

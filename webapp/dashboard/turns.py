@@ -1,0 +1,173 @@
+"""The session page's transcript as turns: the window a page opens at (a finished
+session at its first prompt, a running one at its end, or around a message the
+outline points to), the turns before and after it, the outline, the live tail
+and the subagents' cards.
+
+Reads go through the read model (``get_queries()``); the turns come from the
+pure ``webapp.transcript``; the views in ``views.py`` stay thin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from webapp import params
+from webapp.extensions import get_queries
+from webapp.sessions import Session
+from webapp.sessions.transcripts import TranscriptMessage, TranscriptSlice
+from webapp.transcript import Turn, build_turns
+from webapp.transcript.options import TOGGLES, NoiseToggles
+from webapp.transcript.subagents import ChildCard
+from webapp.transcript.window import Window, trim
+
+#: Messages a window reads (then cut to whole turns).
+WINDOW = 120
+#: Messages a live update reads from the start of the last turn on.
+LIVE_WINDOW = 1_000
+#: Past this many messages a window in the middle shows no turn numbers.
+NUMBERING_LIMIT = 5_000
+#: Prompts an outline request lists.
+OUTLINE_PAGE = 200
+
+
+def noise_toggles(args: MultiDict[str, str]) -> NoiseToggles:
+    """The URL's toggles (``thinking``, ``tools``, ``hooks``: 0 or 1, else a 400)."""
+    values = {name: params.choice(args, name, ("0", "1"), "0") == "1" for name in TOGGLES}
+    return NoiseToggles(**values)
+
+
+def _trimmed(
+    found: TranscriptSlice, *, front: bool = True, back: bool = True
+) -> Window[TranscriptMessage]:
+    """The slice cut to whole turns at its ``front`` and ``back``; a side that
+    touches turns already shown is not cut (and offers no "more" on that side)."""
+    window = trim(found.messages, earlier=found.earlier and front, later=found.later and back)
+    return Window(window.messages, earlier=window.earlier, later=window.later)
+
+
+def _numbered(session: Session, window: Window[TranscriptMessage]) -> tuple[list[Turn[Any]], bool]:
+    """The window's turns, and whether their numbers are the session's: counting
+    the prompts before a window is skipped past :data:`NUMBERING_LIMIT` messages
+    (a scan of them; the outline numbers every prompt anyway)."""
+    if not window.earlier or not window.messages:
+        return build_turns(window.messages), True
+    if session.message_count > NUMBERING_LIMIT:
+        return build_turns(window.messages), False
+    first = get_queries().prompts_before(session.id, window.messages[0].id) + 1
+    return build_turns(window.messages, first_number=first), True
+
+
+def children(session: Session) -> dict[str, ChildCard]:
+    """The cards of the session's subagents, by child session id."""
+    return {
+        c.id: ChildCard(c.id, c.status, c.message_count, c.created_at, c.last_activity, {})
+        for c in get_queries().children(session.id)
+    }
+
+
+def page_context(session: Session, args: MultiDict[str, str], *, live: bool) -> dict[str, Any]:
+    """What the session page's transcript section needs: the window (``around`` a
+    message, or ``at`` the start or end: a running session opens at its end), its
+    turns, the live tail (the last turn, which live updates redraw), the toggles."""
+    around = params.integer(args, "around")
+    at = params.choice(args, "at", ("start", "end"), "end" if live else "start")
+    reads = get_queries()
+    if around is not None:
+        found = reads.transcript_slice(session.id, around=around, limit=WINDOW)
+    else:
+        found = reads.transcript_slice(session.id, at_end=at == "end", limit=WINDOW)
+    window = _trimmed(found)
+    turns, numbered = _numbered(session, window)
+    context: dict[str, Any] = {
+        "window": window,
+        "turns": turns,
+        "numbered": numbered,
+        "toggles": noise_toggles(args),
+        "toggle_names": TOGGLES,
+        "children": children(session),
+        "last_id": max((m.id for m in window.messages), default=0),
+        "tail_id": 0,
+        "tail_number": 1,
+    }
+    if live and not window.later and turns:
+        context["turns"], context["tail_turns"] = turns[:-1], turns[-1:]
+        context["tail_id"], context["tail_number"] = turns[-1].first.id, first_number(turns[-1])
+    return context
+
+
+def first_number(turn: Turn[Any]) -> int:
+    """The ``first_number`` that numbers ``turn`` again when turns are built from
+    its first message on."""
+    return turn.number if turn.prompt is not None else turn.number + 1
+
+
+def more_context(session: Session, args: MultiDict[str, str]) -> dict[str, Any]:
+    """The turns after message ``after`` or before message ``before`` (numbered
+    from ``n``: the next turn's number, or the first shown turn's), for "load
+    later/earlier turns"; with ``embed`` the whole start of a subagent's transcript."""
+    after, before = params.integer(args, "after"), params.integer(args, "before")
+    number = params.integer(args, "n")
+    numbered = number != 0  # 0: the page did not know the numbers
+    reads = get_queries()
+    if after is not None:
+        window = _trimmed(
+            reads.transcript_slice(session.id, after=after, limit=WINDOW), front=False
+        )
+        turns = build_turns(window.messages, first_number=number or 1)
+    elif before is not None:
+        window = _trimmed(
+            reads.transcript_slice(session.id, before=before, limit=WINDOW), back=False
+        )
+        turns, numbered = _numbered(session, window)
+    else:
+        window = _trimmed(reads.transcript_slice(session.id, limit=WINDOW))
+        turns = build_turns(window.messages)
+    return {
+        "window": window,
+        "turns": turns,
+        "numbered": numbered,
+        "toggles": noise_toggles(args),
+        "children": children(session),
+    }
+
+
+def outline_context(session: Session, args: MultiDict[str, str]) -> dict[str, Any]:
+    """A page of the outline: the prompts after message ``after``, numbered from ``n``."""
+    after = params.integer(args, "after")
+    first = params.integer(args, "n") or 1
+    lines, more = get_queries().prompt_outline(session.id, after=after, limit=OUTLINE_PAGE)
+    entries = [
+        {"number": first + i, "id": line.id, "text": line.text, "timestamp": line.timestamp}
+        for i, line in enumerate(lines)
+    ]
+    return {"outline": {"entries": entries, "more": more}, "toggles": noise_toggles(args)}
+
+
+def live_context(session: Session, args: MultiDict[str, str], after: int) -> dict[str, Any]:
+    """What a live update redraws: the turns from the start of the last one shown
+    (``tail``, numbered ``n``) on. The finished ones go before ``#live-tail``, the
+    last one into it; new prompts join the outline."""
+    tail = params.integer(args, "tail") or 0
+    given = params.integer(args, "n")
+    number = 1 if given is None else given
+    reads = get_queries()
+    if tail:
+        found = reads.transcript_slice(session.id, since=tail, limit=LIVE_WINDOW)
+    else:
+        found = reads.transcript_slice(session.id, after=after or None, limit=LIVE_WINDOW)
+    changed = any(m.id > after for m in found.messages)
+    turns = build_turns(found.messages, first_number=number) if changed else []
+    last = turns[-1:]
+    return {
+        "done_turns": turns[:-1],
+        "tail_turns": last,
+        # the tail's own prompt is in the outline already
+        "new_prompts": [t for t in (turns[1:] if tail else turns) if t.prompt is not None],
+        "last_id": max((m.id for m in found.messages), default=after),
+        "tail_id": last[0].first.id if last else tail,
+        "tail_number": first_number(last[0]) if last else number,
+        "toggles": noise_toggles(args),
+        "children": children(session),
+    }
