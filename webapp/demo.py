@@ -21,6 +21,7 @@ from webapp.demo_stories import STORIES, Step, Story
 from webapp.sessions import MessageStore, Status
 from webapp.sessions.store import BulkRows, messages_t, sessions_t
 from webapp.sessions.types import excerpt
+from webapp.sessions.usage import Labels, UsageEntry
 
 MODELS = ["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"]
 #: Runners that report sessions, and who started them.
@@ -253,13 +254,14 @@ def generate(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for session_rows, message_rows in _batches(
+        for session_rows, message_rows, usage in _batches(
             store, sessions, now, timeout, retention, seed, batch_size, totals
         ):
             done = totals["sessions"]
             with store.write() as conn:
                 store.bulk_insert(conn, sessions_t, session_rows)
                 store.bulk_insert(conn, messages_t, message_rows)
+                store.load_usage(conn, usage)
             if progress is not None:
                 progress(totals["sessions"] - done)
     finally:
@@ -277,8 +279,9 @@ def _batches(
     seed: int,
     batch_size: int,
     totals: dict[str, int],
-) -> Iterator[tuple[BulkRows, BulkRows]]:
-    """The sessions and messages of each batch, ready for the driver."""
+) -> Iterator[tuple[BulkRows, BulkRows, list[UsageEntry]]]:
+    """The sessions and messages of each batch, ready for the driver, and the
+    usage their responses carry."""
     rng = random.Random(seed)
     long_logs = [_long_log(rng) for _ in range(8)]
     # Sessions are made oldest first, with time-ordered (version 7) ids, as a
@@ -290,6 +293,7 @@ def _batches(
     for first in range(0, sessions, batch_size):
         session_rows: list[dict[str, Any]] = []
         message_rows: list[dict[str, Any]] = []
+        usage: list[UsageEntry] = []
         for created, status in plan[first : first + batch_size]:
             story = rng.choice(STORIES)
             duration = timedelta(seconds=rng.lognormvariate(4.5, 1.1))
@@ -325,6 +329,8 @@ def _batches(
             )
             _own(msgs, session_id)
             message_rows.extend(msgs)
+            labels = Labels.of(context)
+            usage.extend(store.usage_entries(session_id, msgs, labels))
             if child_msgs and child_id is not None and story.subagent is not None:
                 # The subagent ran inside the parent's Task call.
                 call = next(m for m in msgs if m["meta"].get("child_session_id") == child_id)
@@ -339,7 +345,8 @@ def _batches(
                 )
                 _own(child_msgs, child_id)
                 message_rows.extend(child_msgs)
+                usage.extend(store.usage_entries(child_id, child_msgs, labels))
                 totals["subagents"] += 1
         totals["sessions"] += len(plan[first : first + batch_size])
         totals["messages"] += len(message_rows)
-        yield store.bulk_rows(session_rows), store.bulk_rows(message_rows)
+        yield store.bulk_rows(session_rows), store.bulk_rows(message_rows), usage

@@ -38,6 +38,7 @@ from .stats import StatsReads
 from .store import MessageStore
 from .transcripts import TranscriptReads, session_exists
 from .types import Session, Status
+from .usage_reads import UsageReads
 
 T = TypeVar("T")
 
@@ -216,7 +217,7 @@ def _priority() -> ColumnElement[int]:
     return case((sessions_t.c.status.in_(URGENT_STATUSES), 0), else_=1)
 
 
-class ReadModel(TranscriptReads, StatsReads):
+class ReadModel(TranscriptReads, StatsReads, UsageReads):
     """The queries, over one store's engine. Read-only: nothing here writes."""
 
     def __init__(self, store: MessageStore) -> None:

@@ -51,6 +51,7 @@ from .rows import (
 from .rows import bulk_insert as insert_bulk_rows
 from .rows import bulk_rows as to_bulk_rows
 from .types import TERMINAL_STATUSES, Message, Session, Status, as_utc, check_json, excerpt, utcnow
+from .usage import Labels, UsageLedger
 
 #: The terminal statuses, as stored.
 _TERMINAL = sorted(s.value for s in TERMINAL_STATUSES)
@@ -75,9 +76,9 @@ class AppendOutcome:
     response: dict[str, Any] | None = None
 
 
-class MessageStore(RetentionStore, SweepLeaseStore):
+class MessageStore(RetentionStore, SweepLeaseStore, UsageLedger):
     """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
-    expiry and retention and the sweeper's lease; opened as a
+    expiry and retention, the sweeper's lease and the usage ledger; opened as a
     :class:`~webapp.sessions.engine.Database` (a URL, a SQLite path or an engine)."""
 
     def _lock_session(self, conn: Connection, session_id: str) -> Row[Any] | None:
@@ -275,10 +276,24 @@ class MessageStore(RetentionStore, SweepLeaseStore):
                 update(sessions_t)
                 .where(sessions_t.c.id == session_id)
                 .values(message_count=sessions_t.c.message_count + 1)
-            )
-            if bumped.rowcount != 1:
+                .returning(sessions_t.c.context)
+            ).first()
+            if bumped is None:
                 raise UnknownSessionError(session_id)
             conn.execute(insert(messages_t), rows)
+            self._record_rows_usage(conn, session_id, rows, bumped.context, None)
+
+    def _record_rows_usage(
+        self,
+        conn: Connection,
+        session_id: str,
+        rows: Sequence[dict[str, Any]],
+        context: dict[str, Any] | None,
+        runner: str | None,
+    ) -> None:
+        """Put the usage of stored message rows in the ledger, in ``conn``'s transaction."""
+        entries = self.usage_entries(session_id, rows, Labels.of(context, runner))
+        self.record_usage(conn, entries)
 
     def append_messages(
         self,
@@ -289,12 +304,15 @@ class MessageStore(RetentionStore, SweepLeaseStore):
         sliding_timeout: timedelta | None = None,
         idempotency_key: str | None = None,
         require_open: bool = True,
+        runner: str | None = None,
     ) -> AppendOutcome:
         """Append messages as one transaction, if the session takes them.
 
         The session row is claimed first with a guarded UPDATE (count, activity,
         sliding expiry), so the check and the insert cannot be separated by another
-        writer. Messages whose ``source_key`` is stored already are skipped.
+        writer. Messages whose ``source_key`` is stored already are skipped. The
+        usage they carry goes to the ledger in the same transaction, counted for
+        ``runner`` (the API token's name) when given, else the context's runner.
         """
         rows = self._message_rows(session_id, messages, now)
         c = sessions_t.c
@@ -339,11 +357,13 @@ class MessageStore(RetentionStore, SweepLeaseStore):
                 stmt = stmt.where(
                     c.status.not_in(_TERMINAL), or_(c.expires_at.is_(None), c.expires_at > now)
                 )
-            if conn.execute(stmt).rowcount != 1:
+            claimed = conn.execute(stmt.returning(c.context)).first()
+            if claimed is None:
                 exists = conn.execute(select(c.id).where(c.id == session_id)).first()
                 return AppendOutcome("closed" if exists else "unknown")
             if rows:
                 conn.execute(insert(messages_t), rows)
+                self._record_rows_usage(conn, session_id, rows, claimed.context, runner)
             if idempotency_key is not None:
                 response = {"appended": len(rows)}
                 conn.execute(

@@ -1,0 +1,117 @@
+"""usage as first-class data: the ledger of responses, session totals, rollups
+
+Revision ID: 0008
+Revises: 0005
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import webapp.sessions.models
+
+revision: str = "0008"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+UTC = webapp.sessions.models.UTCDateTime(timezone=True)
+
+
+def _sums() -> list[sa.Column[int]]:
+    return [
+        sa.Column("input", sa.BigInteger(), nullable=False),
+        sa.Column("output", sa.BigInteger(), nullable=False),
+        sa.Column("cache_read", sa.BigInteger(), nullable=False),
+        sa.Column("cache_write_5m", sa.BigInteger(), nullable=False),
+        sa.Column("cache_write_1h", sa.BigInteger(), nullable=False),
+        sa.Column("cost_nanos", sa.BigInteger(), nullable=False),
+        sa.Column("responses", sa.Integer(), nullable=False),
+        sa.Column("priced", sa.Integer(), nullable=False),
+    ]
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("total_tokens", sa.BigInteger(), server_default="0", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column("cost_nanos", sa.BigInteger(), server_default="0", nullable=False)
+        )
+        batch_op.create_index("ix_sessions_cost", ["cost_nanos", "id"], unique=False)
+        batch_op.create_index("ix_sessions_tokens", ["total_tokens", "id"], unique=False)
+
+    op.create_table(
+        "usage_entries",
+        sa.Column("id", BigId, autoincrement=True, nullable=False),
+        sa.Column("session_id", sa.String(length=64), nullable=False),
+        sa.Column("at", UTC, nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("input", sa.BigInteger(), nullable=False),
+        sa.Column("output", sa.BigInteger(), nullable=False),
+        sa.Column("cache_read", sa.BigInteger(), nullable=False),
+        sa.Column("cache_write_5m", sa.BigInteger(), nullable=False),
+        sa.Column("cache_write_1h", sa.BigInteger(), nullable=False),
+        sa.Column("cost_nanos", sa.BigInteger(), nullable=True),
+        sa.Column("cost_source", sa.String(length=8), nullable=False),
+        sa.Column("project", sa.String(length=500), nullable=False),
+        sa.Column("runner", sa.String(length=200), nullable=False),
+        sa.Column("user_name", sa.String(length=200), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["sessions.id"],
+            name=op.f("fk_usage_entries_session_id_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_entries")),
+    )
+    with op.batch_alter_table("usage_entries", schema=None) as batch_op:
+        batch_op.create_index("ix_usage_entries_at", ["at", "id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_usage_entries_session_id"), ["session_id"], unique=False
+        )
+
+    op.create_table(
+        "session_usage",
+        sa.Column("session_id", sa.String(length=64), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        *_sums(),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["sessions.id"],
+            name=op.f("fk_session_usage_session_id_sessions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("session_id", "model", name=op.f("pk_session_usage")),
+    )
+
+    op.create_table(
+        "usage_rollups",
+        sa.Column("dimension", sa.String(length=16), nullable=False),
+        sa.Column("period_start", UTC, nullable=False),
+        sa.Column("key", sa.String(length=500), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        *_sums(),
+        sa.Column("first_at", UTC, nullable=False),
+        sa.Column("last_at", UTC, nullable=False),
+        sa.PrimaryKeyConstraint(
+            "dimension", "period_start", "key", "model", name=op.f("pk_usage_rollups")
+        ),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("usage_rollups")
+    op.drop_table("session_usage")
+    with op.batch_alter_table("usage_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_usage_entries_session_id"))
+        batch_op.drop_index("ix_usage_entries_at")
+    op.drop_table("usage_entries")
+    with op.batch_alter_table("sessions", schema=None) as batch_op:
+        batch_op.drop_index("ix_sessions_tokens")
+        batch_op.drop_index("ix_sessions_cost")
+        batch_op.drop_column("cost_nanos")
+        batch_op.drop_column("total_tokens")

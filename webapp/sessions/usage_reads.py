@@ -1,0 +1,223 @@
+"""The read model's usage: a session's totals (own, or with its subagents), the
+aggregates per day, model, project, runner and user, and ccusage's 5-hour blocks.
+
+Aggregates read only ``usage_rollups`` (a few rows per hour or day, whatever the
+number of sessions); a session's totals read its ``session_usage`` rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+
+from .rows import session_usage_t, sessions_t, usage_rollups_t, utc_day
+from .store import MessageStore
+from .types import as_utc
+from .usage import SUM_COLUMNS, Dimension, UsageTotals, period_start
+
+#: ccusage's billing block: it starts at the hour of its first response and lasts
+#: five hours; a pause of more than five hours starts a new one.
+BLOCK_LENGTH = timedelta(hours=5)
+
+
+class UsageGroup(enum.StrEnum):
+    """What the usage aggregates are grouped by."""
+
+    DAY = "day"
+    MODEL = "model"
+    PROJECT = "project"
+    RUNNER = "runner"
+    USER = "user"
+
+
+#: The rollup dimension each group is read from.
+_SOURCES = {
+    UsageGroup.DAY: Dimension.MODEL,
+    UsageGroup.MODEL: Dimension.MODEL,
+    UsageGroup.PROJECT: Dimension.PROJECT,
+    UsageGroup.RUNNER: Dimension.RUNNER,
+    UsageGroup.USER: Dimension.USER,
+}
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """Usage of one group (a day as ``YYYY-MM-DD``, a model, project, runner or
+    user; "" when the session did not say) and one model."""
+
+    key: str
+    model: str
+    totals: UsageTotals
+
+
+@dataclass
+class UsageBlock:
+    """A 5-hour block as ccusage has it: from ``start`` (an hour) to ``end``,
+    responses from ``first_at`` to ``last_at``, totals per model."""
+
+    start: datetime
+    first_at: datetime
+    last_at: datetime
+    models: dict[str, UsageTotals] = field(default_factory=dict)
+
+    @property
+    def end(self) -> datetime:
+        """When the block ends: five hours after its start."""
+        return self.start + BLOCK_LENGTH
+
+    @property
+    def totals(self) -> UsageTotals:
+        """Every model's totals summed."""
+        return sum(self.models.values(), UsageTotals())
+
+    def active(self, now: datetime) -> bool:
+        """Whether the block is still open at ``now``."""
+        return now < self.end and now - self.last_at < BLOCK_LENGTH
+
+    def takes(self, hour: datetime, first_at: datetime) -> bool:
+        """Whether responses of ``hour``, the first at ``first_at``, belong here."""
+        return hour < self.end and first_at - self.last_at <= BLOCK_LENGTH
+
+    def add(self, model: str, totals: UsageTotals, first_at: datetime, last_at: datetime) -> None:
+        """Count one hour's usage of ``model`` in the block."""
+        self.models[model] = self.models.get(model, UsageTotals()) + totals
+        self.first_at = min(self.first_at, first_at)
+        self.last_at = max(self.last_at, last_at)
+
+
+@dataclass(frozen=True)
+class CostlySession:
+    """A session ranked by what it cost (own responses)."""
+
+    id: str
+    request_excerpt: str
+    created_at: datetime
+    total_tokens: int
+    cost_nanos: int
+
+
+def _sums() -> list[Any]:
+    r = usage_rollups_t.c
+    return [func.sum(r[name]).label(name) for name in SUM_COLUMNS]
+
+
+class UsageReads:
+    """The usage queries of :class:`~webapp.sessions.queries.ReadModel`."""
+
+    store: MessageStore
+
+    def session_usage(
+        self, session_id: str, *, with_subagents: bool = False
+    ) -> dict[str, UsageTotals]:
+        """A session's totals per model: its own responses, or with those of its
+        subagents (and theirs), as ccusage counts a session."""
+        u = session_usage_t.c
+        query: Select[Any] = select(
+            u.model, *[func.sum(u[name]).label(name) for name in SUM_COLUMNS]
+        ).group_by(u.model)
+        if with_subagents:
+            c = sessions_t.c
+            tree = select(c.id).where(c.id == session_id).cte("tree", recursive=True)
+            tree = tree.union_all(select(c.id).where(c.parent_id == tree.c.id))
+            query = query.where(u.session_id.in_(select(tree.c.id)))
+        else:
+            query = query.where(u.session_id == session_id)
+        with self.store.read() as conn:
+            return {
+                row.model: UsageTotals.from_row(row._mapping)
+                for row in conn.execute(query.order_by(u.model))
+            }
+
+    def _rollup_range(
+        self,
+        query: Select[Any],
+        dimension: Dimension,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> Select[Any]:
+        r = usage_rollups_t.c
+        query = query.where(r.dimension == dimension.value)
+        if since is not None:
+            query = query.where(r.period_start >= period_start(dimension, since))
+        if until is not None:
+            query = query.where(r.period_start < as_utc(until))
+        return query
+
+    def usage_by(
+        self, group: UsageGroup, since: datetime | None = None, until: datetime | None = None
+    ) -> list[UsageRow]:
+        """Usage per ``group`` and model, ordered by group then model, over the
+        rollup periods (hours, or days for project, runner and user) that start
+        from ``since``'s period until ``until`` (exclusive)."""
+        r = usage_rollups_t.c
+        dimension = _SOURCES[group]
+        if group is UsageGroup.DAY:
+            key: Any = utc_day(r.period_start, self.store.dialect)
+        elif group is UsageGroup.MODEL:
+            key = r.model
+        else:
+            key = r.key
+        key = key.label("group_key")
+        query = self._rollup_range(
+            select(key, r.model, *_sums()).group_by(key, r.model), dimension, since, until
+        )
+        with self.store.read() as conn:
+            return [
+                UsageRow(row.group_key, row.model, UsageTotals.from_row(row._mapping))
+                for row in conn.execute(query.order_by(key, r.model))
+            ]
+
+    def usage_total(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> UsageTotals:
+        """All usage over the hours from ``since`` until ``until``."""
+        query = self._rollup_range(select(*_sums()), Dimension.MODEL, since, until)
+        with self.store.read() as conn:
+            return UsageTotals.from_row(conn.execute(query).one()._mapping)
+
+    def usage_blocks(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[UsageBlock]:
+        """ccusage's 5-hour blocks over the hours from ``since`` until ``until``,
+        oldest first, read from the hourly rollups: a block starts at the hour of
+        its first response and takes the responses of the next five hours; a
+        pause of more than five hours between responses starts a new block."""
+        r = usage_rollups_t.c
+        query = self._rollup_range(
+            select(
+                r.period_start, r.model, *[r[name] for name in SUM_COLUMNS], r.first_at, r.last_at
+            ),
+            Dimension.MODEL,
+            since,
+            until,
+        ).order_by(r.period_start, r.model)
+        blocks: list[UsageBlock] = []
+        with self.store.read() as conn:
+            rows = list(conn.execute(query))
+        for row in rows:
+            if not blocks or not blocks[-1].takes(row.period_start, row.first_at):
+                blocks.append(UsageBlock(row.period_start, row.first_at, row.last_at))
+            totals = UsageTotals.from_row(row._mapping)
+            blocks[-1].add(row.model, totals, row.first_at, row.last_at)
+        return blocks
+
+    def costly_sessions(
+        self, since: datetime | None = None, until: datetime | None = None, *, limit: int = 10
+    ) -> list[CostlySession]:
+        """The sessions that cost most (own responses), created from ``since``
+        until ``until``, most first (read down the index ``ix_sessions_cost``)."""
+        c = sessions_t.c
+        query = select(c.id, c.request_excerpt, c.created_at, c.total_tokens, c.cost_nanos).where(
+            c.cost_nanos > 0
+        )
+        if since is not None:
+            query = query.where(c.created_at >= as_utc(since))
+        if until is not None:
+            query = query.where(c.created_at < as_utc(until))
+        query = query.order_by(c.cost_nanos.desc(), c.id.desc()).limit(limit)
+        with self.store.read() as conn:
+            return [CostlySession(**row._mapping) for row in conn.execute(query)]
