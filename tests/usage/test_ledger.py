@@ -233,3 +233,13 @@ def test_usage_is_counted_for_project_runner_and_user(manager: Manager) -> None:
         ("user", "ana"),
     }
     assert_in_step(manager.store)
+
+
+def test_a_response_of_zero_tokens_is_not_counted(manager: Manager) -> None:
+    """Claude Code logs its own error messages as model ``<synthetic>`` with zero usage:
+    no response to count, and no unpriced model to make a session "partly priced"."""
+    sid = _running(manager)
+    zero = usage_message("<synthetic>", input=0, output=0, cache_read=0, cache_write=0)
+    manager.append_messages(sid, [usage_message(), zero])
+    assert list(ReadModel(manager.store).session_usage(sid)) == ["claude-haiku-4-5"]
+    assert_in_step(manager.store)

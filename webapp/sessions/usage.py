@@ -213,14 +213,17 @@ def usage_entry(
     labels: Labels,
     prices: PriceTable,
 ) -> UsageEntry | None:
-    """The ledger entry of a message's ``meta``, or None when it carries no usage.
+    """The ledger entry of a message's ``meta``, or None when it carries no usage
+    (or only zeros and no cost, as Claude Code's ``<synthetic>`` error messages do).
     A runner's ``cost_usd`` is taken as it is; otherwise the price table prices it."""
     if not meta or not isinstance(meta.get("usage"), Mapping):
         return None
     usage = Usage.from_api(meta["usage"])
+    runner_cost = runner_cost_nanos(meta.get("cost_usd"))
+    if not usage.total and runner_cost is None:
+        return None
     model = meta.get("model")
     model = _cut(model, "model") if isinstance(model, str) else ""
-    runner_cost = runner_cost_nanos(meta.get("cost_usd"))
     if runner_cost is not None:
         return UsageEntry(session_id, as_utc(at), model, usage, runner_cost, "runner", labels)
     cost = prices.cost(model, usage)
