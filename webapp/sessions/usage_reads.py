@@ -20,7 +20,7 @@ from .types import as_utc
 from .usage import SUM_COLUMNS, Dimension, UsageTotals, period_start
 
 #: ccusage's billing block: it starts at the hour of its first response and lasts
-#: five hours; a pause of more than five hours starts a new one.
+#: five hours.
 BLOCK_LENGTH = timedelta(hours=5)
 
 
@@ -78,9 +78,10 @@ class UsageBlock:
         """Whether the block is still open at ``now``."""
         return now < self.end and now - self.last_at < BLOCK_LENGTH
 
-    def takes(self, hour: datetime, first_at: datetime) -> bool:
-        """Whether responses of ``hour``, the first at ``first_at``, belong here."""
-        return hour < self.end and first_at - self.last_at <= BLOCK_LENGTH
+    def takes(self, hour: datetime) -> bool:
+        """Whether the responses of ``hour`` belong here. (ccusage also ends a block
+        after a pause of five hours, which cannot happen before its end.)"""
+        return hour < self.end
 
     def add(self, model: str, totals: UsageTotals, first_at: datetime, last_at: datetime) -> None:
         """Count one hour's usage of ``model`` in the block."""
@@ -184,8 +185,8 @@ class UsageReads:
     ) -> list[UsageBlock]:
         """ccusage's 5-hour blocks over the hours from ``since`` until ``until``,
         oldest first, read from the hourly rollups: a block starts at the hour of
-        its first response and takes the responses of the next five hours; a
-        pause of more than five hours between responses starts a new block."""
+        its first response and takes the responses of the next five hours; the
+        next response after them starts a new block at its hour."""
         r = usage_rollups_t.c
         query = self._rollup_range(
             select(
@@ -199,7 +200,7 @@ class UsageReads:
         with self.store.read() as conn:
             rows = list(conn.execute(query))
         for row in rows:
-            if not blocks or not blocks[-1].takes(row.period_start, row.first_at):
+            if not blocks or not blocks[-1].takes(row.period_start):
                 blocks.append(UsageBlock(row.period_start, row.first_at, row.last_at))
             totals = UsageTotals.from_row(row._mapping)
             blocks[-1].add(row.model, totals, row.first_at, row.last_at)
