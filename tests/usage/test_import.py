@@ -10,7 +10,8 @@ from typing import Any
 
 from tests.corpus import CORPUS, CORPUS_2, DATA
 from tests.usage.conftest import assert_in_step
-from webapp.sessions.pricing import NANOS_PER_USD, PriceTable
+from webapp.claude.transcript import parse_paths
+from webapp.sessions.pricing import NANOS_PER_USD, PriceTable, Usage
 from webapp.sessions.queries import ReadModel
 from webapp.sessions.usage import UsageTotals
 from webapp.sessions.usage_reads import UsageGroup
@@ -85,3 +86,42 @@ def test_the_corpus_totals_agree_with_ccusage(app: Any, runner: Any) -> None:
         assert ours[model].cost is not None
         cost = ours[model].cost - extra_output
         assert abs(cost - theirs["cost"] * NANOS_PER_USD) <= 0.01 * theirs["cost"] * NANOS_PER_USD
+
+
+def _straddle(lines: list[str]) -> int:
+    """The first line that continues the previous line's response with a larger usage."""
+    previous: dict[str, Any] = {}
+    for i, line in enumerate(lines):
+        message = json.loads(line).get("message") or {}
+        usage = message.get("usage") if isinstance(message, dict) else None
+        if usage and previous.get("id") == message.get("id") and usage != previous.get("usage"):
+            return i
+        previous = message if isinstance(message, dict) else {}
+    raise AssertionError("no response grows over its lines")
+
+
+def test_a_response_completed_by_a_later_import_is_restated(
+    app: Any, runner: Any, tmp_path: Path
+) -> None:
+    """A file imported as it grows: a response whose usage grows after the first
+    import is restated, so the totals are those of the whole file read at once."""
+    source = CORPUS / "claude-code-log__agent-c8d9b115.jsonl"
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = _straddle(lines)
+    growing = tmp_path / source.name
+    growing.write_text("".join(lines[:cut]), encoding="utf-8")
+    _import(runner, growing)
+    with growing.open("a", encoding="utf-8") as f:
+        f.write("".join(lines[cut:]))
+    _import(runner, growing)
+    whole: dict[str, Usage] = defaultdict(Usage)
+    for session in parse_paths(source).sessions:
+        for message in session.messages:
+            if (message.meta or {}).get("usage"):
+                whole[message.meta["model"]] += Usage.from_api(message.meta["usage"])
+    with app.app_context():
+        store = app.extensions["sessionboard.manager"].store
+        rows = ReadModel(store).usage_by(UsageGroup.MODEL)
+        assert_in_step(store)
+    assert {r.model: r.totals.usage for r in rows} == dict(whole)
+    assert {r.model: r.totals.responses for r in rows} == {"claude-haiku-4-5-20251001": 6}

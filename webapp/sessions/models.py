@@ -196,7 +196,7 @@ class UsageEntryRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     session_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+        String(64), ForeignKey("sessions.id", ondelete="CASCADE")
     )
     at: Mapped[datetime]
     model: Mapped[str] = mapped_column(String(200), default="")
@@ -210,8 +210,13 @@ class UsageEntryRow(Base):
     project: Mapped[str] = mapped_column(String(500), default="")
     runner: Mapped[str] = mapped_column(String(200), default="")
     user_name: Mapped[str] = mapped_column(String(200), default="")
+    #: The message's ``source_key``, by which an importer restates a response.
+    source_key: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (Index("ix_usage_entries_at", "at", "id"),)
+    __table_args__ = (
+        Index("ix_usage_entries_at", "at", "id"),
+        Index("ix_usage_entries_session_source", "session_id", "source_key"),
+    )
 
 
 class SessionUsageRow(Base):

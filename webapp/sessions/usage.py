@@ -120,6 +120,10 @@ class UsageTotals:
             self.priced + other.priced,
         )
 
+    def __neg__(self) -> UsageTotals:
+        usage = Usage(*(-getattr(self.usage, name) for name in TOKEN_COLUMNS))
+        return UsageTotals(usage, -self.cost_nanos, -self.responses, -self.priced)
+
     def sums(self) -> dict[str, int]:
         """The values of :data:`SUM_COLUMNS`."""
         return {
@@ -184,6 +188,22 @@ class UsageEntry:
     cost_nanos: int | None
     cost_source: str
     labels: Labels
+    #: The message's ``source_key``: what an importer restates it by.
+    source_key: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> UsageEntry:
+        """An entry from its ``usage_entries`` row."""
+        return cls(
+            row["session_id"],
+            row["at"],
+            row["model"],
+            Usage(*(int(row[name]) for name in TOKEN_COLUMNS)),
+            row["cost_nanos"],
+            row["cost_source"],
+            Labels(row["project"], row["runner"], row["user_name"]),
+            row["source_key"],
+        )
 
     @property
     def totals(self) -> UsageTotals:
@@ -203,6 +223,7 @@ class UsageEntry:
             "project": self.labels.project,
             "runner": self.labels.runner,
             "user_name": self.labels.user,
+            "source_key": self.source_key,
         }
 
 
@@ -212,6 +233,7 @@ def usage_entry(
     at: datetime,
     labels: Labels,
     prices: PriceTable,
+    source_key: str | None = None,
 ) -> UsageEntry | None:
     """The ledger entry of a message's ``meta``, or None when it carries no usage
     (or only zeros and no cost, as Claude Code's ``<synthetic>`` error messages do).
@@ -225,9 +247,11 @@ def usage_entry(
     model = meta.get("model")
     model = _cut(model, "model") if isinstance(model, str) else ""
     if runner_cost is not None:
-        return UsageEntry(session_id, as_utc(at), model, usage, runner_cost, "runner", labels)
+        return UsageEntry(
+            session_id, as_utc(at), model, usage, runner_cost, "runner", labels, source_key
+        )
     cost = prices.cost(model, usage)
-    return UsageEntry(session_id, as_utc(at), model, usage, cost, "table", labels)
+    return UsageEntry(session_id, as_utc(at), model, usage, cost, "table", labels, source_key)
 
 
 @dataclass(frozen=True)
@@ -295,10 +319,18 @@ class UsageLedger(Database):
     def usage_entries(
         self, session_id: str, rows: Iterable[Mapping[str, Any]], labels: Labels
     ) -> list[UsageEntry]:
-        """The ledger entries of message rows (dicts with ``meta`` and ``timestamp``)."""
+        """The ledger entries of message rows (dicts with ``meta``, ``timestamp`` and
+        ``source_key``)."""
         entries = []
         for row in rows:
-            entry = usage_entry(session_id, row["meta"], row["timestamp"], labels, self.prices)
+            entry = usage_entry(
+                session_id,
+                row["meta"],
+                row["timestamp"],
+                labels,
+                self.prices,
+                row.get("source_key"),
+            )
             if entry is not None:
                 entries.append(entry)
         return entries
@@ -320,6 +352,41 @@ class UsageLedger(Database):
             conn, usage_entries_t, bulk_rows([e.values() for e in entries], dialect=self.dialect)
         )
         self._add(conn, [_change_of(e) for e in entries])
+
+    def restate_usage(
+        self,
+        conn: Connection,
+        session_id: str,
+        source_key: str,
+        at: datetime,
+        meta: Mapping[str, Any] | None,
+    ) -> None:
+        """The stored message ``source_key`` of a session has a new ``meta`` (an
+        importer learnt a response's final usage): its ledger entry, the session's
+        totals and the rollups follow, in ``conn``'s transaction."""
+        e = usage_entries_t.c
+        stored = conn.execute(
+            select(usage_entries_t).where(e.session_id == session_id, e.source_key == source_key)
+        ).first()
+        old = UsageEntry.from_row(stored._mapping) if stored is not None else None
+        if old is not None:
+            labels = old.labels
+        else:
+            context = conn.execute(
+                select(sessions_t.c.context).where(sessions_t.c.id == session_id)
+            ).scalar()
+            labels = Labels.of(context)
+        new = usage_entry(session_id, meta, at, labels, self.prices, source_key)
+        if new == old:
+            return
+        changes = []
+        if stored is not None and old is not None:
+            conn.execute(usage_entries_t.delete().where(e.id == stored.id))
+            changes.append(_Change(session_id, old.model, old.at, labels, -old.totals))
+        if new is not None:
+            conn.execute(insert(usage_entries_t), [new.values()])
+            changes.append(_change_of(new))
+        self._add(conn, changes)
 
     def _add(self, conn: Connection, changes: Sequence[_Change]) -> None:
         """Add ``changes`` to session totals, sessions' sort columns and rollups."""
@@ -449,8 +516,8 @@ class UsageLedger(Database):
                 cost_nanos=(new or 0) - (old or 0),
                 priced=int(new is not None) - int(old is not None),
             )
-            labels = Labels(row["project"], row["runner"], row["user_name"])
-            changes.append(_Change(row["session_id"], row["model"], row["at"], labels, delta))
+            entry = UsageEntry.from_row(row)
+            changes.append(_Change(entry.session_id, entry.model, entry.at, entry.labels, delta))
         if updates:
             conn.execute(
                 update(usage_entries_t)

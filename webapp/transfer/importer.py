@@ -153,7 +153,7 @@ def merge_message_meta(
     store: MessageStore, session_id: str, updates: dict[str, dict[str, Any]]
 ) -> int:
     """Merge keys into the ``meta`` of stored messages, by ``source_key``, in one
-    transaction; return how many messages changed."""
+    transaction (their usage restated in the ledger); return how many changed."""
     if not updates:
         return 0
     m = messages_t.c
@@ -162,7 +162,7 @@ def merge_message_meta(
         keys = list(updates)
         for start in range(0, len(keys), ID_BATCH):
             rows = conn.execute(
-                select(m.id, m.meta, m.source_key).where(
+                select(m.id, m.meta, m.source_key, m.timestamp).where(
                     m.session_id == session_id, m.source_key.in_(keys[start : start + ID_BATCH])
                 )
             ).all()
@@ -170,6 +170,7 @@ def merge_message_meta(
                 meta = dict(row.meta or {})
                 meta.update(updates[row.source_key])
                 conn.execute(update(messages_t).where(m.id == row.id).values(meta=meta))
+                store.restate_usage(conn, session_id, row.source_key, row.timestamp, meta)
                 changed += 1
     return changed
 

@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.Column("project", sa.String(length=500), nullable=False),
         sa.Column("runner", sa.String(length=200), nullable=False),
         sa.Column("user_name", sa.String(length=200), nullable=False),
+        sa.Column("source_key", sa.String(length=200), nullable=True),
         sa.ForeignKeyConstraint(
             ["session_id"],
             ["sessions.id"],
@@ -71,7 +72,7 @@ def upgrade() -> None:
     with op.batch_alter_table("usage_entries", schema=None) as batch_op:
         batch_op.create_index("ix_usage_entries_at", ["at", "id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_usage_entries_session_id"), ["session_id"], unique=False
+            "ix_usage_entries_session_source", ["session_id", "source_key"], unique=False
         )
 
     op.create_table(
@@ -107,7 +108,7 @@ def downgrade() -> None:
     op.drop_table("usage_rollups")
     op.drop_table("session_usage")
     with op.batch_alter_table("usage_entries", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_usage_entries_session_id"))
+        batch_op.drop_index("ix_usage_entries_session_source")
         batch_op.drop_index("ix_usage_entries_at")
     op.drop_table("usage_entries")
     with op.batch_alter_table("sessions", schema=None) as batch_op:
