@@ -243,3 +243,21 @@ def test_a_response_of_zero_tokens_is_not_counted(manager: Manager) -> None:
     manager.append_messages(sid, [usage_message(), zero])
     assert list(ReadModel(manager.store).session_usage(sid)) == ["claude-haiku-4-5"]
     assert_in_step(manager.store)
+
+
+def test_usage_is_written_in_the_append_transaction(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger write that fails takes the messages with it: all or nothing."""
+    sid = _running(manager)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(manager.store, "_add", broken)
+    with pytest.raises(RuntimeError):
+        manager.append_messages(sid, [Message("user", "go"), usage_message()])
+    monkeypatch.undo()
+    assert manager.get_messages(sid) == []
+    assert manager.get(sid).message_count == 0  # type: ignore[union-attr]
+    assert entries(manager.store) == []
