@@ -182,7 +182,26 @@ class PurgeLogEntry(Base):
     session_cutoff: Mapped[datetime | None]
 
 
-class UsageEntryRow(Base):
+class TokenColumns:
+    """Tokens by kind, named as :class:`~webapp.sessions.pricing.Usage`'s fields."""
+
+    input: Mapped[int] = mapped_column(BigInteger, default=0)
+    output: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_5m: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_1h: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageSums(TokenColumns):
+    """Tokens summed over ``responses`` responses, ``priced`` of which had a price,
+    and what the priced ones cost in nano-dollars."""
+
+    cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    responses: Mapped[int] = mapped_column(Integer, default=0)
+    priced: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageEntryRow(TokenColumns, Base):
     """What one API response used and cost: the ledger's line. It outlives its
     message (retention purges messages, not usage) and goes with its session.
 
@@ -200,11 +219,6 @@ class UsageEntryRow(Base):
     )
     at: Mapped[datetime]
     model: Mapped[str] = mapped_column(String(200), default="")
-    input: Mapped[int] = mapped_column(BigInteger, default=0)
-    output: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_read: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_write_5m: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_write_1h: Mapped[int] = mapped_column(BigInteger, default=0)
     cost_nanos: Mapped[int | None] = mapped_column(BigInteger)
     cost_source: Mapped[str] = mapped_column(String(8), default="table")
     project: Mapped[str] = mapped_column(String(500), default="")
@@ -219,7 +233,7 @@ class UsageEntryRow(Base):
     )
 
 
-class SessionUsageRow(Base):
+class SessionUsageRow(UsageSums, Base):
     """A session's usage totals for one model (its own responses, not its
     subagents'). ``cost_nanos`` sums the priced responses; ``priced`` of
     ``responses`` had a price (none priced: the cost is "no price")."""
@@ -230,17 +244,9 @@ class SessionUsageRow(Base):
         String(64), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
     )
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
-    input: Mapped[int] = mapped_column(BigInteger, default=0)
-    output: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_read: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_write_5m: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_write_1h: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
-    responses: Mapped[int] = mapped_column(Integer, default=0)
-    priced: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class UsageRollupRow(Base):
+class UsageRollupRow(UsageSums, Base):
     """Usage summed per period, dimension, key and model, kept in step with every
     write: the ``model`` dimension per hour (key ""; days and 5-hour blocks are
     read from it), ``project``, ``runner`` and ``user`` per day. Deleting or
@@ -252,13 +258,5 @@ class UsageRollupRow(Base):
     period_start: Mapped[datetime] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(500), primary_key=True)
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
-    input: Mapped[int] = mapped_column(BigInteger, default=0)
-    output: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_read: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_write_5m: Mapped[int] = mapped_column(BigInteger, default=0)
-    cache_write_1h: Mapped[int] = mapped_column(BigInteger, default=0)
-    cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
-    responses: Mapped[int] = mapped_column(Integer, default=0)
-    priced: Mapped[int] = mapped_column(Integer, default=0)
     first_at: Mapped[datetime]
     last_at: Mapped[datetime]

@@ -5,6 +5,7 @@ Revises: 0005
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,16 +21,31 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 UTC = webapp.sessions.models.UTCDateTime(timezone=True)
 
 
+TOKENS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h")
+
+
+def _tokens() -> list[sa.Column[int]]:
+    return [sa.Column(name, sa.BigInteger(), nullable=False) for name in TOKENS]
+
+
 def _sums() -> list[sa.Column[int]]:
     return [
-        sa.Column("input", sa.BigInteger(), nullable=False),
-        sa.Column("output", sa.BigInteger(), nullable=False),
-        sa.Column("cache_read", sa.BigInteger(), nullable=False),
-        sa.Column("cache_write_5m", sa.BigInteger(), nullable=False),
-        sa.Column("cache_write_1h", sa.BigInteger(), nullable=False),
+        *_tokens(),
         sa.Column("cost_nanos", sa.BigInteger(), nullable=False),
         sa.Column("responses", sa.Integer(), nullable=False),
         sa.Column("priced", sa.Integer(), nullable=False),
+    ]
+
+
+def _session_key(table: str) -> list[Any]:
+    return [
+        sa.Column("session_id", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["session_id"],
+            ["sessions.id"],
+            name=op.f(f"fk_{table}_session_id_sessions"),
+            ondelete="CASCADE",
+        ),
     ]
 
 
@@ -47,26 +63,16 @@ def upgrade() -> None:
     op.create_table(
         "usage_entries",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
-        sa.Column("session_id", sa.String(length=64), nullable=False),
+        *_session_key("usage_entries"),
         sa.Column("at", UTC, nullable=False),
         sa.Column("model", sa.String(length=200), nullable=False),
-        sa.Column("input", sa.BigInteger(), nullable=False),
-        sa.Column("output", sa.BigInteger(), nullable=False),
-        sa.Column("cache_read", sa.BigInteger(), nullable=False),
-        sa.Column("cache_write_5m", sa.BigInteger(), nullable=False),
-        sa.Column("cache_write_1h", sa.BigInteger(), nullable=False),
+        *_tokens(),
         sa.Column("cost_nanos", sa.BigInteger(), nullable=True),
         sa.Column("cost_source", sa.String(length=8), nullable=False),
         sa.Column("project", sa.String(length=500), nullable=False),
         sa.Column("runner", sa.String(length=200), nullable=False),
         sa.Column("user_name", sa.String(length=200), nullable=False),
         sa.Column("source_key", sa.String(length=200), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["session_id"],
-            ["sessions.id"],
-            name=op.f("fk_usage_entries_session_id_sessions"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_entries")),
     )
     with op.batch_alter_table("usage_entries", schema=None) as batch_op:
@@ -77,15 +83,9 @@ def upgrade() -> None:
 
     op.create_table(
         "session_usage",
-        sa.Column("session_id", sa.String(length=64), nullable=False),
+        *_session_key("session_usage"),
         sa.Column("model", sa.String(length=200), nullable=False),
         *_sums(),
-        sa.ForeignKeyConstraint(
-            ["session_id"],
-            ["sessions.id"],
-            name=op.f("fk_session_usage_session_id_sessions"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("session_id", "model", name=op.f("pk_session_usage")),
     )
 
