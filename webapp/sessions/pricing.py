@@ -16,7 +16,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,8 @@ class PriceTable:
 
     version: str
     models: Mapping[str, Price]
+    #: Model names already looked up (a bulk load asks for the same few again and again).
+    _found: dict[str, Price | None] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, override: Path | None = None) -> PriceTable:
@@ -214,6 +216,11 @@ class PriceTable:
         date/version suffix (``claude-opus-4-5-20251101`` is ``claude-opus-4-5``)."""
         if not model:
             return None
+        if model not in self._found:
+            self._found[model] = self._look_up(model)
+        return self._found[model]
+
+    def _look_up(self, model: str) -> Price | None:
         name = _PROVIDER_PREFIX.sub("", model.strip().lower())
         while True:
             if name in self.models:

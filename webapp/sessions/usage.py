@@ -273,18 +273,25 @@ class RepriceResult:
     changed: int = 0
 
 
-@dataclass
 class _Sums:
-    """Accumulated totals of one row to upsert, with the time span they cover."""
+    """Sums of :data:`SUM_COLUMNS` accumulated for one row to upsert, with the
+    time span they cover (plain integers: a bulk load adds hundreds of thousands)."""
 
-    totals: UsageTotals
-    first_at: datetime
-    last_at: datetime
+    __slots__ = ("first_at", "last_at", "values")
 
-    def add(self, totals: UsageTotals, at: datetime) -> None:
-        self.totals += totals
-        self.first_at = min(self.first_at, at)
-        self.last_at = max(self.last_at, at)
+    def __init__(self, values: Sequence[int], first_at: datetime, last_at: datetime) -> None:
+        self.values = list(values)
+        self.first_at = first_at
+        self.last_at = last_at
+
+    def add(self, values: Sequence[int], first_at: datetime, last_at: datetime) -> None:
+        for i, value in enumerate(values):
+            self.values[i] += value
+        self.first_at = min(self.first_at, first_at)
+        self.last_at = max(self.last_at, last_at)
+
+    def row(self) -> dict[str, int]:
+        return dict(zip(SUM_COLUMNS, self.values, strict=True))
 
 
 _default_prices: PriceTable | None = None
@@ -390,26 +397,35 @@ class UsageLedger(Database):
 
     def _add(self, conn: Connection, changes: Sequence[_Change]) -> None:
         """Add ``changes`` to session totals, sessions' sort columns and rollups."""
+        # First per session, model, hour and labels (a session's responses mostly
+        # share them), then those groups into session totals and rollups.
+        groups: dict[tuple[str, str, datetime, Labels], _Sums] = {}
+        for change in changes:
+            hour = period_start(Dimension.MODEL, change.at)
+            values = tuple(change.totals.sums().values())
+            key = (change.session_id, change.model, hour, change.labels)
+            _accumulate(groups, key, values, change.at, change.at)
         per_session: dict[tuple[str, str], _Sums] = {}
         per_rollup: dict[tuple[str, datetime, str, str], _Sums] = {}
-        for change in changes:
-            _accumulate(per_session, (change.session_id, change.model), change)
+        for (sid, model, hour, labels), group in groups.items():
+            _accumulate(per_session, (sid, model), group.values, group.first_at, group.last_at)
+            day = hour.replace(hour=0)
             for dimension in Dimension:
-                key = (
-                    dimension.value,
-                    period_start(dimension, change.at),
-                    change.labels.key(dimension),
-                    change.model,
-                )
-                _accumulate(per_rollup, key, change)
+                start = hour if PERIODS[dimension] == timedelta(hours=1) else day
+                rollup = (dimension.value, start, labels.key(dimension), model)
+                _accumulate(per_rollup, rollup, group.values, group.first_at, group.last_at)
         session_rows = [
-            {"session_id": sid, "model": model, **sums.totals.sums()}
+            {"session_id": sid, "model": model, **sums.row()}
             for (sid, model), sums in per_session.items()
         ]
         self._upsert_sums(conn, session_usage_t, session_rows, spans=False)
-        per_session_total: dict[str, UsageTotals] = {}
+        tokens_at = [SUM_COLUMNS.index(name) for name in TOKEN_COLUMNS]
+        cost_at = SUM_COLUMNS.index("cost_nanos")
+        per_session_total: dict[str, list[int]] = {}
         for (sid, _model), sums in per_session.items():
-            per_session_total[sid] = per_session_total.get(sid, UsageTotals()) + sums.totals
+            total = per_session_total.setdefault(sid, [0, 0])
+            total[0] += sum(sums.values[i] for i in tokens_at)
+            total[1] += sums.values[cost_at]
         c = sessions_t.c
         conn.execute(
             update(sessions_t)
@@ -419,8 +435,8 @@ class UsageLedger(Database):
                 cost_nanos=c.cost_nanos + bindparam("cost"),
             ),
             [
-                {"sid": sid, "tokens": t.usage.total, "cost": t.cost_nanos}
-                for sid, t in per_session_total.items()
+                {"sid": sid, "tokens": tokens, "cost": cost}
+                for sid, (tokens, cost) in per_session_total.items()
             ],
         )
         rollup_rows = [
@@ -429,7 +445,7 @@ class UsageLedger(Database):
                 "period_start": start,
                 "key": key,
                 "model": model,
-                **sums.totals.sums(),
+                **sums.row(),
                 "first_at": sums.first_at,
                 "last_at": sums.last_at,
             }
@@ -533,8 +549,14 @@ def _change_of(entry: UsageEntry) -> _Change:
     return _Change(entry.session_id, entry.model, entry.at, entry.labels, entry.totals)
 
 
-def _accumulate(sums: dict[Any, _Sums], key: Any, change: _Change) -> None:
+def _accumulate(
+    sums: dict[Any, _Sums],
+    key: Any,
+    values: Sequence[int],
+    first_at: datetime,
+    last_at: datetime,
+) -> None:
     if key in sums:
-        sums[key].add(change.totals, change.at)
+        sums[key].add(values, first_at, last_at)
     else:
-        sums[key] = _Sums(change.totals, change.at, change.at)
+        sums[key] = _Sums(values, first_at, last_at)
