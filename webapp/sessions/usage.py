@@ -136,8 +136,9 @@ class UsageTotals:
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> UsageTotals:
         """Totals from a row with the :data:`SUM_COLUMNS`."""
+        tokens = [int(row[name] or 0) for name in TOKEN_COLUMNS]
         return cls(
-            Usage(*(int(row[name] or 0) for name in TOKEN_COLUMNS)),
+            Usage(*tokens),
             int(row["cost_nanos"] or 0),
             int(row["responses"] or 0),
             int(row["priced"] or 0),

@@ -8,7 +8,8 @@ number of sessions); a session's totals read its ``session_usage`` rows.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,7 +55,7 @@ class UsageRow:
     totals: UsageTotals
 
 
-@dataclass
+@dataclass(frozen=True)
 class UsageBlock:
     """A 5-hour block as ccusage has it: from ``start`` (an hour) to ``end``,
     responses from ``first_at`` to ``last_at``, totals per model."""
@@ -62,7 +63,7 @@ class UsageBlock:
     start: datetime
     first_at: datetime
     last_at: datetime
-    models: dict[str, UsageTotals] = field(default_factory=dict)
+    models: dict[str, UsageTotals]
 
     @property
     def end(self) -> datetime:
@@ -78,16 +79,26 @@ class UsageBlock:
         """Whether the block is still open at ``now``."""
         return now < self.end and now - self.last_at < BLOCK_LENGTH
 
-    def takes(self, hour: datetime) -> bool:
-        """Whether the responses of ``hour`` belong here. (ccusage also ends a block
-        after a pause of five hours, which cannot happen before its end.)"""
-        return hour < self.end
 
-    def add(self, model: str, totals: UsageTotals, first_at: datetime, last_at: datetime) -> None:
-        """Count one hour's usage of ``model`` in the block."""
-        self.models[model] = self.models.get(model, UsageTotals()) + totals
-        self.first_at = min(self.first_at, first_at)
+class _OpenBlock:
+    """A block being summed from hourly rows (plain integers per model)."""
+
+    def __init__(self, start: datetime, first_at: datetime) -> None:
+        self.start, self.first_at, self.last_at = start, first_at, first_at
+        self.sums: dict[str, list[int]] = {}
+
+    def add(self, model: str, values: Sequence[int], last_at: datetime) -> None:
+        sums = self.sums.setdefault(model, [0] * len(values))
+        for i, value in enumerate(values):
+            sums[i] += value
         self.last_at = max(self.last_at, last_at)
+
+    def block(self) -> UsageBlock:
+        models = {
+            model: UsageTotals.from_row(dict(zip(SUM_COLUMNS, sums, strict=True)))
+            for model, sums in self.sums.items()
+        }
+        return UsageBlock(self.start, self.first_at, self.last_at, models)
 
 
 @dataclass(frozen=True)
@@ -196,15 +207,16 @@ class UsageReads:
             since,
             until,
         ).order_by(r.period_start, r.model)
-        blocks: list[UsageBlock] = []
+        blocks: list[_OpenBlock] = []
         with self.store.read() as conn:
-            rows = list(conn.execute(query))
-        for row in rows:
-            if not blocks or not blocks[-1].takes(row.period_start):
-                blocks.append(UsageBlock(row.period_start, row.first_at, row.last_at))
-            totals = UsageTotals.from_row(row._mapping)
-            blocks[-1].add(row.model, totals, row.first_at, row.last_at)
-        return blocks
+            rows = conn.execute(query).all()
+        for hour, model, *values, first_at, last_at in rows:
+            # ccusage also ends a block after a pause of five hours, which cannot
+            # come before the block's end.
+            if not blocks or hour >= blocks[-1].start + BLOCK_LENGTH:
+                blocks.append(_OpenBlock(hour, first_at))
+            blocks[-1].add(model, values, last_at)
+        return [b.block() for b in blocks]
 
     def costly_sessions(
         self, since: datetime | None = None, until: datetime | None = None, *, limit: int = 10
