@@ -17,7 +17,7 @@ from tests.usage.conftest import (
     stored_session_totals,
     usage_message,
 )
-from webapp.sessions import Manager, Message
+from webapp.sessions import Manager, Message, usage
 from webapp.sessions.pricing import Usage, format_usd
 from webapp.sessions.queries import ReadModel
 from webapp.sessions.rows import messages_t
@@ -254,7 +254,7 @@ def test_usage_is_written_in_the_append_transaction(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(manager.store, "_add", broken)
+    monkeypatch.setattr(usage, "add_to_totals", broken)
     with pytest.raises(RuntimeError):
         manager.append_messages(sid, [Message("user", "go"), usage_message()])
     monkeypatch.undo()

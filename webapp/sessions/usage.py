@@ -38,12 +38,14 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .engine import Database
 from .pricing import PriceTable, Usage, runner_cost_nanos
 from .rows import (
     bulk_insert,
     bulk_rows,
+    messages_t,
     session_usage_t,
     sessions_t,
     usage_entries_t,
@@ -349,7 +351,7 @@ class UsageLedger(Database):
         if not entries:
             return
         conn.execute(insert(usage_entries_t), [e.values() for e in entries])
-        self._add(conn, [_change_of(e) for e in entries])
+        add_to_totals(conn, [_change_of(e) for e in entries])
 
     def load_usage(self, conn: Connection, entries: Sequence[UsageEntry]) -> None:
         """:meth:`record_usage` for bulk loads (``sessionboard demo``): the entries go
@@ -359,7 +361,7 @@ class UsageLedger(Database):
         bulk_insert(
             conn, usage_entries_t, bulk_rows([e.values() for e in entries], dialect=self.dialect)
         )
-        self._add(conn, [_change_of(e) for e in entries])
+        add_to_totals(conn, [_change_of(e) for e in entries])
 
     def restate_usage(
         self,
@@ -394,86 +396,7 @@ class UsageLedger(Database):
         if new is not None:
             conn.execute(insert(usage_entries_t), [new.values()])
             changes.append(_change_of(new))
-        self._add(conn, changes)
-
-    def _add(self, conn: Connection, changes: Sequence[_Change]) -> None:
-        """Add ``changes`` to session totals, sessions' sort columns and rollups."""
-        # First per session, model, hour and labels (a session's responses mostly
-        # share them), then those groups into session totals and rollups.
-        groups: dict[tuple[str, str, datetime, Labels], _Sums] = {}
-        for change in changes:
-            hour = period_start(Dimension.MODEL, change.at)
-            values = tuple(change.totals.sums().values())
-            key = (change.session_id, change.model, hour, change.labels)
-            _accumulate(groups, key, values, change.at, change.at)
-        per_session: dict[tuple[str, str], _Sums] = {}
-        per_rollup: dict[tuple[str, datetime, str, str], _Sums] = {}
-        for (sid, model, hour, labels), group in groups.items():
-            _accumulate(per_session, (sid, model), group.values, group.first_at, group.last_at)
-            day = hour.replace(hour=0)
-            for dimension in Dimension:
-                start = hour if PERIODS[dimension] == timedelta(hours=1) else day
-                rollup = (dimension.value, start, labels.key(dimension), model)
-                _accumulate(per_rollup, rollup, group.values, group.first_at, group.last_at)
-        session_rows = [
-            {"session_id": sid, "model": model, **sums.row()}
-            for (sid, model), sums in per_session.items()
-        ]
-        self._upsert_sums(conn, session_usage_t, session_rows, spans=False)
-        tokens_at = [SUM_COLUMNS.index(name) for name in TOKEN_COLUMNS]
-        cost_at = SUM_COLUMNS.index("cost_nanos")
-        per_session_total: dict[str, list[int]] = {}
-        for (sid, _model), sums in per_session.items():
-            total = per_session_total.setdefault(sid, [0, 0])
-            total[0] += sum(sums.values[i] for i in tokens_at)
-            total[1] += sums.values[cost_at]
-        c = sessions_t.c
-        conn.execute(
-            update(sessions_t)
-            .where(c.id == bindparam("sid"))
-            .values(
-                total_tokens=c.total_tokens + bindparam("tokens"),
-                cost_nanos=c.cost_nanos + bindparam("cost"),
-            ),
-            [
-                {"sid": sid, "tokens": tokens, "cost": cost}
-                for sid, (tokens, cost) in per_session_total.items()
-            ],
-        )
-        rollup_rows = [
-            {
-                "dimension": dimension,
-                "period_start": start,
-                "key": key,
-                "model": model,
-                **sums.row(),
-                "first_at": sums.first_at,
-                "last_at": sums.last_at,
-            }
-            for (dimension, start, key, model), sums in per_rollup.items()
-        ]
-        self._upsert_sums(conn, usage_rollups_t, rollup_rows, spans=True)
-
-    def _upsert_sums(
-        self, conn: Connection, table: Table, rows: list[dict[str, Any]], *, spans: bool
-    ) -> None:
-        """Insert rows, or add their sums to the rows with the same key."""
-        if not rows:
-            return
-        stmt = self._insert(table)
-        changes: dict[str, Any] = {
-            name: table.c[name] + stmt.excluded[name] for name in SUM_COLUMNS
-        }
-        if spans:
-            first, last = table.c.first_at, table.c.last_at
-            changes["first_at"] = case(
-                (stmt.excluded.first_at < first, stmt.excluded.first_at), else_=first
-            )
-            changes["last_at"] = case(
-                (stmt.excluded.last_at > last, stmt.excluded.last_at), else_=last
-            )
-        stmt = stmt.on_conflict_do_update(index_elements=list(table.primary_key), set_=changes)
-        conn.execute(stmt, rows)
+        add_to_totals(conn, changes)
 
     def _priced_by_table(self, since: datetime | None) -> Select[Any]:
         e = usage_entries_t.c
@@ -542,8 +465,116 @@ class UsageLedger(Database):
                 .values(cost_nanos=bindparam("cost")),
                 updates,
             )
-            self._add(conn, changes)
+            add_to_totals(conn, changes)
         return len(updates)
+
+
+def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
+    """Add ``changes`` to session totals, sessions' sort columns and rollups."""
+    # First per session, model, hour and labels (a session's responses mostly
+    # share them), then those groups into session totals and rollups.
+    groups: dict[tuple[str, str, datetime, Labels], _Sums] = {}
+    for change in changes:
+        hour = period_start(Dimension.MODEL, change.at)
+        values = tuple(change.totals.sums().values())
+        key = (change.session_id, change.model, hour, change.labels)
+        _accumulate(groups, key, values, change.at, change.at)
+    per_session: dict[tuple[str, str], _Sums] = {}
+    per_rollup: dict[tuple[str, datetime, str, str], _Sums] = {}
+    for (sid, model, hour, labels), group in groups.items():
+        _accumulate(per_session, (sid, model), group.values, group.first_at, group.last_at)
+        day = hour.replace(hour=0)
+        for dimension in Dimension:
+            start = hour if PERIODS[dimension] == timedelta(hours=1) else day
+            rollup = (dimension.value, start, labels.key(dimension), model)
+            _accumulate(per_rollup, rollup, group.values, group.first_at, group.last_at)
+    session_rows = [
+        {"session_id": sid, "model": model, **sums.row()}
+        for (sid, model), sums in per_session.items()
+    ]
+    _upsert_sums(conn, session_usage_t, session_rows, spans=False)
+    tokens_at = [SUM_COLUMNS.index(name) for name in TOKEN_COLUMNS]
+    cost_at = SUM_COLUMNS.index("cost_nanos")
+    per_session_total: dict[str, list[int]] = {}
+    for (sid, _model), sums in per_session.items():
+        total = per_session_total.setdefault(sid, [0, 0])
+        total[0] += sum(sums.values[i] for i in tokens_at)
+        total[1] += sums.values[cost_at]
+    c = sessions_t.c
+    conn.execute(
+        update(sessions_t)
+        .where(c.id == bindparam("sid"))
+        .values(
+            total_tokens=c.total_tokens + bindparam("tokens"),
+            cost_nanos=c.cost_nanos + bindparam("cost"),
+        ),
+        [
+            {"sid": sid, "tokens": tokens, "cost": cost}
+            for sid, (tokens, cost) in per_session_total.items()
+        ],
+    )
+    rollup_rows = [
+        {
+            "dimension": dimension,
+            "period_start": start,
+            "key": key,
+            "model": model,
+            **sums.row(),
+            "first_at": sums.first_at,
+            "last_at": sums.last_at,
+        }
+        for (dimension, start, key, model), sums in per_rollup.items()
+    ]
+    _upsert_sums(conn, usage_rollups_t, rollup_rows, spans=True)
+
+
+def _upsert_sums(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], *, spans: bool
+) -> None:
+    """Insert rows, or add their sums to the rows with the same key."""
+    if not rows:
+        return
+    stmt = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+    changes: dict[str, Any] = {name: table.c[name] + stmt.excluded[name] for name in SUM_COLUMNS}
+    if spans:
+        first, last = table.c.first_at, table.c.last_at
+        changes["first_at"] = case(
+            (stmt.excluded.first_at < first, stmt.excluded.first_at), else_=first
+        )
+        changes["last_at"] = case((stmt.excluded.last_at > last, stmt.excluded.last_at), else_=last)
+    stmt = stmt.on_conflict_do_update(index_elements=list(table.primary_key), set_=changes)
+    conn.execute(stmt, rows)
+
+
+def backfill_usage(conn: Connection, prices: PriceTable, *, batch_size: int = 5000) -> int:
+    """Put the usage of every stored message in the ledger, in ``conn``'s transaction;
+    return how many responses. For the migration that makes the ledger (0008),
+    when no message is in it yet."""
+    m, c = messages_t.c, sessions_t.c
+    query = (
+        select(m.id, m.session_id, m.timestamp, m.meta, m.source_key, c.context)
+        .join(sessions_t, c.id == m.session_id)
+        .order_by(m.id)
+        .limit(batch_size)
+    )
+    last, counted = 0, 0
+    while rows := conn.execute(query.where(m.id > last)).all():
+        entries = [
+            entry
+            for r in rows
+            if (
+                entry := usage_entry(
+                    r.session_id, r.meta, r.timestamp, Labels.of(r.context), prices, r.source_key
+                )
+            )
+            is not None
+        ]
+        if entries:
+            conn.execute(insert(usage_entries_t), [e.values() for e in entries])
+            add_to_totals(conn, [_change_of(e) for e in entries])
+        counted += len(entries)
+        last = rows[-1].id
+    return counted
 
 
 def _change_of(entry: UsageEntry) -> _Change:

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 
 import webapp.sessions.models
+from webapp.sessions.pricing import PriceTable
+from webapp.sessions.usage import backfill_usage
 
 revision: str = "0008"
 down_revision: str | None = "0005"
@@ -102,6 +104,11 @@ def upgrade() -> None:
             "dimension", "period_start", "key", "model", name=op.f("pk_usage_rollups")
         ),
     )
+
+
+    # The usage already stored goes into the ledger, priced with the shipped table
+    # (`sessionboard reprice` afterwards applies an instance's prices.json).
+    backfill_usage(op.get_bind(), PriceTable.load())
 
 
 def downgrade() -> None:
