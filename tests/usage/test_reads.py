@@ -15,6 +15,7 @@ from sqlalchemy import event, text
 from tests.usage.conftest import usage_message
 from webapp.sessions import Manager
 from webapp.sessions.queries import ReadModel
+from webapp.sessions.usage import Dimension
 from webapp.sessions.usage_reads import UsageGroup
 
 DAY1 = datetime(2026, 1, 15, tzinfo=UTC)
@@ -147,9 +148,14 @@ def test_the_aggregates_read_no_table_from_end_to_end(manager: Manager, filled: 
         filled.usage_total(since=DAY1)
         filled.costly_sessions(since=DAY1)
         filled.session_usage("x", with_subagents=True)
+        filled.usage_of_sessions(["x", "y"])
+        for dimension in Dimension:
+            filled.usage_keys(dimension)
+        with store.read() as conn:
+            conn.execute(filled.sessions_using("claude-opus-4-5")).all()
     finally:
         event.remove(store.engine, "before_cursor_execute", capture)
-    assert len(statements) == 9
+    assert len(statements) == 15
     for statement, parameters in statements:
         assert " messages" not in statement
         with store.read() as conn:
@@ -160,3 +166,23 @@ def test_the_aggregates_read_no_table_from_end_to_end(manager: Manager, filled: 
                 plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters).all()
         shown = "\n".join(str(line[-1]) for line in plan)
         assert not _SCANS[store.dialect].search(shown), f"{statement}\n{shown}"
+
+
+def test_a_page_of_sessions_their_models_and_the_filters(
+    manager: Manager, filled: ReadModel
+) -> None:
+    with manager.store.read() as conn:
+        ids = list(conn.execute(filled.sessions_using("claude-fable-5")).scalars())
+        opus = list(conn.execute(filled.sessions_using("claude-opus-4-5")).scalars())
+    assert len(ids) == len(opus) == 1 and ids != opus
+    page = filled.usage_of_sessions([*ids, *opus, "unknown"])
+    assert set(page) == {*ids, *opus}
+    assert set(page[ids[0]]) == {"claude-haiku-4-5", "claude-fable-5"}
+    assert page[opus[0]]["claude-opus-4-5"].usage.output == 4
+    assert filled.usage_keys(Dimension.MODEL) == [
+        "claude-fable-5",
+        "claude-haiku-4-5",
+        "claude-opus-4-5",
+    ]
+    assert filled.usage_keys(Dimension.PROJECT) == ["/src/app", "/src/lib"]
+    assert filled.usage_keys(Dimension.USER) == ["ana"]  # "" (not said) is no choice

@@ -245,6 +245,9 @@ class SessionUsageRow(UsageSums, Base):
     )
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
 
+    # The sessions that used a model (the list's model filter).
+    __table_args__ = (Index("ix_session_usage_model", "model", "session_id"),)
+
 
 class UsageRollupRow(UsageSums, Base):
     """Usage summed per period, dimension, key and model, kept in step with every

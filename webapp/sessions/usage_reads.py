@@ -144,6 +144,32 @@ class UsageReads:
                 for row in conn.execute(query.order_by(u.model))
             }
 
+    def usage_of_sessions(self, session_ids: Sequence[str]) -> dict[str, dict[str, UsageTotals]]:
+        """The own totals per model of each of ``session_ids`` (a page of a list);
+        a session without usage is missing."""
+        u = session_usage_t.c
+        query = select(session_usage_t).where(u.session_id.in_(list(session_ids)))
+        result: dict[str, dict[str, UsageTotals]] = {}
+        with self.store.read() as conn:
+            for row in conn.execute(query.order_by(u.session_id, u.model)):
+                result.setdefault(row.session_id, {})[row.model] = UsageTotals.from_row(
+                    row._mapping
+                )
+        return result
+
+    def sessions_using(self, model: str) -> Select[Any]:
+        """The ids of the sessions with responses of ``model`` (for a list filter)."""
+        u = session_usage_t.c
+        return select(u.session_id).where(u.model == model)
+
+    def usage_keys(self, dimension: Dimension) -> list[str]:
+        """Every model, project, runner or user the ledger has counted, sorted."""
+        r = usage_rollups_t.c
+        column = r.model if dimension is Dimension.MODEL else r.key
+        query = select(column).where(r.dimension == dimension.value).distinct().order_by(column)
+        with self.store.read() as conn:
+            return [key for key in conn.execute(query).scalars() if key]
+
     def _rollup_range(
         self,
         query: Select[Any],

@@ -90,6 +90,7 @@ def upgrade() -> None:
         *_sums(),
         sa.PrimaryKeyConstraint("session_id", "model", name=op.f("pk_session_usage")),
     )
+    op.create_index("ix_session_usage_model", "session_usage", ["model", "session_id"])
 
     op.create_table(
         "usage_rollups",
@@ -113,6 +114,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("usage_rollups")
+    op.drop_index("ix_session_usage_model", table_name="session_usage")
     op.drop_table("session_usage")
     with op.batch_alter_table("usage_entries", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_entries_session_source")
