@@ -488,9 +488,11 @@ def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
             start = hour if PERIODS[dimension] == timedelta(hours=1) else day
             rollup = (dimension.value, start, labels.key(dimension), model)
             _accumulate(per_rollup, rollup, group.values, group.first_at, group.last_at)
+    # Rows go in key order, so concurrent writers lock them in one order (two
+    # batches naming two models in opposite orders would deadlock on PostgreSQL).
     session_rows = [
         {"session_id": sid, "model": model, **sums.row()}
-        for (sid, model), sums in per_session.items()
+        for (sid, model), sums in sorted(per_session.items())
     ]
     _upsert_sums(conn, session_usage_t, session_rows, spans=False)
     tokens_at = [SUM_COLUMNS.index(name) for name in TOKEN_COLUMNS]
@@ -510,7 +512,7 @@ def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
         ),
         [
             {"sid": sid, "tokens": tokens, "cost": cost}
-            for sid, (tokens, cost) in per_session_total.items()
+            for sid, (tokens, cost) in sorted(per_session_total.items())
         ],
     )
     rollup_rows = [
@@ -523,7 +525,7 @@ def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
             "first_at": sums.first_at,
             "last_at": sums.last_at,
         }
-        for (dimension, start, key, model), sums in per_rollup.items()
+        for (dimension, start, key, model), sums in sorted(per_rollup.items())
     ]
     _upsert_sums(conn, usage_rollups_t, rollup_rows, spans=True)
 
