@@ -488,13 +488,9 @@ def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
             start = hour if PERIODS[dimension] == timedelta(hours=1) else day
             rollup = (dimension.value, start, labels.key(dimension), model)
             _accumulate(per_rollup, rollup, group.values, group.first_at, group.last_at)
-    # Rows go in key order, so concurrent writers lock them in one order (two
-    # batches naming two models in opposite orders would deadlock on PostgreSQL).
-    session_rows = [
-        {"session_id": sid, "model": model, **sums.row()}
-        for (sid, model), sums in sorted(per_session.items())
-    ]
-    _upsert_sums(conn, session_usage_t, session_rows, spans=False)
+    # Rows go in one order, so concurrent writers lock them in one order: sessions,
+    # then their totals, then rollups, each by key (two batches naming two models
+    # in opposite orders deadlocked on PostgreSQL; so would a reprice and an append).
     tokens_at = [SUM_COLUMNS.index(name) for name in TOKEN_COLUMNS]
     cost_at = SUM_COLUMNS.index("cost_nanos")
     per_session_total: dict[str, list[int]] = {}
@@ -515,6 +511,11 @@ def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
             for sid, (tokens, cost) in sorted(per_session_total.items())
         ],
     )
+    session_rows = [
+        {"session_id": sid, "model": model, **sums.row()}
+        for (sid, model), sums in sorted(per_session.items())
+    ]
+    _upsert_sums(conn, session_usage_t, session_rows, spans=False)
     rollup_rows = [
         {
             "dimension": dimension,
