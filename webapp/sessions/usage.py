@@ -21,6 +21,7 @@ Three tables, kept in step:
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -297,15 +298,10 @@ class _Sums:
         return dict(zip(SUM_COLUMNS, self.values, strict=True))
 
 
-_default_prices: PriceTable | None = None
-
-
+@functools.cache
 def shipped_prices() -> PriceTable:
     """The price table shipped with the package, loaded once per process."""
-    global _default_prices
-    if _default_prices is None:
-        _default_prices = PriceTable.load()
-    return _default_prices
+    return PriceTable.load()
 
 
 class UsageLedger(Database):
@@ -390,7 +386,7 @@ class UsageLedger(Database):
         if new == old:
             return
         changes = []
-        if stored is not None and old is not None:
+        if old is not None and stored is not None:
             conn.execute(usage_entries_t.delete().where(e.id == stored.id))
             changes.append(_Change(session_id, old.model, old.at, labels, -old.totals))
         if new is not None:
