@@ -82,7 +82,7 @@ def stacked_bars(
     title: str,
     description: str,
     labels: Sequence[str],
-    series: Mapping[str, Sequence[int]],
+    series: Mapping[str, Sequence[float]],
 ) -> Chart:
     """Stacked bars: one bar per label, one segment per series (CSS class ``s-<name>``)."""
     totals = [sum(values[i] for values in series.values()) for i in range(len(labels))]
