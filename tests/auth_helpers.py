@@ -4,10 +4,10 @@ CONTRACT: ``AuthActions(app, client).login(role="admin", name=None)`` makes a us
 of that role if needed, logs the client in and returns the client;
 ``logout()`` logs it out.
 
-Logging in writes Flask-Login's keys into the client's session cookie (no
-password round trip) and makes the client send a valid CSRF token in the
-``X-CSRFToken`` header with every request, as the dashboard's htmx does; tests
-of CSRF itself use a client without it.
+Logging in starts a server-side login and writes its secret into the client's
+session cookie as Flask-Login's user id (no password round trip), and makes the
+client send a valid CSRF token in the ``X-CSRFToken`` header with every request,
+as the dashboard's htmx does; tests of CSRF itself use a client without it.
 """
 
 from __future__ import annotations
@@ -51,7 +51,11 @@ class AuthActions:
 
     def login(self, role: str = "admin", name: str | None = None) -> Any:
         """Log in as a user with ``role``; return the client."""
+        from webapp.accounts import service
+
         user = self.user(role, name)
+        with self.app.app_context():
+            user = service.start_login(user, address="127.0.0.1", user_agent="test client")
         with self.client.session_transaction() as sess:
             sess["_user_id"] = user.get_id()
             sess["_fresh"] = True

@@ -119,7 +119,17 @@ def test_records_and_iteration(manager: Manager, clock: FakeClock, queries: Read
 def test_keyset_round_trips_and_refuses_junk(clock: FakeClock) -> None:
     key = Keyset(clock(), "abc~def")
     assert Keyset.decode(key.encode()) == key
-    for junk in (None, "", "nonsense", "2026-13-45~x"):
+    for junk in (
+        None,
+        "",
+        "nonsense",
+        "2026-13-45~x",
+        "2026-01-15T12:00:00~x",  # no zone
+        "9999-12-31T23:59:59-05:00~x",  # past the calendar in UTC
+        "2026-01-15T12:00:00+00:00~" + "x" * 65,
+        "2026-01-15T12:00:00+00:00~a\x00b",
+        "2026-01-15T12:00:00+00:00~",
+    ):
         assert Keyset.decode(junk) is None
 
 

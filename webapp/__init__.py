@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp import config as settings
 from webapp.extensions import csrf, db
 from webapp.sessions import Manager, MessageStore
-from webapp.sessions.engine import database_url, engine_options
+from webapp.sessions.engine import Database, database_url, engine_options
 from webapp.sessions.pricing import PriceTable
+from webapp.sessions.queries import ReadModel
 
 __version__ = "0.1.0"
 
@@ -41,6 +43,17 @@ def configure_logging(level: str) -> None:
     )
 
 
+def web_engine_options(url: str, lock_wait: float) -> dict[str, Any]:
+    """The engine options of the web app: a write waits at most ``lock_wait``
+    seconds for a lock (SQLite's busy timeout, PostgreSQL's ``lock_timeout``), then
+    fails, and the request answers 503 instead of holding a worker."""
+    options = engine_options(url, busy_timeout=lock_wait)
+    if make_url(url).get_backend_name() == "postgresql":
+        lock_timeout_ms = max(1, round(lock_wait * 1000))
+        options["connect_args"] = {"options": f"-c lock_timeout={lock_timeout_ms}"}
+    return options
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """The app factory: settings, database, the Manager, blueprints, commands."""
     configure_logging(os.environ.get("SESSIONBOARD_LOG_LEVEL", "INFO"))
@@ -64,7 +77,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     url = database_url(app.config.get("DATABASE_URL") or instance / "sessionboard.db")
     app.config["DATABASE_URL"] = url
     app.config["SQLALCHEMY_DATABASE_URI"] = url
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = web_engine_options(
+        url, settings.parse_duration(app.config["WRITE_LOCK_TIMEOUT"]).total_seconds()
+    )
     app.config["MAX_CONTENT_LENGTH"] = int(app.config["MAX_BODY_BYTES"])
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     if not app.config.get("SESSION_COOKIE_SAMESITE"):  # Flask's default is None
@@ -85,6 +100,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     store.prices = PriceTable.load(instance / "prices.json")
     manager = Manager(settings.domain_config(app.config), store)
     app.extensions["sessionboard.manager"] = manager
+    app.extensions["sessionboard.queries"] = ReadModel(store)
+    app.extensions["sessionboard.database"] = Database(store.engine, migrate=False)
 
     from webapp import accounts, api, dashboard, errors, review, security, transfer
 

@@ -158,7 +158,7 @@ def demo_command(count: int, if_empty: bool, seed: int) -> None:
     from webapp.demo import generate
 
     manager = get_manager()
-    if if_empty and manager.store.count_by_status():
+    if if_empty and manager.stats():
         click.echo("database has sessions already; no demo data added")
         return
     with click.progressbar(length=count, label="Generating sessions", file=sys.stderr) as bar:

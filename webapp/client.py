@@ -7,7 +7,8 @@
 >>> board.append(session["id"], "user", "Fix the failing test")     # doctest: +SKIP
 
 Every call is safe to retry, and is retried on a connection error, a timeout,
-429, 500, 502, 503 and 504 (with backoff, honouring ``Retry-After``):
+429, 500, 502, 503 (e.g. ``busy``: the server's write lock was taken) and 504,
+with backoff; ``Retry-After`` (seconds) sets the wait, capped at ``max_backoff``:
 
 - an append carries an ``Idempotency-Key`` (made here unless given), the same
   on every try, so a retry after a lost answer appends nothing twice;
@@ -41,13 +42,17 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 class SessionboardError(Exception):
-    """An error answer of the API (or no answer after every retry: ``status`` 0)."""
+    """An error answer of the API (or no answer after every retry: ``status`` 0).
+    ``retry_after``: the seconds the server asked to wait (429, 503), else None."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 def _timestamp(value: datetime | str | None) -> str | None:
@@ -280,10 +285,10 @@ class SessionboardClient:
                 check = (accept_on_retry or {}).get(status)
                 if attempt > 0 and check is not None and check():
                     return status, payload
-                error = _error(status, payload)
+                error = _error(status, payload, answer_headers.get("Retry-After"))
                 if status not in RETRY_STATUSES:
                     raise error
-                failure, retry_after = error, answer_headers.get("Retry-After")
+                failure, retry_after = error, error.retry_after
             if attempt >= self.retries:
                 if isinstance(failure, SessionboardError):
                     raise failure
@@ -308,9 +313,9 @@ class SessionboardClient:
             payload = None
         return status, payload, headers
 
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after and retry_after.isdigit():
-            return min(float(retry_after), self.max_backoff)
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff)
         base: float = min(self.backoff * 2**attempt, self.max_backoff)
         return base / 2 + random.uniform(0, base / 2)  # noqa: S311 (jitter, not secrecy)
 
@@ -323,8 +328,10 @@ def _yes() -> bool:
     return True
 
 
-def _error(status: int, payload: Any) -> SessionboardError:
+def _error(status: int, payload: Any, retry_after: str | None) -> SessionboardError:
+    wait = float(retry_after) if retry_after and retry_after.isdigit() else None
     if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
         err = payload["error"]
-        return SessionboardError(status, str(err.get("code", "error")), str(err.get("message", "")))
-    return SessionboardError(status, "error", f"HTTP {status}")
+        code, text = str(err.get("code", "error")), str(err.get("message", ""))
+        return SessionboardError(status, code, text, wait)
+    return SessionboardError(status, "error", f"HTTP {status}", wait)

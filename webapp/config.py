@@ -23,7 +23,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "SESSION_TIMEOUT": ("30m", "how long a new session may run before it expires"),
     "MESSAGE_RETENTION": (
-        "7d",
+        "30d",
         "messages (and idle sessions) older than this are purged; 0 disables",
     ),
     "SWEEP_INTERVAL": ("5m", "how often the expiry and retention pass runs"),
@@ -31,12 +31,24 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "SWEEP_BATCH_SIZE": (5000, "rows per statement in a sweep"),
     "MAX_BODY_BYTES": (10 * 1024 * 1024, "largest accepted request body (413 above it)"),
     "API_PAGE_LIMIT": (500, "largest `limit` of an API list"),
+    "MAX_BATCH_MESSAGES": (1000, "most messages in one POST of messages (413 above it)"),
+    "MAX_BATCH_BYTES": (
+        4 * 1024 * 1024,
+        "largest body of one POST of messages (413 above it); bounds a worker's memory",
+    ),
+    "WRITE_LOCK_TIMEOUT": (
+        "3s",
+        "how long a web request waits for the database's write lock before it answers 503",
+    ),
+    "CLOCK_SKEW": ("5m", "how far ahead of the server's clock a message timestamp may be"),
     "ADMIN_PASSWORD": (
         None,
         "password of the admin created on first run; default: random, printed once",
     ),
     "LOG_LEVEL": ("INFO", "logging level"),
     "TRUSTED_PROXIES": (0, "reverse proxies in front whose X-Forwarded-* headers are trusted"),
+    "LOGIN_IDLE_TIMEOUT": ("12h", "a login unused this long ends"),
+    "LOGIN_MAX_AGE": ("7d", "a login this old ends, used or not"),
 }
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

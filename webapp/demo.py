@@ -18,8 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from webapp.demo_stories import STORIES, Step, Story
-from webapp.sessions import MessageStore, Status
-from webapp.sessions.store import BulkRows, messages_t, sessions_t
+from webapp.sessions import BulkRows, MessageStore, Status
 from webapp.sessions.types import excerpt
 from webapp.sessions.usage import Labels, UsageEntry
 
@@ -258,10 +257,7 @@ def generate(
             store, sessions, now, timeout, retention, seed, batch_size, totals
         ):
             done = totals["sessions"]
-            with store.write() as conn:
-                store.bulk_insert(conn, sessions_t, session_rows)
-                store.bulk_insert(conn, messages_t, message_rows)
-                store.load_usage(conn, usage)
+            store.bulk_load(session_rows, message_rows, usage)
             if progress is not None:
                 progress(totals["sessions"] - done)
     finally:

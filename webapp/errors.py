@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from webapp.api.schemas import Error, ErrorDetail
 
 log = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait before trying a busy write again.
+BUSY_RETRY_AFTER = 1
+#: PostgreSQL's SQLSTATEs for a lock not had in time (``lock_timeout``) and a deadlock.
+_PG_LOCK_STATES = frozenset({"55P03", "40P01"})
 
 #: Machine-readable codes of the API's JSON errors.
 ERROR_CODES = {
@@ -26,16 +36,38 @@ ERROR_CODES = {
 }
 
 
+class Busy(ServiceUnavailable):
+    """503: the database's write lock could not be had in time. Nothing was
+    written; the same request (with the same ``Idempotency-Key``) may be sent again
+    after ``Retry-After`` seconds."""
+
+    error_code = "busy"
+    description = "the database is busy with other writes; nothing was written: try again"
+
+    def __init__(self) -> None:
+        super().__init__(retry_after=BUSY_RETRY_AFTER)
+
+
+def is_lock_timeout(exc: DBAPIError) -> bool:
+    """Whether the database refused ``exc``'s statement only because another
+    transaction held a lock longer than we wait: SQLite's ``database is locked``
+    (SQLITE_BUSY, SQLITE_LOCKED), PostgreSQL's ``lock_timeout`` or a deadlock."""
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        primary = getattr(orig, "sqlite_errorcode", 0) & 0xFF
+        return primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return getattr(orig, "sqlstate", None) in _PG_LOCK_STATES
+
+
 def wants_json() -> bool:
     """API clients get JSON errors; browsers get pages."""
     return request.path.startswith("/api/") or request.path == "/healthz"
 
 
 def json_error(status: int, message: str, code: str | None = None) -> Response:
-    """``{"error": {"code", "message"}}`` with ``status``."""
-    response = jsonify(
-        {"error": {"code": code or ERROR_CODES.get(status, "error"), "message": message}}
-    )
+    """``{"error": {"code", "message"}}`` (``webapp.api.schemas.Error``) with ``status``."""
+    detail = ErrorDetail(code=code or ERROR_CODES.get(status, "error"), message=message)
+    response = jsonify(Error(error=detail).model_dump(mode="json"))
     response.status_code = status
     return response
 
@@ -47,7 +79,8 @@ def init_app(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> Response | tuple[str, int]:
         status = exc.code or 500
         if wants_json():
-            response = json_error(status, exc.description or exc.name)
+            code = getattr(exc, "error_code", None)
+            response = json_error(status, exc.description or exc.name, code)
         else:
             template = (
                 "_partials/error_fragment.html"
@@ -61,6 +94,18 @@ def init_app(app: Flask) -> None:
                 response.headers[header] = value
         response.vary.add("HX-Request")
         return response
+
+    @app.errorhandler(DBAPIError)
+    def _database_error(exc: DBAPIError) -> Response | tuple[str, int]:
+        if not is_lock_timeout(exc):
+            return _crash(exc)
+        log.warning("%s %s: no write lock in time (%s)", request.method, request.path, exc.orig)
+        return _http_error(Busy())
+
+    @app.errorhandler(PoolTimeout)
+    def _no_connection(exc: PoolTimeout) -> Response | tuple[str, int]:
+        log.warning("%s %s: no database connection free in time", request.method, request.path)
+        return _http_error(Busy())
 
     @app.errorhandler(Exception)
     def _crash(exc: Exception) -> Response | tuple[str, int]:

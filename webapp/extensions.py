@@ -7,7 +7,9 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
 from webapp.sessions import Manager
+from webapp.sessions.engine import Database
 from webapp.sessions.models import Base
+from webapp.sessions.queries import ReadModel
 
 # Flask-SQLAlchemy shares the domain's MetaData; models subclass the domain's
 # ``Base`` so that they stay importable without Flask.
@@ -21,3 +23,16 @@ def get_manager() -> Manager:
     """The app's Manager (one per app, over Flask-SQLAlchemy's engine)."""
     manager: Manager = current_app.extensions["sessionboard.manager"]
     return manager
+
+
+def get_queries() -> ReadModel:
+    """The app's read model: every read of sessions and messages."""
+    queries: ReadModel = current_app.extensions["sessionboard.queries"]
+    return queries
+
+
+def get_database() -> Database:
+    """The app's database, for the features' own tables (users, reviews, audit...).
+    A write opened on it takes in the Manager's writes made inside it."""
+    database: Database = current_app.extensions["sessionboard.database"]
+    return database

@@ -1,8 +1,10 @@
-"""Response headers that keep untrusted text inert: a strict CSP and friends."""
+"""Response headers that keep untrusted text inert (a strict CSP and friends) and
+keep what a signed-in user saw out of every cache."""
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
+from flask_login import current_user
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -21,7 +23,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def init_app(app: Flask) -> None:
-    """Add the security headers to every response."""
+    """Add the security headers to every response, and ``Cache-Control: no-store``
+    to every response to a signed-in user but the static files."""
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -30,4 +33,12 @@ def init_app(app: Flask) -> None:
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    @app.after_request
+    def _no_store_for_users(response: Response) -> Response:
+        # Pages, fragments, downloads, even a 204 or an error page: all show
+        # sessions to one user, and no browser or proxy cache may keep them.
+        if request.endpoint != "static" and current_user.is_authenticated:
+            response.headers["Cache-Control"] = "no-store"
         return response

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from webapp.accounts.tokens import create_token
+from webapp.sessions.store import make_engine
 
 
 @dataclass
@@ -92,3 +95,57 @@ def clock_app(app: Any) -> Any:
     clock = FakeClock(datetime.now(UTC).replace(microsecond=0))
     app.extensions["sessionboard.manager"].clock = clock
     return clock
+
+
+@pytest.fixture
+def make_app(
+    database_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Any]]:
+    """``make_app(MAX_BATCH_MESSAGES=3, ...)``: the app on the test's database with
+    these settings (as ``instance/config.py`` would set them); closed at the end."""
+    from webapp import create_app
+    from webapp.extensions import db
+
+    monkeypatch.setenv("SESSIONBOARD_INSTANCE_PATH", str(tmp_path / "instance"))
+    made: list[Any] = []
+
+    def make(**settings: Any) -> Any:
+        base = {"TESTING": True, "SECRET_KEY": "test-secret", "DATABASE_URL": database_url}
+        made.append(create_app({**base, **settings}))
+        return made[-1]
+
+    yield make
+    for application in made:
+        application.extensions["sessionboard.manager"].stop()
+        with application.app_context():
+            db.engine.dispose()
+
+
+@contextmanager
+def write_lock_held(database_url: str) -> Iterator[None]:
+    """Another connection holds what every write of the API needs, until the block
+    ends: SQLite's write lock (``BEGIN IMMEDIATE``); on PostgreSQL the sessions and
+    messages tables (``EXCLUSIVE``: plain reads go on, writes wait)."""
+    engine = make_engine(database_url)
+    try:
+        if engine.dialect.name == "sqlite":
+            with engine.execution_options(sqlite_begin="IMMEDIATE").begin():
+                yield
+        else:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("LOCK TABLE sessions, messages IN EXCLUSIVE MODE")
+                yield
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Any) -> Iterator[Any]:
+    """A gunicorn (``tests.api.test_durability.Gunicorn``) serving the test's
+    database with the default settings; stopped at the end whatever happens."""
+    from tests.api.test_durability import Gunicorn
+
+    gunicorn = Gunicorn(database_url, tmp_path / "instance", tmp_path / "gunicorn.log")
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()

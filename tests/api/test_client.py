@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.request import Request
 
@@ -73,7 +73,7 @@ def test_a_runner_reports_a_chat_turn(server: tuple[str, Any], tokens: Tokens) -
     assert board.update_session(session["id"], status="running")["status"] == "running"
     assert board.append(session["id"], "user", "Fix the failing test") == 1
     usage = {"model": "claude", "usage": {"input_tokens": 10, "output_tokens": 3}}
-    when = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # within retention
     turn = [
         message("assistant", "Looking at the test.", meta=usage),
         message("tool", "ok", summary="pytest", timestamp=when, source_key="tool-1"),
@@ -87,7 +87,7 @@ def test_a_runner_reports_a_chat_turn(server: tuple[str, Any], tokens: Tokens) -
     messages = list(board.list_messages(session["id"], page_size=2))
     assert [m["role"] for m in messages] == ["tool", "user", "assistant"]
     assert messages[2]["meta"] == usage
-    assert messages[0]["timestamp"] == "2026-01-15T12:00:00.000000Z"
+    assert messages[0]["timestamp"] == when.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
     assert [s["id"] for s in board.list_sessions(status="completed")] == [session["id"]]
     assert board.stats()["completed"] == 1
     assert board.get_session(session["id"])["message_count"] == 3

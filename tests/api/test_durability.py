@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.error import URLError
@@ -108,15 +107,6 @@ class CountingClient(SessionboardClient):
                 with CountingClient.lock:
                     CountingClient.cut_off += 1
             raise
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Gunicorn]:
-    """A gunicorn serving the test's database; stopped at the end whatever happens."""
-    gunicorn = Gunicorn(database_url, tmp_path / "instance", tmp_path / "gunicorn.log")
-    gunicorn.start()
-    yield gunicorn
-    gunicorn.stop()
 
 
 @pytest.mark.slow

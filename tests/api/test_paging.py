@@ -101,7 +101,7 @@ def test_the_cursor_is_opaque_and_tied_to_its_list(api: ApiClient) -> None:
 def test_messages_page_in_order_with_after(api: ApiClient) -> None:
     sid = api.new_session()["id"]
     path = f"/sessions/{sid}/messages"
-    base = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)  # within retention
     batch = [
         {
             "role": "user",

@@ -90,12 +90,13 @@ def test_meta_and_context_round_trip_exactly(api: ApiClient) -> None:
 def test_message_timestamp_is_kept_in_utc(api: ApiClient) -> None:
     session = api.new_session()
     path = f"/sessions/{session['id']}/messages"
-    api.post(path, json={"role": "user", "content": "a", "timestamp": "2026-01-15T13:00:00+01:00"})
-    api.post(path, json={"role": "user", "content": "b", "timestamp": "2026-01-15T11:30:00.5Z"})
+    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()  # within retention
+    api.post(path, json={"role": "user", "content": "a", "timestamp": f"{day}T13:00:00+01:00"})
+    api.post(path, json={"role": "user", "content": "b", "timestamp": f"{day}T11:30:00.5Z"})
     messages = api.get(path).get_json()["messages"]
     assert [(m["content"], m["timestamp"]) for m in messages] == [
-        ("b", "2026-01-15T11:30:00.500000Z"),
-        ("a", "2026-01-15T12:00:00.000000Z"),
+        ("b", f"{day}T11:30:00.500000Z"),
+        ("a", f"{day}T12:00:00.000000Z"),
     ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import string
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,9 +28,26 @@ _moments = st.datetimes(
 _ids = st.text(alphabet=string.ascii_letters + string.digits + "-", min_size=1, max_size=40)
 
 
+def _recent_moment(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+#: Timestamps the API takes depend on the clock: a message's must lie between the
+#: retention window's start and now + CLOCK_SKEW (its schema's description says so).
+_recent = st.builds(
+    _recent_moment,
+    st.datetimes(
+        min_value=datetime.now() - timedelta(days=1),  # noqa: DTZ005  (naive bounds)
+        max_value=datetime.now() + timedelta(minutes=1),  # noqa: DTZ005
+        timezones=st.just(UTC),
+    ),
+)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def cursor_formats() -> Any:
-    """Cursors are opaque: tell schemathesis how to make real ones."""
+    """Cursors are opaque: tell schemathesis how to make real ones; and make the
+    date-times it sends recent ones (see ``_recent``)."""
     schemathesis.openapi.format(
         "sessions-cursor", st.builds(encode_cursor, st.just("sessions"), _moments, _ids)
     )
@@ -38,11 +55,13 @@ def cursor_formats() -> Any:
         "messages-cursor",
         st.builds(encode_cursor, st.just("messages"), _moments, st.integers(0, 2**62)),
     )
+    schemathesis.openapi.format("date-time", _recent)
     yield
     from schemathesis.specs.openapi.formats import unregister_string_format
 
     unregister_string_format("sessions-cursor")
     unregister_string_format("messages-cursor")
+    unregister_string_format("date-time")
 
 
 def test_generated_requests_get_no_5xx_and_match_the_document(app: Any, tokens: Tokens) -> None:

@@ -75,6 +75,23 @@ def test_list_filter_page_and_open(live_server: Any, page: Any, page_log: Any) -
     assert page_log.foreign_requests == []
 
 
+def test_a_refused_filter_says_why_and_the_form_still_works(
+    live_server: Any, page: Any, page_log: Any
+) -> None:
+    make_sessions(live_server.manager, 3)
+    live_server.login(page, "viewer")
+    live_server.get(page, "/sessions")
+    page.fill("input[name=context]", "project_path")
+    page.press("input[name=context]", "Enter")
+    page.locator("#results .error-fragment").wait_for()
+    assert "must be key=value" in page.locator("#results").inner_text()
+    page.fill("input[name=context]", "project_path=/src/p1")
+    page.press("input[name=context]", "Enter")
+    wait_for_query(page, "context=project_path=/src/p1")
+    page.wait_for_function("document.querySelectorAll('#rows tr').length === 1")
+    assert page_log.page_errors == []
+
+
 def test_keyboard_navigation(live_server: Any, page: Any) -> None:
     made = make_sessions(live_server.manager, 3)
     live_server.login(page, "viewer")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from webapp.extensions import get_queries
 from webapp.sessions import Message
 
 
@@ -48,8 +49,8 @@ def test_histograms(app: Any, make_session: Any, app_manager: Any, clock: Any) -
     app_manager.update(old.id, lambda s: None)  # ran for 40 days, but outside the window
     with app.app_context():
         since = queries.chart_start(clock())
-        durations = queries.histogram("duration", since)
-        messages = queries.histogram("messages", since)
+        durations = get_queries().histogram("duration", since)
+        messages = get_queries().histogram("messages", since)
     # buckets: <1s, 1-10s, 10s-1m, 1m-5m, 5-30m, 30m-1h, 1h-4h, 4h-1d, >=1d
     assert durations == [0, 0, 1, 0, 0, 0, 1, 0, 0]
     # buckets: <1, 1-2, 2-5, 5-10, ...
@@ -60,9 +61,9 @@ def test_histograms(app: Any, make_session: Any, app_manager: Any, clock: Any) -
 def test_purge_preview_then_purge_and_log(
     client: Any, auth: Any, make_session: Any, app_manager: Any, clock: Any
 ) -> None:
-    auth.login("admin")
     make_session("completed")
-    clock.advance(days=30)
+    clock.advance(days=31)  # past the 30-day retention
+    auth.login("admin")  # after the wait: a login lasts at most LOGIN_MAX_AGE (7d)
     hx = {"HX-Request": "true"}
     preview = client.post("/admin/purge/preview", headers=hx).get_data(as_text=True)
     assert "would expire <strong>0</strong> session(s)" in preview

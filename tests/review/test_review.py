@@ -141,10 +141,9 @@ def test_comment_on_a_message_shows_beside_it(
 
 
 def test_tags_add_remove_and_filter(app: Any, client: Any, auth: Any, manager_of: Any) -> None:
-    from sqlalchemy import select
-
+    from webapp.extensions import get_queries
     from webapp.review import service
-    from webapp.review.service import sessions_t
+    from webapp.sessions.queries import SessionFilter
 
     tagged = make_session(manager_of)
     plain = make_session(manager_of)
@@ -168,9 +167,8 @@ def test_tags_add_remove_and_filter(app: Any, client: Any, auth: Any, manager_of
         assert annotations[plain]["verdict"] == "approved"
 
         def ids(**kw: Any) -> set[str]:
-            condition = service.session_filter(**kw)
-            with manager_of.store.read() as conn:
-                return set(conn.execute(select(sessions_t.c.id).where(condition)).scalars())
+            where = SessionFilter(within=service.session_filter(**kw))
+            return {row.id for row in get_queries().list_sessions(where).rows}
 
         assert ids(tag="Needs Work") == {tagged}
         assert ids(verdicts=["approved"]) == {plain}
@@ -178,7 +176,7 @@ def test_tags_add_remove_and_filter(app: Any, client: Any, auth: Any, manager_of
         assert ids(verdicts=["unreviewed", "approved"]) == {tagged, plain}
         assert ids(reviewer="rita") == {plain}
         assert ids(reviewer="nobody") == set()
-        assert service.session_filter() is None
+        assert service.session_filter() == ()
 
 
 def test_empty_tag_is_refused(client: Any, auth: Any, manager_of: Any) -> None:
@@ -234,7 +232,7 @@ def test_inbox_order_paging_and_next(app: Any, client: Any, auth: Any, manager_o
         second, after2, _ = service.inbox(service.InboxFilter(), after=after, limit=2)
         third, after3, _ = service.inbox(service.InboxFilter(), after=after2, limit=2)
     assert total == 5
-    assert [r["id"] for r in first + second + third] == expected
+    assert [r.id for r in first + second + third] == expected
     assert after3 is None
     assert running.id not in expected
 

@@ -34,7 +34,7 @@ def _snapshot(manager: Manager) -> dict[str, Any]:
         mine.append(values)
     snapshot = {}
     for sid, row in stored_sessions(manager).items():
-        reviewed = session_review(manager.store, sid)
+        reviewed = session_review(sid)
         for comment in reviewed["comments"]:
             comment["message_id"] = positions.get(comment["message_id"])
         snapshot[sid] = (dict(row._mapping), messages.get(sid, []), reviewed)

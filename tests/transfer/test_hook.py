@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,15 @@ from webapp.claude.transcript import parse_file
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "data" / "claude" / "hooks"
 SESSION_ID = "7acd37a8-2745-4b58-a8a9-46164b22ad9e"
+
+
+@pytest.fixture
+def app(app: Any) -> Any:
+    """The test app without retention: the corpus' transcripts are from 2025, and the
+    API refuses messages that a sweep would purge at once."""
+    manager = app.extensions["sessionboard.manager"]
+    manager.config = replace(manager.config, message_retention=timedelta(0))
+    return app
 
 
 @pytest.fixture
@@ -58,6 +70,15 @@ def _grow(transcript: Path, data: bytes, fraction: float) -> None:
 def _remote(app: Any, session_id: str) -> tuple[Any, list[Any]]:
     manager = app.extensions["sessionboard.manager"]
     return manager.get(session_id), manager.store.get_messages(session_id)
+
+
+def _assert_all_sent(app: Any, transcript: Path, spool: Path) -> None:
+    """Nothing is left in the spool and the server has the whole, completed session."""
+    assert not list((spool / "spool").iterdir())
+    full = parse_file(transcript).sessions[0]
+    session, messages = _remote(app, SESSION_ID)
+    assert session.status == "completed"
+    assert sorted(m.source_key for m in messages) == sorted(m.source_key for m in full.messages)
 
 
 def test_hook_follows_a_growing_transcript(
@@ -116,11 +137,7 @@ def test_hook_spools_while_the_server_is_down(
 
     _grow(transcript, data, 1)
     _hook("stop", transcript, url, token, spool)
-    assert not list((spool / "spool").iterdir())
-    full = parse_file(transcript).sessions[0]
-    session, messages = _remote(app, SESSION_ID)
-    assert session.status == "completed"
-    assert sorted(m.source_key for m in messages) == sorted(m.source_key for m in full.messages)
+    _assert_all_sent(app, transcript, spool)
 
 
 def test_hook_never_fails_the_agent(tmp_path: Path) -> None:
@@ -140,3 +157,61 @@ def test_hook_never_fails_the_agent(tmp_path: Path) -> None:
         input=payload,
     )
     assert result.exit_code == 0 and "unreachable" in result.stderr
+
+
+@pytest.fixture
+def busy_server(database_url: str, tmp_path: Path) -> Iterator[tuple[Any, str, str]]:
+    """Like ``server``, but writes wait only 0.2 s for the write lock (then 503):
+    the app, its URL and a token."""
+    from webapp import create_app
+    from webapp.extensions import db
+
+    busy_app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": database_url,
+            "WRITE_LOCK_TIMEOUT": "0.2s",
+            "MESSAGE_RETENTION": "0",
+        }
+    )
+    with busy_app.app_context():
+        token = create_token(busy_app.extensions["sessionboard.manager"].store.engine, "hook")[1]
+    httpd = make_server("127.0.0.1", 0, busy_app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield busy_app, f"http://127.0.0.1:{httpd.server_port}", token
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+    busy_app.extensions["sessionboard.manager"].stop()
+    with busy_app.app_context():
+        db.engine.dispose()
+
+
+def test_hook_spools_on_503_and_waits_as_retry_after_says(
+    busy_server: tuple[Any, str, str], database_url: str, corpus: Path, tmp_path: Path
+) -> None:
+    from tests.api.conftest import write_lock_held
+
+    app, url, token = busy_server
+    data = next(corpus.glob(f"*{SESSION_ID}.jsonl")).read_bytes()
+    transcript = tmp_path / f"{SESSION_ID}.jsonl"
+    spool = tmp_path / "spool"
+    _grow(transcript, data, 0.5)
+    with write_lock_held(database_url):
+        busy = _hook("user_prompt_submit", transcript, url, token, spool)
+    assert "503 busy" in busy.stderr
+    assert list((spool / "spool").glob("*.json"))
+    assert _remote(app, SESSION_ID)[0] is None
+    # The server asked for Retry-After seconds: until then the hook sends nothing.
+    wait_until = spool / "retry-after"
+    assert float(wait_until.read_text()) > 0
+    wait_until.write_text(str(time.time() + 3600))
+    _grow(transcript, data, 1)
+    waiting = _hook("stop", transcript, url, token, spool)
+    assert "Retry-After" in waiting.stderr
+    assert _remote(app, SESSION_ID)[0] is None
+    wait_until.write_text(str(time.time() - 1))
+    _hook("stop", transcript, url, token, spool)
+    _assert_all_sent(app, transcript, spool)

@@ -136,7 +136,7 @@ def test_import_the_whole_corpus(runner: Any, app_manager: Manager, corpus: Path
         conn.execute(delete(ImportedFile.__table__))
     forced = _import(runner, "--accept-retention", corpus)
     assert "messages added: 0" in forced.output
-    assert f"sessions: 0 new, {len(keys)} updated" in forced.output
+    assert f"sessions: 0 new, 0 updated, {len(keys)} unchanged" in forced.output
     assert count_rows(app_manager, MessageRow) == len(messages)
     assert stored_sessions(app_manager).keys() == sessions.keys()
 

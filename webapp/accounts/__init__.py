@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import Forbidden
 
 from webapp.accounts.auth import ACCESS_ATTRIBUTE, Role, can, current_role
+from webapp.config import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ def create_user_command(name: str, role: str, password_stdin: bool) -> None:
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
-        password = random_password()
+        password = random_password(name)
     try:
         user = create_user(name, role, password, actor="cli")
     except AccountError as exc:
@@ -134,6 +135,8 @@ def init_app(app: Flask) -> None:
     from webapp.accounts.service import load_user
     from webapp.accounts.views import bp
 
+    for setting in ("LOGIN_IDLE_TIMEOUT", "LOGIN_MAX_AGE"):
+        parse_duration(app.config[setting])  # a bad value stops the start, not each request
     login_manager = LoginManager()
     login_manager.login_view = "accounts.login"
     login_manager.session_protection = "basic"

@@ -5,8 +5,8 @@ one entry (actor defaults to the current user); every change made from the UI,
 and logins, purges, clears, user and token changes, call it. Entries cannot be
 edited from the app: this module only appends and lists.
 
-Pass ``conn`` (a connection inside ``store.write()``) to write the entry in the
-same transaction as the change it describes.
+Made inside a write (``get_database().write()``, or a store write opened in one),
+the entry joins that transaction: the change and its entry commit together.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Table, insert, select
 
 from webapp.accounts.auth import current_actor
 from webapp.accounts.models import AuditEntry
-from webapp.extensions import get_manager
+from webapp.extensions import get_database, get_manager
 from webapp.sessions.types import check_json
 
 audit_t = cast(Table, AuditEntry.__table__)
@@ -31,9 +31,8 @@ def record(
     session_id: str | None = None,
     detail: dict[str, Any] | None = None,
     actor: str | None = None,
-    conn: Connection | None = None,
 ) -> None:
-    """Append one audit entry (in ``conn``'s transaction when given)."""
+    """Append one audit entry, in the write transaction open in this thread if any."""
     detail = detail or {}
     check_json(detail, "audit detail")
     values = {
@@ -43,16 +42,13 @@ def record(
         "session_id": session_id,
         "detail": detail,
     }
-    if conn is not None:
+    with get_database().write() as conn:
         conn.execute(insert(audit_t).values(values))
-        return
-    with get_manager().store.write() as own:
-        own.execute(insert(audit_t).values(values))
 
 
 def actions() -> list[str]:
     """The actions present in the log, for the audit page's filter."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         query = select(audit_t.c.action).distinct().order_by(audit_t.c.action)
         return list(conn.execute(query).scalars())
 
@@ -87,7 +83,7 @@ def entries(
         query = query.where(c.at < where.until)
     if before is not None:
         query = query.where(c.id < before)
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         rows = [dict(r._mapping) for r in conn.execute(query)]
     next_before = rows[limit - 1]["id"] if len(rows) > limit else None
     return rows[:limit], next_before

@@ -1,11 +1,11 @@
-"""Rows of the accounts feature: users, the audit log, the login throttle."""
+"""Rows of the accounts feature: users, their logins, the audit log, the login throttle."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.sessions.models import Base, BigId, JSONType
@@ -22,8 +22,26 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Bumped when the password is reset or the user disabled: older logins end.
-    login_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Login(Base):
+    """One login of a user (a browser's session cookie), revocable on the server.
+
+    The cookie carries a random secret; only its SHA-256 is kept here.
+    """
+
+    __tablename__ = "logins"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    address: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_logins_user", "user_id", "ended_at"),)
 
 
 class AuditEntry(Base):
@@ -47,17 +65,15 @@ class AuditEntry(Base):
     )
 
 
-class LoginFailure(Base):
-    """A failed login, counted per user name and per address by the throttle."""
+class LoginThrottle(Base):
+    """Failed logins counted for one key in a fixed window: a (name, address) pair,
+    a name, or an address. The row is locked while an attempt is counted."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "login_throttle"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    #: ``name:<user name>`` or ``ip:<address>``.
-    key: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime]
+    #: ``pair:``, ``name:`` or ``address:`` and the SHA-256 of the name and/or address.
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime]
 
-    __table_args__ = (
-        Index("ix_login_failures_key_at", "key", "at"),
-        Index("ix_login_failures_at", "at"),
-    )
+    __table_args__ = (Index("ix_login_throttle_window_start", "window_start"),)

@@ -2,36 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp.accounts import audit, tokens
+from webapp.accounts import audit, logins, passwords, throttle, tokens
 from webapp.accounts.auth import Role
-from webapp.accounts.models import LoginFailure, User
-from webapp.extensions import get_manager
+from webapp.accounts.models import User
+from webapp.config import parse_duration
+from webapp.extensions import get_database, get_manager
 
 users_t = cast(Table, User.__table__)
-failures_t = cast(Table, LoginFailure.__table__)
 
-#: The login throttle: this many failures in ``THROTTLE_WINDOW`` lock a user name
-#: (or, more, an address) until the oldest of them leaves the window.
-MAX_FAILURES_PER_NAME = 5
-MAX_FAILURES_PER_ADDRESS = 20
-THROTTLE_WINDOW = timedelta(minutes=15)
-MIN_PASSWORD_LENGTH = 8
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
 class AccountError(ValueError):
     """A change to users that the rules refuse; the message says why."""
+
+
+class PasswordRefused(AccountError):
+    """A password the rules refuse (too short, common, like the name...)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,8 @@ class UserInfo:
     role: str
     created_at: datetime
     disabled: bool
-    login_version: int
+    #: The secret of the login this user came with (the session cookie's), if any.
+    login_secret: str = dataclasses.field(default="", repr=False, compare=False)
 
     is_authenticated = True
     is_anonymous = False
@@ -54,16 +53,18 @@ class UserInfo:
         return not self.disabled
 
     def get_id(self) -> str:
-        """The id kept in the login cookie: a password reset or disable ends old logins."""
-        return f"{self.id}:{self.login_version}"
+        """What the session cookie keeps: the login's secret, resolved on the server."""
+        if not self.login_secret:
+            raise AccountError("This user has no login.")
+        return self.login_secret
 
 
 @dataclass(frozen=True)
 class LoginResult:
-    """``user`` on success; otherwise ``retry_after`` seconds when throttled."""
+    """``user`` (with its new login) on success; ``refusal`` when throttled."""
 
     user: UserInfo | None
-    retry_after: int = 0
+    refusal: throttle.Refusal | None = None
 
 
 def _info(row: Any) -> UserInfo:
@@ -74,7 +75,6 @@ def _info(row: Any) -> UserInfo:
         role=m["role"],
         created_at=m["created_at"],
         disabled=bool(m["disabled"]),
-        login_version=m["login_version"],
     )
 
 
@@ -82,61 +82,109 @@ def _now() -> datetime:
     return get_manager().clock()
 
 
-def hash_password(password: str) -> str:
-    """werkzeug's scrypt; tests use cheap parameters so logins stay fast."""
-    method = "scrypt:1024:8:1" if current_app.testing else "scrypt"
-    return generate_password_hash(password, method=method)
+def login_lifetime() -> logins.Lifetime:
+    """How long logins last, from the settings LOGIN_IDLE_TIMEOUT and LOGIN_MAX_AGE."""
+    config = current_app.config
+    return logins.Lifetime(
+        idle=parse_duration(config["LOGIN_IDLE_TIMEOUT"]),
+        max_age=parse_duration(config["LOGIN_MAX_AGE"]),
+    )
 
 
-#: Checked against when the user name is unknown, so timing does not tell.
-_DUMMY_HASH = generate_password_hash("not a password", method="scrypt:1024:8:1")
+def random_password(name: str = "") -> str:
+    """A new random password (20 characters) that the rules accept for ``name``."""
+    while True:
+        password = secrets.token_urlsafe(15)
+        if passwords.password_problem(password, name) is None:
+            return password
 
 
-def random_password() -> str:
-    """A new random password (16 characters)."""
-    return secrets.token_urlsafe(12)
-
-
-def load_user(login_id: str) -> UserInfo | None:
-    """The user behind a login cookie's id, if still enabled and not reset since."""
-    user_id, _, version = login_id.partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
+def load_user(login_secret: str) -> UserInfo | None:
+    """Flask-Login's user loader: the enabled user of the live login behind the
+    cookie's secret, or None (the browser then gets the login page)."""
+    now = _now()
+    store = get_database()
+    with store.read() as conn:
+        login = logins.find_live(conn, login_secret, now, login_lifetime())
+        if login is None:
+            return None
+        row = conn.execute(select(users_t).where(users_t.c.id == login.user_id)).first()
+    if row is None or row._mapping["disabled"]:
         return None
-    user = get_user(int(user_id))
-    if user is None or user.disabled or user.login_version != int(version):
-        return None
+    if login.stale(now):
+        with store.write() as conn:
+            logins.touch(conn, login.id, now)
+    return dataclasses.replace(_info(row), login_secret=login_secret)
+
+
+def start_login(user: UserInfo, *, address: str, user_agent: str) -> UserInfo:
+    """A new login of ``user`` without a password (tests, tools); ``authenticate``
+    starts the logins of the login form."""
+    with get_database().write() as conn:
+        secret = logins.start(conn, user.id, _now(), address=address, user_agent=user_agent)
+    return dataclasses.replace(user, login_secret=secret)
+
+
+def end_login(user: UserInfo) -> None:
+    """Log out: end the login ``user`` came with."""
+    with get_database().write() as conn:
+        logins.end(conn, user.login_secret, _now())
+        audit.record("logout", actor=user.name)
+
+
+def end_all_logins(user_id: int, *, actor: str | None = None) -> UserInfo:
+    """End every login of a user ("log out everywhere", or an admin's doing)."""
+    with get_database().write() as conn:
+        user = _locked_user(conn, user_id)
+        ended = logins.end_all(conn, user_id, _now())
+        audit.record(
+            "user.logins_end", detail={"user": user.name, "ended": ended}, actor=actor
+        )
     return user
+
+
+def live_logins(user: UserInfo) -> list[logins.LoginInfo]:
+    """The live logins of ``user`` ("your logins"), marking the one it came with."""
+    with get_database().read() as conn:
+        return logins.list_live(conn, user.id, user.login_secret, _now(), login_lifetime())
+
+
+def live_login_counts() -> dict[int, int]:
+    """User id -> how many live logins they have."""
+    with get_database().read() as conn:
+        return logins.count_live(conn, _now(), login_lifetime())
 
 
 def get_user(user_id: int) -> UserInfo | None:
     """One user by id."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         row = conn.execute(select(users_t).where(users_t.c.id == user_id)).first()
     return _info(row) if row is not None else None
 
 
 def get_user_by_name(name: str) -> UserInfo | None:
     """One user by name."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         row = conn.execute(select(users_t).where(users_t.c.name == name)).first()
     return _info(row) if row is not None else None
 
 
 def list_users() -> list[UserInfo]:
     """Every user, by name."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         return [_info(r) for r in conn.execute(select(users_t).order_by(users_t.c.name))]
 
 
 def count_users() -> int:
     """How many users exist."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         return int(conn.execute(select(func.count()).select_from(users_t)).scalar_one())
 
 
-def _check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+def _check_password(password: str, name: str) -> None:
+    problem = passwords.password_problem(password, name)
+    if problem is not None:
+        raise PasswordRefused(problem)
 
 
 def create_user(name: str, role: str, password: str, *, actor: str | None = None) -> UserInfo:
@@ -148,10 +196,10 @@ def create_user(name: str, role: str, password: str, *, actor: str | None = None
         role = Role(role).value
     except ValueError:
         raise AccountError(f"Unknown role {role!r}.") from None
-    _check_password(password)
-    password_hash = hash_password(password)
+    _check_password(password, name)
+    password_hash = passwords.hash_password(password)
     try:
-        with get_manager().store.write() as conn:
+        with get_database().write() as conn:
             row = conn.execute(
                 insert(users_t)
                 .values(
@@ -160,11 +208,10 @@ def create_user(name: str, role: str, password: str, *, actor: str | None = None
                     role=role,
                     created_at=_now(),
                     disabled=False,
-                    login_version=0,
                 )
                 .returning(*users_t.c)
             ).one()
-            audit.record("user.create", detail={"user": name, "role": role}, actor=actor, conn=conn)
+            audit.record("user.create", detail={"user": name, "role": role}, actor=actor)
     except IntegrityError:
         raise AccountError(f"A user named {name!r} exists already.") from None
     return _info(row)
@@ -197,10 +244,12 @@ def _change_user(
     detail: dict[str, Any],
     *,
     keeps_admin: bool,
+    ends_logins: bool = False,
     actor: str | None,
 ) -> UserInfo:
-    """Apply ``values`` to a user; refuse to leave the app without an enabled admin."""
-    with get_manager().store.write() as conn:
+    """Apply ``values`` to a user (ending their logins if ``ends_logins``); refuse to
+    leave the app without an enabled admin."""
+    with get_database().write() as conn:
         user = _locked_user(conn, user_id)
         if (
             user.role == Role.ADMIN.value
@@ -212,7 +261,9 @@ def _change_user(
         row = conn.execute(
             update(users_t).where(users_t.c.id == user_id).values(values).returning(*users_t.c)
         ).one()
-        audit.record(action, detail={"user": user.name, **detail}, actor=actor, conn=conn)
+        if ends_logins:
+            logins.end_all(conn, user_id, _now())
+        audit.record(action, detail={"user": user.name, **detail}, actor=actor)
     return _info(row)
 
 
@@ -236,72 +287,68 @@ def set_disabled(user_id: int, disabled: bool, *, actor: str | None = None) -> U
     """Disable a user (their logins end) or enable them again."""
     return _change_user(
         user_id,
-        {"disabled": disabled, "login_version": users_t.c.login_version + 1},
+        {"disabled": disabled},
         "user.disable" if disabled else "user.enable",
         {},
         keeps_admin=not disabled,
+        ends_logins=disabled,
         actor=actor,
     )
 
 
 def reset_password(user_id: int, password: str, *, actor: str | None = None) -> UserInfo:
-    """Set a new password; the user's other logins end."""
-    _check_password(password)
+    """Set a new password; the user's logins end."""
+    user = get_user(user_id)
+    if user is None:
+        raise AccountError("No such user.")
+    _check_password(password, user.name)
     return _change_user(
         user_id,
-        {"password_hash": hash_password(password), "login_version": users_t.c.login_version + 1},
+        {"password_hash": passwords.hash_password(password)},
         "user.password",
         {},
         keeps_admin=True,
+        ends_logins=True,
         actor=actor,
     )
 
 
-def _retry_after(conn: Connection, key: str, limit: int, now: datetime) -> int:
-    """Seconds until ``key`` may try again, 0 if it is under ``limit``."""
-    c = failures_t.c
-    times = list(
-        conn.execute(
-            select(c.at)
-            .where(c.key == key, c.at > now - THROTTLE_WINDOW)
-            .order_by(c.at.desc())
-            .limit(limit)
-        ).scalars()
-    )
-    if len(times) < limit:
-        return 0
-    return max(1, int((times[-1] + THROTTLE_WINDOW - now).total_seconds()) + 1)
+def authenticate(name: str, password: str, *, address: str, user_agent: str) -> LoginResult:
+    """Check a login against the throttle and the password, and start the login on
+    success; audited either way.
 
-
-def authenticate(name: str, password: str, address: str) -> LoginResult:
-    """Check a login against the throttle and the password; audit either way.
-
-    The password is checked outside the write transaction (scrypt is slow on
-    purpose; SQLite writers queue), so a burst may overshoot the limit slightly.
+    The attempt is counted before the password is checked (see ``throttle``), and
+    an unknown name is checked against a hash made like the real ones, so neither
+    a burst nor the time taken tells more than a single try.
     """
     now = _now()
-    name_key = f"name:{name.strip().lower()}"[:200]
-    limits = {name_key: MAX_FAILURES_PER_NAME, f"ip:{address}"[:200]: MAX_FAILURES_PER_ADDRESS}
-    actor = name.strip()[:64] or "?"
+    name = name.strip()
+    valid_name = NAME_PATTERN.fullmatch(name) is not None
+    actor = name if valid_name else "?"
     detail: dict[str, Any] = {"address": address}
-    with get_manager().store.read() as conn:
-        retry_after = max(_retry_after(conn, key, limit, now) for key, limit in limits.items())
-        row = conn.execute(select(users_t).where(users_t.c.name == name.strip())).first()
-    if retry_after:
-        audit.record("login.failed", detail={**detail, "throttled": True}, actor=actor)
-        return LoginResult(None, retry_after)
-    user = _info(row) if row is not None else None
-    stored = row._mapping["password_hash"] if row is not None else _DUMMY_HASH
-    ok = check_password_hash(stored, password) and user is not None and not user.disabled
-    with get_manager().store.write() as conn:
-        if ok and user is not None:
-            conn.execute(delete(failures_t).where(failures_t.c.key == name_key))
-            audit.record("login", detail=detail, actor=user.name, conn=conn)
-            return LoginResult(user)
-        conn.execute(delete(failures_t).where(failures_t.c.at <= now - THROTTLE_WINDOW))
-        conn.execute(insert(failures_t), [{"key": key, "at": now} for key in limits])
-        audit.record("login.failed", detail=detail, actor=actor, conn=conn)
-    return LoginResult(None)
+    keys = throttle.attempt_keys(name, address)
+    store = get_database()
+    with store.write() as conn:
+        throttle.forget_expired(conn, now)
+    with store.write() as conn:
+        refusal = throttle.count_attempt(conn, keys, now)
+        row = None
+        if valid_name and refusal is None:
+            row = conn.execute(select(users_t).where(users_t.c.name == name)).first()
+    if refusal is not None:
+        audit.record("login.failed", detail={**detail, "throttled": refusal.kind}, actor=actor)
+        return LoginResult(None, refusal)
+    stored = row._mapping["password_hash"] if row is not None else passwords.dummy_hash()
+    matches = passwords.password_matches(stored, password)
+    if not matches or row is None or row._mapping["disabled"]:
+        audit.record("login.failed", detail=detail, actor=actor)
+        return LoginResult(None)
+    user = _info(row)
+    with store.write() as conn:
+        throttle.forgive(conn, keys)
+        secret = logins.start(conn, user.id, now, address=address, user_agent=user_agent)
+        audit.record("login", detail=detail, actor=user.name)
+    return LoginResult(dataclasses.replace(user, login_secret=secret))
 
 
 def ensure_admin(password: str | None) -> str | None:
@@ -309,8 +356,8 @@ def ensure_admin(password: str | None) -> str | None:
     None) and return the password; None when there are users already."""
     if count_users():
         return None
-    password = password or random_password()
-    _check_password(password)
+    password = password or random_password("admin")
+    _check_password(password, "admin")
     try:
         create_user("admin", Role.ADMIN.value, password, actor="system")
     except AccountError:  # another process made it first
@@ -323,13 +370,13 @@ def ensure_admin(password: str | None) -> str | None:
 
 def list_api_tokens() -> list[tokens.TokenInfo]:
     """Every API token, revoked ones too."""
-    return tokens.list_tokens(get_manager().store.engine)
+    return tokens.list_tokens(get_database().engine)
 
 
 def create_api_token(name: str, scope: str) -> tuple[tokens.TokenInfo, str]:
     """Make an API token; returns its info and the token, to show once."""
     try:
-        info, token = tokens.create_token(get_manager().store.engine, name, scope, now=_now())
+        info, token = tokens.create_token(get_database().engine, name, scope, now=_now())
     except tokens.TokenError as exc:
         raise AccountError(str(exc)) from None
     audit.record("token.create", detail={"token": info.name, "scope": info.scope.value})
@@ -342,7 +389,7 @@ def revoke_api_token(token_id: int) -> tokens.TokenInfo:
     if token_id not in names:
         raise AccountError("No such live token.")
     try:
-        info = tokens.revoke_token(get_manager().store.engine, names[token_id], now=_now())
+        info = tokens.revoke_token(get_database().engine, names[token_id], now=_now())
     except tokens.TokenError as exc:
         raise AccountError(str(exc)) from None
     audit.record("token.revoke", detail={"token": info.name})

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
-from flask_login import login_user, logout_user
+from flask import Blueprint, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
+from webapp import params
 from webapp.accounts import audit, safe_next, service
 from webapp.accounts.auth import Role, current_role, login_required, public, role_required
 from webapp.accounts.tokens import Scope
@@ -31,17 +32,20 @@ def login() -> Response | str | tuple[str, int, dict[str, str]]:
         return render_template("accounts/login.html", next=next_path, error=None)
     name = request.form.get("name", "")
     result = service.authenticate(
-        name, request.form.get("password", ""), request.remote_addr or "?"
+        name,
+        request.form.get("password", ""),
+        address=request.remote_addr or "?",
+        user_agent=request.user_agent.string,
     )
     if result.user is not None:
         session.clear()
         login_user(result.user)
         return redirect(next_path or _home())
-    if result.retry_after:
-        minutes = -(-result.retry_after // 60)
-        error = f"Too many failed logins. Try again in {minutes} minute(s)."
-        page = render_template("accounts/login.html", next=next_path, error=error, name=name)
-        return page, 429, {"Retry-After": str(result.retry_after)}
+    if result.refusal is not None:
+        page = render_template(
+            "accounts/login.html", next=next_path, error=result.refusal.message, name=name
+        )
+        return page, 429, {"Retry-After": str(result.refusal.retry_after)}
     page = render_template(
         "accounts/login.html", next=next_path, error="Wrong name or password.", name=name
     )
@@ -51,8 +55,27 @@ def login() -> Response | str | tuple[str, int, dict[str, str]]:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
-    """End the login."""
-    audit.record("logout")
+    """End this login on the server: its cookie no longer works anywhere."""
+    service.end_login(current_user)
+    return _forget_login()
+
+
+@bp.post("/logout/everywhere")
+@login_required
+def logout_everywhere() -> Response:
+    """End every login of the current user, on every browser."""
+    service.end_all_logins(current_user.id, actor=current_user.name)
+    return _forget_login()
+
+
+@bp.get("/account/logins")
+@login_required
+def your_logins() -> str:
+    """The current user's live logins: when, from where, with what browser."""
+    return render_template("accounts/logins.html", logins=service.live_logins(current_user))
+
+
+def _forget_login() -> Response:
     logout_user()
     session.clear()
     return redirect(url_for("accounts.login"))
@@ -67,6 +90,7 @@ def _users_page(
     page = render_template(
         "accounts/users.html",
         users=service.list_users(),
+        live_logins=service.live_login_counts(),
         roles=[r.value for r in Role],
         notice=notice,
         error=error,
@@ -85,11 +109,10 @@ def users() -> tuple[str, int]:
 @role_required(Role.ADMIN)
 def create_user() -> tuple[str, int]:
     """Add a user; an empty password means a random one, shown once."""
-    password = request.form.get("password", "") or service.random_password()
+    name = request.form.get("name", "")
+    password = request.form.get("password", "") or service.random_password(name)
     try:
-        user = service.create_user(
-            request.form.get("name", ""), request.form.get("role", ""), password
-        )
+        user = service.create_user(name, request.form.get("role", ""), password)
     except service.AccountError as exc:
         return _users_page(400, error=str(exc))
     shown = "" if request.form.get("password") else f" Password (shown once): {password}"
@@ -100,7 +123,8 @@ def _user_change(change: Any, success: str) -> tuple[str, int]:
     try:
         user = change()
     except service.AccountError as exc:
-        return _users_page(409, error=str(exc))
+        status = 400 if isinstance(exc, service.PasswordRefused) else 409
+        return _users_page(status, error=str(exc))
     return _users_page(notice=success.format(user=user))
 
 
@@ -125,7 +149,7 @@ def change_disabled(user_id: int) -> tuple[str, int]:
 @role_required(Role.ADMIN)
 def change_password(user_id: int) -> tuple[str, int]:
     """Set a new password; an empty one means a random one, shown once."""
-    password = request.form.get("password", "") or service.random_password()
+    password = request.form.get("password", "") or service.random_password(_user_name(user_id))
     shown = "" if request.form.get("password") else f" New password (shown once): {password}"
     return _user_change(
         lambda: service.reset_password(user_id, password),
@@ -133,16 +157,25 @@ def change_password(user_id: int) -> tuple[str, int]:
     )
 
 
+def _user_name(user_id: int) -> str:
+    user = service.get_user(user_id)
+    return user.name if user is not None else ""
+
+
+@bp.post("/admin/users/<int:user_id>/logins/end")
+@role_required(Role.ADMIN)
+def end_logins(user_id: int) -> tuple[str, int]:
+    """End every login of a user."""
+    return _user_change(
+        lambda: service.end_all_logins(user_id), "Ended every login of {user.name}."
+    )
+
+
 # -- audit log -----------------------------------------------------------------------
 
 
-def _parse_day(value: str | None, name: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        abort(400, f"{name} must be a date like 2026-01-31.")
+def _parse_day(value: date | None) -> datetime | None:
+    return datetime.combine(value, time(), UTC) if value else None
 
 
 @bp.get("/admin/audit")
@@ -150,15 +183,15 @@ def _parse_day(value: str | None, name: str) -> datetime | None:
 def audit_log() -> str:
     """The audit log, newest first, filtered and keyset paged (``before``)."""
     args = request.args
-    until = _parse_day(args.get("until"), "until")
+    until = _parse_day(params.day(args, "until"))
     where = audit.AuditFilter(
-        actor=args.get("actor", "").strip(),
-        action=args.get("action", "").strip(),
-        session_id=args.get("session", "").strip(),
-        since=_parse_day(args.get("since"), "since"),
+        actor=params.text(args, "actor"),
+        action=params.text(args, "action"),
+        session_id=params.text(args, "session"),
+        since=_parse_day(params.day(args, "since")),
         until=until + timedelta(days=1) if until else None,
     )
-    before = args.get("before", type=int)
+    before = params.integer(args, "before")
     entries, next_before = audit.entries(where, before=before)
     next_url = None
     if next_before is not None:

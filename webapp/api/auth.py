@@ -16,7 +16,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from webapp.accounts.tokens import Scope, TokenInfo, authenticate
-from webapp.extensions import get_manager
+from webapp.extensions import get_database
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,7 +45,7 @@ def authenticate_request() -> None:
     token = bearer_token()
     if token is None:
         raise _challenge("this needs an API token: Authorization: Bearer <token>")
-    info = authenticate(get_manager().store.engine, token)
+    info = authenticate(get_database().engine, token)
     if info is None:
         raise _challenge("the API token is unknown or revoked")
     g.api_token = info

@@ -9,8 +9,8 @@ from flask.cli import with_appcontext
 
 from webapp.accounts import audit
 from webapp.accounts.tokens import Scope, TokenError, create_token, list_tokens, revoke_token
-from webapp.api.payloads import format_timestamp
-from webapp.extensions import get_manager
+from webapp.extensions import get_database
+from webapp.sessions.types import format_utc
 
 
 @click.command("create-token")
@@ -26,7 +26,7 @@ from webapp.extensions import get_manager
 def create_token_command(name: str, scope: str) -> None:
     """Make an API token and print it, alone on stdout; only its hash is kept."""
     try:
-        info, token = create_token(get_manager().store.engine, name, scope)
+        info, token = create_token(get_database().engine, name, scope)
     except TokenError as exc:
         raise click.ClickException(str(exc)) from None
     audit.record("token.create", detail={"token": info.name, "scope": info.scope}, actor="cli")
@@ -39,7 +39,7 @@ def create_token_command(name: str, scope: str) -> None:
 def list_tokens_command() -> None:
     """List the API tokens: name, scope, created, last used, revoked."""
     rows = [("NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")]
-    for info in list_tokens(get_manager().store.engine):
+    for info in list_tokens(get_database().engine):
         rows.append(
             (
                 info.name,
@@ -56,8 +56,7 @@ def list_tokens_command() -> None:
 
 
 def _when(moment: Any) -> str:
-    text = format_timestamp(moment)
-    return "-" if text is None else text[:19].replace("T", " ") + "Z"
+    return "-" if moment is None else format_utc(moment)[:19].replace("T", " ") + "Z"
 
 
 @click.command("revoke-token")
@@ -66,7 +65,7 @@ def _when(moment: Any) -> str:
 def revoke_token_command(name: str) -> None:
     """Revoke an API token at once; requests with it get 401 from then on."""
     try:
-        info = revoke_token(get_manager().store.engine, name)
+        info = revoke_token(get_database().engine, name)
     except TokenError as exc:
         raise click.ClickException(str(exc)) from None
     audit.record("token.revoke", detail={"token": info.name}, actor="cli")

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.errors import json_error
-from webapp.extensions import get_manager
+from webapp.extensions import get_database
 
 log = logging.getLogger(__name__)
 bp = Blueprint("health", __name__)
@@ -19,7 +19,7 @@ bp = Blueprint("health", __name__)
 def healthz() -> Response:
     """200 when a trivial query succeeds, 503 otherwise."""
     try:
-        with get_manager().store.read() as conn:
+        with get_database().read() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         log.warning("health check failed: %s", exc)

@@ -1,9 +1,9 @@
 """The OpenAPI 3.1 document of /api/v1 (and /healthz), served at /api/v1/openapi.json.
 
 A test compares its paths with the app's URL map, and schemathesis checks the
-API against it. The schemas say what ``webapp.api.payloads`` checks: text
-without NUL characters, timestamps with a zone in years 1900 to 2999, ids and
-keys of bounded length, JSON objects of any shape for ``meta`` and ``context``.
+API against it. The bodies' schemas are generated from the models in
+``webapp.api.schemas``, which also read the requests and write the answers; this
+module writes the paths, parameters and responses around them.
 """
 
 from __future__ import annotations
@@ -14,52 +14,13 @@ from functools import cache
 from typing import Any
 
 from webapp import __version__
-from webapp.api.payloads import (
-    DEFAULT_PAGE_LIMIT,
-    MAX_IDEMPOTENCY_KEY_LENGTH,
-    MAX_ROLE_LENGTH,
-    MAX_SOURCE_KEY_LENGTH,
-    PATCH_STATUSES,
-    SESSION_ID_PATTERN,
-    TIMESTAMP_PATTERN,
-)
+from webapp.api.payloads import DEFAULT_PAGE_LIMIT, MAX_IDEMPOTENCY_KEY_LENGTH
+from webapp.api.schemas import component_schemas
 from webapp.sessions import Status
-
-#: Text the database stores: anything but NUL.
-TEXT = {"type": "string", "pattern": "^[^\\u0000]*$"}
-#: A timestamp a client sends.
-TIMESTAMP_IN = {
-    "type": "string",
-    "format": "date-time",
-    "pattern": TIMESTAMP_PATTERN,
-    "description": "RFC 3339 with a zone (`Z` or `+hh:mm`), years 1900 to 2999.",
-}
-#: A timestamp the API sends: UTC, microseconds, `Z`.
-TIMESTAMP_OUT = {
-    "type": "string",
-    "format": "date-time",
-    "examples": ["2026-01-15T12:00:00.000000Z"],
-}
 
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _page(items: str, schema: str, parameter: str) -> dict[str, Any]:
-    """A page of a list: its items and the cursor that fetches the next one."""
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": [items, "next_cursor"],
-        "properties": {
-            items: {"type": "array", "items": _ref(schema)},
-            "next_cursor": {
-                "type": ["string", "null"],
-                "description": f"Pass as `{parameter}` for the next page; null on the last.",
-            },
-        },
-    }
 
 
 def _json(schema: Mapping[str, Any], description: str) -> dict[str, Any]:
@@ -72,11 +33,29 @@ ERRORS = {
     403: "The token's scope does not allow this (admin only).",
     404: "No such session.",
     409: "The session is closed or expired, or past its expiry; or the id is taken.",
-    413: "The body is larger than MAX_BODY_BYTES.",
+    413: "The body is larger than MAX_BODY_BYTES (a POST of messages: MAX_BATCH_BYTES), "
+    "or a batch has more than MAX_BATCH_MESSAGES messages.",
     415: "The body is not sent as application/json.",
     422: "A field has the wrong type or value; the text says which.",
     503: "The database does not answer.",
 }
+
+
+#: A write that could not get the database's write lock in WRITE_LOCK_TIMEOUT.
+BUSY = {
+    **_json(
+        {"$ref": "#/components/schemas/Error"},
+        "`busy`: the database's write lock could not be had in time; nothing was "
+        "written. Send the same request again (same Idempotency-Key) after Retry-After.",
+    ),
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+}
+WRITE_METHODS = ("post", "patch", "delete")
 
 
 def _responses(ok: Mapping[str, Any], *errors: int) -> dict[str, Any]:
@@ -106,176 +85,10 @@ def _limit_parameter(cap: Any) -> dict[str, Any]:
     }
 
 
-def _json_value_schema() -> dict[str, Any]:
-    return {
-        "description": "Any JSON value whose strings and keys hold no NUL character.",
-        "anyOf": [
-            {"type": "null"},
-            {"type": "boolean"},
-            {"type": "number"},
-            TEXT,
-            {"type": "array", "items": _ref("JsonValue")},
-            _ref("JsonObject"),
-        ],
-    }
-
-
 def _schemas() -> dict[str, Any]:
     statuses = [s.value for s in Status]
     return {
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {
-                "error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {
-                            "type": "string",
-                            "description": "bad_request, unauthorized, forbidden, not_found, "
-                            "conflict, too_large, unsupported_media_type, invalid, ...",
-                        },
-                        "message": {"type": "string"},
-                    },
-                }
-            },
-        },
-        "JsonValue": _json_value_schema(),
-        "JsonObject": {
-            "type": "object",
-            "propertyNames": TEXT,
-            "additionalProperties": _ref("JsonValue"),
-        },
-        "Session": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": [
-                "id",
-                "status",
-                "request",
-                "response",
-                "error",
-                "created_at",
-                "last_activity",
-                "expires_at",
-                "context",
-                "message_count",
-            ],
-            "properties": {
-                "id": {"type": "string"},
-                "status": {"type": "string", "enum": statuses},
-                "request": {"type": "string"},
-                "response": {"type": "string"},
-                "error": {"type": "string"},
-                "created_at": TIMESTAMP_OUT,
-                "last_activity": TIMESTAMP_OUT,
-                "expires_at": {
-                    "oneOf": [TIMESTAMP_OUT, {"type": "null"}],
-                    "description": "null: never expires.",
-                },
-                "context": {"type": "object"},
-                "message_count": {"type": "integer", "minimum": 0},
-            },
-        },
-        "NewSession": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "request": {**TEXT, "description": "What the user asked."},
-                "context": {
-                    **_ref("JsonObject"),
-                    "description": "Free JSON object (project path, chat id, ...).",
-                },
-                "expires_at": {
-                    "oneOf": [TIMESTAMP_IN, {"type": "null"}],
-                    "description": "Absent: now + SESSION_TIMEOUT; null: never expires.",
-                },
-                "id": {
-                    "type": "string",
-                    "pattern": SESSION_ID_PATTERN,
-                    "description": "Your own id (else a UUID is made); 409 if taken.",
-                },
-            },
-        },
-        "SessionPatch": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "status": {"type": "string", "enum": [s.value for s in PATCH_STATUSES]},
-                "response": TEXT,
-                "error": TEXT,
-                "request": TEXT,
-                "context": {
-                    **_ref("JsonObject"),
-                    "description": "Merged into the session's context, key by key.",
-                },
-            },
-        },
-        "NewMessage": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["role", "content"],
-            "properties": {
-                "role": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": MAX_ROLE_LENGTH,
-                    "pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$",
-                    "description": "user, assistant, system, tool, ...; not blank.",
-                },
-                "content": TEXT,
-                "summary": TEXT,
-                "timestamp": {
-                    "oneOf": [TIMESTAMP_IN, {"type": "null"}],
-                    "description": "Absent or null: now.",
-                },
-                "meta": {
-                    "oneOf": [_ref("JsonObject"), {"type": "null"}],
-                    "description": "Model, token usage, tool calls, ...; returned as sent.",
-                },
-                "source_key": {
-                    "oneOf": [
-                        {
-                            **TEXT,
-                            "minLength": 1,
-                            "maxLength": MAX_SOURCE_KEY_LENGTH,
-                        },
-                        {"type": "null"},
-                    ],
-                    "description": "Your key for the message: stored once per session.",
-                },
-            },
-        },
-        "MessageBatch": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["messages"],
-            "properties": {
-                "messages": {"type": "array", "minItems": 1, "items": _ref("NewMessage")},
-            },
-        },
-        "Message": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["id", "role", "content", "summary", "timestamp", "meta", "source_key"],
-            "properties": {
-                "id": {"type": "integer"},
-                "role": {"type": "string"},
-                "content": {"type": "string"},
-                "summary": {"type": "string"},
-                "timestamp": TIMESTAMP_OUT,
-                "meta": {"type": ["object", "null"]},
-                "source_key": {"type": ["string", "null"]},
-            },
-        },
-        "SessionPage": _page("sessions", "Session", "cursor"),
-        "MessagePage": _page("messages", "Message", "after"),
-        "Appended": {
-            "type": "object",
-            "required": ["appended"],
-            "properties": {"appended": {"type": "integer", "minimum": 0}},
-        },
+        **component_schemas(),
         "Stats": {
             "type": "object",
             "required": ["total", "active", *statuses, "recent_actions", "uptime"],
@@ -294,10 +107,23 @@ def _schemas() -> dict[str, Any]:
     }
 
 
-@cache
-def _document(page_limit: int, max_body_bytes: int) -> dict[str, Any]:
+def _document(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) -> dict[str, Any]:
+    document = _operations(page_limit, max_body_bytes, batch)
+    for item in document["paths"].values():
+        for method in WRITE_METHODS:
+            if method in item:
+                item[method]["responses"]["503"] = BUSY
+    return document
+
+
+def _operations(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) -> dict[str, Any]:
     limit = _limit_parameter(page_limit)
     body = f"JSON, at most MAX_BODY_BYTES ({max_body_bytes}) bytes."
+    batch_messages, batch_bytes = batch
+    batch_body = (
+        f"JSON, at most MAX_BATCH_BYTES ({min(batch_bytes, max_body_bytes)}) bytes and "
+        f"MAX_BATCH_MESSAGES ({batch_messages}) messages."
+    )
     no_auth: list[Any] = []
     return {
         "openapi": "3.1.0",
@@ -462,7 +288,7 @@ def _document(page_limit: int, max_body_bytes: int) -> dict[str, Any]:
                     ],
                     "requestBody": {
                         "required": True,
-                        "description": body,
+                        "description": batch_body,
                         "content": {
                             "application/json": {
                                 "schema": {"oneOf": [_ref("NewMessage"), _ref("MessageBatch")]}
@@ -551,6 +377,15 @@ def _document(page_limit: int, max_body_bytes: int) -> dict[str, Any]:
     }
 
 
+@cache
+def _cached_document(
+    page_limit: int, max_body_bytes: int, batch: tuple[int, int]
+) -> dict[str, Any]:
+    return _document(page_limit, max_body_bytes, batch)
+
+
 def openapi_document(config: Mapping[str, Any]) -> dict[str, Any]:
     """The document, with this app's limits written into it (a copy: callers may edit)."""
-    return copy.deepcopy(_document(int(config["API_PAGE_LIMIT"]), int(config["MAX_BODY_BYTES"])))
+    batch = (int(config["MAX_BATCH_MESSAGES"]), int(config["MAX_BATCH_BYTES"]))
+    document = _cached_document(int(config["API_PAGE_LIMIT"]), int(config["MAX_BODY_BYTES"]), batch)
+    return copy.deepcopy(document)

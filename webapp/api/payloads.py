@@ -1,10 +1,8 @@
-"""The API's JSON: reading request bodies and query strings, writing sessions and
-messages. Every check that the OpenAPI document states is made here, before
-anything is written, so that a refused request changes nothing.
-
-Strings must be storable on both engines: no NUL character (PostgreSQL refuses
-it in text and JSONB) and no lone surrogate (not UTF-8). JSON objects (``meta``,
-``context``) nest at most ``MAX_JSON_DEPTH`` levels.
+"""The API's input: request bodies read with the typed models of
+``webapp.api.schemas`` (which the OpenAPI document is generated from), and the
+query strings and headers. Every check is made here, before anything is written,
+so that a refused request changes nothing; a refused field is 422 with a
+sentence that names it.
 """
 
 from __future__ import annotations
@@ -13,32 +11,23 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from werkzeug.exceptions import BadRequest, UnprocessableEntity
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, UnprocessableEntity
 
-from webapp.sessions import Message, Session, Status
+from webapp.api import schemas
+from webapp.sessions import Message, Status
+from webapp.sessions.types import format_utc
 
-#: Ids a client may choose: URL-safe, starting with a letter or digit (so that
-#: ``.`` and ``..`` never reach a URL), as long as the column allows.
-SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~:-]{0,63}$"
-MAX_ROLE_LENGTH = 32  # messages.role
-MAX_SOURCE_KEY_LENGTH = 200  # messages.source_key
 MAX_IDEMPOTENCY_KEY_LENGTH = 200  # idempotency_keys.key
-MAX_JSON_DEPTH = 64
 DEFAULT_PAGE_LIMIT = 100
-#: The statuses a PATCH may set; pending and expired are the Manager's to give.
-PATCH_STATUSES = (Status.RUNNING, Status.COMPLETED, Status.FAILED, Status.CLOSED)
 UNSET: Any = object()
 
-#: Timestamps a client sends: years 1900 to 2999 (no overflow when moved to UTC).
-TIMESTAMP_PATTERN = r"^(19|2[0-9])[0-9]{2}-"
+Model = TypeVar("Model", bound=BaseModel)
 
-_SESSION_ID = re.compile(SESSION_ID_PATTERN)
-_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
@@ -47,7 +36,7 @@ def invalid(message: str) -> UnprocessableEntity:
     return UnprocessableEntity(message)
 
 
-# -- reading ---------------------------------------------------------------------
+# -- bodies ----------------------------------------------------------------------
 
 
 def parse_json_body(data: bytes) -> Any:
@@ -59,88 +48,30 @@ def parse_json_body(data: bytes) -> Any:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
 
 
-def check_text(value: Any, where: str) -> str:
-    """``value`` if it is a string the database can store, else 422."""
-    if not isinstance(value, str):
-        raise invalid(f"{where} must be a string")
-    if "\x00" in value:
-        raise invalid(f"{where} must not contain NUL characters")
+def read(model: type[Model], body: Any, where: str) -> Model:
+    """``body`` as ``model``, or 422 naming the first field that is wrong."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise invalid(f"{where} must be valid Unicode (no lone surrogates)") from None
-    return value
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise invalid(describe(exc.errors()[0], where)) from None
 
 
-def check_json_value(value: Any, where: str) -> None:
-    """422 unless ``value`` is JSON that both engines store and give back unchanged."""
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise invalid(f"{where} nests deeper than {MAX_JSON_DEPTH} levels")
-        if isinstance(item, str):
-            check_text(item, f"a string in {where}")
-        elif isinstance(item, float):
-            if item != item or item in (float("inf"), float("-inf")):
-                raise invalid(f"{where} must not contain NaN or Infinity")
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                check_text(key, f"a key in {where}")
-                stack.append((child, depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-        elif item is not None and not isinstance(item, bool | int):
-            raise invalid(f"{where} holds a value that is not JSON")
-
-
-def check_object(value: Any, where: str) -> dict[str, Any]:
-    """``value`` if it is a storable JSON object, else 422."""
-    if not isinstance(value, dict):
-        raise invalid(f"{where} must be a JSON object")
-    check_json_value(value, where)
-    return value
-
-
-def _parse_iso(value: str) -> datetime:
-    """ISO 8601 with a zone as aware UTC; ``ValueError`` otherwise."""
-    text = value.strip()
-    if len(text) > 10 and text[10] in "tT ":
-        text = text[:10] + "T" + text[11:]
-    if text.endswith(("z", "Z")):
-        text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        raise ValueError("no time zone")
-    return parsed.astimezone(UTC)
-
-
-def parse_timestamp(value: Any, where: str) -> datetime:
-    """An RFC 3339 / ISO 8601 date-time with a zone (``Z`` or ``+hh:mm``) in years
-    1900 to 2999, as aware UTC; 422 otherwise."""
-    if not isinstance(value, str):
-        raise invalid(f"{where} must be an ISO 8601 date-time string")
-    try:
-        if not _TIMESTAMP.match(value):
-            raise ValueError("year out of range")
-        return _parse_iso(value)
-    except (ValueError, OverflowError):
-        raise invalid(
-            f"{where} must be an ISO 8601 date-time with a zone in years 1900 to 2999, "
-            f"e.g. 2026-01-15T12:00:00Z; got {value[:64]!r}"
-        ) from None
-
-
-def _only(body: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise invalid(f"unknown field(s) in {where}: {', '.join(map(repr, unknown))}")
-
-
-def _as_object(body: Any, where: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise invalid(f"{where} must be a JSON object")
-    return body
+def describe(error: Any, where: str) -> str:
+    """One pydantic error as a sentence: ``role of messages[2] must be ...``."""
+    place = where
+    names = [str(part) for part in error["loc"]]
+    if names[:1] == ["messages"] and len(names) > 1:
+        place, names = f"messages[{names[1]}]", names[2:]
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"{place} needs {names[-1]!r}"
+    if error["type"] == "extra_forbidden":
+        return f"unknown field in {place}: {names[-1]!r}"
+    if error["type"] in ("model_type", "model_attributes_type"):
+        return f"{place} must be a JSON object"
+    if not names:
+        return f"{place}: {reason}"
+    return f"{names[-1]} of {place}: {reason}"
 
 
 @dataclass
@@ -156,24 +87,9 @@ class NewSession:
 
 def parse_new_session(body: Any) -> NewSession:
     """Read a POST /sessions body: ``request``, ``context``, ``expires_at``, ``id``."""
-    body = _as_object(body, "the body")
-    _only(body, ("request", "context", "expires_at", "id"), "a new session")
-    new = NewSession()
-    if "request" in body:
-        new.request = check_text(body["request"], "request")
-    if "context" in body:
-        new.context = check_object(body["context"], "context")
-    if "id" in body:
-        value = body["id"]
-        if not isinstance(value, str) or not _SESSION_ID.fullmatch(value):
-            raise invalid(
-                "id must be 1 to 64 letters, digits or ._~:- and start with a letter or digit"
-            )
-        new.id = value
-    if "expires_at" in body:
-        value = body["expires_at"]
-        new.expires_at = None if value is None else parse_timestamp(value, "expires_at")
-    return new
+    new = read(schemas.NewSession, body, "the new session")
+    expires_at = new.expires_at if "expires_at" in new.model_fields_set else UNSET
+    return NewSession(new.request, dict(new.context), new.id, expires_at)
 
 
 @dataclass
@@ -190,61 +106,90 @@ class SessionPatch:
 def parse_patch(body: Any) -> SessionPatch:
     """Read a PATCH body: ``status`` (running, completed, failed, closed),
     ``response``, ``error``, ``request``, ``context`` (merged into the session's)."""
-    body = _as_object(body, "the body")
-    _only(body, ("status", "response", "error", "request", "context"), "a session change")
+    change = read(schemas.SessionPatch, body, "the session change")
+    given = change.model_fields_set
     patch = SessionPatch()
-    if "status" in body:
-        value = body["status"]
-        if not isinstance(value, str) or value not in {s.value for s in PATCH_STATUSES}:
-            raise invalid("status must be one of running, completed, failed, closed")
-        patch.status = Status(value)
+    patch.status = change.status
     for name in ("response", "error", "request"):
-        if name in body:
-            setattr(patch, name, check_text(body[name], name))
-    if "context" in body:
-        patch.context = check_object(body["context"], "context")
+        if name in given:
+            setattr(patch, name, getattr(change, name))
+    if change.context is not None:
+        patch.context = dict(change.context)
     return patch
 
 
-MESSAGE_FIELDS = ("role", "content", "summary", "timestamp", "meta", "source_key")
+@dataclass(frozen=True)
+class MessageRules:
+    """What the messages of one POST must keep to, besides their fields' types."""
+
+    #: ``MAX_BATCH_MESSAGES``: more in one POST is 413.
+    max_messages: int
+    #: The server's clock when the request came.
+    now: datetime
+    #: ``CLOCK_SKEW``: how far ahead of ``now`` a timestamp may be.
+    skew: timedelta
+    #: The retention window; a timestamp older than ``now`` minus it would be purged
+    #: at once. None: nothing is purged (retention off, or the session is kept).
+    retention: timedelta | None
 
 
-def parse_message(body: Any, where: str = "the message") -> Message:
-    """Read one message: ``role``, ``content``, and optional ``summary``,
-    ``timestamp`` (default: now), ``meta`` (object or null), ``source_key``."""
-    body = _as_object(body, where)
-    _only(body, MESSAGE_FIELDS, where)
-    for name in ("role", "content"):
-        if name not in body:
-            raise invalid(f"{where} needs {name!r}")
-    role = check_text(body["role"], f"role of {where}")
-    if not role.strip() or len(role) > MAX_ROLE_LENGTH:
-        raise invalid(f"role of {where} must be 1 to {MAX_ROLE_LENGTH} characters, not blank")
-    message = Message(role=role, content=check_text(body["content"], f"content of {where}"))
-    if "summary" in body:
-        message.summary = check_text(body["summary"], f"summary of {where}")
-    if body.get("timestamp") is not None:
-        message.timestamp = parse_timestamp(body["timestamp"], f"timestamp of {where}")
-    if body.get("meta") is not None:
-        message.meta = check_object(body["meta"], f"meta of {where}")
-    if body.get("source_key") is not None:
-        key = check_text(body["source_key"], f"source_key of {where}")
-        if not key or len(key) > MAX_SOURCE_KEY_LENGTH:
-            raise invalid(f"source_key of {where} must be 1 to {MAX_SOURCE_KEY_LENGTH} characters")
-        message.source_key = key
-    return message
+def describe_duration(value: timedelta) -> str:
+    """``30 days``, ``12 hours``, ``5 minutes``, ``90 seconds``: the largest whole unit."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{value.total_seconds():g} seconds"
 
 
-def parse_messages(body: Any) -> list[Message]:
-    """One message object, or ``{"messages": [...]}`` with at least one."""
-    body = _as_object(body, "the body")
-    if "messages" not in body:
-        return [parse_message(body)]
-    _only(body, ("messages",), "a batch")
-    items = body["messages"]
-    if not isinstance(items, list) or not items:
-        raise invalid("messages must be a non-empty array of messages")
-    return [parse_message(item, f"messages[{i}]") for i, item in enumerate(items)]
+def check_message_time(moment: datetime, where: str, rules: MessageRules) -> None:
+    """422 when ``moment`` is beyond the clock-skew allowance or past retention."""
+    if moment > rules.now + rules.skew:
+        raise invalid(
+            f"{where} is {format_utc(moment)}, more than {describe_duration(rules.skew)} "
+            "ahead of the server's clock (SESSIONBOARD_CLOCK_SKEW)"
+        )
+    if rules.retention is not None and moment < rules.now - rules.retention:
+        raise invalid(
+            f"{where} is {format_utc(moment)}, past retention "
+            f"({describe_duration(rules.retention)}): the message would be purged at once; "
+            "send a recent timestamp, or keep the session first"
+        )
+
+
+def parse_messages(body: Any, rules: MessageRules) -> list[Message]:
+    """One message object, or ``{"messages": [...]}`` with at least one and at most
+    ``rules.max_messages`` (413 above it)."""
+    if isinstance(body, dict) and "messages" in body:
+        items = body["messages"]
+        if isinstance(items, list) and len(items) > rules.max_messages:
+            raise RequestEntityTooLarge(
+                f"a batch holds at most {rules.max_messages} messages "
+                f"(SESSIONBOARD_MAX_BATCH_MESSAGES), this one {len(items)}: split it"
+            )
+        batch = read(schemas.MessageBatch, body, "the batch")
+        named = [(m, f"messages[{i}]") for i, m in enumerate(batch.messages)]
+    else:
+        named = [(read(schemas.NewMessage, body, "the message"), "the message")]
+    messages = []
+    for new, where in named:
+        if new.timestamp is not None:
+            check_message_time(new.timestamp, f"timestamp of {where}", rules)
+        messages.append(
+            Message(
+                role=new.role,
+                content=new.content,
+                summary=new.summary,
+                meta=None if new.meta is None else dict(new.meta),
+                source_key=new.source_key,
+                timestamp=new.timestamp,
+            )
+        )
+    return messages
+
+
+# -- query strings and headers ---------------------------------------------------------
 
 
 def parse_idempotency_key(value: str | None) -> str | None:
@@ -282,7 +227,7 @@ def parse_status_filter(value: str | None) -> Status | None:
 
 def encode_cursor(kind: str, moment: datetime, key: str | int) -> str:
     """An opaque cursor: where the last row of a page stands in its list's order."""
-    raw = json.dumps([kind, format_timestamp(moment), key], separators=(",", ":"))
+    raw = json.dumps([kind, format_utc(moment), key], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -297,53 +242,13 @@ def decode_cursor(value: str, kind: str, key_type: type) -> tuple[datetime, Any]
         if isinstance(key, int) and not 0 <= key < 2**63:
             raise ValueError(key)
         if isinstance(key, str):
-            check_text(key, "cursor")
-        return _parse_iso(moment), key
+            schemas.storable_text(key)
+        return schemas.parse_iso(moment), key
     except (
         ValueError,
         TypeError,
         OverflowError,
         RecursionError,
         binascii.Error,
-        UnprocessableEntity,
     ):
         raise invalid("the cursor is not one this list gave out") from None
-
-
-# -- writing ---------------------------------------------------------------------
-
-
-def format_timestamp(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with microseconds and ``Z``: ``2026-01-15T12:00:00.000000Z``."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
-def session_json(session: Session) -> dict[str, Any]:
-    """A session as the API shows it (without its messages)."""
-    return {
-        "id": session.id,
-        "status": Status(session.status).value,
-        "request": session.request,
-        "response": session.response,
-        "error": session.error,
-        "created_at": format_timestamp(session.created_at),
-        "last_activity": format_timestamp(session.last_activity),
-        "expires_at": format_timestamp(session.expires_at),
-        "context": session.context,
-        "message_count": session.message_count,
-    }
-
-
-def message_json(message: Message) -> dict[str, Any]:
-    """A message as the API shows it."""
-    return {
-        "id": message.id,
-        "role": message.role,
-        "content": message.content,
-        "summary": message.summary,
-        "timestamp": format_timestamp(message.timestamp),
-        "meta": message.meta,
-        "source_key": message.source_key,
-    }

@@ -8,6 +8,7 @@ its fields (422), the session (404, 409). Nothing is written before the last.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -23,12 +24,14 @@ from werkzeug.exceptions import (
 from werkzeug.routing import BaseConverter
 
 from webapp.accounts import audit
-from webapp.api import payloads, queries, service
+from webapp.api import payloads, schemas, service
 from webapp.api.auth import admin_required, authenticate_request, current_token
 from webapp.api.openapi import openapi_document
-from webapp.extensions import get_manager
+from webapp.config import parse_duration
+from webapp.extensions import get_manager, get_queries
 from webapp.sessions import DuplicateSessionError
 from webapp.sessions.manager import DEFAULT_EXPIRY
+from webapp.sessions.queries import Keyset, SessionFilter, Sort
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +60,68 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-def json_body() -> Any:
+def json_body(limit: int | None = None, setting: str = "MAX_BODY_BYTES") -> Any:
     """The request's JSON body: 415 unless the content type is JSON, 413 over
-    ``MAX_BODY_BYTES``, 400 unless it parses."""
+    ``limit`` bytes (default ``MAX_BODY_BYTES``; ``setting`` names it), 400 unless
+    it parses."""
     mimetype = request.mimetype
     if mimetype != "application/json" and not (
         mimetype.startswith("application/") and mimetype.endswith("+json")
     ):
         raise UnsupportedMediaType("send a JSON body with Content-Type: application/json")
+    if limit is None:
+        limit = int(current_app.config["MAX_BODY_BYTES"])
+    return payloads.parse_json_body(read_body(limit, setting))
+
+
+def read_body(limit: int, setting: str) -> bytes:
+    """The body, or 413 when it is over ``limit`` bytes: refused unread when its
+    ``Content-Length`` says so; a chunked body (no length) is read up to one byte
+    past the limit, and that byte refuses it."""
+    too_large = RequestEntityTooLarge(
+        f"the body is larger than {limit} bytes (SESSIONBOARD_{setting})"
+    )
+    if (request.content_length or 0) > limit:
+        raise too_large
+    request.max_content_length = limit + 1
     try:
         data = request.get_data(cache=False)
     except RequestEntityTooLarge:
-        limit = current_app.config["MAX_BODY_BYTES"]
-        raise RequestEntityTooLarge(
-            f"the body is larger than {limit} bytes (SESSIONBOARD_MAX_BODY_BYTES)"
-        ) from None
-    return payloads.parse_json_body(data)
+        raise too_large from None
+    if len(data) > limit:
+        raise too_large
+    return data
+
+
+def batch_body() -> Any:
+    """The JSON body of a POST of messages, bounded by ``MAX_BATCH_BYTES`` as well."""
+    config = current_app.config
+    body_limit, batch_limit = int(config["MAX_BODY_BYTES"]), int(config["MAX_BATCH_BYTES"])
+    if batch_limit < body_limit:
+        return json_body(batch_limit, "MAX_BATCH_BYTES")
+    return json_body(body_limit)
+
+
+def message_rules(session_id: str) -> payloads.MessageRules:
+    """What the messages of a POST must keep to: the batch size and the time window
+    (no timestamp beyond now + ``CLOCK_SKEW``; none older than the retention window,
+    which would be purged at once, unless the session is kept)."""
+    config = current_app.config
+    manager = get_manager()
+    retention: timedelta | None = manager.config.message_retention
+    if not retention or _is_kept(session_id):
+        retention = None
+    return payloads.MessageRules(
+        max_messages=int(config["MAX_BATCH_MESSAGES"]),
+        now=manager.clock(),
+        skew=parse_duration(config["CLOCK_SKEW"]),
+        retention=retention,
+    )
+
+
+def _is_kept(session_id: str) -> bool:
+    session = get_manager().get(session_id)
+    return session is not None and session.keep
 
 
 def query_args(*allowed: str) -> MultiDict[str, str]:
@@ -104,7 +153,7 @@ def create_session() -> tuple[Response, int, dict[str, str]]:
     except DuplicateSessionError:
         raise Conflict(f"a session with id {new.id!r} exists already") from None
     location = url_for("api.get_session", session_id=session.id)
-    return jsonify(payloads.session_json(session)), 201, {"Location": location}
+    return jsonify(schemas.Session.of(session).wire()), 201, {"Location": location}
 
 
 @bp.get("/sessions")
@@ -115,13 +164,18 @@ def list_sessions() -> Response:
     status = payloads.parse_status_filter(args.get("status"))
     cursor = args.get("cursor")
     before = payloads.decode_cursor(cursor, "sessions", str) if cursor else None
-    page = queries.session_page(get_manager().store, status=status, limit=limit, before=before)
+    # By creation: a row never moves while a client pages (activity would move it).
+    page = get_queries().session_records(
+        SessionFilter(statuses=(status.value,) if status else ()),
+        sort=Sort.CREATED,
+        older=Keyset(*before) if before else None,
+        limit=limit,
+    )
     next_cursor = (
-        payloads.encode_cursor("sessions", *page.next_position) if page.next_position else None
+        payloads.encode_cursor("sessions", page.older.at, page.older.id) if page.older else None
     )
-    return jsonify(
-        {"sessions": [payloads.session_json(s) for s in page.rows], "next_cursor": next_cursor}
-    )
+    sessions = [schemas.Session.of(s) for s in page.rows]
+    return jsonify(schemas.SessionPage(sessions=sessions, next_cursor=next_cursor).wire())
 
 
 @bp.get("/sessions/<session_id:session_id>")
@@ -131,7 +185,7 @@ def get_session(session_id: str) -> Response:
     session = get_manager().get(session_id)
     if session is None:
         raise _unknown(session_id)
-    return jsonify(payloads.session_json(session))
+    return jsonify(schemas.Session.of(session).wire())
 
 
 @bp.patch("/sessions/<session_id:session_id>")
@@ -146,7 +200,7 @@ def update_session(session_id: str) -> Response:
         raise Conflict(str(exc)) from None
     if session is None:
         raise _unknown(session_id)
-    return jsonify(payloads.session_json(session))
+    return jsonify(schemas.Session.of(session).wire())
 
 
 @bp.delete("/sessions/<session_id:session_id>")
@@ -174,9 +228,9 @@ def clear_sessions() -> Response:
 def append_messages(session_id: str) -> tuple[Response, int, dict[str, str]]:
     """Append one message or a batch, as one transaction; a repeated
     ``Idempotency-Key`` gets the first answer and appends nothing."""
-    body = json_body()
+    body = batch_body()
     query_args()
-    messages = payloads.parse_messages(body)
+    messages = payloads.parse_messages(body, message_rules(session_id))
     key = payloads.parse_idempotency_key(request.headers.get("Idempotency-Key"))
     try:
         outcome = service.append_messages(get_manager(), session_id, messages, key)
@@ -188,7 +242,7 @@ def append_messages(session_id: str) -> tuple[Response, int, dict[str, str]]:
         raise Conflict(f"session {session_id!r} is closed, expired or past its expiry")
     if outcome.status == "replayed":
         return jsonify(outcome.response), 201, {"Idempotent-Replayed": "true"}
-    return jsonify({"appended": outcome.appended}), 201, {}
+    return jsonify(schemas.Appended(appended=outcome.appended).wire()), 201, {}
 
 
 @bp.get("/sessions/<session_id:session_id>/messages")
@@ -198,15 +252,13 @@ def list_messages(session_id: str) -> Response:
     limit = payloads.parse_limit(args.get("limit"), current_app.config["API_PAGE_LIMIT"])
     cursor = args.get("after")
     after = payloads.decode_cursor(cursor, "messages", int) if cursor else None
-    page = queries.message_page(get_manager().store, session_id, limit=limit, after=after)
+    page = get_queries().message_page(session_id, after=after, limit=limit)
     if page is None:
         raise _unknown(session_id)
-    next_cursor = (
-        payloads.encode_cursor("messages", *page.next_position) if page.next_position else None
-    )
-    return jsonify(
-        {"messages": [payloads.message_json(m) for m in page.rows], "next_cursor": next_cursor}
-    )
+    rows, position = page
+    next_cursor = payloads.encode_cursor("messages", *position) if position else None
+    messages = [schemas.Message.of(m) for m in rows]
+    return jsonify(schemas.MessagePage(messages=messages, next_cursor=next_cursor).wire())
 
 
 @bp.get("/stats")

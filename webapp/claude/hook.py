@@ -13,7 +13,9 @@ SessionEnd.
 It never slows or breaks the agent: every call has one time budget (3 s by
 default) with no retry, a failure is a warning on stderr and exit status 0, and
 what could not be sent is written to a local spool that the next call sends
-first. It needs no database and no app: only the server's URL and a token.
+first. When the server answers 503 or 429 with ``Retry-After`` (its write lock
+is taken), the calls until then spool without sending. It needs no database
+and no app: only the server's URL and a token.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class HookSync:
         self.folder = folder
         self.deadline = deadline
         self.spool = folder / "spool"
+        #: Holds the time (Unix seconds) before which the server asked not to call.
+        self.retry_after_file = folder / "retry-after"
         self.state_dir = folder / "state"
         self.warnings: list[str] = []
         self._sequence = 0
@@ -165,6 +169,8 @@ class HookSync:
                 self.client.update_session(sid, **op["body"])
         except SessionboardError as exc:
             if exc.status == 0 or exc.status >= 500 or exc.status == 429:
+                if exc.retry_after is not None:
+                    self._write_retry_after(time.time() + exc.retry_after)
                 raise Offline(str(exc)) from exc
             if not (op["op"] == "create" and exc.status == 409):  # 409: it exists already
                 self.warnings.append(f"{op['op']} {sid}: {exc}")
@@ -199,6 +205,7 @@ class HookSync:
         """Sync one hook event; return how many operations were spooled."""
         online = True
         try:
+            self._check_retry_after()
             self.flush_spool()
         except Offline as exc:
             online = False
@@ -219,6 +226,21 @@ class HookSync:
         return spooled
 
     # -- local state ----------------------------------------------------------------------
+
+    def _check_retry_after(self) -> None:
+        """``Offline`` while the server's last ``Retry-After`` has not passed."""
+        try:
+            until = float(self.retry_after_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if time.time() < until:
+            raise Offline(f"the server asked to wait (Retry-After) {until - time.time():.1f}s more")
+
+    def _write_retry_after(self, until: float) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.retry_after_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(str(until), encoding="utf-8")
+        tmp.replace(self.retry_after_file)
 
     def _state_file(self, session_id: str) -> Path:
         digest = hashlib.sha256(session_id.encode()).hexdigest()[:32]

@@ -2,14 +2,18 @@
 
 from flask import Flask
 
-from webapp import rendering
+from webapp import params, rendering
 
 
 def init_app(app: Flask) -> None:
-    """Register the dashboard blueprint and the template filters it (and the
-    review pages) use: ``|markdown`` (sanitised HTML) and ``|json_code``."""
+    """Register the dashboard blueprint, the ``session_id`` route converter and
+    the template filters the pages use: ``|markdown`` (sanitised HTML) and
+    ``|json_code``."""
     from webapp.dashboard.views import bp
 
+    # An id the database cannot hold (NUL, over 64 characters) matches no route
+    # of the pages (nor of the export downloads): a 404.
+    app.url_map.converters["session_id"] = params.SessionIdConverter
     app.jinja_env.filters["markdown"] = rendering.render_markdown
     app.jinja_env.filters["json_code"] = rendering.highlight_json
     app.jinja_env.globals["is_safe_image_url"] = rendering.is_safe_image_url

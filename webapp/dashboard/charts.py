@@ -173,14 +173,15 @@ def bars(
 
 def bucket_labels(bounds: Sequence[int], unit: str = "") -> list[str]:
     """Labels of the buckets below each bound and the open one above the last."""
-    names = [_duration(b) if unit == "s" else str(b) for b in bounds]
+    names = [duration_label(b) if unit == "s" else str(b) for b in bounds]
     labels = [f"< {names[0]}"]
     labels += [f"{names[i - 1]}–{names[i]}" for i in range(1, len(bounds))]
     labels.append(f"≥ {names[-1]}")
     return labels
 
 
-def _duration(seconds: int) -> str:
+def duration_label(seconds: int) -> str:
+    """``30d``, ``12h``, ``5m`` or ``90s``: the largest unit that divides ``seconds``."""
     for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size}{unit}"

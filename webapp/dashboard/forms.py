@@ -1,18 +1,20 @@
 """Reading the dashboard's URLs and forms: list filters and action fields.
 
-Filters live in the URL (a filtered view can be bookmarked); anything malformed
-is dropped rather than answered with an error, so a hand-edited URL still shows
-a list.
+Filters live in the URL (a filtered view can be bookmarked); each parameter is
+read by the rules of :mod:`webapp.params`, so a malformed one is a 400
+that says what is wrong, not a database error and not a silently different list.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from webapp.dashboard.queries import SORTS, ListFilters
+from webapp import params
+from webapp.dashboard.queries import SORTS, Cursor, ListFilters
+from webapp.params import BadParameter
 from webapp.review.service import MAX_REASON_LENGTH, VERDICTS
 from webapp.sessions.types import Status
 
@@ -21,32 +23,56 @@ STATUS_VALUES = [s.value for s in Status]
 EXTEND_HOURS = (1, 24, 24 * 7)
 MAX_REASON = MAX_REASON_LENGTH
 MAX_NOTE = 20_000
+#: Limits of the list's text filters, in characters.
+MAX_CONTEXT_KEY = 200
+MAX_ERROR = 5_000
 
 
-def _date(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
+def parse_context(args: MultiDict[str, str]) -> tuple[str, str]:
+    """The ``context`` filter, ``key=value``: a key and its wanted text value, or
+    two empty strings when not given."""
+    raw = params.text(args, "context", MAX_CONTEXT_KEY + 1 + params.MAX_TEXT)
+    if not raw:
+        return "", ""
+    key, equals, value = raw.partition("=")
+    key, value = key.strip(), value.strip()
+    if not equals or not key:
+        raise BadParameter("context", "must be key=value, like model=opus")
+    if len(key) > MAX_CONTEXT_KEY or len(value) > params.MAX_TEXT:
+        raise BadParameter(
+            "context", f"takes a key of at most {MAX_CONTEXT_KEY} characters and a value of"
+            f" at most {params.MAX_TEXT}"
+        )  # fmt: skip
+    return key, value
 
 
 def parse_filters(args: MultiDict[str, str]) -> ListFilters:
-    """The list filters in a query string (``status`` may repeat)."""
-    context_key, _, context_value = (args.get("context") or "").partition("=")
-    sort = args.get("sort", "activity")
+    """The list filters in a query string (``status`` and ``verdict`` may repeat)."""
+    context_key, context_value = parse_context(args)
     return ListFilters(
-        statuses=[s for s in args.getlist("status") if s in STATUS_VALUES],
-        created_from=_date(args.get("from")),
-        created_to=_date(args.get("to")),
-        context_key=context_key.strip()[:200],
-        context_value=context_value.strip(),
-        text=(args.get("q") or "").strip()[:500],
-        verdicts=[v for v in args.getlist("verdict") if v in VERDICTS],
-        reviewer=(args.get("reviewer") or "").strip(),
-        tag=(args.get("tag") or "").strip(),
-        error=(args.get("error") or "")[:5000],
-        sort=sort if sort in SORTS else "activity",
+        statuses=params.choices(args, "status", STATUS_VALUES),
+        created_from=params.day(args, "from"),
+        created_to=params.day(args, "to"),
+        context_key=context_key,
+        context_value=context_value,
+        text=params.text(args, "q"),
+        verdicts=params.choices(args, "verdict", VERDICTS),
+        reviewer=params.text(args, "reviewer"),
+        tag=params.text(args, "tag"),
+        error=params.checked_text(args.get("error", ""), "error", MAX_ERROR),
+        sort=params.choice(args, "sort", SORTS, "activity"),
     )
+
+
+def parse_cursor(args: MultiDict[str, str], name: str) -> Cursor | None:
+    """A list page's cursor (``older`` or ``newer``); None when not given."""
+    raw = params.text(args, name, 100)
+    if not raw:
+        return None
+    cursor = Cursor.decode(raw)
+    if cursor is None:
+        raise BadParameter(name, "is not a page position this list gave out")
+    return cursor
 
 
 def filter_args(filters: ListFilters) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
+from webapp import params
 from webapp.accounts import audit
 from webapp.accounts.auth import Role, can, current_actor, login_required, role_required
 from webapp.dashboard import charts, queries
@@ -32,10 +33,12 @@ from webapp.dashboard.forms import (
     MAX_REASON,
     STATUS_VALUES,
     filter_args,
+    parse_cursor,
     parse_expiry,
     parse_filters,
 )
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, get_queries
+from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
 from webapp.sessions.types import UNFINISHED_STATUSES
@@ -86,19 +89,22 @@ def index() -> Response:
 @login_required
 def sessions() -> Response:
     """The session list: filters and sort from the URL, keyset pages."""
-    filters = parse_filters(request.args)
-    page = queries.list_sessions(
-        filters,
-        older=queries.Cursor.decode(request.args.get("older")),
-        newer=queries.Cursor.decode(request.args.get("newer")),
-    )
-    annotations = review.list_annotations([r["id"] for r in page.rows])
+    try:
+        filters = parse_filters(request.args)
+        older, newer = parse_cursor(request.args, "older"), parse_cursor(request.args, "newer")
+    except BadParameter as refused:
+        if not wants_fragment():
+            raise
+        template = "dashboard/_results_refused.html"
+        return html(render_template(template, error=refused, status=refused.code), 400)
+    page = queries.list_sessions(filters, older=older, newer=newer)
+    annotations = review.list_annotations([r.id for r in page.rows])
     context = {
         "page": page,
         "filters": filters,
         "args": filter_args(filters),
         "annotations": annotations,
-        "counts": queries.count_by_status(),
+        "counts": get_queries().count_by_status(),
         "statuses": STATUS_VALUES,
         "filtered": any(k != "sort" for k in filter_args(filters)),
     }
@@ -110,15 +116,15 @@ def sessions() -> Response:
 
 
 def _transcript_context(session: Session) -> dict[str, Any]:
-    window = queries.transcript_window(session.id)
+    window = get_queries().transcript_window(session.id)
     return {
         "window": window,
         "comments": review.comments_by_message(session.id),
-        "last_id": window.messages[-1]["id"] if window.messages else 0,
+        "last_id": window.messages[-1].id if window.messages else 0,
     }
 
 
-@bp.get("/sessions/<session_id>")
+@bp.get("/sessions/<session_id:session_id>")
 @login_required
 def session_page(session_id: str) -> Response:
     """A session: header, the latest part of its transcript, its actions."""
@@ -132,21 +138,22 @@ def session_page(session_id: str) -> Response:
             can_admin=can("admin"),
             live=_is_live(session),
             extend_hours=EXTEND_HOURS,
-            counts=queries.count_by_status(),
+            counts=get_queries().count_by_status(),
+            retention=queries.retention_notice(session),
             **_transcript_context(session),
         )
     )
 
 
-@bp.get("/sessions/<session_id>/messages")
+@bp.get("/sessions/<session_id:session_id>/messages")
 @login_required
 def earlier_messages(session_id: str) -> Response:
     """The messages before message ``before``, and a control for more."""
     session = _session_or_404(session_id)
-    before = request.args.get("before", type=int)
+    before = params.integer(request.args, "before")
     if before is None:
         abort(400, description="Which message to load before is missing.")
-    window = queries.transcript_window(session.id, before=before)
+    window = get_queries().transcript_window(session.id, before=before)
     return html(
         render_template(
             "dashboard/_earlier.html",
@@ -157,11 +164,11 @@ def earlier_messages(session_id: str) -> Response:
     )
 
 
-@bp.get("/sessions/<session_id>/messages/<int:message_id>")
+@bp.get(f"/sessions/<session_id:session_id>/messages/<int(max={params.MAX_ID}):message_id>")
 @login_required
 def full_message(session_id: str, message_id: int) -> Response:
     """One message in full (the answer to "show all" on a truncated message)."""
-    message = queries.full_message(session_id, message_id)
+    message = get_queries().full_message(session_id, message_id)
     if message is None:
         abort(404, description="This message is gone; it may have been purged.")
     comments = review.comments_by_message(session_id).get(message_id, [])
@@ -179,43 +186,48 @@ def _updates(session: Session, after: int, **extra: Any) -> str:
     """What changed on a session page since message ``after``: the header, new
     messages, the live poller (which stops once the session ends) and the counts,
     all as out-of-band swaps."""
-    new = queries.messages_after(session.id, after)
+    new = get_queries().messages_after(session.id, after)
     return render_template(
         "dashboard/_updates.html",
         session=session,
         messages=new,
         comments=review.comments_by_message(session.id) if new else {},
-        last_id=new[-1]["id"] if new else after,
+        last_id=new[-1].id if new else after,
         live=_is_live(session),
         can_review=can("review"),
         can_admin=can("admin"),
         extend_hours=EXTEND_HOURS,
-        counts=queries.count_by_status(),
+        counts=get_queries().count_by_status(),
+        retention=queries.retention_notice(session),
         **extra,
     )
 
 
-@bp.get("/sessions/<session_id>/poll")
+@bp.get("/sessions/<session_id:session_id>/poll")
 @login_required
 def poll(session_id: str) -> Response:
     """The live check: 204 while nothing changed since ``at``/``after`` (two
     indexed lookups, no rendering); otherwise the updates."""
-    state = queries.live_state(session_id)
+    state = get_queries().live_state(session_id)
     if state is None:
         abort(404, description="This session was deleted.")
-    status, last_activity, last_id = state
-    after = request.args.get("after", 0, type=int)
-    try:
-        seen = datetime.fromisoformat(request.args.get("at", ""))
-    except ValueError:
-        seen = None
-    if seen == last_activity and last_id <= after:
+    after = params.integer(request.args, "after") or 0
+    seen = params.moment(request.args, "at")
+    if seen == state.last_activity and state.last_message_id <= after:
         return html("", 204)
     return html(_updates(_session_or_404(session_id), after))
 
 
 def _after() -> int:
-    return request.form.get("after", 0, type=int)
+    """The last message id the page shows (the live poller's), sent by every action."""
+    return params.integer(request.form, "after") or 0
+
+
+@bp.before_request
+def _check_actions() -> None:
+    """A malformed action is refused before it changes anything."""
+    if request.method == "POST":
+        _after()
 
 
 def _action_result(session_id: str, message: str, *, ok: bool = True) -> Response:
@@ -224,7 +236,7 @@ def _action_result(session_id: str, message: str, *, ok: bool = True) -> Respons
     return html(_updates(session, _after(), notice=message, notice_ok=ok, actions=True))
 
 
-@bp.post("/sessions/<session_id>/close")
+@bp.post("/sessions/<session_id:session_id>/close")
 @login_required
 @role_required(Role.REVIEWER)
 def close_session(session_id: str) -> Response:
@@ -236,13 +248,13 @@ def close_session(session_id: str) -> Response:
     return _action_result(session_id, "Session closed.")
 
 
-@bp.post("/sessions/<session_id>/fail")
+@bp.post("/sessions/<session_id:session_id>/fail")
 @login_required
 @role_required(Role.REVIEWER)
 def fail_session(session_id: str) -> Response:
     """Mark the session failed with a reason."""
     _session_or_404(session_id)
-    reason = (request.form.get("reason") or "").strip()[:MAX_REASON]
+    reason = params.text(request.form, "reason", MAX_REASON)
     if not reason:
         return _action_result(session_id, "Give a reason for the failure.", ok=False)
     if not get_manager().set_failed(session_id, reason):
@@ -251,7 +263,7 @@ def fail_session(session_id: str) -> Response:
     return _action_result(session_id, "Session marked failed.")
 
 
-@bp.post("/sessions/<session_id>/expiry")
+@bp.post("/sessions/<session_id:session_id>/expiry")
 @login_required
 @role_required(Role.REVIEWER)
 def set_expiry(session_id: str) -> Response:
@@ -270,13 +282,13 @@ def set_expiry(session_id: str) -> Response:
     )
 
 
-@bp.post("/sessions/<session_id>/notes")
+@bp.post("/sessions/<session_id:session_id>/notes")
 @login_required
 @role_required(Role.REVIEWER)
 def add_note(session_id: str) -> Response:
     """Append a note for the agent: a user message marked as a note."""
     _session_or_404(session_id)
-    text = (request.form.get("note") or "").strip()[:MAX_NOTE]
+    text = params.text(request.form, "note", MAX_NOTE)
     if not text:
         return _action_result(session_id, "Write the note first.", ok=False)
     author = current_actor()
@@ -287,7 +299,7 @@ def add_note(session_id: str) -> Response:
     return _action_result(session_id, "Note added.")
 
 
-@bp.get("/sessions/<session_id>/delete")
+@bp.get("/sessions/<session_id:session_id>/delete")
 @login_required
 @role_required(Role.ADMIN)
 def confirm_delete(session_id: str) -> Response:
@@ -297,7 +309,7 @@ def confirm_delete(session_id: str) -> Response:
     return html(render_template(template, session=session))
 
 
-@bp.post("/sessions/<session_id>/delete")
+@bp.post("/sessions/<session_id:session_id>/delete")
 @login_required
 @role_required(Role.ADMIN)
 def delete_session(session_id: str) -> Response:
@@ -318,7 +330,7 @@ def delete_session(session_id: str) -> Response:
 
 def _stats_charts(now: datetime) -> list[charts.Chart]:
     days = [(now - timedelta(days=29 - i)).date().isoformat() for i in range(30)]
-    per_day = queries.sessions_per_day(now)
+    per_day = get_queries().sessions_per_day(queries.chart_start(now))
     shown = [s for s in STATUS_VALUES if any(per_day.get(d, {}).get(s) for d in days)]
     series = {s: [per_day.get(d, {}).get(s, 0) for d in days] for s in shown}
     finished = [
@@ -327,8 +339,8 @@ def _stats_charts(now: datetime) -> list[charts.Chart]:
     failed = [per_day.get(d, {}).get("failed", 0) for d in days]
     rates = [100.0 * f / n if n else 0.0 for f, n in zip(failed, finished, strict=True)]
     since = queries.chart_start(now)
-    durations = queries.histogram("duration", since)
-    message_counts = queries.histogram("messages", since)
+    durations = get_queries().histogram("duration", since)
+    message_counts = get_queries().histogram("messages", since)
     return [
         charts.stacked_bars(
             "per-day",
@@ -381,7 +393,7 @@ def stats() -> Response:
             counts={status: numbers[status] for status in STATUS_VALUES},
             statuses=STATUS_VALUES,
             charts=_stats_charts(now),
-            errors=queries.top_errors(queries.chart_start(now)),
+            errors=get_queries().top_errors(queries.chart_start(now)),
         )
     )
 
@@ -390,7 +402,7 @@ def stats() -> Response:
 
 
 def _admin_context() -> dict[str, Any]:
-    return {"purge_log": get_manager().store.purge_log(limit=50), "clear_word": CLEAR_WORD}
+    return {"purge_log": get_queries().purge_log(limit=50), "clear_word": CLEAR_WORD}
 
 
 @bp.get("/admin")
@@ -400,7 +412,7 @@ def admin() -> Response:
     """Purge now (after a dry run), clear all (typed confirmation), the purge log."""
     return html(
         render_template(
-            "dashboard/admin.html", counts=queries.count_by_status(), **_admin_context()
+            "dashboard/admin.html", counts=get_queries().count_by_status(), **_admin_context()
         )
     )
 
@@ -432,7 +444,7 @@ def purge() -> Response:
         render_template(
             "dashboard/_purge.html",
             done=result,
-            counts=queries.count_by_status(),
+            counts=get_queries().count_by_status(),
             oob=True,
             **_admin_context(),
         )  # fmt: skip
@@ -453,6 +465,9 @@ def clear() -> Response:
     audit.record("sessions.clear", detail={"cleared": cleared})
     return html(
         render_template(
-            "dashboard/_clear.html", cleared=cleared, counts=queries.count_by_status(), oob=True
+            "dashboard/_clear.html",
+            cleared=cleared,
+            counts=get_queries().count_by_status(),
+            oob=True,
         )
     )

@@ -1,4 +1,4 @@
-"""Review data and review changes: verdicts, comments, tags, keep, the inbox.
+r"""Review data and review changes: verdicts, comments, tags, keep, the inbox.
 
 CONTRACT (read side, used by other features' pages):
 - ``session_review(session_id) -> dict``: ``verdict`` ("unreviewed" | "approved" |
@@ -8,8 +8,9 @@ CONTRACT (read side, used by other features' pages):
   ``{"verdict": str, "tags": list[str]}`` for the session list's columns.
 - ``comments_by_message(session_id) -> dict[int, list[dict]]``: comments on single
   messages, keyed by message id, shown beside that message.
-- ``session_filter(verdicts, reviewer, tag)``: a SQL condition on ``sessions.id``
-  for the session list, or None when no review filter is given.
+- ``session_filter(verdicts, reviewer, tag)``: the sessions these review filters
+  keep, as :class:`~webapp.sessions.queries.IdSet`\ s for the read model (none when
+  no review filter is given).
 
 Write side: ``set_verdict``, ``add_comment``, ``add_tag``, ``remove_tag`` and
 ``set_keep`` each change one session in one transaction together with its audit
@@ -22,31 +23,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Table,
-    and_,
-    case,
-    delete,
-    exists,
-    func,
-    insert,
-    or_,
-    select,
-)
+from sqlalchemy import Connection, Table, delete, insert, select
 
 from webapp.accounts import audit
 from webapp.accounts.auth import current_actor
-from webapp.extensions import get_manager
+from webapp.extensions import get_database, get_manager, get_queries
 from webapp.rendering import render_markdown
 from webapp.review.models import VERDICTS as VERDICTS  # the contract names it here
 from webapp.review.models import Comment, Tag, Verdict
 from webapp.sessions import UnknownSessionError
-from webapp.sessions.store import messages_t, sessions_t
+from webapp.sessions.queries import FINISHED_STATUSES, IdSet, InboxRow
+from webapp.sessions.transcripts import message_exists, session_exists
 
 verdicts_t = cast(Table, Verdict.__table__)
 comments_t = cast(Table, Comment.__table__)
@@ -55,10 +44,8 @@ tags_t = cast(Table, Tag.__table__)
 MAX_TAG_LENGTH = 64
 MAX_COMMENT_LENGTH = 20_000
 MAX_REASON_LENGTH = 2_000
-#: Sessions the inbox offers: finished ones (a running session is not ready yet).
-INBOX_STATUSES = ("completed", "failed", "expired", "closed")
-#: Shown first in the inbox: the agent failed or never finished.
-URGENT_STATUSES = ("failed", "expired")
+#: The statuses the inbox offers to narrow to: finished ones.
+INBOX_STATUSES = tuple(str(s) for s in FINISHED_STATUSES)
 
 
 class ReviewError(ValueError):
@@ -88,7 +75,7 @@ def _tags(conn: Connection, session_id: str) -> list[str]:
 def session_review(session_id: str) -> dict[str, Any]:
     """The review state of one session."""
     c = comments_t.c
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         verdict = conn.execute(
             select(verdicts_t).where(verdicts_t.c.session_id == session_id)
         ).first()
@@ -112,13 +99,42 @@ def session_review(session_id: str) -> dict[str, Any]:
     }
 
 
+def review_record(session_id: str) -> dict[str, Any]:
+    """A session's review data as an export keeps it: the verdict (``verdict``,
+    ``by``, ``at``, ``reason``) or None, the tags, and every comment (``message_id``,
+    ``author``, ``created_at``, ``body``), oldest first."""
+    c = comments_t.c
+    with get_database().read() as conn:
+        verdict = conn.execute(
+            select(verdicts_t).where(verdicts_t.c.session_id == session_id)
+        ).first()
+        tags = _tags(conn, session_id)
+        comments = conn.execute(
+            select(c.message_id, c.author, c.created_at, c.body)
+            .where(c.session_id == session_id)
+            .order_by(c.created_at, c.id)
+        )
+        return {
+            "verdict": None
+            if verdict is None
+            else {
+                "verdict": verdict.verdict,
+                "by": verdict.by,
+                "at": verdict.at,
+                "reason": verdict.reason,
+            },
+            "tags": tags,
+            "comments": [dict(r._mapping) for r in comments],
+        }
+
+
 def list_annotations(session_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Verdict and tags per session, for list rows."""
     ids = list(session_ids)
     result: dict[str, dict[str, Any]] = {sid: {"verdict": "unreviewed", "tags": []} for sid in ids}
     if not ids:
         return result
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         for sid, verdict in conn.execute(
             select(verdicts_t.c.session_id, verdicts_t.c.verdict).where(
                 verdicts_t.c.session_id.in_(ids)
@@ -138,7 +154,7 @@ def comments_by_message(session_id: str) -> dict[int, list[dict[str, Any]]]:
     """Comments on single messages, keyed by message id."""
     c = comments_t.c
     found: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         for row in conn.execute(
             select(comments_t)
             .where(c.session_id == session_id, c.message_id.is_not(None))
@@ -155,33 +171,28 @@ def message_comments(session_id: str, message_id: int) -> list[dict[str, Any]]:
 
 def session_filter(
     verdicts: Sequence[str] | None = None, reviewer: str | None = None, tag: str | None = None
-) -> ColumnElement[bool] | None:
-    """A condition on ``sessions.id`` for review filters, or None."""
-    sid = sessions_t.c.id
-    conditions: list[ColumnElement[bool]] = []
-    wanted = [v for v in (verdicts or []) if v in VERDICTS]
-    if wanted:
-        v = verdicts_t.c
-        reviewed = [w for w in wanted if w != "unreviewed"]
-        either: list[ColumnElement[bool]] = []
-        if reviewed:
-            either.append(exists().where(v.session_id == sid, v.verdict.in_(reviewed)))
-        if "unreviewed" in wanted:
-            either.append(~exists().where(v.session_id == sid))
-        conditions.append(or_(*either))
+) -> tuple[IdSet, ...]:
+    """The sessions that review filters keep, for the read model (empty: no filter)."""
+    v = verdicts_t.c
+    picked: list[IdSet] = []
+    wanted = {w for w in (verdicts or []) if w in VERDICTS}
+    if "unreviewed" in wanted:
+        # No verdict, or one of those wanted: no verdict among the others.
+        others = [w for w in VERDICTS if w not in wanted]
+        if others:
+            picked.append(IdSet(select(v.session_id).where(v.verdict.in_(others)), negate=True))
+    elif wanted:
+        picked.append(IdSet(select(v.session_id).where(v.verdict.in_(sorted(wanted)))))
     if reviewer:
-        conditions.append(
-            exists().where(verdicts_t.c.session_id == sid, verdicts_t.c.by == reviewer)
-        )
+        picked.append(IdSet(select(v.session_id).where(v.by == reviewer)))
     if tag:
-        name = _normal_tag(tag)
-        conditions.append(exists().where(tags_t.c.session_id == sid, tags_t.c.name == name))
-    return and_(*conditions) if conditions else None
+        picked.append(IdSet(select(tags_t.c.session_id).where(tags_t.c.name == _normal_tag(tag))))
+    return tuple(picked)
 
 
 def all_tags() -> list[str]:
     """Every tag in use, for filter menus."""
-    with get_manager().store.read() as conn:
+    with get_database().read() as conn:
         query = select(tags_t.c.name).distinct().order_by(tags_t.c.name)
         return list(conn.execute(query).scalars())
 
@@ -201,86 +212,33 @@ class InboxFilter:
         return {k: v for k, v in (("tag", self.tag), ("status", self.status)) if v}
 
 
-def _priority() -> ColumnElement[int]:
-    return case((sessions_t.c.status.in_(URGENT_STATUSES), 0), else_=1)
-
-
-def _inbox_where(where: InboxFilter) -> ColumnElement[bool]:
-    s = sessions_t.c
-    statuses = [where.status] if where.status in INBOX_STATUSES else list(INBOX_STATUSES)
-    condition = and_(s.status.in_(statuses), ~exists().where(verdicts_t.c.session_id == s.id))
-    tagged = session_filter(tag=where.tag or None)
-    return and_(condition, tagged) if tagged is not None else condition
-
-
-def _after(key: tuple[int, datetime, str], forward: bool) -> ColumnElement[bool]:
-    """Rows after ``key`` in inbox order (``forward``), or before it."""
-    prio, created, sid = key
-    p, c, i = _priority(), sessions_t.c.created_at, sessions_t.c.id
-    if forward:
-        return or_(p > prio, and_(p == prio, or_(c > created, and_(c == created, i > sid))))
-    return or_(p < prio, and_(p == prio, or_(c < created, and_(c == created, i < sid))))
-
-
-def _inbox_query(where: InboxFilter, forward: bool = True) -> Any:
-    s = sessions_t.c
-    order = (_priority(), s.created_at, s.id)
-    return (
-        select(s.id, s.status, s.request_excerpt, s.created_at, s.message_count, _priority())
-        .where(_inbox_where(where))
-        .order_by(*(order if forward else [col.desc() for col in order]))
-    )
-
-
-def _key(row: Any) -> tuple[int, datetime, str]:
-    m = row._mapping
-    return (0 if m["status"] in URGENT_STATUSES else 1, m["created_at"], m["id"])
+def _inbox_within(where: InboxFilter) -> list[IdSet]:
+    """Sessions without a verdict, narrowed by the inbox's tag."""
+    return [IdSet(select(verdicts_t.c.session_id), negate=True), *session_filter(tag=where.tag)]
 
 
 def inbox(
     where: InboxFilter, *, after: str | None = None, limit: int = 50
-) -> tuple[list[dict[str, Any]], str | None, int]:
+) -> tuple[list[InboxRow], str | None, int]:
     """Unreviewed finished sessions, failed and expired first, then oldest; a page
     after session ``after``, the id to page on from (or None) and the total."""
-    query = _inbox_query(where).limit(limit + 1)
-    with get_manager().store.read() as conn:
-        if after:
-            key = _session_key(conn, after)
-            if key is not None:
-                query = query.where(_after(key, True))
-        rows = [dict(r._mapping) for r in conn.execute(query)]
-        total = conn.execute(
-            select(func.count()).select_from(sessions_t).where(_inbox_where(where))
-        ).scalar_one()
-    next_after = rows[limit - 1]["id"] if len(rows) > limit else None
-    return rows[:limit], next_after, int(total)
-
-
-def _session_key(conn: Connection, session_id: str) -> tuple[int, datetime, str] | None:
-    s = sessions_t.c
-    row = conn.execute(select(s.id, s.status, s.created_at).where(s.id == session_id)).first()
-    return _key(row) if row is not None else None
+    return get_queries().inbox(_inbox_within(where), status=where.status, after=after, limit=limit)
 
 
 def neighbour(session_id: str, where: InboxFilter, *, forward: bool = True) -> str | None:
     """The inbox session after (or before) ``session_id`` in inbox order, whether or
     not ``session_id`` itself still awaits review; None at the end. An unknown id
     gives the first (or last) one."""
-    with get_manager().store.read() as conn:
-        key = _session_key(conn, session_id)
-        query = _inbox_query(where, forward).limit(1)
-        if key is not None:
-            query = query.where(_after(key, forward))
-        row = conn.execute(query).first()
-    return row._mapping["id"] if row is not None else None
+    return get_queries().inbox_neighbour(
+        session_id, _inbox_within(where), status=where.status, forward=forward
+    )
 
 
 # -- write side ------------------------------------------------------------------------
 
 
 def _check_session(conn: Connection, session_id: str) -> None:
-    found = conn.execute(select(sessions_t.c.id).where(sessions_t.c.id == session_id)).first()
-    if found is None:
+    if not session_exists(conn, session_id):
         raise UnknownSessionError(session_id)
 
 
@@ -292,7 +250,7 @@ def set_verdict(session_id: str, verdict: str, reason: str = "") -> dict[str, An
     if len(reason) > MAX_REASON_LENGTH:
         raise ReviewError(f"A reason has at most {MAX_REASON_LENGTH} characters.")
     actor = current_actor()
-    with get_manager().store.write() as conn:
+    with get_database().write() as conn:
         _check_session(conn, session_id)
         conn.execute(delete(verdicts_t).where(verdicts_t.c.session_id == session_id))
         if verdict != "unreviewed":
@@ -306,7 +264,7 @@ def set_verdict(session_id: str, verdict: str, reason: str = "") -> dict[str, An
                 )
             )
         detail = {"verdict": verdict, "reason": reason} if reason else {"verdict": verdict}
-        audit.record("verdict", session_id=session_id, detail=detail, conn=conn)
+        audit.record("verdict", session_id=session_id, detail=detail)
     return session_review(session_id)
 
 
@@ -317,15 +275,10 @@ def add_comment(session_id: str, body: str, message_id: int | None = None) -> di
         raise ReviewError("A comment needs some text.")
     if len(body) > MAX_COMMENT_LENGTH:
         raise ReviewError(f"A comment has at most {MAX_COMMENT_LENGTH} characters.")
-    with get_manager().store.write() as conn:
+    with get_database().write() as conn:
         _check_session(conn, session_id)
-        if message_id is not None:
-            m = messages_t.c
-            found = conn.execute(
-                select(m.id).where(m.id == message_id, m.session_id == session_id)
-            ).first()
-            if found is None:
-                raise ReviewError("That message is not in this session.")
+        if message_id is not None and not message_exists(conn, session_id, message_id):
+            raise ReviewError("That message is not in this session.")
         row = conn.execute(
             insert(comments_t)
             .values(
@@ -340,7 +293,7 @@ def add_comment(session_id: str, body: str, message_id: int | None = None) -> di
         detail: dict[str, Any] = {"comment": row._mapping["id"], "excerpt": body[:80]}
         if message_id is not None:
             detail["message"] = message_id
-        audit.record("comment", session_id=session_id, detail=detail, conn=conn)
+        audit.record("comment", session_id=session_id, detail=detail)
     return _comment(row)
 
 
@@ -359,29 +312,75 @@ def clean_tag(name: str) -> str:
 def add_tag(session_id: str, name: str) -> list[str]:
     """Tag the session (a tag it has already is no change); returns its tags."""
     tag = clean_tag(name)
-    with get_manager().store.write() as conn:
+    with get_database().write() as conn:
         _check_session(conn, session_id)
         if tag not in _tags(conn, session_id):
             conn.execute(insert(tags_t).values(session_id=session_id, name=tag))
-            audit.record("tag.add", session_id=session_id, detail={"tag": tag}, conn=conn)
+            audit.record("tag.add", session_id=session_id, detail={"tag": tag})
         return _tags(conn, session_id)
 
 
 def remove_tag(session_id: str, name: str) -> list[str]:
     """Take a tag off the session; returns its tags."""
     tag = _normal_tag(name)
-    with get_manager().store.write() as conn:
+    with get_database().write() as conn:
         _check_session(conn, session_id)
         t = tags_t.c
         removed = conn.execute(delete(tags_t).where(t.session_id == session_id, t.name == tag))
         if removed.rowcount:
-            audit.record("tag.remove", session_id=session_id, detail={"tag": tag}, conn=conn)
+            audit.record("tag.remove", session_id=session_id, detail={"tag": tag})
         return _tags(conn, session_id)
 
 
 def set_keep(session_id: str, keep: bool) -> bool:
     """Exempt the session from retention purging (or return it to it)."""
-    if not get_manager().set_keep(session_id, keep):
-        raise UnknownSessionError(session_id)
-    audit.record("keep", session_id=session_id, detail={"keep": keep})
+    with get_database().write():
+        if not get_manager().set_keep(session_id, keep):
+            raise UnknownSessionError(session_id)
+        audit.record("keep", session_id=session_id, detail={"keep": keep})
     return keep
+
+
+def import_review(session_id: str, review: dict[str, Any], message_ids: dict[Any, int]) -> None:
+    """The review data of an imported session: its verdict (by its own reviewer and
+    time), tags and comments (on the messages ``message_ids`` maps the exported ids
+    to). Checked by the same rules as a reviewer's changes (``ReviewError``), written
+    in one transaction with one ``review.import`` audit entry."""
+    verdict = review.get("verdict")
+    if verdict and verdict.get("verdict") not in VERDICTS[1:]:
+        raise ReviewError(f"A verdict is one of {', '.join(VERDICTS[1:])}.")
+    reason = (verdict or {}).get("reason") or ""
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ReviewError(f"A reason has at most {MAX_REASON_LENGTH} characters.")
+    tags = sorted({clean_tag(name) for name in review.get("tags", [])})
+    comments = review.get("comments", [])
+    for comment in comments:
+        body = comment.get("body") or ""
+        if not body.strip() or len(body) > MAX_COMMENT_LENGTH:
+            raise ReviewError(f"A comment has 1 to {MAX_COMMENT_LENGTH} characters.")
+    with get_database().write() as conn:
+        _check_session(conn, session_id)
+        if verdict:
+            conn.execute(
+                insert(verdicts_t).values(
+                    session_id=session_id,
+                    verdict=verdict["verdict"],
+                    by=verdict["by"],
+                    at=verdict["at"],
+                    reason=reason,
+                )
+            )
+        for tag in tags:
+            conn.execute(insert(tags_t).values(session_id=session_id, name=tag))
+        for comment in comments:
+            conn.execute(
+                insert(comments_t).values(
+                    session_id=session_id,
+                    message_id=message_ids.get(comment.get("message_id")),
+                    author=comment["author"],
+                    created_at=comment["created_at"],
+                    body=comment["body"],
+                )
+            )
+        detail = {"verdict": bool(verdict), "tags": len(tags), "comments": len(comments)}
+        audit.record("review.import", session_id=session_id, detail=detail)

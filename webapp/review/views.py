@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from webapp import params
 from webapp.accounts.auth import Role, can, login_required, role_required
 from webapp.extensions import get_manager
 from webapp.review import service
@@ -117,10 +118,9 @@ def set_keep(session_id: str) -> Response:
 
 def _inbox_filter() -> service.InboxFilter:
     args = request.args
-    status = args.get("status", "")
     return service.InboxFilter(
-        tag=args.get("tag", "").strip(),
-        status=status if status in service.INBOX_STATUSES else "",
+        tag=params.text(args, "tag"),
+        status=params.choice(args, "status", service.INBOX_STATUSES, ""),
     )
 
 
@@ -129,7 +129,7 @@ def _inbox_filter() -> service.InboxFilter:
 def inbox() -> Response:
     """Sessions awaiting review: failed and expired first, then oldest."""
     where = _inbox_filter()
-    rows, next_after, total = service.inbox(where, after=request.args.get("after") or None)
+    rows, next_after, total = service.inbox(where, after=params.session_id(request.args, "after"))
     more_url = url_for("review.inbox", **where.args(), after=next_after) if next_after else None
     template = "review/_inbox_rows.html" if _is_htmx() else "review/inbox.html"
     body = render_template(
@@ -148,7 +148,7 @@ def inbox() -> Response:
 
 def _step(forward: bool) -> Response:
     where = _inbox_filter()
-    current = request.args.get("after" if forward else "before", "")
+    current = params.session_id(request.args, "after" if forward else "before") or ""
     found = service.neighbour(current, where, forward=forward)
     if found is None:
         return redirect(url_for("review.inbox", **where.args(), done=1), 303)

@@ -8,6 +8,7 @@ True
 """
 
 from .manager import Manager
+from .rows import BulkRows
 from .store import (
     AppendOutcome,
     DuplicateSessionError,
@@ -18,6 +19,7 @@ from .types import Config, Message, Session, Status, SweepResult
 
 __all__ = [
     "AppendOutcome",
+    "BulkRows",
     "Config",
     "DuplicateSessionError",
     "Manager",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
@@ -90,6 +91,12 @@ def configure_engine(engine: Engine) -> None:
     engine._sessionboard_configured = True  # type: ignore[attr-defined]
 
 
+#: The write transaction open in this thread or task, with its engine.
+_open_write: ContextVar[tuple[Engine, Connection] | None] = ContextVar(
+    "sessionboard_open_write", default=None
+)
+
+
 class Database:
     """An engine with Sessionboard's rules and its two kinds of transaction.
 
@@ -118,13 +125,38 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success."""
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success.
+
+        A write opened inside another one on the same engine (in the same thread or
+        task) joins it as a savepoint: it commits with the outer transaction, and an
+        error inside it undoes only its own part. So a feature can make a change and
+        its audit entry, or an import a whole file, one transaction::
+
+            with database.write():
+                manager.close(session_id)      # its own write joins this one
+                audit.record("session.close", session_id=session_id)
+        """
+        outer = _open_write.get()
+        if outer is not None and outer[0] is self.engine:
+            with outer[1].begin_nested():
+                yield outer[1]
+            return
         with self._writer.begin() as conn:
-            yield conn
+            token = _open_write.set((self.engine, conn))
+            try:
+                yield conn
+            finally:
+                _open_write.reset(token)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only connection; its snapshot ends when the block ends."""
+        """A read-only connection; its snapshot ends when the block ends. Inside an
+        open write on this engine it is that write's connection, which sees its
+        changes."""
+        outer = _open_write.get()
+        if outer is not None and outer[0] is self.engine:
+            yield outer[1]
+            return
         with self.engine.connect() as conn:
             yield conn
 

@@ -25,6 +25,7 @@ from .types import (
     Status,
     SweepResult,
     check_json,
+    check_session_id,
     utcnow,
 )
 
@@ -80,8 +81,8 @@ class Manager:
         if context is not None and not isinstance(context, dict):
             raise ValueError("session context must be a JSON object")
         check_json(context or {}, "session context")
-        if id is not None and (not isinstance(id, str) or not id.strip() or len(id) > 64):
-            raise ValueError("session id must be a non-empty string of at most 64 characters")
+        if id is not None:
+            check_session_id(id)
         created = created_at or now
         session = Session(
             id=id or str(uuid.uuid4()),

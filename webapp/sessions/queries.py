@@ -31,16 +31,21 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    type_coerce,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from .rows import row_to_session, sessions_t
 from .stats import StatsReads
 from .store import MessageStore
 from .transcripts import TranscriptReads, session_exists
-from .types import Session, Status
+from .types import Session, Status, check_text
 from .usage_reads import UsageReads
 
 T = TypeVar("T")
+
+#: The longest session id (the column's length).
+MAX_SESSION_ID_LENGTH = 64
 
 #: Sessions the review inbox offers: finished ones (a running one is not ready).
 FINISHED_STATUSES = (Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.CLOSED)
@@ -81,8 +86,8 @@ class SessionFilter:
     error: str = ""
     within: tuple[IdSet, ...] = ()
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        """The filter as SQL conditions on the sessions table."""
+    def conditions(self, dialect: str) -> list[ColumnElement[bool]]:
+        """The filter as SQL conditions on the sessions table, for ``dialect``."""
         c = sessions_t.c
         where: list[ColumnElement[bool]] = []
         if self.statuses:
@@ -92,10 +97,7 @@ class SessionFilter:
         if self.created_before is not None:
             where.append(c.created_at < self.created_before)
         if self.context_key:
-            value = c.context[self.context_key].as_string()
-            where.append(
-                value.is_not(None) if self.context_value is None else value == self.context_value
-            )
+            where.append(_context_has(self.context_key, self.context_value, dialect))
         if self.text:
             # A substring LIKE: exact, but a scan of the filtered rows.
             pattern = like_pattern(self.text)
@@ -108,6 +110,22 @@ class SessionFilter:
             picked = c.id.in_(ids.query)
             where.append(~picked if ids.negate else picked)
         return where
+
+
+def _context_has(key: str, value: str | None, dialect: str) -> ColumnElement[bool]:
+    """The session's context has top-level ``key`` (holding the string ``value``
+    unless None), alike on both engines whatever characters the key has: JSONB
+    containment or ``?`` on PostgreSQL; on SQLite ``json_each``, which decodes keys
+    as written (a JSON path would not find an escaped key, nor one with a quote)."""
+    context = sessions_t.c.context
+    if dialect == "postgresql":
+        jsonb = type_coerce(context, JSONB)
+        return jsonb.has_key(key) if value is None else jsonb.contains({key: value})
+    entries = func.json_each(context).table_valued("key", "value", "type")
+    wanted = [entries.c.key == key]
+    if value is not None:
+        wanted += [entries.c.type == "text", entries.c.value == value]
+    return select(literal(1)).select_from(entries).where(*wanted).exists()
 
 
 def like_pattern(text: str) -> str:
@@ -139,17 +157,19 @@ class Keyset:
 
     @classmethod
     def decode(cls, text: str | None) -> Keyset | None:
-        """The position in ``text``, or None when it is missing or malformed."""
+        """The position in ``text``, or None when it is missing or malformed: its
+        time must have a zone, its id must be one a session can have."""
         if not text or "~" not in text:
             return None
         at, _, sid = text.partition("~")
         try:
             parsed = datetime.fromisoformat(at)
-        except ValueError:
+            check_text(sid, "id")
+            if parsed.tzinfo is None or not sid or len(sid) > MAX_SESSION_ID_LENGTH:
+                return None
+            return cls(parsed.astimezone(UTC), sid)
+        except (ValueError, OverflowError):
             return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return cls(parsed.astimezone(UTC), sid)
 
 
 @dataclass(frozen=True)
@@ -236,7 +256,7 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
     ) -> tuple[list[Any], Keyset | None, Keyset | None]:
         c = sessions_t.c
         column = _SORT_COLUMNS[sort]
-        query = select(*columns).where(*where.conditions())
+        query = select(*columns).where(*where.conditions(self.store.dialect))
         key = tuple_(column, c.id)
         if newer is not None:
             query = query.where(key > tuple_(literal(newer.at, column.type), literal(newer.id)))
@@ -316,6 +336,10 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         """Sessions per status."""
         return self.store.count_by_status()
 
+    def purge_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest sweeps' purge log entries, newest first."""
+        return self.store.purge_log(limit)
+
     def exists(self, session_id: str) -> bool:
         """Whether the session is stored."""
         with self.store.read() as conn:
@@ -325,7 +349,9 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
 
     def _inbox_where(self, within: Sequence[IdSet], status: str) -> list[ColumnElement[bool]]:
         wanted = (status,) if status in FINISHED_STATUSES else FINISHED_STATUSES
-        return SessionFilter(statuses=tuple(wanted), within=tuple(within)).conditions()
+        return SessionFilter(statuses=tuple(wanted), within=tuple(within)).conditions(
+            self.store.dialect
+        )
 
     def _after(self, conn: Connection, session_id: str, forward: bool) -> ColumnElement[bool]:
         c = sessions_t.c

@@ -27,7 +27,7 @@ from .models import (
     UsageRollupRow,
 )
 from .pricing import check_usage_meta
-from .types import Message, Session, Status, as_utc, check_json, excerpt
+from .types import Message, Session, Status, as_utc, excerpt
 
 sessions_t = cast(Table, SessionRow.__table__)
 messages_t = cast(Table, MessageRow.__table__)
@@ -84,7 +84,7 @@ def session_values(s: Session) -> dict[str, Any]:
     """A :class:`Session` as the values of its ``sessions`` row (all but the
     message count, which the store derives); ``ValueError`` if it cannot be stored."""
     status = Status(s.status)
-    check_json(s.context, "session context")
+    s.validate()
     if not isinstance(s.context, dict):
         raise ValueError("session context must be a JSON object")
     return {

@@ -34,6 +34,7 @@ from .engine import (
     engine_options,
     make_engine,
 )
+from .imports import ImportSupport
 from .lease import SweepLeaseStore
 from .retention import RetentionStore
 from .rows import (
@@ -50,8 +51,18 @@ from .rows import (
 )
 from .rows import bulk_insert as insert_bulk_rows
 from .rows import bulk_rows as to_bulk_rows
-from .types import TERMINAL_STATUSES, Message, Session, Status, as_utc, check_json, excerpt, utcnow
-from .usage import Labels, UsageLedger
+from .types import (
+    TERMINAL_STATUSES,
+    Message,
+    Session,
+    Status,
+    as_utc,
+    check_json,
+    check_session_fields,
+    excerpt,
+    utcnow,
+)
+from .usage import Labels, UsageEntry
 
 #: The terminal statuses, as stored.
 _TERMINAL = sorted(s.value for s in TERMINAL_STATUSES)
@@ -76,7 +87,7 @@ class AppendOutcome:
     response: dict[str, Any] | None = None
 
 
-class MessageStore(RetentionStore, SweepLeaseStore, UsageLedger):
+class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
     """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
     expiry and retention, the sweeper's lease and the usage ledger; opened as a
     :class:`~webapp.sessions.engine.Database` (a URL, a SQLite path or an engine)."""
@@ -98,6 +109,18 @@ class MessageStore(RetentionStore, SweepLeaseStore, UsageLedger):
     def bulk_insert(self, conn: Connection, table: Table, bulk: BulkRows) -> None:
         """Insert many rows through the driver's executemany, in ``conn``'s transaction."""
         insert_bulk_rows(conn, table, bulk)
+
+    def bulk_load(
+        self, sessions: BulkRows, messages: BulkRows, usage: Sequence[UsageEntry] = ()
+    ) -> None:
+        """Insert ready ``sessions`` rows and their ``messages`` rows (made by
+        :meth:`bulk_rows`, counts and excerpts filled in), and the ``usage`` of
+        those messages (:meth:`usage_entries`), in one transaction: the fast path
+        of generated or restored data."""
+        with self.write() as conn:
+            insert_bulk_rows(conn, sessions_t, sessions)
+            insert_bulk_rows(conn, messages_t, messages)
+            self.load_usage(conn, usage)
 
     # -- sessions ----------------------------------------------------------------
 
@@ -215,8 +238,7 @@ class MessageStore(RetentionStore, SweepLeaseStore, UsageLedger):
             values["status"] = Status(values["status"]).value
         if "request" in values:
             values["request_excerpt"] = excerpt(values["request"])
-        if "context" in values:
-            check_json(values["context"], "session context")
+        check_session_fields(values)
         if touch:
             values["last_activity"] = now
         if touch and sliding_timeout is not None and "expires_at" not in values:

@@ -89,6 +89,13 @@ def session_exists(conn: Connection, session_id: str) -> bool:
     return conn.execute(select(c.id).where(c.id == session_id)).first() is not None
 
 
+def message_exists(conn: Connection, session_id: str, message_id: int) -> bool:
+    """Whether message ``message_id`` is stored in session ``session_id``."""
+    m = messages_t.c
+    query = select(m.id).where(m.id == message_id, m.session_id == session_id)
+    return conn.execute(query).first() is not None
+
+
 class TranscriptReads:
     """The transcript queries of :class:`~webapp.sessions.queries.ReadModel`."""
 

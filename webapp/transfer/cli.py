@@ -10,11 +10,12 @@ from typing import IO
 import click
 from flask.cli import with_appcontext
 
-from webapp.dashboard.queries import ListFilters
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, get_queries
 from webapp.sessions import Status
-from webapp.transfer.export import FORMATS, Redactor, Writer, export_sessions, iter_sessions
-from webapp.transfer.importer import Importer, retention_facts
+from webapp.sessions.queries import SessionFilter, day_range
+from webapp.transfer.export import FORMATS, Redactor, Writer, export_sessions
+from webapp.transfer.importer import Importer, ImportRefused
+from webapp.transfer.report import retention_facts
 
 
 @click.command("import")
@@ -31,26 +32,36 @@ def import_command(paths: tuple[Path, ...], keep: bool, accept_retention: bool) 
     ~/.claude/projects, walked recursively) and Sessionboard JSON exports.
 
     Importing again adds nothing; a transcript that grew is read from where the
-    last import stopped. When messages of the import are older than the
-    retention window, nothing is written unless --keep or --accept-retention.
+    last import stopped. Every file is checked before anything is written, and
+    each is written whole or not at all: a bad record stops the import with the
+    file and line at fault. A session that exists already keeps its fields; only
+    the record's new messages are added (a conflict, listed in the summary).
+    When the next sweep would purge some of the import (messages older than the
+    retention window, sessions last active before it), nothing is written unless
+    --keep or --accept-retention.
     """
     manager = get_manager()
     importer = Importer(manager, keep=keep)
     plans = importer.plan(paths)
     total = sum(plan.todo for plan in plans)
-    if not accept_retention:
+    try:
         with click.progressbar(length=total, label="Checking", file=sys.stderr) as bar:
             check = importer.check_retention(plans, bar.update)
-        if check.messages:
-            facts = retention_facts(check, manager.config.message_retention)
-            click.echo(
-                f"{facts} Nothing was written. Import again with --keep to mark these "
-                "sessions kept, or with --accept-retention to import them anyway.",
-                err=True,
-            )
-            sys.exit(1)
-    with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
-        summary = importer.run(plans, bar.update)
+    except ImportRefused as exc:
+        raise click.ClickException(f"{exc}. Nothing was imported.") from None
+    if check and not accept_retention:
+        facts = retention_facts(check, manager.config.message_retention)
+        click.echo(
+            f"{facts} Nothing was written. Import again with --keep to mark these "
+            "sessions kept, or with --accept-retention to import them anyway.",
+            err=True,
+        )
+        sys.exit(1)
+    try:
+        with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
+            summary = importer.run(plans, bar.update)
+    except ImportRefused as exc:
+        raise click.ClickException(f"{exc}. Nothing of that file was imported.") from None
     for line in summary.describe():
         click.echo(line)
 
@@ -99,17 +110,18 @@ def export_command(
     The filters are the session list's; the newest created session comes first.
     """
     key, _, value = (context or "").partition("=")
-    filters = ListFilters(
-        statuses=list(statuses),
-        created_from=since.date() if since else None,
-        created_to=until.date() if until else None,
+    created_from, created_before = day_range(since, until)
+    filters = SessionFilter(
+        statuses=statuses,
+        created_from=created_from,
+        created_before=created_before,
         context_key=key,
-        context_value=value,
+        context_value=value if key else None,
         text=search,
     )
     manager = get_manager()
-    writer = Writer(fmt, manager.store, Redactor(redact))
-    sessions = iter_sessions(manager.store, filters)
+    writer = Writer(fmt, get_queries(), Redactor(redact))
+    sessions = get_queries().iter_sessions(filters)
     with click.progressbar(sessions, label="Exporting", file=sys.stderr) as bar:
         count = export_sessions(bar, writer, output.write, manager.clock())
     output.flush()

@@ -28,14 +28,12 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, cast
-
-from sqlalchemy import Table, select
+from typing import Any
 
 from webapp.claude.redact import redact, redact_value
-from webapp.dashboard.queries import ListFilters, list_sessions
-from webapp.review.models import Comment, Tag, Verdict
-from webapp.sessions import Message, MessageStore, Session
+from webapp.review import service as review
+from webapp.sessions import Message, Session
+from webapp.sessions.queries import ReadModel
 from webapp.sessions.types import excerpt
 
 EXPORT_MARKER = "sessionboard_export"
@@ -44,9 +42,6 @@ FORMATS = ("json", "markdown", "csv")
 SESSION_PAGE = 100
 MESSAGE_PAGE = 500
 
-verdicts_t = cast(Table, Verdict.__table__)
-comments_t = cast(Table, Comment.__table__)
-tags_t = cast(Table, Tag.__table__)
 
 SESSION_FIELDS = (
     "id",
@@ -96,50 +91,17 @@ def parse_time(value: str | None) -> datetime | None:
 # -- reading -------------------------------------------------------------------------
 
 
-def iter_messages(store: MessageStore, session_id: str) -> Iterator[Message]:
-    """A session's messages in order, read a page at a time."""
-    after: Message | None = None
-    while True:
-        page = store.get_messages(session_id, after=after, limit=MESSAGE_PAGE)
-        yield from page
-        if len(page) < MESSAGE_PAGE:
-            return
-        after = page[-1]
-
-
-def session_review(store: MessageStore, session_id: str) -> dict[str, Any]:
+def session_review(session_id: str) -> dict[str, Any]:
     """The review data of a session as the export writes it."""
-    with store.read() as conn:
-        verdict = conn.execute(
-            select(verdicts_t).where(verdicts_t.c.session_id == session_id)
-        ).first()
-        tags = conn.execute(
-            select(tags_t.c.name).where(tags_t.c.session_id == session_id).order_by(tags_t.c.name)
-        ).scalars()
-        c = comments_t.c
-        comments = conn.execute(
-            select(comments_t).where(c.session_id == session_id).order_by(c.created_at, c.id)
-        )
-        return {
-            "verdict": None
-            if verdict is None
-            else {
-                "verdict": verdict.verdict,
-                "by": verdict.by,
-                "at": format_time(verdict.at),
-                "reason": verdict.reason,
-            },
-            "tags": list(tags),
-            "comments": [
-                {
-                    "message_id": r.message_id,
-                    "author": r.author,
-                    "created_at": format_time(r.created_at),
-                    "body": r.body,
-                }
-                for r in comments
-            ],
-        }
+    record = review.review_record(session_id)
+    verdict = record["verdict"]
+    return {
+        "verdict": None if verdict is None else {**verdict, "at": format_time(verdict["at"])},
+        "tags": record["tags"],
+        "comments": [
+            {**c, "created_at": format_time(c["created_at"])} for c in record["comments"]
+        ],
+    }
 
 
 class Redactor:
@@ -219,11 +181,11 @@ def _dumps(value: Any) -> str:
 class Writer:
     """Writes sessions to ``out`` in one format; ``begin``, ``session`` for each, ``end``."""
 
-    def __init__(self, fmt: str, store: MessageStore, redactor: Redactor) -> None:
+    def __init__(self, fmt: str, queries: ReadModel, redactor: Redactor) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r}")
         self.fmt = fmt
-        self.store = store
+        self.queries = queries
         self.redactor = redactor
         self.count = 0
 
@@ -238,8 +200,8 @@ class Writer:
     def session(self, s: Session) -> Iterator[str]:
         """One session, in pieces."""
         r = self.redactor
-        review = r.review(session_review(self.store, s.id))
-        messages = (r.message(m) for m in iter_messages(self.store, s.id))
+        review = r.review(session_review(s.id))
+        messages = (r.message(m) for m in self.queries.iter_messages(s.id, batch=MESSAGE_PAGE))
         s = r.session(s)
         first = self.count == 0
         self.count += 1
@@ -347,22 +309,6 @@ def markdown_session(
     for m in messages:
         yield f"\n{markdown_message(m)}\n"
     yield "\n---\n\n"
-
-
-def iter_sessions(store: MessageStore, filters: ListFilters) -> Iterator[Session]:
-    """The sessions the session list shows for ``filters``, newest created first,
-    read in keyset pages (needs an app context: the list's query is the dashboard's)."""
-    filters = replace(filters, sort="created")
-    older = None
-    while True:
-        page = list_sessions(filters, older=older, limit=SESSION_PAGE)
-        for row in page.rows:
-            session = store.get_session(row["id"])
-            if session is not None:  # deleted since the page was read
-                yield session
-        if page.older is None:
-            return
-        older = page.older
 
 
 # -- one run -------------------------------------------------------------------------

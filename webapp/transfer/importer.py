@@ -1,14 +1,24 @@
 """The importer: Claude Code transcripts and Sessionboard exports, through the domain.
 
-One run is two steps. :meth:`Importer.plan` finds the files and where to start
+One run is three steps. :meth:`Importer.plan` finds the files and where to start
 in each (a transcript read before resumes at its recorded end offset; an
-unchanged one is left out). :meth:`Importer.check_retention` counts what the
-next sweep would purge of the import; the caller stops there unless the user
-chose to keep those sessions or to accept it. :meth:`Importer.run` then writes
-file by file (memory is one file's sessions): session fields with
-``MessageStore.upsert_session``, messages with ``MessageStore.append_messages``
-(a message whose ``source_key`` is stored already is skipped, so importing
-again adds nothing), and the meta a new line completes into stored messages.
+unchanged one is left out). :meth:`Importer.check_retention` reads and validates
+every planned file by the domain's rules (:class:`ImportRefused` names the file
+and the line, record or session at fault) and counts what the next sweep would
+purge of the import; the caller stops there unless the user chose to keep those
+sessions or to accept it. :meth:`Importer.run` then writes file by file (memory
+is one file's sessions), each file validated again and written in one
+transaction: all of it or none of it.
+
+An import never overwrites a session it did not create. A record whose id is
+stored already is a *conflict*: the stored session keeps its fields (status,
+request, response, times, expiry, keep, context) and only the record's messages
+that are new are added. A message is new unless the stored session holds one with
+its ``source_key``; a message without a ``source_key`` is new unless the stored
+session holds a message without one of the same role, timestamp and content.
+Only a stored Claude Code session (``context["source"] == "claude-code"``: made by
+an import of its transcript or by the live hook) takes a transcript's fields, as
+that transcript grows; a person's choices (keep, expiry, a closed status) stay.
 
 Subagent sessions whose parent is not stored yet keep the parent's id in
 ``context["parent_session_id"]``; ``parent_id`` is set as soon as the parent is
@@ -17,43 +27,47 @@ imported, in this run or a later one.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, and_, insert, select, update
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.claude.transcript import (
-    ParsedMessage,
     ParsedSession,
     ParseStats,
     iter_transcript_files,
     link_sessions,
     parse_file,
 )
-from webapp.review.models import Comment, Tag, Verdict
+from webapp.review import service as review_service
 from webapp.sessions import Manager, Message, MessageStore, Session, Status
-from webapp.sessions.store import messages_t, sessions_t
-from webapp.transfer.export import EXPORT_MARKER, parse_time
+from webapp.sessions.types import UNFINISHED_STATUSES
+from webapp.transfer.export import EXPORT_MARKER
+from webapp.transfer.incoming import Incoming, read_export, record_time, transcript_incoming
 from webapp.transfer.models import ImportedFile
+from webapp.transfer.report import ImportSummary, RetentionCheck
 
 log = logging.getLogger(__name__)
 
 files_t = cast(Table, ImportedFile.__table__)
-verdicts_t = cast(Table, Verdict.__table__)
-comments_t = cast(Table, Comment.__table__)
-tags_t = cast(Table, Tag.__table__)
 
 #: Messages per append transaction: bounds a transaction's size on huge sessions.
 APPEND_BATCH = 1000
 #: Ids per ``IN (...)`` list.
 ID_BATCH = 500
+#: The ``context["source"]`` of sessions made from Claude Code transcripts.
+CLAUDE_CODE_SOURCE = "claude-code"
+
+
+class ImportRefused(ValueError):
+    """A file that cannot be imported as it is; nothing of it was written. The
+    message names the file and the line, record or session at fault."""
 
 
 @dataclass
@@ -65,11 +79,18 @@ class FilePlan:
     start_offset: int = 0
     size: int = 0
     mtime: float = 0.0
+    #: How errors name the file (the uploaded name of an upload); the path if empty.
+    label: str = ""
 
     @property
     def key(self) -> str:
         """The file's identity in ``imported_files``: its resolved path."""
         return str(self.path.resolve())
+
+    @property
+    def name(self) -> str:
+        """The file as a person knows it."""
+        return self.label or str(self.path)
 
     @property
     def todo(self) -> int:
@@ -78,101 +99,22 @@ class FilePlan:
 
 
 @dataclass
-class RetentionCheck:
-    """How much of an import the next sweep would purge (messages older than the
-    retention window, in sessions nobody kept)."""
+class FileContents:
+    """A file's sessions, and for a transcript what the parse skipped and where it ended."""
 
-    messages: int = 0
-    sessions: int = 0
-    cutoff: datetime | None = None
-
-
-@dataclass
-class ImportSummary:
-    """What a run did."""
-
-    files: int = 0
-    unchanged_files: int = 0
-    sessions_new: int = 0
-    sessions_updated: int = 0
-    messages_added: int = 0
-    stats: ParseStats = field(default_factory=ParseStats)
-
-    def describe(self) -> list[str]:
-        """The summary a person reads: one fact a line."""
-        lines = [
-            f"files: {self.files} read, {self.unchanged_files} unchanged since the last import",
-            f"sessions: {self.sessions_new} new, {self.sessions_updated} updated",
-            f"messages added: {self.messages_added}",
-        ]
-        skipped = self.stats.lines_skipped
-        if skipped:
-            why = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()))
-            lines.append(f"lines skipped: {sum(skipped.values())} ({why})")
-        else:
-            lines.append("lines skipped: 0")
-        for label, paths in (
-            ("empty files (skipped)", self.stats.empty_files),
-            ("unreadable files", self.stats.unreadable_files),
-            ("files read again from the start (shorter than before)", self.stats.offset_resets),
-        ):
-            if paths:
-                lines.append(f"{label}: {len(paths)}: " + ", ".join(paths))
-        return lines
+    sessions: list[Incoming]
+    stats: ParseStats
+    end_offset: int
 
 
 def is_export_file(path: Path) -> bool:
     """Whether ``path`` is a Sessionboard JSON export (by its first bytes)."""
     try:
         with path.open("rb") as f:
-            head = f.read(64).lstrip()
+            head = b"".join(f.read(256).split())  # a re-indented export too
     except OSError:
         return False
     return head.startswith(b'{"' + EXPORT_MARKER.encode() + b'"')
-
-
-def iter_export_sessions(path: Path) -> Iterator[dict[str, Any]]:
-    """The session records of an export, one at a time.
-
-    ``sessionboard export`` writes one session a line between a header line and
-    a closing line, so the file is read a line at a time; a file laid out
-    otherwise (re-indented by a tool) is read whole."""
-    with path.open(encoding="utf-8") as f:
-        header = f.readline()
-        if header.rstrip().endswith('"sessions": ['):
-            for line in f:
-                text = line.strip().removesuffix(",")
-                if text and text != "]}":
-                    yield json.loads(text)
-            return
-    document = json.loads(path.read_text(encoding="utf-8"))
-    yield from document.get("sessions", [])
-
-
-def merge_message_meta(
-    store: MessageStore, session_id: str, updates: dict[str, dict[str, Any]]
-) -> int:
-    """Merge keys into the ``meta`` of stored messages, by ``source_key``, in one
-    transaction (their usage restated in the ledger); return how many changed."""
-    if not updates:
-        return 0
-    m = messages_t.c
-    changed = 0
-    with store.write() as conn:
-        keys = list(updates)
-        for start in range(0, len(keys), ID_BATCH):
-            rows = conn.execute(
-                select(m.id, m.meta, m.source_key, m.timestamp).where(
-                    m.session_id == session_id, m.source_key.in_(keys[start : start + ID_BATCH])
-                )
-            ).all()
-            for row in rows:
-                meta = dict(row.meta or {})
-                meta.update(updates[row.source_key])
-                conn.execute(update(messages_t).where(m.id == row.id).values(meta=meta))
-                store.restate_usage(conn, session_id, row.source_key, row.timestamp, meta)
-                changed += 1
-    return changed
 
 
 def _upsert(conn: Connection, table: Table, values: dict[str, Any], key: str) -> None:
@@ -191,19 +133,39 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def _message(m: ParsedMessage) -> Message:
-    return Message(**m.as_message_kwargs(), source_key=m.source_key)
+def _identity(m: Message) -> tuple[str, datetime | None, str]:
+    """What tells apart messages without a ``source_key``."""
+    return (m.role, m.timestamp, m.content)
 
 
-def _record_message(record: dict[str, Any]) -> Message:
-    return Message(
-        role=record["role"],
-        content=record["content"],
-        summary=record.get("summary") or "",
-        timestamp=parse_time(record.get("timestamp")),
-        meta=record.get("meta"),
-        source_key=record.get("source_key"),
-    )
+def new_messages(store: MessageStore, session_id: str, messages: list[Message]) -> list[Message]:
+    """The messages the stored session does not hold yet: by ``source_key``, or for a
+    message without one by its role, timestamp and content (see the module's doc)."""
+    keys = [m.source_key for m in messages if m.source_key is not None]
+    stored_keys = store.stored_source_keys(session_id, keys)
+    seen: set[tuple[str, datetime | None, str]] = set()
+    if any(msg.source_key is None for msg in messages):
+        seen = {_identity(msg) for msg in store.get_messages(session_id) if msg.source_key is None}
+    fresh = []
+    for msg in messages:
+        if msg.source_key is not None:
+            if msg.source_key not in stored_keys:
+                fresh.append(msg)
+                stored_keys.add(msg.source_key)
+        elif _identity(msg) not in seen:
+            fresh.append(msg)
+            seen.add(_identity(msg))
+    return fresh
+
+
+def sweep_would_purge(session: Session, now: datetime, cutoff: datetime) -> bool:
+    """Whether a sweep at ``now`` deletes ``session`` whole by its retention cutoff:
+    the rules of ``MessageStore.expire_due`` (a pending or running session past its
+    expiry is expired first) and ``purge_sessions_older_than``."""
+    if session.expires_at is None or session.keep or session.last_activity >= cutoff:
+        return False
+    expired = session.status in UNFINISHED_STATUSES and session.expires_at <= now
+    return session.status != Status.RUNNING or expired
 
 
 class Importer:
@@ -221,9 +183,6 @@ class Importer:
         self._link_stubs: list[ParsedSession] = []  # parents' calls of subagents
         self._children: list[ParsedSession] = []  # subagent sessions, without messages
         self.unchanged_files = 0
-        # what the last transcript parse read (set while its sessions are iterated)
-        self._stats = ParseStats()
-        self._end_offset = 0
 
     # -- planning -------------------------------------------------------------------
 
@@ -264,161 +223,146 @@ class Importer:
 
     # -- reading ------------------------------------------------------------------------
 
-    def _sessions_of(self, plan: FilePlan) -> Iterator[tuple[Session, list[Message], Any]]:
-        """The sessions of a file as (session fields, new messages, source): the
-        source is the ParsedSession of a transcript or the record of an export."""
+    def read(self, plan: FilePlan) -> FileContents:
+        """A file's sessions, every one validated by the domain's rules;
+        :class:`ImportRefused` for the first that breaks one."""
         if plan.kind == "export":
-            for record in iter_export_sessions(plan.path):
-                session = Session(
-                    id=record["id"],
-                    status=Status(record["status"]),
-                    request=record.get("request") or "",
-                    response=record.get("response") or "",
-                    error=record.get("error") or "",
-                    created_at=_time(record["created_at"]),
-                    last_activity=_time(record["last_activity"]),
-                    expires_at=parse_time(record.get("expires_at")),
-                    context=record.get("context") or {},
-                    keep=bool(record.get("keep")),
-                    parent_id=record.get("parent_id"),
-                )
-                messages = [_record_message(m) for m in record.get("messages", [])]
-                yield session, messages, record
-            return
+            try:
+                sessions = read_export(plan.path)
+            except ValueError as exc:
+                raise ImportRefused(f"{plan.name}, {exc}") from None
+            return FileContents(sessions, ParseStats(files=1), plan.size)
         result = parse_file(plan.path, plan.start_offset)
-        self._stats = result.stats
-        self._end_offset = result.end_offset
         fallback = datetime.fromtimestamp(plan.mtime, UTC)
+        contents = FileContents([], result.stats, result.end_offset)
         # parents before children, so that a child finds its parent stored
         for parsed in sorted(result.sessions, key=lambda s: s.parent_id is not None):
-            created = parsed.created_at or fallback
-            context = dict(parsed.context)
-            if parsed.parent_id is not None:
-                context["parent_session_id"] = parsed.parent_id
-            if parsed.parent_tool_use_id is not None:
-                context["parent_tool_use_id"] = parsed.parent_tool_use_id
-            session = Session(
-                id=parsed.id,
-                status=Status(parsed.status),
-                request=parsed.request or "",
-                response=parsed.response or "",
-                error=parsed.error or "",
-                created_at=created,
-                last_activity=parsed.last_activity or created,
-                expires_at=parsed.last_activity or created,
-                context=context,
-                parent_id=parsed.parent_id,
-            )
-            yield session, [_message(m) for m in parsed.messages], parsed
+            try:
+                contents.sessions.append(transcript_incoming(parsed, fallback))
+            except ValueError as exc:
+                raise ImportRefused(f"{plan.name}, session {parsed.id!r}: {exc}") from None
+        return contents
 
     # -- the retention question ---------------------------------------------------
 
     def check_retention(
         self, plans: Sequence[FilePlan], progress: Callable[[int], None] | None = None
     ) -> RetentionCheck:
-        """Count the messages of the import that are older than the retention
-        window and not stored yet, in sessions not kept (nothing is written)."""
+        """Read and validate every planned file (:class:`ImportRefused` for the first
+        bad one) and count what the next sweep would purge of the import: messages
+        older than the retention window and not stored yet, and the sessions it would
+        delete whole because of their imported times (nothing is written)."""
         retention = self.manager.config.message_retention
         check = RetentionCheck()
-        if self.keep or retention.total_seconds() <= 0:
-            return check
-        check.cutoff = self.now - retention
+        if not self.keep and retention.total_seconds() > 0:
+            check.cutoff = self.now - retention
         for plan in plans:
-            for session, messages, _source in self._sessions_of(plan):
-                old = [
-                    m for m in messages if m.timestamp is not None and m.timestamp < check.cutoff
-                ]
-                if not old:
-                    continue
-                stored = self.store.get_session(session.id)
-                if stored is not None and stored.keep:
-                    continue
-                if stored is not None:
-                    old = self._unstored(session.id, old)
-                if old:
-                    check.messages += len(old)
-                    check.sessions += 1
+            for item in self.read(plan).sessions:
+                if check.cutoff is not None:
+                    self._count_purged(item, check, check.cutoff)
             if progress is not None:
                 progress(plan.todo)
         return check
 
-    def _unstored(self, session_id: str, messages: list[Message]) -> list[Message]:
-        keys = [m.source_key for m in messages if m.source_key is not None]
-        stored: set[str] = set()
-        m = messages_t.c
-        with self.store.read() as conn:
-            for chunk in _chunks(keys, ID_BATCH):
-                stored.update(
-                    conn.execute(
-                        select(m.source_key).where(
-                            m.session_id == session_id, m.source_key.in_(chunk)
-                        )
-                    ).scalars()
-                )
-        return [msg for msg in messages if msg.source_key not in stored]
+    def _count_purged(self, item: Incoming, check: RetentionCheck, cutoff: datetime) -> None:
+        stored = self.store.get_session(item.session.id)
+        after = self._merged(item, stored)
+        if after.keep:
+            return
+        messages = item.messages
+        if stored is not None:
+            messages = new_messages(self.store, after.id, messages)
+        if sweep_would_purge(after, self.now, cutoff) and not (
+            stored is not None and sweep_would_purge(stored, self.now, cutoff)
+        ):
+            check.deleted_sessions += 1
+            check.sessions += 1
+            check.messages += len(messages)
+            return
+        old = [m for m in messages if m.timestamp is not None and m.timestamp < cutoff]
+        if old:
+            check.messages += len(old)
+            check.sessions += 1
 
-    # -- writing ----------------------------------------------------------------------
-
-    def run(
-        self, plans: Sequence[FilePlan], progress: Callable[[int], None] | None = None
-    ) -> ImportSummary:
-        """Import the planned files; ``progress(n)`` after each file with its bytes."""
-        summary = ImportSummary(unchanged_files=self.unchanged_files)
-        for plan in plans:
-            ids: list[str] = []
-            self._stats = ParseStats(files=1)
-            self._end_offset = plan.size
-            for session, messages, source in self._sessions_of(plan):
-                self._store_session(session, messages, source, summary)
-                ids.append(session.id)
-            summary.files += 1
-            summary.stats.merge(self._stats)
-            if self.remember and plan.kind == "transcript":
-                self._remember(plan, ids)
-            if progress is not None:
-                progress(plan.todo)
-        self._link()
-        return summary
-
-    def _store_session(
-        self, session: Session, messages: list[Message], source: Any, summary: ImportSummary
-    ) -> None:
-        stored = self.store.get_session(session.id)
-        exported = isinstance(source, dict)
+    def _merged(self, item: Incoming, stored: Session | None) -> Session:
+        """The session's fields as the import leaves them: the stored session's on a
+        conflict; a Claude Code session's stored ones merged with its transcript's."""
+        if stored is not None and not self._takes_fields(item, stored):
+            return stored
+        session = item.session
         if stored is not None:
             # what a person or the live hook decided stays: keep, expiry, a closed status
             session.keep = session.keep or stored.keep
             session.expires_at = stored.expires_at
             if stored.is_terminal:
                 session.status = stored.status
-            if not exported:
-                session.context = {**stored.context, **session.context}
+            session.context = {**stored.context, **session.context}
             if stored.parent_id is not None:
                 session.parent_id = stored.parent_id
         session.keep = session.keep or self.keep
+        return session
+
+    @staticmethod
+    def _takes_fields(item: Incoming, stored: Session) -> bool:
+        """Whether the stored session takes the incoming fields: only a Claude Code
+        session, from its transcript."""
+        return not item.exported and stored.context.get("source") == CLAUDE_CODE_SOURCE
+
+    # -- writing ----------------------------------------------------------------------
+
+    def run(
+        self, plans: Sequence[FilePlan], progress: Callable[[int], None] | None = None
+    ) -> ImportSummary:
+        """Import the planned files, each in one transaction; ``progress(n)`` after
+        each file with its bytes. :class:`ImportRefused` for a bad file (nothing of
+        it written; the files before it are)."""
+        summary = ImportSummary(unchanged_files=self.unchanged_files)
+        for plan in plans:
+            contents = self.read(plan)
+            # The store's own writes below join this one: the file commits whole.
+            with self.store.write():
+                for item in contents.sessions:
+                    self._store_session(self.store, item, summary)
+                if self.remember and plan.kind == "transcript":
+                    ids = [item.session.id for item in contents.sessions]
+                    self._remember(self.store, plan, ids, contents.end_offset)
+            summary.files += 1
+            summary.stats.merge(contents.stats)
+            if progress is not None:
+                progress(plan.todo)
+        self._link()
+        return summary
+
+    def _store_session(self, store: MessageStore, item: Incoming, summary: ImportSummary) -> None:
+        stored = store.get_session(item.session.id)
+        if stored is not None and not self._takes_fields(item, stored):
+            added = self._append(store, stored, new_messages(store, stored.id, item.messages))
+            summary.conflicts.append((stored.id, added))
+            summary.messages_added += added
+            return
+        session = self._merged(item, stored)
         parent_id = session.parent_id
         if parent_id is not None and (stored is None or stored.parent_id is None):
             session.parent_id = None
             self._parents[session.id] = parent_id
-        self.store.upsert_session(session)
         if stored is None:
+            store.create_session(session)
             summary.sessions_new += 1
         else:
-            summary.sessions_updated += 1
-        if exported and stored is not None:
-            # an export's messages without source_key cannot be told apart: only once
-            messages = [m for m in messages if m.source_key is not None]
-        for batch in _chunks(messages, APPEND_BATCH):
-            outcome = self.store.append_messages(
-                session.id, batch, now=session.last_activity, require_open=False
-            )
-            summary.messages_added += outcome.appended
-        if exported:
+            store.upsert_session(session)
+        added = self._append(store, session, item.messages)
+        summary.messages_added += added
+        if stored is not None:
+            if added or _fields(session) != _fields(stored):
+                summary.sessions_updated += 1
+            else:
+                summary.sessions_unchanged += 1
+        if isinstance(item.source, dict):
             if stored is None:
-                self._store_review(session.id, source)
+                self._store_review(store, session.id, item.source)
             return
-        parsed = cast(ParsedSession, source)
-        merge_message_meta(self.store, session.id, parsed.meta_updates)
+        parsed = item.source
+        store.merge_message_meta(session.id, parsed.meta_updates)
         self._link_stubs.append(
             ParsedSession(
                 id=parsed.id,
@@ -429,39 +373,40 @@ class Importer:
             parsed.messages = []
             self._children.append(parsed)
 
-    def _store_review(self, session_id: str, record: dict[str, Any]) -> None:
-        """The review data of an exported session, onto its new messages."""
-        review = record.get("review") or {}
-        old_ids = [m.get("id") for m in record.get("messages", [])]
-        new_ids = [m.id for m in self.store.get_messages(session_id)]
-        message_ids = dict(zip(old_ids, new_ids, strict=False))
-        with self.store.write() as conn:
-            verdict = review.get("verdict")
-            if verdict:
-                conn.execute(
-                    insert(verdicts_t).values(
-                        session_id=session_id,
-                        verdict=verdict["verdict"],
-                        by=verdict["by"],
-                        at=_time(verdict["at"]),
-                        reason=verdict.get("reason") or "",
-                    )
-                )
-            for name in review.get("tags", []):
-                conn.execute(insert(tags_t).values(session_id=session_id, name=name))
-            for comment in review.get("comments", []):
-                conn.execute(
-                    insert(comments_t).values(
-                        session_id=session_id,
-                        message_id=message_ids.get(comment.get("message_id")),
-                        author=comment["author"],
-                        created_at=_time(comment["created_at"]),
-                        body=comment["body"],
-                    )
-                )
+    @staticmethod
+    def _append(store: MessageStore, session: Session, messages: list[Message]) -> int:
+        """Append ``messages`` (those stored by ``source_key`` are skipped), leaving
+        the session's ``last_activity`` at ``session``'s; return how many were added."""
+        added = 0
+        for batch in _chunks(messages, APPEND_BATCH):
+            outcome = store.append_messages(
+                session.id, batch, now=session.last_activity, require_open=False
+            )
+            added += outcome.appended
+        return added
 
-    def _remember(self, plan: FilePlan, ids: list[str]) -> None:
-        with self.store.write() as conn:
+    @staticmethod
+    def _store_review(store: MessageStore, session_id: str, record: dict[str, Any]) -> None:
+        """The review data of an exported session, onto its new messages, through the
+        review service (checked and audited)."""
+        review = dict(record.get("review") or {})
+        if not any(review.get(key) for key in ("verdict", "tags", "comments")):
+            return
+        old_ids = [m.get("id") for m in record.get("messages", [])]
+        new_ids = [m.id for m in store.get_messages(session_id)]
+        if review.get("verdict"):
+            verdict = review["verdict"]
+            review["verdict"] = {**verdict, "at": record_time(verdict, "at")}
+        review["comments"] = [
+            {**c, "created_at": record_time(c, "created_at")} for c in review.get("comments", [])
+        ]
+        message_ids = {old: new for old, new in zip(old_ids, new_ids, strict=False) if new}
+        review_service.import_review(session_id, review, message_ids)
+
+    def _remember(
+        self, store: MessageStore, plan: FilePlan, ids: list[str], end_offset: int
+    ) -> None:
+        with store.write() as conn:
             before = conn.execute(
                 select(files_t.c.sessions).where(files_t.c.path == plan.key)
             ).scalar()
@@ -472,7 +417,7 @@ class Importer:
                 {
                     "path": plan.key,
                     "size": plan.size,
-                    "end_offset": self._end_offset,
+                    "end_offset": end_offset,
                     "mtime": plan.mtime,
                     "sessions": sessions,
                     "imported_at": self.now,
@@ -484,49 +429,31 @@ class Importer:
         """Link children to parents stored by now: this run's, and earlier runs'
         children that waited for a parent (``context["parent_session_id"]``)."""
         link_sessions(self._link_stubs + self._children)
-        c = sessions_t.c
-        with self.store.write() as conn:
+        with self.store.write():
             for child in self._children:
                 if child.parent_tool_use_id is None:
                     continue
-                row = conn.execute(select(c.context).where(c.id == child.id)).first()
-                if row is None:
-                    continue
-                context = {**row.context, "parent_tool_use_id": child.parent_tool_use_id}
-                for key in ("agent_type", "description"):
-                    if key in child.context:
-                        context.setdefault(key, child.context[key])
-                if context != row.context:
-                    conn.execute(update(sessions_t).where(c.id == child.id).values(context=context))
-            waiting = conn.execute(
-                select(c.id, c.context["parent_session_id"].as_string()).where(
-                    c.parent_id.is_(None), c.context["parent_session_id"].as_string().is_not(None)
-                )
-            ).all()
-            pending = dict(self._parents)
-            pending.update({cid: pid for cid, pid in waiting if cid not in pending})
-            for chunk in _chunks(sorted(set(pending.values())), ID_BATCH):
-                found = set(conn.execute(select(c.id).where(c.id.in_(chunk))).scalars())
-                for child_id, parent_id in pending.items():
-                    if parent_id in found:
-                        conn.execute(
-                            update(sessions_t)
-                            .where(and_(c.id == child_id, c.parent_id.is_(None)))
-                            .values(parent_id=parent_id)
-                        )
+                tool_use = {"parent_tool_use_id": child.parent_tool_use_id}
+                self.store.add_context(child.id, tool_use, replace=True)
+                described: dict[str, Any] = {
+                    k: child.context[k] for k in ("agent_type", "description") if k in child.context
+                }
+                self.store.add_context(child.id, described, replace=False)
+            pending = {**self.store.waiting_for_parent(), **self._parents}
+            self.store.link_parents(pending)
 
 
-def retention_facts(check: RetentionCheck, retention: timedelta) -> str:
-    """What the next sweep would purge of an import, in a sentence."""
+def _fields(s: Session) -> tuple[Any, ...]:
+    """A session's stored fields, to tell whether an import changed them."""
     return (
-        f"{check.messages} imported message(s) in {check.sessions} session(s) are older than "
-        f"the retention window ({str(retention).removesuffix(', 0:00:00')}): "
-        "the next sweep would purge them."
+        s.status,
+        s.request,
+        s.response,
+        s.error,
+        s.created_at,
+        s.last_activity,
+        s.expires_at,
+        s.context,
+        s.keep,
+        s.parent_id,
     )
-
-
-def _time(value: str) -> datetime:
-    parsed = parse_time(value)
-    if parsed is None:
-        raise ValueError(f"a timestamp is missing: {value!r}")
-    return parsed

@@ -11,9 +11,10 @@ from werkzeug.utils import secure_filename
 
 from webapp.accounts import audit
 from webapp.accounts.auth import login_required, role_required
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, get_queries
 from webapp.transfer.export import Redactor, Writer
-from webapp.transfer.importer import Importer, retention_facts
+from webapp.transfer.importer import Importer, ImportRefused
+from webapp.transfer.report import retention_facts
 
 bp = Blueprint("transfer", __name__)
 
@@ -30,7 +31,7 @@ def _download(session_id: str, fmt: str, suffix: str, mimetype: str) -> Response
     session = manager.get(session_id)
     if session is None:
         abort(404)
-    writer = Writer(fmt, manager.store, Redactor(request.args.get("redact") == "1"))
+    writer = Writer(fmt, get_queries(), Redactor(request.args.get("redact") == "1"))
     now = manager.clock()
 
     def pieces() -> Iterator[str]:
@@ -46,14 +47,14 @@ def _download(session_id: str, fmt: str, suffix: str, mimetype: str) -> Response
     )
 
 
-@bp.get("/sessions/<session_id>/export.md")
+@bp.get("/sessions/<session_id:session_id>/export.md")
 @login_required
 def session_markdown(session_id: str) -> Response:
     """The session as a Markdown transcript (``?redact=1`` hides secrets)."""
     return _download(session_id, "markdown", "md", "text/markdown")
 
 
-@bp.get("/sessions/<session_id>/export.json")
+@bp.get("/sessions/<session_id:session_id>/export.json")
 @login_required
 def session_json(session_id: str) -> Response:
     """The session as a JSON export, with review data (``?redact=1`` hides secrets)."""
@@ -77,7 +78,7 @@ def upload() -> tuple[str, int]:
     if not uploads:
         return render_template("transfer/upload.html", error="Choose a file.", **page), 400
     with tempfile.TemporaryDirectory(prefix="sessionboard-upload-") as folder:
-        paths = []
+        names: dict[str, str] = {}
         for i, upload in enumerate(uploads):
             name = secure_filename(upload.filename or "")
             if not name.endswith(UPLOAD_SUFFIXES):
@@ -85,24 +86,30 @@ def upload() -> tuple[str, int]:
                 return render_template("transfer/upload.html", error=error, **page), 400
             path = Path(folder) / f"{i}-{name}"
             upload.save(path)
-            paths.append(path)
+            names[str(path.resolve())] = upload.filename or name
         importer = Importer(manager, keep=page["choice"] == "keep", remember=False)
-        plans = importer.plan(paths)
-        if page["choice"] == "ask":
+        plans = importer.plan(names)
+        for plan in plans:
+            plan.label = names.get(plan.key, plan.path.name)
+        try:
             check = importer.check_retention(plans)
-            if check.messages:
+            if check and page["choice"] == "ask":
                 question = (
                     retention_facts(check, manager.config.message_retention)
                     + " Nothing was imported: choose what to do with them and upload again."
                 )
                 return render_template("transfer/upload.html", question=question, **page), 409
-        summary = importer.run(plans)
+            summary = importer.run(plans)
+        except ImportRefused as exc:
+            error = f"{exc}. Nothing was imported."
+            return render_template("transfer/upload.html", error=error, **page), 422
     audit.record(
         "import",
         detail={
             "files": [u.filename for u in uploads],
             "sessions_new": summary.sessions_new,
             "sessions_updated": summary.sessions_updated,
+            "conflicts": len(summary.conflicts),
             "messages_added": summary.messages_added,
             "retention": page["choice"],
         },

@@ -1,7 +1,7 @@
 """usage as first-class data: the ledger of responses, session totals, rollups
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -15,7 +15,7 @@ from webapp.sessions.pricing import PriceTable
 from webapp.sessions.usage import backfill_usage
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
