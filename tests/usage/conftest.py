@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from tests.api.conftest import api, tokens  # noqa: F401  (the API tests' fixtures, here too)
 from webapp.sessions import Message, MessageStore
 from webapp.sessions.pricing import Usage
 from webapp.sessions.rows import session_usage_t, sessions_t, usage_entries_t, usage_rollups_t
@@ -97,6 +98,6 @@ def assert_in_step(store: MessageStore) -> None:
                 select(sessions_t.c.id, sessions_t.c.total_tokens, sessions_t.c.cost_nanos)
             )
         }
-    for sid, (tokens, cost) in columns.items():
+    for sid, (total_tokens, cost) in columns.items():
         expected = per_session.get(sid, UsageTotals())
-        assert (tokens, cost) == (expected.usage.total, expected.cost_nanos), sid
+        assert (total_tokens, cost) == (expected.usage.total, expected.cost_nanos), sid

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -233,7 +233,9 @@ def append_messages(session_id: str) -> tuple[Response, int, dict[str, str]]:
     messages = payloads.parse_messages(body, message_rules(session_id))
     key = payloads.parse_idempotency_key(request.headers.get("Idempotency-Key"))
     try:
-        outcome = service.append_messages(get_manager(), session_id, messages, key)
+        outcome = service.append_messages(
+            get_manager(), session_id, messages, key, runner=current_token().name
+        )
     except ValueError as exc:  # a message the store refuses: parse_messages should have
         raise UnprocessableEntity(str(exc)) from None
     if outcome.status == "unknown":
@@ -266,6 +268,24 @@ def stats() -> Response:
     """Sessions per status, the last 24 hours' per status, uptime."""
     query_args()
     return jsonify(get_manager().get_stats())
+
+
+@bp.get("/usage")
+def usage() -> Response:
+    """Tokens and cost per day, model, project, token (runner) or user, and model,
+    from the usage rollups, over ``since`` to ``until``."""
+    args = query_args("group_by", "since", "until")
+    group = payloads.parse_usage_group(args.get("group_by"))
+    since = payloads.parse_instant(args.get("since"), "since")
+    until = payloads.parse_instant(args.get("until"), "until")
+    rows = get_queries().usage_by(group, since, until)
+    report = schemas.UsageReport(
+        group_by=cast(schemas.UsageGroupName, args.get("group_by", "day")),
+        since=since,
+        until=until,
+        rows=[schemas.UsageFigures.of(row) for row in rows],
+    )
+    return jsonify(report.wire())
 
 
 @bp.get("/openapi.json")
