@@ -13,7 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from werkzeug.datastructures import MultiDict
+
+from webapp import params
 from webapp.dashboard import charts
+from webapp.params import BadParameter
 from webapp.sessions.pricing import NANOS_PER_USD, format_usd
 from webapp.sessions.queries import ReadModel
 from webapp.sessions.usage import UsageTotals
@@ -27,10 +31,6 @@ MAX_DAYS = 366
 TOTALS_HEADERS = ["responses", "input", "output", "cache read", "cache write", "tokens", "cost"]
 
 
-class RangeError(ValueError):
-    """A date range that cannot be shown."""
-
-
 @dataclass(frozen=True)
 class DayRange:
     """UTC days from ``first`` to ``last``, both included."""
@@ -39,19 +39,17 @@ class DayRange:
     last: date
 
     @classmethod
-    def parse(cls, first: str | None, last: str | None, today: date) -> DayRange:
-        """The range of two ``YYYY-MM-DD`` texts (empty: the last 30 days to
-        ``today``); :class:`RangeError` when malformed, reversed or too long."""
-        try:
-            end = date.fromisoformat(last) if last else today
-            start = date.fromisoformat(first) if first else end - timedelta(days=DEFAULT_DAYS - 1)
-        except ValueError:
-            raise RangeError("dates are YYYY-MM-DD") from None
-        if start > end:
-            raise RangeError("the range ends before it starts")
-        if (end - start).days >= MAX_DAYS:
-            raise RangeError(f"a range is at most {MAX_DAYS} days")
-        return cls(start, end)
+    def of(cls, args: MultiDict[str, str], today: date) -> DayRange:
+        """The range of the ``since`` and ``until`` days of a query (by default the
+        last 30 days to ``today``); :class:`BadParameter` when malformed, reversed
+        or longer than :data:`MAX_DAYS`."""
+        last = params.day(args, "until") or today
+        first = params.day(args, "since") or last - timedelta(days=DEFAULT_DAYS - 1)
+        if first > last:
+            raise BadParameter("since", "must not be after “until”")
+        if (last - first).days >= MAX_DAYS:
+            raise BadParameter("since", f"must be less than {MAX_DAYS} days before “until”")
+        return cls(first, last)
 
     @property
     def since(self) -> datetime:
@@ -149,6 +147,7 @@ def usage_charts(reads: ReadModel, days: DayRange) -> list[charts.Chart]:
             continue
         cost.setdefault(row.model, [0.0] * len(labels))[i] += dollars(row.totals.cost_nanos)
         tokens.setdefault(row.model, [0.0] * len(labels))[i] += row.totals.usage.total
+    cost = {m: [round(v, 2) for v in values] for m, values in cost.items()}
     models = sorted(cost, key=lambda m: (-sum(cost[m]), m))
     range_text = f"{days.first.isoformat()} to {days.last.isoformat()} (UTC)"
     blocks = reads.usage_blocks(since, until)

@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 from webapp import params
 from webapp.accounts import audit
 from webapp.accounts.auth import Role, can, current_actor, login_required, role_required
-from webapp.dashboard import charts, queries
+from webapp.dashboard import charts, queries, usage
 from webapp.dashboard.forms import (
     EXTEND_HOURS,
     MAX_NOTE,
@@ -396,6 +396,38 @@ def stats() -> Response:
             errors=get_queries().top_errors(queries.chart_start(now)),
         )
     )
+
+
+@bp.get("/stats/usage")
+@login_required
+def usage_stats() -> Response:
+    """Tokens and cost over a range of days: per day by model, per project, runner
+    and user, 5-hour blocks, the costliest sessions; each chart with its table."""
+    days = usage.DayRange.of(request.args, get_manager().clock().date())
+    reads = get_queries()
+    return html(
+        render_template(
+            "dashboard/usage.html",
+            days=days,
+            charts=usage.usage_charts(reads, days),
+            costly=usage.costly_sessions(reads, days),
+            total=reads.usage_total(days.since, days.until),
+        )
+    )
+
+
+@bp.get("/stats/usage.csv")
+@login_required
+def usage_csv() -> Response:
+    """One usage chart's data table as CSV (``chart`` names it)."""
+    days = usage.DayRange.of(request.args, get_manager().clock().date())
+    found = {chart.id: chart for chart in usage.usage_charts(get_queries(), days)}
+    chart_id = params.choice(request.args, "chart", sorted(found), "usage-cost-per-day")
+    response = make_response(usage.chart_csv(found[chart_id]))
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    name = f"{chart_id}_{days.first}_{days.last}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 # -- admin ----------------------------------------------------------------------------
