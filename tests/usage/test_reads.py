@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, text
 
 from tests.usage.conftest import usage_message
-from webapp.sessions import Manager
+from webapp.sessions import Manager, usage_reads
 from webapp.sessions.queries import ReadModel
 from webapp.sessions.usage import Dimension
 from webapp.sessions.usage_reads import UsageGroup
@@ -155,7 +155,7 @@ def test_the_aggregates_read_no_table_from_end_to_end(manager: Manager, filled: 
             conn.execute(filled.sessions_using("claude-opus-4-5")).all()
     finally:
         event.remove(store.engine, "before_cursor_execute", capture)
-    assert len(statements) == 15
+    assert len(statements) == 16  # costly_sessions: a bounded count, then the query
     for statement, parameters in statements:
         assert " messages" not in statement
         with store.read() as conn:
@@ -186,3 +186,16 @@ def test_a_page_of_sessions_their_models_and_the_filters(
     ]
     assert filled.usage_keys(Dimension.PROJECT) == ["/src/app", "/src/lib"]
     assert filled.usage_keys(Dimension.USER) == ["ana"]  # "" (not said) is no choice
+
+
+def test_the_costliest_sessions_are_the_same_down_either_index(
+    manager: Manager, filled: ReadModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Few sessions in the range: sorted from the creation index; many: read down the
+    cost index. Both give the same rows."""
+    ranges = [(None, None), (DAY1, _at(1, 0)), (_at(5, 0), _at(6, 0))]
+    few = [filled.costly_sessions(since, until, limit=2) for since, until in ranges]
+    monkeypatch.setattr(usage_reads, "_FEW_SESSIONS", 1)
+    many = [filled.costly_sessions(since, until, limit=2) for since, until in ranges]
+    assert few == many
+    assert [len(rows) for rows in few] == [2, 2, 0]

@@ -20,6 +20,8 @@ from .store import MessageStore
 from .types import as_utc
 from .usage import SUM_COLUMNS, Dimension, UsageTotals, period_start
 
+#: Up to this many sessions created in a range, the costliest are sorted from them.
+_FEW_SESSIONS = 5000
 #: ccusage's billing block: it starts at the hour of its first response and lasts
 #: five hours.
 BLOCK_LENGTH = timedelta(hours=5)
@@ -248,15 +250,29 @@ class UsageReads:
         self, since: datetime | None = None, until: datetime | None = None, *, limit: int = 10
     ) -> list[CostlySession]:
         """The sessions that cost most (own responses), created from ``since``
-        until ``until``, most first (read down the index ``ix_sessions_cost``)."""
+        until ``until``, most first. A range of few sessions is read through
+        ``ix_sessions_created`` and sorted; a range of many, down ``ix_sessions_cost``
+        until ``limit`` are found (either way a few thousand index entries at most)."""
         c = sessions_t.c
-        query = select(c.id, c.request_excerpt, c.created_at, c.total_tokens, c.cost_nanos).where(
-            c.cost_nanos > 0
-        )
-        if since is not None:
-            query = query.where(c.created_at >= as_utc(since))
-        if until is not None:
-            query = query.where(c.created_at < as_utc(until))
-        query = query.order_by(c.cost_nanos.desc(), c.id.desc()).limit(limit)
+        columns = (c.id, c.request_excerpt, c.created_at, c.total_tokens, c.cost_nanos)
+
+        def created_in(column: Any) -> list[Any]:
+            bounds = []
+            if since is not None:
+                bounds.append(column >= as_utc(since))
+            if until is not None:
+                bounds.append(column < as_utc(until))
+            return bounds
+
         with self.store.read() as conn:
+            sample = select(c.id).where(*created_in(c.created_at)).limit(_FEW_SESSIONS)
+            few = conn.execute(select(func.count()).select_from(sample.subquery())).scalar_one()
+            # Wrapped, creation time cannot steer the planner to its index.
+            created = c.created_at if few < _FEW_SESSIONS else func.coalesce(c.created_at, None)
+            query = (
+                select(*columns)
+                .where(c.cost_nanos > 0, *created_in(created))
+                .order_by(c.cost_nanos.desc(), c.id.desc())
+                .limit(limit)
+            )
             return [CostlySession(**row._mapping) for row in conn.execute(query)]
