@@ -89,3 +89,25 @@ def test_an_unknown_chart_is_a_400_and_a_visitor_logs_in_first(
     anonymous = app.test_client()
     assert anonymous.get("/stats/usage").status_code in (302, 303)
     assert anonymous.get("/stats/usage.csv").status_code in (302, 303)
+
+
+def test_the_session_page_shows_its_totals_own_and_with_subagents(
+    app: Any, client: Any, auth: Any
+) -> None:
+    auth.login("viewer")
+    manager = app.extensions["sessionboard.manager"]
+    with app.app_context():
+        parent = manager.create("parent")
+        child = manager.create("child")
+        quiet = manager.create("quiet")
+        manager.update(child.id, lambda s: setattr(s, "parent_id", parent.id))
+        for sid, output in ((parent.id, 100), (child.id, 2_000)):
+            manager.set_running(sid)
+            manager.append_message(sid, usage_message("claude-haiku-4-5", output=output))
+    page = client.get(f"/sessions/{parent.id}").get_data(as_text=True)
+    own, _, with_subagents = page.partition("With its subagents (as ccusage counts a session)")
+    assert "own responses" in own and ">100<" in own
+    assert ">2,100<" in with_subagents  # output of both
+    child_page = client.get(f"/sessions/{child.id}").get_data(as_text=True)
+    assert ">2,000<" in child_page and "With its subagents" not in child_page
+    assert "No usage reported." in client.get(f"/sessions/{quiet.id}").get_data(as_text=True)

@@ -213,6 +213,19 @@ def usage_charts(reads: ReadModel, days: DayRange) -> list[charts.Chart]:
     ]
 
 
+def session_usage(reads: ReadModel, session_id: str) -> list[tuple[str, dict[str, UsageTotals]]]:
+    """A session's totals per model, labelled: its own responses, and with its
+    subagents' when they add any (empty: no usage)."""
+    own = reads.session_usage(session_id)
+    with_subagents = reads.session_usage(session_id, with_subagents=True)
+    if not own and not with_subagents:
+        return []
+    shown = [("This session's own responses", own)]
+    if with_subagents != own:
+        shown.append(("With its subagents (as ccusage counts a session)", with_subagents))
+    return shown
+
+
 def costly_sessions(reads: ReadModel, days: DayRange, limit: int = 10) -> list[CostlySession]:
     """The costliest sessions created in ``days``."""
     return reads.costly_sessions(days.since, days.until, limit=limit)

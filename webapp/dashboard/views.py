@@ -140,6 +140,7 @@ def session_page(session_id: str) -> Response:
             extend_hours=EXTEND_HOURS,
             counts=get_queries().count_by_status(),
             retention=queries.retention_notice(session),
+            usage=usage.session_usage(get_queries(), session.id),
             **_transcript_context(session),
         )
     )
