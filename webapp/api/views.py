@@ -8,7 +8,7 @@ its fields (422), the session (404, 409). Nothing is written before the last.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
@@ -171,8 +171,11 @@ def list_sessions() -> Response:
         older=Keyset(*before) if before else None,
         limit=limit,
     )
+    older = page.older
     next_cursor = (
-        payloads.encode_cursor("sessions", page.older.at, page.older.id) if page.older else None
+        payloads.encode_cursor("sessions", older.at, older.id)
+        if older is not None and isinstance(older.at, datetime)
+        else None
     )
     sessions = [schemas.Session.of(s) for s in page.rows]
     return jsonify(schemas.SessionPage(sessions=sessions, next_cursor=next_cursor).wire())

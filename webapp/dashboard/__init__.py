@@ -9,7 +9,8 @@ from webapp.sessions.pricing import format_usd
 def init_app(app: Flask) -> None:
     """Register the dashboard blueprint, the ``session_id`` route converter and
     the template filters the pages use: ``|markdown`` (sanitised HTML),
-    ``|json_code`` and ``|usd`` (nano-dollars, or "no price")."""
+    ``|json_code``, ``|usd`` (nano-dollars, or "no price") and ``|duration``."""
+    from webapp.dashboard.usage import run_length
     from webapp.dashboard.views import bp
 
     # An id the database cannot hold (NUL, over 64 characters) matches no route
@@ -18,5 +19,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["markdown"] = rendering.render_markdown
     app.jinja_env.filters["json_code"] = rendering.highlight_json
     app.jinja_env.filters["usd"] = format_usd
+    app.jinja_env.filters["duration"] = run_length
     app.jinja_env.globals["is_safe_image_url"] = rendering.is_safe_image_url
     app.register_blueprint(bp)

@@ -46,6 +46,10 @@ def parse_context(args: MultiDict[str, str]) -> tuple[str, str]:
     return key, value
 
 
+#: The longest model or project name a filter takes.
+MAX_LABEL = 500
+
+
 def parse_filters(args: MultiDict[str, str]) -> ListFilters:
     """The list filters in a query string (``status`` and ``verdict`` may repeat)."""
     context_key, context_value = parse_context(args)
@@ -60,6 +64,8 @@ def parse_filters(args: MultiDict[str, str]) -> ListFilters:
         reviewer=params.text(args, "reviewer"),
         tag=params.text(args, "tag"),
         error=params.checked_text(args.get("error", ""), "error", MAX_ERROR),
+        model=params.text(args, "model", MAX_LABEL),
+        project=params.text(args, "project", MAX_LABEL),
         sort=params.choice(args, "sort", SORTS, "activity"),
     )
 
@@ -96,6 +102,10 @@ def filter_args(filters: ListFilters) -> dict[str, Any]:
         args["tag"] = filters.tag
     if filters.error:
         args["error"] = filters.error
+    if filters.model:
+        args["model"] = filters.model
+    if filters.project:
+        args["project"] = filters.project
     if filters.sort != "activity":
         args["sort"] = filters.sort
     return args

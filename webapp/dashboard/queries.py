@@ -39,6 +39,8 @@ class ListFilters:
     reviewer: str = ""
     tag: str = ""
     error: str = ""
+    model: str = ""
+    project: str = ""
     sort: str = "activity"
 
     def to_filter(self) -> SessionFilter:
@@ -57,6 +59,8 @@ class ListFilters:
             context_value=self.context_value,
             text=self.text,
             error=self.error,
+            model=self.model,
+            project=self.project,
             within=review.session_filter(
                 self.verdicts or None, self.reviewer or None, self.tag or None
             ),

@@ -226,6 +226,25 @@ def session_usage(reads: ReadModel, session_id: str) -> list[tuple[str, dict[str
     return shown
 
 
+def run_length(span: timedelta) -> str:
+    """How long a session ran, to the largest two units: ``2d 3h``, ``4m 5s``, ``9s``."""
+    seconds = max(int(span.total_seconds()), 0)
+    parts: list[str] = []
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m"), (1, "s")):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2])
+
+
+def main_models(reads: ReadModel, session_ids: list[str]) -> dict[str, str]:
+    """Each session's model with the most tokens (a list's "model" column)."""
+    return {
+        sid: max(per_model, key=lambda m: (per_model[m].usage.total, m))
+        for sid, per_model in reads.usage_of_sessions(session_ids).items()
+    }
+
+
 def costly_sessions(reads: ReadModel, days: DayRange, limit: int = 10) -> list[CostlySession]:
     """The costliest sessions created in ``days``."""
     return reads.costly_sessions(days.since, days.until, limit=limit)

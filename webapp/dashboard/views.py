@@ -41,7 +41,9 @@ from webapp.extensions import get_manager, get_queries
 from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
+from webapp.sessions.queries import Sort
 from webapp.sessions.types import UNFINISHED_STATUSES
+from webapp.sessions.usage import Dimension
 
 bp = Blueprint("dashboard", __name__)
 
@@ -92,6 +94,9 @@ def sessions() -> Response:
     try:
         filters = parse_filters(request.args)
         older, newer = parse_cursor(request.args, "older"), parse_cursor(request.args, "newer")
+        for name, cursor in (("older", older), ("newer", newer)):
+            if cursor is not None and not cursor.fits(Sort(filters.sort)):
+                raise BadParameter(name, "is not a page position of this sort")
     except BadParameter as refused:
         if not wants_fragment():
             raise
@@ -99,7 +104,10 @@ def sessions() -> Response:
         return html(render_template(template, error=refused, status=refused.code), 400)
     page = queries.list_sessions(filters, older=older, newer=newer)
     annotations = review.list_annotations([r.id for r in page.rows])
+    reads = get_queries()
     context = {
+        "models": usage.main_models(reads, [r.id for r in page.rows]),
+        "model_choices": reads.usage_keys(Dimension.MODEL),
         "page": page,
         "filters": filters,
         "args": filter_args(filters),

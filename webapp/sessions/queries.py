@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from .rows import row_to_session, sessions_t
+from .rows import row_to_session, session_usage_t, sessions_t
 from .stats import StatsReads
 from .store import MessageStore
 from .transcripts import TranscriptReads, session_exists
@@ -58,6 +58,13 @@ class Sort(enum.StrEnum):
 
     ACTIVITY = "activity"
     CREATED = "created"
+    COST = "cost"
+    TOKENS = "tokens"
+
+    @property
+    def by_amount(self) -> bool:
+        """Sorted by a number (cost, tokens), not a time: positions hold numbers."""
+        return self in (Sort.COST, Sort.TOKENS)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,10 @@ class SessionFilter:
     text: str = ""
     error: str = ""
     within: tuple[IdSet, ...] = ()
+    #: Sessions with responses of this model (in their own usage).
+    model: str = ""
+    #: Sessions whose context's ``project_path`` is this.
+    project: str = ""
 
     def conditions(self, dialect: str) -> list[ColumnElement[bool]]:
         """The filter as SQL conditions on the sessions table, for ``dialect``."""
@@ -109,6 +120,11 @@ class SessionFilter:
         for ids in self.within:
             picked = c.id.in_(ids.query)
             where.append(~picked if ids.negate else picked)
+        if self.model:
+            u = session_usage_t.c
+            where.append(c.id.in_(select(u.session_id).where(u.model == self.model)))
+        if self.project:
+            where.append(_context_has("project_path", self.project, dialect))
         return where
 
 
@@ -148,12 +164,18 @@ def day_range(
 class Keyset:
     """A position in a list: the sort column's value and the id of one row."""
 
-    at: datetime
+    at: datetime | int
     id: str
 
     def encode(self) -> str:
-        """``<iso time>~<id>``: readable, and safe in a URL once quoted."""
-        return f"{self.at.isoformat()}~{self.id}"
+        """``<iso time>~<id>`` (or ``<number>~<id>`` for a sort by amount): readable,
+        and safe in a URL once quoted."""
+        at = str(self.at) if isinstance(self.at, int) else self.at.isoformat()
+        return f"{at}~{self.id}"
+
+    def fits(self, sort: Sort) -> bool:
+        """Whether this is a position in a list of that sort (a number or a time)."""
+        return isinstance(self.at, int) == sort.by_amount
 
     @classmethod
     def decode(cls, text: str | None) -> Keyset | None:
@@ -163,9 +185,13 @@ class Keyset:
             return None
         at, _, sid = text.partition("~")
         try:
-            parsed = datetime.fromisoformat(at)
             check_text(sid, "id")
-            if parsed.tzinfo is None or not sid or len(sid) > MAX_SESSION_ID_LENGTH:
+            if not sid or len(sid) > MAX_SESSION_ID_LENGTH:
+                return None
+            if at.isascii() and at.isdigit() and len(at) <= 18:
+                return cls(int(at), sid)
+            parsed = datetime.fromisoformat(at)
+            if parsed.tzinfo is None:
                 return None
             return cls(parsed.astimezone(UTC), sid)
         except (ValueError, OverflowError):
@@ -185,6 +211,16 @@ class SessionSummary:
     message_count: int
     keep: bool
     parent_id: str | None
+    #: Every token of its own responses, and what the priced ones cost (nano-dollars).
+    total_tokens: int = 0
+    cost_nanos: int = 0
+    #: The context's ``project_path`` ("" when it has none).
+    project: str = ""
+
+    @property
+    def duration(self) -> timedelta:
+        """From creation to the last activity."""
+        return self.last_activity - self.created_at
 
 
 @dataclass(frozen=True)
@@ -222,8 +258,16 @@ _SUMMARY_COLUMNS = (
     sessions_t.c.message_count,
     sessions_t.c.keep,
     sessions_t.c.parent_id,
+    sessions_t.c.total_tokens,
+    sessions_t.c.cost_nanos,
+    func.coalesce(sessions_t.c.context["project_path"].as_string(), "").label("project"),
 )
-_SORT_COLUMNS = {Sort.CREATED: sessions_t.c.created_at, Sort.ACTIVITY: sessions_t.c.last_activity}
+_SORT_COLUMNS = {
+    Sort.CREATED: sessions_t.c.created_at,
+    Sort.ACTIVITY: sessions_t.c.last_activity,
+    Sort.COST: sessions_t.c.cost_nanos,
+    Sort.TOKENS: sessions_t.c.total_tokens,
+}
 _INBOX_COLUMNS = (
     sessions_t.c.id,
     sessions_t.c.status,
@@ -256,6 +300,9 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
     ) -> tuple[list[Any], Keyset | None, Keyset | None]:
         c = sessions_t.c
         column = _SORT_COLUMNS[sort]
+        for given in (older, newer):
+            if given is not None and not given.fits(sort):
+                raise ValueError(f"not a position in a list by {sort.value}")
         query = select(*columns).where(*where.conditions(self.store.dialect))
         key = tuple_(column, c.id)
         if newer is not None:
