@@ -111,3 +111,23 @@ def test_the_session_page_shows_its_totals_own_and_with_subagents(
     child_page = client.get(f"/sessions/{child.id}").get_data(as_text=True)
     assert ">2,000<" in child_page and "With its subagents" not in child_page
     assert "No usage reported." in client.get(f"/sessions/{quiet.id}").get_data(as_text=True)
+
+
+def test_each_response_shows_its_cost_in_the_transcript(app: Any, client: Any, auth: Any) -> None:
+    auth.login("viewer")
+    manager = app.extensions["sessionboard.manager"]
+    with app.app_context():
+        session = manager.create("turns")
+        manager.set_running(session.id)
+        manager.append_messages(
+            session.id,
+            [
+                usage_message("claude-haiku-4-5"),
+                usage_message("claude-fable-5"),
+                usage_message("claude-fable-5", cost_usd=0.25),
+            ],
+        )
+    page = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    chips = page.count('title="this response\'s cost"')
+    assert chips == 3
+    assert "$0.0009</span>" in page and "no price</span>" in page and "$0.25</span>" in page

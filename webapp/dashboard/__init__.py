@@ -9,8 +9,9 @@ from webapp.sessions.pricing import format_usd
 def init_app(app: Flask) -> None:
     """Register the dashboard blueprint, the ``session_id`` route converter and
     the template filters the pages use: ``|markdown`` (sanitised HTML),
-    ``|json_code``, ``|usd`` (nano-dollars, or "no price") and ``|duration``."""
-    from webapp.dashboard.usage import run_length
+    ``|json_code``, ``|usd`` (nano-dollars, or "no price"), ``|duration`` and
+    ``|response_cost`` (of a message's ``meta``)."""
+    from webapp.dashboard.usage import response_cost, run_length
     from webapp.dashboard.views import bp
 
     # An id the database cannot hold (NUL, over 64 characters) matches no route
@@ -20,5 +21,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["json_code"] = rendering.highlight_json
     app.jinja_env.filters["usd"] = format_usd
     app.jinja_env.filters["duration"] = run_length
+    app.jinja_env.filters["response_cost"] = response_cost
     app.jinja_env.globals["is_safe_image_url"] = rendering.is_safe_image_url
     app.register_blueprint(bp)

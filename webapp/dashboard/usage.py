@@ -12,15 +12,17 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
 from webapp import params
 from webapp.dashboard import charts
+from webapp.extensions import get_manager
 from webapp.params import BadParameter
 from webapp.sessions.pricing import NANOS_PER_USD, format_usd
 from webapp.sessions.queries import ReadModel
-from webapp.sessions.usage import UsageTotals
+from webapp.sessions.usage import Labels, UsageTotals, usage_entry
 from webapp.sessions.usage_reads import CostlySession, UsageGroup, UsageRow
 
 #: The range shown when none is asked: the last 30 days.
@@ -224,6 +226,17 @@ def session_usage(reads: ReadModel, session_id: str) -> list[tuple[str, dict[str
     if with_subagents != own:
         shown.append(("With its subagents (as ccusage counts a session)", with_subagents))
     return shown
+
+
+def response_cost(meta: Any) -> str:
+    """What the response a message's ``meta`` carries usage of cost, as the ledger
+    prices it (the runner's ``cost_usd``, else the app's price table); "" when it
+    carries none."""
+    if not isinstance(meta, Mapping):
+        return ""
+    prices = get_manager().store.prices
+    entry = usage_entry("", meta, datetime.now(UTC), Labels(), prices)
+    return "" if entry is None else format_usd(entry.cost_nanos)
 
 
 def run_length(span: timedelta) -> str:
