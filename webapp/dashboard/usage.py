@@ -149,7 +149,8 @@ def usage_charts(reads: ReadModel, days: DayRange) -> list[charts.Chart]:
             continue
         cost.setdefault(row.model, [0.0] * len(labels))[i] += dollars(row.totals.cost_nanos)
         tokens.setdefault(row.model, [0.0] * len(labels))[i] += row.totals.usage.total
-    cost = {m: [round(v, 2) for v in values] for m, values in cost.items()}
+    # To a hundredth of a cent: a day of a few cheap responses still draws a bar.
+    cost = {m: [round(v, 4) for v in values] for m, values in cost.items()}
     models = sorted(cost, key=lambda m: (-sum(cost[m]), m))
     range_text = f"{days.first.isoformat()} to {days.last.isoformat()} (UTC)"
     blocks = reads.usage_blocks(since, until)
