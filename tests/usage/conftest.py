@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import select
 
 from tests.api.conftest import api, tokens  # noqa: F401  (the API tests' fixtures, here too)
-from tests.browser.conftest import chromium, live_server, page, page_log  # noqa: F401  (and these)
 from webapp.sessions import Message, MessageStore
 from webapp.sessions.pricing import Usage
 from webapp.sessions.rows import session_usage_t, sessions_t, usage_entries_t, usage_rollups_t
