@@ -103,12 +103,43 @@
     }
   });
 
+  // The list's optional columns: ticked ones show; the choice is kept in this
+  // browser (localStorage) and applied again to every list rendered.
+  var COLUMNS_KEY = "sessionboard.hidden-columns";
+
+  function hiddenColumns() {
+    try { return JSON.parse(localStorage.getItem(COLUMNS_KEY) || "[]"); } catch (e) { return []; }
+  }
+
+  function applyColumns(root) {
+    var hidden = hiddenColumns();
+    root.querySelectorAll("table.sessions").forEach(function (table) {
+      ["project", "model", "duration", "tokens", "cost", "expires", "messages"].forEach(function (key) {
+        table.classList.toggle("hide-" + key, hidden.indexOf(key) >= 0);
+      });
+    });
+    root.querySelectorAll("[data-columns] input[type=checkbox]").forEach(function (box) {
+      box.checked = hidden.indexOf(box.value) < 0;
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    var box = event.target.closest("[data-columns] input[type=checkbox]");
+    if (!box) return;
+    var hidden = hiddenColumns().filter(function (key) { return key !== box.value; });
+    if (!box.checked) hidden.push(box.value);
+    localStorage.setItem(COLUMNS_KEY, JSON.stringify(hidden));
+    applyColumns(document);
+  });
+
   // New rows or messages arrive through htmx (swaps, out-of-band swaps, polls):
   // watch the document rather than htmx events, whose source may be swapped away.
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
+    applyColumns(document);
     new MutationObserver(function () {
       localTimes(document);
+      applyColumns(document);
       if (!document.querySelector(".selected")) selected = -1;
     }).observe(document.body, { childList: true, subtree: true });
   });

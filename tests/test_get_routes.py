@@ -41,6 +41,8 @@ READS: dict[str, tuple[str, ...]] = {
         "deleted",
         "subagents",
         "parent",
+        "model",
+        "project",
     ),
     "dashboard.session_page": (
         "inbox", "tag", "status", "around", "at", "thinking", "tools", "hooks",
@@ -51,6 +53,8 @@ READS: dict[str, tuple[str, ...]] = {
     "dashboard.poll": ("after", "at", "tail", "n"),
     "dashboard.confirm_delete": (),
     "dashboard.stats": (),
+    "dashboard.usage_stats": ("since", "until"),
+    "dashboard.usage_csv": ("since", "until", "chart"),
     "dashboard.admin": (),
     "review.inbox": ("status", "tag", "after", "done"),
     "review.next_session": ("status", "tag", "after"),
@@ -69,6 +73,7 @@ READS: dict[str, tuple[str, ...]] = {
     "api.list_messages": ("after", "limit"),
     "api.stats": (),
     "api.search": ("q", "limit", "status", "cursor"),
+    "api.usage": ("group_by", "since", "until"),
     "health.healthz": (),
     "static": (),
 }

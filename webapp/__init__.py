@@ -15,6 +15,7 @@ from webapp import config as settings
 from webapp.extensions import csrf, db
 from webapp.sessions import Manager, MessageStore
 from webapp.sessions.engine import Database, database_url, engine_options
+from webapp.sessions.pricing import PriceTable
 from webapp.sessions.queries import ReadModel
 from webapp.version import __version__ as __version__
 
@@ -96,6 +97,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     with app.app_context():
         store = MessageStore(db.engine, migrate=False)
+    # Loaded once per app: the shipped prices, with the instance's own over them.
+    store.prices = PriceTable.load(instance / "prices.json")
     manager = Manager(settings.domain_config(app.config), store)
     app.extensions["sessionboard.manager"] = manager
     app.extensions["sessionboard.queries"] = ReadModel(store)

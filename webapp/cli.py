@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -153,6 +154,37 @@ def demo_command(count: int, if_empty: bool, seed: int) -> None:
     )
 
 
+@click.command("reprice")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only responses from this UTC day on (YYYY-MM-DD); all by default.",
+)
+@click.option(
+    "--batch-size",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Responses per transaction.",
+)
+@with_appcontext
+def reprice_command(since: datetime | None, batch_size: int) -> None:
+    """Recompute stored costs with the current price table (the shipped one and
+    instance/prices.json) and restate session totals and rollups; a second run
+    changes nothing. Costs that runners sent stay as they are."""
+    store = get_manager().store
+    start = since.replace(tzinfo=UTC) if since is not None else None
+    with click.progressbar(
+        length=store.count_priced_by_table(start), label="Repricing responses", file=sys.stderr
+    ) as bar:
+        result = store.reprice(start, batch_size=batch_size, progress=bar.update)
+    click.echo(
+        f"repriced {result.entries} responses with prices {store.prices.version}: "
+        f"{result.changed} changed"
+    )
+
+
 @click.command("settings")
 def settings_command() -> None:
     """List every SESSIONBOARD_* setting with its default."""
@@ -161,7 +193,14 @@ def settings_command() -> None:
         click.echo(f"SESSIONBOARD_{name}{shown}\n    {doc}")
 
 
-COMMANDS: list[Any] = [serve_command, db_group, sweep_command, demo_command, settings_command]
+COMMANDS: list[Any] = [
+    serve_command,
+    db_group,
+    sweep_command,
+    demo_command,
+    reprice_command,
+    settings_command,
+]
 
 
 def register_commands(app: Flask) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from webapp.demo_stories import STORIES, Step, Story
 from webapp.sessions import BulkRows, MessageStore, Status
 from webapp.sessions.types import excerpt
+from webapp.sessions.usage import Labels, UsageEntry
 
 MODELS = ["claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5"]
 #: Runners that report sessions, and who started them.
@@ -252,11 +253,11 @@ def generate(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for session_rows, message_rows in _batches(
+        for session_rows, message_rows, usage in _batches(
             store, sessions, now, timeout, retention, seed, batch_size, totals
         ):
             done = totals["sessions"]
-            store.bulk_load(session_rows, message_rows)
+            store.bulk_load(session_rows, message_rows, usage)
             if progress is not None:
                 progress(totals["sessions"] - done)
     finally:
@@ -274,8 +275,9 @@ def _batches(
     seed: int,
     batch_size: int,
     totals: dict[str, int],
-) -> Iterator[tuple[BulkRows, BulkRows]]:
-    """The sessions and messages of each batch, ready for the driver."""
+) -> Iterator[tuple[BulkRows, BulkRows, list[UsageEntry]]]:
+    """The sessions and messages of each batch, ready for the driver, and the
+    usage their responses carry."""
     rng = random.Random(seed)
     long_logs = [_long_log(rng) for _ in range(8)]
     # Sessions are made oldest first, with time-ordered (version 7) ids, as a
@@ -287,6 +289,7 @@ def _batches(
     for first in range(0, sessions, batch_size):
         session_rows: list[dict[str, Any]] = []
         message_rows: list[dict[str, Any]] = []
+        usage: list[UsageEntry] = []
         for created, status in plan[first : first + batch_size]:
             story = rng.choice(STORIES)
             duration = timedelta(seconds=rng.lognormvariate(4.5, 1.1))
@@ -322,6 +325,8 @@ def _batches(
             )
             _own(msgs, session_id)
             message_rows.extend(msgs)
+            labels = Labels.of(context)
+            usage.extend(store.usage_entries(session_id, msgs, labels))
             if child_msgs and child_id is not None and story.subagent is not None:
                 # The subagent ran inside the parent's Task call.
                 call = next(m for m in msgs if m["meta"].get("child_session_id") == child_id)
@@ -336,7 +341,8 @@ def _batches(
                 )
                 _own(child_msgs, child_id)
                 message_rows.extend(child_msgs)
+                usage.extend(store.usage_entries(child_id, child_msgs, labels))
                 totals["subagents"] += 1
         totals["sessions"] += len(plan[first : first + batch_size])
         totals["messages"] += len(message_rows)
-        yield store.bulk_rows(session_rows), store.bulk_rows(message_rows)
+        yield store.bulk_rows(session_rows), store.bulk_rows(message_rows), usage

@@ -390,6 +390,49 @@ def _operations(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) ->
                     "responses": _responses({"200": _json(_ref("Stats"), "The numbers.")}, 401),
                 }
             },
+            "/api/v1/usage": {
+                "get": {
+                    "operationId": "getUsage",
+                    "summary": "Tokens and cost per day, model, project, token or user, and "
+                    "model, from the usage rollups (see docs/usage.md).",
+                    "parameters": [
+                        {
+                            "name": "group_by",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "string",
+                                "enum": ["day", "model", "project", "token", "user"],
+                                "default": "day",
+                            },
+                            "description": "token: the API token that reported the usage "
+                            "(else the session context's runner).",
+                        },
+                        *[
+                            {
+                                "name": name,
+                                "in": "query",
+                                "required": False,
+                                "schema": {"type": "string", "format": "date-time"},
+                                "description": f"{what}: an RFC 3339 time with a zone, "
+                                "or a UTC day (YYYY-MM-DD: its midnight). Projects, "
+                                "tokens and users count whole days, days and models "
+                                "whole hours; a range that ends before it starts is "
+                                "empty.",
+                            }
+                            for name, what in (
+                                ("since", "From"),
+                                ("until", "Until (exclusive)"),
+                            )
+                        ],
+                    ],
+                    "responses": _responses(
+                        {"200": _json(_ref("UsageReport"), "A row per group and model.")},
+                        401,
+                        422,
+                    ),
+                }
+            },
             "/api/v1/openapi.json": {
                 "get": {
                     "operationId": "getOpenAPI",

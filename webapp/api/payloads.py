@@ -12,7 +12,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +21,7 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge, Unprocessable
 from webapp.api import schemas
 from webapp.sessions import Message, Status
 from webapp.sessions.types import format_utc
+from webapp.sessions.usage_reads import UsageGroup
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200  # idempotency_keys.key
 DEFAULT_PAGE_LIMIT = 100
@@ -220,6 +221,42 @@ def parse_status_filter(value: str | None) -> Status | None:
         return Status(value)
     except ValueError:
         raise invalid(f"status must be one of {', '.join(s.value for s in Status)}") from None
+
+
+#: ``group_by`` of ``GET /usage``: "token" is the runner (the API token's name).
+USAGE_GROUPS = {
+    "day": UsageGroup.DAY,
+    "model": UsageGroup.MODEL,
+    "project": UsageGroup.PROJECT,
+    "token": UsageGroup.RUNNER,
+    "user": UsageGroup.USER,
+}
+
+
+def parse_usage_group(value: str | None) -> UsageGroup:
+    """The ``group_by`` query parameter of the usage aggregates (default ``day``)."""
+    if value is None:
+        return UsageGroup.DAY
+    if value not in USAGE_GROUPS:
+        raise invalid(f"group_by must be one of {', '.join(USAGE_GROUPS)}")
+    return USAGE_GROUPS[value]
+
+
+def parse_instant(value: str | None, name: str) -> datetime | None:
+    """A ``since``/``until`` query parameter: a UTC day ``YYYY-MM-DD`` (its
+    midnight) or an RFC 3339 time with a zone."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            parsed = datetime.combine(date.fromisoformat(value), time(), UTC)
+        else:
+            parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise invalid(f"{name} must be a day (YYYY-MM-DD) or a time with a zone") from None
+    if parsed.tzinfo is None or not 1900 <= parsed.year <= 2999:
+        raise invalid(f"{name} must be a day (YYYY-MM-DD) or a time with a zone")
+    return parsed.astimezone(UTC)
 
 
 # -- cursors -----------------------------------------------------------------------

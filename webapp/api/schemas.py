@@ -33,6 +33,7 @@ from webapp.records import Session as Session
 from webapp.records import UtcTimestamp as UtcTimestamp
 from webapp.records import WireModel as WireModel
 from webapp.sessions import Status
+from webapp.sessions.pricing import NANOS_PER_USD
 from webapp.sessions.search import Hit
 from webapp.sessions.types import (
     MAX_ROLE_LENGTH,
@@ -42,6 +43,7 @@ from webapp.sessions.types import (
     check_session_id,
     check_text,
 )
+from webapp.sessions.usage_reads import UsageRow
 
 #: Timestamps a client sends: years 1900 to 2999 (no overflow when moved to UTC).
 TIMESTAMP_PATTERN = r"^(19|2[0-9])[0-9]{2}-"
@@ -343,6 +345,61 @@ class Error(BaseModel):
     error: ErrorDetail
 
 
+class UsageFigures(WireModel):
+    """Usage of one group and one model: tokens by kind and their cost."""
+
+    key: str = Field(
+        description="The day (YYYY-MM-DD, UTC), model, project, token or user; "
+        '"" when the sessions did not say.'
+    )
+    model: str = Field(description='The model that answered ("" when not given).')
+    responses: int = Field(ge=0, description="API responses counted.")
+    input: int = Field(ge=0)
+    output: int = Field(ge=0)
+    cache_read: int = Field(ge=0)
+    cache_write_5m: int = Field(ge=0)
+    cache_write_1h: int = Field(ge=0)
+    tokens: int = Field(ge=0, description="Every token of the responses.")
+    priced: int = Field(ge=0, description="Responses that had a price.")
+    cost_nanos: int | None = Field(
+        description="What the priced responses cost, in nano-dollars (exact); "
+        "null: no price for this model."
+    )
+    cost_usd: float | None = Field(description="The same in dollars.")
+
+    @classmethod
+    def of(cls, row: UsageRow) -> UsageFigures:
+        """The wire form of a read model's usage row."""
+        t, usage = row.totals, row.totals.usage
+        return cls(
+            key=row.key,
+            model=row.model,
+            responses=t.responses,
+            input=usage.input,
+            output=usage.output,
+            cache_read=usage.cache_read,
+            cache_write_5m=usage.cache_write_5m,
+            cache_write_1h=usage.cache_write_1h,
+            tokens=usage.total,
+            priced=t.priced,
+            cost_nanos=t.cost,
+            cost_usd=None if t.cost is None else t.cost / NANOS_PER_USD,
+        )
+
+
+#: What ``GET /usage`` groups by ("token": the runner, the API token's name).
+UsageGroupName = Literal["day", "model", "project", "token", "user"]
+
+
+class UsageReport(WireModel):
+    """Usage aggregates over a time range, a row per group and model."""
+
+    group_by: UsageGroupName
+    since: UtcTimestamp | None = Field(description="null: from the first usage.")
+    until: UtcTimestamp | None = Field(description="null: to now (exclusive).")
+    rows: list[UsageFigures]
+
+
 #: The models the OpenAPI document names, under these names.
 DOCUMENTED = (
     NewSession,
@@ -356,6 +413,7 @@ DOCUMENTED = (
     SearchHit,
     SearchPage,
     Appended,
+    UsageReport,
     Error,
 )
 

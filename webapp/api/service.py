@@ -63,14 +63,22 @@ def patch_session(manager: Manager, session_id: str, patch: SessionPatch) -> Ses
 
 
 def append_messages(
-    manager: Manager, session_id: str, messages: Sequence[Message], idempotency_key: str | None
+    manager: Manager,
+    session_id: str,
+    messages: Sequence[Message],
+    idempotency_key: str | None,
+    runner: str | None = None,
 ) -> AppendOutcome:
-    """Append as one transaction. Two requests racing with one idempotency key (or
-    one ``source_key``) can both pass the check before either commits; the loser's
-    unique-key error rolls it back whole, and trying once more returns the
-    winner's answer."""
+    """Append as one transaction, their usage counted for ``runner`` (the token's
+    name). Two requests racing with one idempotency key (or one ``source_key``) can
+    both pass the check before either commits; the loser's unique-key error rolls
+    it back whole, and trying once more returns the winner's answer."""
     try:
-        return manager.append_messages(session_id, messages, idempotency_key=idempotency_key)
+        return manager.append_messages(
+            session_id, messages, idempotency_key=idempotency_key, runner=runner
+        )
     except IntegrityError:
         log.info("append to %s raced another with the same key; trying again", session_id)
-        return manager.append_messages(session_id, messages, idempotency_key=idempotency_key)
+        return manager.append_messages(
+            session_id, messages, idempotency_key=idempotency_key, runner=runner
+        )

@@ -8,8 +8,8 @@ its fields (422), the session (404, 409). Nothing is written before the last.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -32,7 +32,7 @@ from webapp.extensions import get_database, get_manager, get_queries
 from webapp.sessions import DuplicateSessionError
 from webapp.sessions.manager import DEFAULT_EXPIRY
 from webapp.sessions.queries import Keyset, SessionFilter, Sort
-from webapp.sessions.search import SCAN_WINDOW, Search, parse
+from webapp.sessions.search import SCAN_WINDOW, parse
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +172,11 @@ def list_sessions() -> Response:
         older=Keyset(*before) if before else None,
         limit=limit,
     )
+    older = page.older
     next_cursor = (
-        payloads.encode_cursor("sessions", page.older.at, page.older.id) if page.older else None
+        payloads.encode_cursor("sessions", older.at, older.id)
+        if older is not None and isinstance(older.at, datetime)
+        else None
     )
     sessions = [schemas.Session.of(s) for s in page.rows]
     return jsonify(schemas.SessionPage(sessions=sessions, next_cursor=next_cursor).wire())
@@ -191,9 +194,10 @@ def search() -> Response:
     status = payloads.parse_status_filter(args.get("status"))
     cursor = args.get("cursor")
     after = payloads.decode_cursor(cursor, "search", int)[1] if cursor else None
-    store = get_manager().store
-    where = SessionFilter(statuses=(status.value,) if status else ()).conditions(store.dialect)
-    page = Search(store).hits(query, where, after=after, limit=limit)
+    search = get_queries().search
+    statuses = (status.value,) if status else ()
+    where = SessionFilter(statuses=statuses).conditions(search.store.dialect)
+    page = search.hits(query, where, after=after, limit=limit)
     last = page.hits[-1] if page.hits and page.next_after is not None else None
     next_cursor = payloads.encode_cursor("search", last.timestamp, last.doc_id) if last else None
     results = [schemas.SearchHit.of(hit) for hit in page.hits]
@@ -260,7 +264,9 @@ def append_messages(session_id: str) -> tuple[Response, int, dict[str, str]]:
     messages = payloads.parse_messages(body, message_rules(session_id))
     key = payloads.parse_idempotency_key(request.headers.get("Idempotency-Key"))
     try:
-        outcome = service.append_messages(get_manager(), session_id, messages, key)
+        outcome = service.append_messages(
+            get_manager(), session_id, messages, key, runner=current_token().name
+        )
     except ValueError as exc:  # a message the store refuses: parse_messages should have
         raise UnprocessableEntity(str(exc)) from None
     if outcome.status == "unknown":
@@ -293,6 +299,24 @@ def stats() -> Response:
     """Sessions per status, the last 24 hours' per status, uptime."""
     query_args()
     return jsonify(get_manager().get_stats())
+
+
+@bp.get("/usage")
+def usage() -> Response:
+    """Tokens and cost per day, model, project, token (runner) or user, and model,
+    from the usage rollups, over ``since`` to ``until``."""
+    args = query_args("group_by", "since", "until")
+    group = payloads.parse_usage_group(args.get("group_by"))
+    since = payloads.parse_instant(args.get("since"), "since")
+    until = payloads.parse_instant(args.get("until"), "until")
+    rows = get_queries().usage_by(group, since, until)
+    report = schemas.UsageReport(
+        group_by=cast(schemas.UsageGroupName, args.get("group_by", "day")),
+        since=since,
+        until=until,
+        rows=[schemas.UsageFigures.of(row) for row in rows],
+    )
+    return jsonify(report.wire())
 
 
 @bp.get("/openapi.json")

@@ -82,7 +82,7 @@ def stacked_bars(
     title: str,
     description: str,
     labels: Sequence[str],
-    series: Mapping[str, Sequence[int]],
+    series: Mapping[str, Sequence[float]],
 ) -> Chart:
     """Stacked bars: one bar per label, one segment per series (CSS class ``s-<name>``)."""
     totals = [sum(values[i] for values in series.values()) for i in range(len(labels))]
@@ -111,11 +111,13 @@ def stacked_bars(
                     n=values[i],
                 )  # fmt: skip
             )
+    # Room for the longest name (a model's) beside each swatch.
+    step = max(90, 7 * max((len(name) for name in series), default=0) + 24)
     legend = Markup("").join(
         Markup(
             '<rect class="s-{n}" x="{x}" y="{y}" width="10" height="10"/>'
             '<text class="axis" x="{tx}" y="{ty}">{n}</text>'
-        ).format(n=name, x=LEFT + i * 90, y=HEIGHT - 14, tx=LEFT + i * 90 + 14, ty=HEIGHT - 5)
+        ).format(n=name, x=LEFT + i * step, y=HEIGHT - 14, tx=LEFT + i * step + 14, ty=HEIGHT - 5)
         for i, name in enumerate(series)
     )
     body.append(legend)

@@ -47,6 +47,10 @@ def parse_context(args: MultiDict[str, str]) -> tuple[str, str]:
     return key, value
 
 
+#: The longest model or project name a filter takes.
+MAX_LABEL = 500
+
+
 def parse_filters(args: MultiDict[str, str]) -> ListFilters:
     """The list filters in a query string (``status`` and ``verdict`` may repeat)."""
     context_key, context_value = parse_context(args)
@@ -61,6 +65,8 @@ def parse_filters(args: MultiDict[str, str]) -> ListFilters:
         reviewer=params.text(args, "reviewer"),
         tag=params.text(args, "tag"),
         error=params.checked_text(args.get("error", ""), "error", MAX_ERROR),
+        model=params.text(args, "model", MAX_LABEL),
+        project=params.text(args, "project", MAX_LABEL),
         sort=params.choice(args, "sort", SORTS, "activity"),
         subagents=params.choice(args, "subagents", ("0", "1"), "0") == "1",
         parent=params.session_id(args, "parent") or "",
@@ -99,6 +105,10 @@ def filter_args(filters: ListFilters) -> dict[str, Any]:
         args["tag"] = filters.tag
     if filters.error:
         args["error"] = filters.error
+    if filters.model:
+        args["model"] = filters.model
+    if filters.project:
+        args["project"] = filters.project
     if filters.sort != "activity":
         args["sort"] = filters.sort
     if filters.subagents:

@@ -39,6 +39,8 @@ class ListFilters:
     reviewer: str = ""
     tag: str = ""
     error: str = ""
+    model: str = ""
+    project: str = ""
     sort: str = "activity"
     #: Subagent sessions listed too (by default they sit under their parent).
     subagents: bool = False
@@ -63,6 +65,8 @@ class ListFilters:
             error=self.error,
             top_level=not self.subagents and not self.parent,
             parent_id=self.parent,
+            model=self.model,
+            project=self.project,
             within=review.session_filter(
                 self.verdicts or None, self.reviewer or None, self.tag or None
             ),

@@ -15,6 +15,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    make_response,
     redirect,
     render_template,
     request,
@@ -26,7 +27,7 @@ from werkzeug.wrappers import Response
 from webapp import params
 from webapp.accounts import audit
 from webapp.accounts.auth import Role, can, current_actor, requires
-from webapp.dashboard import charts, queries, turns
+from webapp.dashboard import charts, queries, turns, usage
 from webapp.dashboard.forms import (
     EXTEND_HOURS,
     MAX_NOTE,
@@ -42,9 +43,11 @@ from webapp.htmx import html, wants_fragment
 from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
+from webapp.sessions.queries import Sort
 from webapp.sessions.search import MAX_QUERY_CHARS as MAX_SEARCH
-from webapp.sessions.search import Search, parse
+from webapp.sessions.search import parse
 from webapp.sessions.types import UNFINISHED_STATUSES, format_utc
+from webapp.sessions.usage import Dimension
 
 bp = Blueprint("dashboard", __name__)
 
@@ -79,6 +82,9 @@ def sessions() -> Response:
     try:
         filters = parse_filters(request.args)
         older, newer = parse_cursor(request.args, "older"), parse_cursor(request.args, "newer")
+        for name, cursor in (("older", older), ("newer", newer)):
+            if cursor is not None and not cursor.fits(Sort(filters.sort)):
+                raise BadParameter(name, "is not a page position of this sort")
     except BadParameter as refused:
         if not wants_fragment():
             raise
@@ -86,7 +92,10 @@ def sessions() -> Response:
         return html(render_template(template, error=refused, status=refused.code), 400)
     page = queries.list_sessions(filters, older=older, newer=newer)
     annotations = review.list_annotations([r.id for r in page.rows])
+    reads = get_queries()
     context = {
+        "models": usage.main_models(reads, [r.id for r in page.rows]),
+        "model_choices": reads.usage_keys(Dimension.MODEL),
         **_search_context(filters.text, [r.id for r in page.rows]),
         "page": page,
         "filters": filters,
@@ -110,7 +119,7 @@ def _search_context(text: str, session_ids: list[str]) -> dict[str, Any]:
     if not text:
         return {"hits": {}, "search": None}
     query = parse(text)
-    found = Search(get_manager().store).session_hits(query, session_ids)
+    found = get_queries().search.session_hits(query, session_ids)
     return {"hits": found, "search": query}
 
 
@@ -128,7 +137,7 @@ def session_page(session_id: str) -> Response:
     if hit is not None and "around" not in args:
         args = MultiDict(args)
         args["around"] = str(hit)
-    hits = Search(get_manager().store).transcript_hits(parse(text), session.id) if text else []
+    hits = get_queries().search.transcript_hits(parse(text), session.id) if text else []
     return html(
         render_template(
             "dashboard/session.html",
@@ -145,6 +154,7 @@ def session_page(session_id: str) -> Response:
             hit=hit,
             hits=hits,
             **turns.page_context(session, args, live=live),
+            usage=usage.session_usage(get_queries(), session.id),
         )
     )
 
@@ -416,6 +426,38 @@ def stats() -> Response:
             errors=get_queries().top_errors(queries.chart_start(now)),
         )
     )
+
+
+@bp.get("/stats/usage")
+@requires(Role.VIEWER)
+def usage_stats() -> Response:
+    """Tokens and cost over a range of days: per day by model, per project, runner
+    and user, 5-hour blocks, the costliest sessions; each chart with its table."""
+    days = usage.DayRange.of(request.args, get_manager().clock().date())
+    reads = get_queries()
+    return html(
+        render_template(
+            "dashboard/usage.html",
+            days=days,
+            charts=usage.usage_charts(reads, days),
+            costly=usage.costly_sessions(reads, days),
+            total=reads.usage_total(days.since, days.until),
+        )
+    )
+
+
+@bp.get("/stats/usage.csv")
+@requires(Role.VIEWER)
+def usage_csv() -> Response:
+    """One usage chart's data table as CSV (``chart`` names it)."""
+    days = usage.DayRange.of(request.args, get_manager().clock().date())
+    found = {chart.id: chart for chart in usage.usage_charts(get_queries(), days)}
+    chart_id = params.choice(request.args, "chart", sorted(found), "usage-cost-per-day")
+    response = make_response(usage.chart_csv(found[chart_id]))
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    name = f"{chart_id}_{days.first}_{days.last}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 # -- admin ----------------------------------------------------------------------------

@@ -8,10 +8,10 @@ import time
 import click
 from flask.cli import with_appcontext
 
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, get_queries
 from webapp.sessions import Status
 from webapp.sessions.queries import SessionFilter
-from webapp.sessions.search import Hit, Search, parse
+from webapp.sessions.search import Hit, parse
 from webapp.sessions.search_index import rebuild
 
 
@@ -76,9 +76,9 @@ def search_command(query: str, statuses: tuple[str, ...], limit: int, rebuild_in
         raise click.UsageError(parsed.problem)
     if parsed.is_empty:
         raise click.UsageError("Give a QUERY (or --rebuild).")
-    store = get_manager().store
-    where = SessionFilter(statuses=statuses).conditions(store.dialect)
-    page = Search(store).hits(parsed, where, limit=limit)
+    search = get_queries().search
+    where = SessionFilter(statuses=statuses).conditions(search.store.dialect)
+    page = search.hits(parsed, where, limit=limit)
     for hit in page.hits:
         click.echo(_line(hit))
     if page.bounded:

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import and_, select, update
 
-from .engine import Database
 from .rows import messages_t, sessions_t
+from .usage import UsageLedger
 
 #: Ids per ``IN (...)`` list: well under every engine's bound parameter limit.
 ID_BATCH = 500
@@ -21,8 +21,9 @@ def _chunks(items: Sequence[Any], size: int = ID_BATCH) -> Iterator[Sequence[Any
         yield items[start : start + size]
 
 
-class ImportSupport(Database):
-    """The importer's part of :class:`~webapp.sessions.store.MessageStore`."""
+class ImportSupport(UsageLedger):
+    """The importer's part of :class:`~webapp.sessions.store.MessageStore` (a
+    message whose usage an import completes is restated in the usage ledger)."""
 
     def stored_source_keys(self, session_id: str, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` the session's stored messages carry."""
@@ -38,19 +39,20 @@ class ImportSupport(Database):
 
     def merge_message_meta(self, session_id: str, updates: dict[str, dict[str, Any]]) -> int:
         """Merge keys into the ``meta`` of stored messages, by ``source_key``, in one
-        transaction; return how many messages changed."""
+        transaction (their usage restated in the ledger); return how many changed."""
         m = messages_t.c
         changed = 0
         with self.write() as conn:
             for chunk in _chunks(list(updates)):
                 rows = conn.execute(
-                    select(m.id, m.meta, m.source_key).where(
+                    select(m.id, m.meta, m.source_key, m.timestamp).where(
                         m.session_id == session_id, m.source_key.in_(chunk)
                     )
                 ).all()
                 for row in rows:
                     meta = {**(row.meta or {}), **updates[row.source_key]}
                     conn.execute(update(messages_t).where(m.id == row.id).values(meta=meta))
+                    self.restate_usage(conn, session_id, row.source_key, row.timestamp, meta)
                     changed += 1
         return changed
 

@@ -194,15 +194,19 @@ class Manager:
         messages: Sequence[Message],
         *,
         idempotency_key: str | None = None,
+        runner: str | None = None,
     ) -> AppendOutcome:
         """Append messages as one transaction (all or nothing) by the rules of
-        :meth:`append_message`; a repeated ``idempotency_key`` appends nothing."""
+        :meth:`append_message`; a repeated ``idempotency_key`` appends nothing.
+        Their usage is counted for ``runner`` (e.g. the API token's name) when
+        given, else for the session context's ``runner``."""
         return self.store.append_messages(
             id,
             messages,
             now=self.clock(),
             sliding_timeout=self._sliding,
             idempotency_key=idempotency_key,
+            runner=runner,
         )
 
     def get_messages(self, id: str) -> builtins.list[Message] | None:

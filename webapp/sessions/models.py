@@ -1,4 +1,4 @@
-"""ORM rows for sessions, messages, the sweeper lease and the purge log.
+"""ORM rows for sessions, messages, usage, the sweeper lease and the purge log.
 
 The declarative ``Base`` lives here, free of Flask, so the domain works in a script;
 ``webapp.extensions`` hands the same ``Base`` to Flask-SQLAlchemy, so every model
@@ -98,6 +98,11 @@ class SessionRow(Base):
     parent_id: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("sessions.id", ondelete="SET NULL"), index=True
     )
+    #: Every token of the session's responses (own, not its subagents'), and what
+    #: the priced ones cost in nano-dollars: kept in step with ``session_usage``
+    #: for sorting the list by tokens or cost.
+    total_tokens: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_sessions_status_activity", "status", "last_activity", "id"),
@@ -107,6 +112,8 @@ class SessionRow(Base):
         Index("ix_sessions_expires", "expires_at"),
         # Covers the stats page's aggregates over a time window: no row is read.
         Index("ix_sessions_stats", "created_at", "status", "last_activity", "message_count"),
+        Index("ix_sessions_cost", "cost_nanos", "id"),
+        Index("ix_sessions_tokens", "total_tokens", "id"),
     )
 
 
@@ -173,3 +180,86 @@ class PurgeLogEntry(Base):
     purged_sessions: Mapped[int] = mapped_column(Integer, default=0)
     message_cutoff: Mapped[datetime | None]
     session_cutoff: Mapped[datetime | None]
+
+
+class TokenColumns:
+    """Tokens by kind, named as :class:`~webapp.sessions.pricing.Usage`'s fields."""
+
+    input: Mapped[int] = mapped_column(BigInteger, default=0)
+    output: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_5m: Mapped[int] = mapped_column(BigInteger, default=0)
+    cache_write_1h: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class UsageSums(TokenColumns):
+    """Tokens summed over ``responses`` responses, ``priced`` of which had a price,
+    and what the priced ones cost in nano-dollars."""
+
+    cost_nanos: Mapped[int] = mapped_column(BigInteger, default=0)
+    responses: Mapped[int] = mapped_column(Integer, default=0)
+    priced: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UsageEntryRow(TokenColumns, Base):
+    """What one API response used and cost: the ledger's line. It outlives its
+    message (retention purges messages, not usage) and goes with its session.
+
+    ``cost_nanos`` is None when the model has no price; ``cost_source`` says where a
+    cost came from: ``table`` (the price table) or ``runner`` (``meta.cost_usd``).
+    ``project``, ``runner`` and ``user_name`` are the session's at the time of the
+    write, so the rollups can be restated (reprice) without reading the session.
+    """
+
+    __tablename__ = "usage_entries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("sessions.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime]
+    model: Mapped[str] = mapped_column(String(200), default="")
+    cost_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    cost_source: Mapped[str] = mapped_column(String(8), default="table")
+    project: Mapped[str] = mapped_column(String(500), default="")
+    runner: Mapped[str] = mapped_column(String(200), default="")
+    user_name: Mapped[str] = mapped_column(String(200), default="")
+    #: The message's ``source_key``, by which an importer restates a response.
+    source_key: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_usage_entries_at", "at", "id"),
+        Index("ix_usage_entries_session_source", "session_id", "source_key"),
+    )
+
+
+class SessionUsageRow(UsageSums, Base):
+    """A session's usage totals for one model (its own responses, not its
+    subagents'). ``cost_nanos`` sums the priced responses; ``priced`` of
+    ``responses`` had a price (none priced: the cost is "no price")."""
+
+    __tablename__ = "session_usage"
+
+    session_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+    # The sessions that used a model (the list's model filter).
+    __table_args__ = (Index("ix_session_usage_model", "model", "session_id"),)
+
+
+class UsageRollupRow(UsageSums, Base):
+    """Usage summed per period, dimension, key and model, kept in step with every
+    write: the ``model`` dimension per hour (key ""; days and 5-hour blocks are
+    read from it), ``project``, ``runner`` and ``user`` per day. Deleting or
+    purging sessions leaves it as it is: it is the ledger of what was used."""
+
+    __tablename__ = "usage_rollups"
+
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]

@@ -13,9 +13,10 @@ A model without a price has no cost (None), never 0: a reader must see "no price
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,71 @@ class Usage:
         return self.prompt + self.output
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        return Usage(
+            self.input + other.input,
+            self.output + other.output,
+            self.cache_read + other.cache_read,
+            self.cache_write_5m + other.cache_write_5m,
+            self.cache_write_1h + other.cache_write_1h,
+        )
+
+
+#: The most tokens of one kind one response may report, and the most dollars a
+#: runner may say one response cost: far above any real figure, far below overflow.
+MAX_TOKENS = 10**12
+MAX_COST_USD = 10**6
+TOKEN_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+MAX_MODEL_LENGTH = 200
+
+
+def check_usage_meta(meta: Mapping[str, Any] | None) -> None:
+    """Raise ``ValueError`` unless the usage keys of a message's ``meta`` have the
+    documented shape: ``usage`` an object whose token counts (when given) are
+    whole numbers from 0 to :data:`MAX_TOKENS`, ``model`` a short string, and
+    ``cost_usd`` (a runner's own figure for the response) a number of dollars
+    from 0 to :data:`MAX_COST_USD`."""
+    if not meta:
+        return
+    usage = meta.get("usage")
+    if usage is not None:
+        if not isinstance(usage, Mapping):
+            raise ValueError("meta.usage must be an object of token counts")
+        for key in TOKEN_KEYS:
+            value = usage.get(key)
+            if value is not None and not _is_count(value):
+                raise ValueError(f"meta.usage.{key} must be a whole number from 0 to {MAX_TOKENS}")
+        split = usage.get("cache_creation")
+        if split is not None and not isinstance(split, Mapping):
+            raise ValueError("meta.usage.cache_creation must be an object")
+    model = meta.get("model")
+    if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_LENGTH):
+        raise ValueError(f"meta.model must be a string of at most {MAX_MODEL_LENGTH} characters")
+    cost = meta.get("cost_usd")
+    if cost is not None and runner_cost_nanos(cost) is None:
+        raise ValueError(f"meta.cost_usd must be a number of dollars from 0 to {MAX_COST_USD}")
+
+
+def runner_cost_nanos(cost_usd: Any) -> int | None:
+    """A runner's own cost of a response (``meta.cost_usd``, dollars) in
+    nano-dollars, or None when it is not a number from 0 to :data:`MAX_COST_USD`."""
+    if isinstance(cost_usd, bool) or not isinstance(cost_usd, int | float):
+        return None
+    if not math.isfinite(cost_usd) or not 0 <= cost_usd <= MAX_COST_USD:
+        return None
+    return int((Decimal(str(cost_usd)) * NANOS_PER_USD).to_integral_value())
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS
 
 
 def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return value if _is_count(value) else 0
 
 
 @dataclass(frozen=True)
@@ -138,6 +199,8 @@ class PriceTable:
 
     version: str
     models: Mapping[str, Price]
+    #: Model names already looked up (a bulk load asks for the same few again and again).
+    _found: dict[str, Price | None] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, override: Path | None = None) -> PriceTable:
@@ -159,6 +222,11 @@ class PriceTable:
         date/version suffix (``claude-opus-4-5-20251101`` is ``claude-opus-4-5``)."""
         if not model:
             return None
+        if model not in self._found:
+            self._found[model] = self._look_up(model)
+        return self._found[model]
+
+    def _look_up(self, model: str) -> Price | None:
         name = _PROVIDER_PREFIX.sub("", model.strip().lower())
         while True:
             if name in self.models:

@@ -36,12 +36,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from .engine import Database
-from .rows import row_to_session, sessions_t
+from .pricing import PriceTable
+from .rows import row_to_session, session_usage_t, sessions_t
 from .search import Search, parse
 from .stats import StatsReads
 from .store import MessageStore
 from .transcripts import TranscriptReads, session_exists
 from .types import Session, Status, check_text
+from .usage_reads import UsageReads
 
 T = TypeVar("T")
 
@@ -59,6 +61,13 @@ class Sort(enum.StrEnum):
 
     ACTIVITY = "activity"
     CREATED = "created"
+    COST = "cost"
+    TOKENS = "tokens"
+
+    @property
+    def by_amount(self) -> bool:
+        """Sorted by a number (cost, tokens), not a time: positions hold numbers."""
+        return self in (Sort.COST, Sort.TOKENS)
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,10 @@ class SessionFilter:
     text: str = ""
     error: str = ""
     within: tuple[IdSet, ...] = ()
+    #: Sessions with responses of this model (in their own usage).
+    model: str = ""
+    #: Sessions whose context's ``project_path`` is this.
+    project: str = ""
     #: Only sessions no other session started (subagents stay under their parent).
     top_level: bool = False
     #: Only the subagents of this session.
@@ -125,6 +138,11 @@ class SessionFilter:
         for ids in self.within:
             picked = c.id.in_(ids.query)
             where.append(~picked if ids.negate else picked)
+        if self.model:
+            u = session_usage_t.c
+            where.append(c.id.in_(select(u.session_id).where(u.model == self.model)))
+        if self.project:
+            where.append(_context_has("project_path", self.project, dialect))
         return where
 
 
@@ -158,12 +176,18 @@ def day_range(
 class Keyset:
     """A position in a list: the sort column's value and the id of one row."""
 
-    at: datetime
+    at: datetime | int
     id: str
 
     def encode(self) -> str:
-        """``<iso time>~<id>``: readable, and safe in a URL once quoted."""
-        return f"{self.at.isoformat()}~{self.id}"
+        """``<iso time>~<id>`` (or ``<number>~<id>`` for a sort by amount): readable,
+        and safe in a URL once quoted."""
+        at = str(self.at) if isinstance(self.at, int) else self.at.isoformat()
+        return f"{at}~{self.id}"
+
+    def fits(self, sort: Sort) -> bool:
+        """Whether this is a position in a list of that sort (a number or a time)."""
+        return isinstance(self.at, int) == sort.by_amount
 
     @classmethod
     def decode(cls, text: str | None) -> Keyset | None:
@@ -173,9 +197,13 @@ class Keyset:
             return None
         at, _, sid = text.partition("~")
         try:
-            parsed = datetime.fromisoformat(at)
             check_text(sid, "id")
-            if parsed.tzinfo is None or not sid or len(sid) > MAX_SESSION_ID_LENGTH:
+            if not sid or len(sid) > MAX_SESSION_ID_LENGTH:
+                return None
+            if at.isascii() and at.isdigit() and len(at) <= 18:
+                return cls(int(at), sid)
+            parsed = datetime.fromisoformat(at)
+            if parsed.tzinfo is None:
                 return None
             return cls(parsed.astimezone(UTC), sid)
         except (ValueError, OverflowError):
@@ -195,6 +223,16 @@ class SessionSummary:
     message_count: int
     keep: bool
     parent_id: str | None
+    #: Every token of its own responses, and what the priced ones cost (nano-dollars).
+    total_tokens: int = 0
+    cost_nanos: int = 0
+    #: The context's ``project_path`` ("" when it has none).
+    project: str = ""
+
+    @property
+    def duration(self) -> timedelta:
+        """From creation to the last activity."""
+        return self.last_activity - self.created_at
 
 
 @dataclass(frozen=True)
@@ -232,8 +270,16 @@ _SUMMARY_COLUMNS = (
     sessions_t.c.message_count,
     sessions_t.c.keep,
     sessions_t.c.parent_id,
+    sessions_t.c.total_tokens,
+    sessions_t.c.cost_nanos,
+    func.coalesce(sessions_t.c.context["project_path"].as_string(), "").label("project"),
 )
-_SORT_COLUMNS = {Sort.CREATED: sessions_t.c.created_at, Sort.ACTIVITY: sessions_t.c.last_activity}
+_SORT_COLUMNS = {
+    Sort.CREATED: sessions_t.c.created_at,
+    Sort.ACTIVITY: sessions_t.c.last_activity,
+    Sort.COST: sessions_t.c.cost_nanos,
+    Sort.TOKENS: sessions_t.c.total_tokens,
+}
 _INBOX_COLUMNS = (
     sessions_t.c.id,
     sessions_t.c.status,
@@ -247,7 +293,7 @@ def _priority() -> ColumnElement[int]:
     return case((sessions_t.c.status.in_(URGENT_STATUSES), 0), else_=1)
 
 
-class ReadModel(TranscriptReads, StatsReads):
+class ReadModel(TranscriptReads, StatsReads, UsageReads):
     """The queries, over one store's engine. Read-only: nothing here writes."""
 
     def __init__(self, store: MessageStore) -> None:
@@ -266,6 +312,9 @@ class ReadModel(TranscriptReads, StatsReads):
     ) -> tuple[list[Any], Keyset | None, Keyset | None]:
         c = sessions_t.c
         column = _SORT_COLUMNS[sort]
+        for given in (older, newer):
+            if given is not None and not given.fits(sort):
+                raise ValueError(f"not a position in a list by {sort.value}")
         query = select(*columns).where(*where.resolved(self.store).conditions(self.store.dialect))
         key = tuple_(column, c.id)
         if newer is not None:
@@ -358,6 +407,16 @@ class ReadModel(TranscriptReads, StatsReads):
     def count_by_status(self) -> dict[str, int]:
         """Sessions per status."""
         return self.store.count_by_status()
+
+    @property
+    def search(self) -> Search:
+        """Full-text search over this store's index."""
+        return Search(self.store)
+
+    @property
+    def prices(self) -> PriceTable:
+        """The price table the store costs usage with."""
+        return self.store.prices
 
     def purge_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The latest sweeps' purge log entries, newest first."""

@@ -14,9 +14,19 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table
+from sqlalchemy import Connection, Row, Table, func
 
-from .models import IdempotencyKey, MessageRow, PurgeLogEntry, SessionRow, SweeperLease
+from .models import (
+    IdempotencyKey,
+    MessageRow,
+    PurgeLogEntry,
+    SessionRow,
+    SessionUsageRow,
+    SweeperLease,
+    UsageEntryRow,
+    UsageRollupRow,
+)
+from .pricing import check_usage_meta
 from .types import Message, Session, Status, as_utc, excerpt
 
 sessions_t = cast(Table, SessionRow.__table__)
@@ -24,6 +34,17 @@ messages_t = cast(Table, MessageRow.__table__)
 idempotency_t = cast(Table, IdempotencyKey.__table__)
 lease_t = cast(Table, SweeperLease.__table__)
 purge_log_t = cast(Table, PurgeLogEntry.__table__)
+usage_entries_t = cast(Table, UsageEntryRow.__table__)
+session_usage_t = cast(Table, SessionUsageRow.__table__)
+usage_rollups_t = cast(Table, UsageRollupRow.__table__)
+
+
+def utc_day(column: Any, dialect: str) -> Any:
+    """The UTC calendar day of a timestamp column, as ``YYYY-MM-DD`` text (SQLite
+    keeps UTC timestamps as text that starts with it)."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)
 
 
 def row_to_session(row: Row[Any]) -> Session:
@@ -90,6 +111,7 @@ def message_values(
     rows = []
     for msg in messages:
         msg.validate()
+        check_usage_meta(msg.meta)
         rows.append(
             {
                 "session_id": session_id,

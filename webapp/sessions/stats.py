@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from .rows import sessions_t
+from .rows import sessions_t, utc_day
 from .store import MessageStore
 from .types import Status
 
@@ -26,9 +26,7 @@ class StatsReads:
 
     def _day(self, column: Any) -> Any:
         """The UTC calendar day of a timestamp column, as ``YYYY-MM-DD`` text."""
-        if self.store.dialect == "postgresql":
-            return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-        return func.substr(column, 1, 10)
+        return utc_day(column, self.store.dialect)
 
     def _seconds_between(self, start: Any, end: Any) -> Any:
         if self.store.dialect == "postgresql":

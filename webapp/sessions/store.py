@@ -62,6 +62,7 @@ from .types import (
     excerpt,
     utcnow,
 )
+from .usage import Labels, UsageEntry
 
 #: The terminal statuses, as stored.
 _TERMINAL = sorted(s.value for s in TERMINAL_STATUSES)
@@ -88,7 +89,7 @@ class AppendOutcome:
 
 class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
     """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
-    expiry and retention and the sweeper's lease; opened as a
+    expiry and retention, the sweeper's lease and the usage ledger; opened as a
     :class:`~webapp.sessions.engine.Database` (a URL, a SQLite path or an engine)."""
 
     def _lock_session(self, conn: Connection, session_id: str) -> Row[Any] | None:
@@ -109,13 +110,17 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
         """Insert many rows through the driver's executemany, in ``conn``'s transaction."""
         insert_bulk_rows(conn, table, bulk)
 
-    def bulk_load(self, sessions: BulkRows, messages: BulkRows) -> None:
+    def bulk_load(
+        self, sessions: BulkRows, messages: BulkRows, usage: Sequence[UsageEntry] = ()
+    ) -> None:
         """Insert ready ``sessions`` rows and their ``messages`` rows (made by
-        :meth:`bulk_rows`, counts and excerpts filled in) in one transaction: the
-        fast path of generated or restored data."""
+        :meth:`bulk_rows`, counts and excerpts filled in), and the ``usage`` of
+        those messages (:meth:`usage_entries`), in one transaction: the fast path
+        of generated or restored data."""
         with self.write() as conn:
             insert_bulk_rows(conn, sessions_t, sessions)
             insert_bulk_rows(conn, messages_t, messages)
+            self.load_usage(conn, usage)
 
     # -- sessions ----------------------------------------------------------------
 
@@ -293,10 +298,24 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
                 update(sessions_t)
                 .where(sessions_t.c.id == session_id)
                 .values(message_count=sessions_t.c.message_count + 1)
-            )
-            if bumped.rowcount != 1:
+                .returning(sessions_t.c.context)
+            ).first()
+            if bumped is None:
                 raise UnknownSessionError(session_id)
             conn.execute(insert(messages_t), rows)
+            self._record_rows_usage(conn, session_id, rows, bumped.context, None)
+
+    def _record_rows_usage(
+        self,
+        conn: Connection,
+        session_id: str,
+        rows: Sequence[dict[str, Any]],
+        context: dict[str, Any] | None,
+        runner: str | None,
+    ) -> None:
+        """Put the usage of stored message rows in the ledger, in ``conn``'s transaction."""
+        entries = self.usage_entries(session_id, rows, Labels.of(context, runner))
+        self.record_usage(conn, entries)
 
     def append_messages(
         self,
@@ -307,12 +326,15 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
         sliding_timeout: timedelta | None = None,
         idempotency_key: str | None = None,
         require_open: bool = True,
+        runner: str | None = None,
     ) -> AppendOutcome:
         """Append messages as one transaction, if the session takes them.
 
         The session row is claimed first with a guarded UPDATE (count, activity,
         sliding expiry), so the check and the insert cannot be separated by another
-        writer. Messages whose ``source_key`` is stored already are skipped.
+        writer. Messages whose ``source_key`` is stored already are skipped. The
+        usage they carry goes to the ledger in the same transaction, counted for
+        ``runner`` (the API token's name) when given, else the context's runner.
         """
         rows = self._message_rows(session_id, messages, now)
         c = sessions_t.c
@@ -357,11 +379,13 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
                 stmt = stmt.where(
                     c.status.not_in(_TERMINAL), or_(c.expires_at.is_(None), c.expires_at > now)
                 )
-            if conn.execute(stmt).rowcount != 1:
+            claimed = conn.execute(stmt.returning(c.context)).first()
+            if claimed is None:
                 exists = conn.execute(select(c.id).where(c.id == session_id)).first()
                 return AppendOutcome("closed" if exists else "unknown")
             if rows:
                 conn.execute(insert(messages_t), rows)
+                self._record_rows_usage(conn, session_id, rows, claimed.context, runner)
             if idempotency_key is not None:
                 response = {"appended": len(rows)}
                 conn.execute(
