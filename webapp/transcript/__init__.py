@@ -5,6 +5,7 @@ into :class:`Turn` objects; ``templates/transcript/`` draws them and
 :func:`turns_to_markdown` writes them as Markdown.
 """
 
+from webapp.transcript.build import build_turns
 from webapp.transcript.markdown import turns_to_markdown
 from webapp.transcript.model import (
     Events,
@@ -21,7 +22,6 @@ from webapp.transcript.model import (
     ToolRun,
     TranscriptSource,
     Turn,
-    build_turns,
     kind_of,
 )
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+from webapp.transcript.build import build_turns
 from webapp.transcript.model import (
     Events,
     Media,
@@ -30,7 +31,6 @@ from webapp.transcript.model import (
     ToolRun,
     TranscriptSource,
     Turn,
-    build_turns,
     format_duration,
     kind_of,
     meta_of,
