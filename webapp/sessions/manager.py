@@ -273,6 +273,7 @@ class Manager:
             result.purged_sessions = store.purge_sessions_older_than(
                 result.message_cutoff, batch_size=batch
             )
+        store.fold_rollups()
         return result
 
     def sweep_and_record(

@@ -17,21 +17,24 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    FunctionElement,
     Select,
-    and_,
-    case,
+    String,
     func,
     literal,
+    literal_column,
     or_,
     select,
     tuple_,
 )
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from .rows import row_to_session, sessions_t
 from .stats import StatsReads
@@ -45,6 +48,69 @@ T = TypeVar("T")
 FINISHED_STATUSES = (Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.CLOSED)
 #: Shown first in the inbox: the agent failed or never finished.
 URGENT_STATUSES = (Status.FAILED, Status.EXPIRED)
+#: The context keys the app knows: a filter on one of them reads an expression index
+#: on (the key's value, the sort column, id) made by migration 0009; a filter on
+#: any other key reads the list's index and tests each row.
+CONTEXT_KEYS = ("project_path", "git_branch", "model", "runner", "user")
+
+
+class ContextValue(FunctionElement[str]):
+    """A known context key's value as text, written exactly as migration 0009's
+    expression indexes are (``json_extract(context, '$.key')`` on SQLite,
+    ``context ->> 'key'`` on PostgreSQL), so the planner can use them."""
+
+    type = String()
+    inherit_cache = True
+    name = "context_value"
+
+
+def _context_parts(element: ContextValue, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    column, key = element.clauses.clauses
+    return compiler.process(column, **kw), str(key.name)
+
+
+@compiles(ContextValue, "sqlite")
+def _sqlite_context_value(element: ContextValue, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _context_parts(element, compiler, **kw)
+    return f"json_extract({column}, '$.{key}')"
+
+
+@compiles(ContextValue, "postgresql")
+def _postgres_context_value(element: ContextValue, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _context_parts(element, compiler, **kw)
+    return f"({column} ->> '{key}')"
+
+
+class CreatedDay(FunctionElement[Any]):
+    """The UTC day a session was created, written exactly as migration 0009's
+    index ``ix_sessions_day_activity`` is: ``substr(created_at, 1, 10)`` (text) on
+    SQLite, ``timezone('UTC', created_at)::date`` on PostgreSQL."""
+
+    inherit_cache = True
+    name = "created_day"
+
+
+@compiles(CreatedDay, "sqlite")
+def _sqlite_created_day(element: CreatedDay, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
+
+
+@compiles(CreatedDay, "postgresql")
+def _postgres_created_day(element: CreatedDay, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(timezone('UTC', {compiler.process(element.clauses, **kw)}))::date"
+
+
+#: The most days a creation range sorted by activity is read as, one day at a time.
+MAX_DAY_PARTS = 62
+
+
+def context_value(key: str) -> ColumnElement[Any]:
+    """The SQL for a context key's value as text: indexable for :data:`CONTEXT_KEYS`."""
+    if key in CONTEXT_KEYS:
+        # Safe to write into the SQL: one of our own fixed names.
+        return ContextValue(sessions_t.c.context, literal_column(key))
+    value: ColumnElement[Any] = sessions_t.c.context[key].as_string()
+    return value
 
 
 class Sort(enum.StrEnum):
@@ -91,7 +157,7 @@ class SessionFilter:
         if self.created_before is not None:
             where.append(c.created_at < self.created_before)
         if self.context_key:
-            value = c.context[self.context_key].as_string()
+            value = context_value(self.context_key)
             where.append(
                 value.is_not(None) if self.context_value is None else value == self.context_value
             )
@@ -212,10 +278,6 @@ _INBOX_COLUMNS = (
 )
 
 
-def _priority() -> ColumnElement[int]:
-    return case((sessions_t.c.status.in_(URGENT_STATUSES), 0), else_=1)
-
-
 class ReadModel(TranscriptReads, StatsReads):
     """The queries, over one store's engine. Read-only: nothing here writes."""
 
@@ -244,8 +306,16 @@ class ReadModel(TranscriptReads, StatsReads):
             if older is not None:
                 query = query.where(key < tuple_(literal(older.at, column.type), literal(older.id)))
             query = query.order_by(column.desc(), c.id.desc())
+        query = query.limit(limit + 1)
         with self.store.read() as conn:
-            rows = list(conn.execute(query.limit(limit + 1)))
+            parts = self._partitions(conn, where, sort)
+            if parts is None:
+                rows = list(conn.execute(query))
+            else:
+                # One index-ordered read per part, merged: no sort of every match.
+                rows = [r for part in parts for r in conn.execute(query.where(part))]
+                rows.sort(key=lambda r: (r._mapping[column.key], r.id), reverse=newer is None)
+                rows = rows[: limit + 1]
         more = len(rows) > limit
         rows = rows[:limit]
         if newer is not None:
@@ -263,6 +333,46 @@ class ReadModel(TranscriptReads, StatsReads):
             position(rows[-1]) if rows and has_older else None,
             position(rows[0]) if rows and has_newer else None,
         )
+
+    def _partitions(
+        self, conn: Connection, where: SessionFilter, sort: Sort
+    ) -> list[ColumnElement[bool]] | None:
+        """Equality conditions that split a list whose order no single index gives
+        (several statuses; a creation range sorted by activity) into parts that
+        each read one index in order; None when one read does."""
+        c = sessions_t.c
+        ranged = where.created_from is not None or where.created_before is not None
+        if sort is Sort.ACTIVITY and ranged:
+            days = self._created_days(conn, where.created_from, where.created_before)
+            if days is not None:
+                return [CreatedDay(c.created_at) == self._day_value(d) for d in days]
+        if len(where.statuses) > 1:
+            return [c.status == s for s in where.statuses]
+        return None
+
+    def _created_days(
+        self, conn: Connection, first: datetime | None, before: datetime | None
+    ) -> list[date] | None:
+        """The UTC days sessions created in ``[first, before)`` fall on, up to
+        :data:`MAX_DAY_PARTS` of them (None: more; a wide range is dense enough to
+        read in activity order and test each row)."""
+        c = sessions_t.c
+        if first is None:
+            first = conn.execute(select(func.min(c.created_at))).scalar()
+        if before is None:
+            last = conn.execute(select(func.max(c.created_at))).scalar()
+            before = last + timedelta(microseconds=1) if last is not None else None
+        if first is None or before is None or before <= first:
+            return []
+        start, end = first.astimezone(UTC).date(), (before - timedelta(microseconds=1)).date()
+        count = (end - start).days + 1
+        if count > MAX_DAY_PARTS:
+            return None
+        return [start + timedelta(days=i) for i in range(count)]
+
+    def _day_value(self, day: date) -> Any:
+        """A day as :class:`CreatedDay` compares it on this engine."""
+        return literal(day) if self.store.dialect == "postgresql" else literal(day.isoformat())
 
     def list_sessions(
         self,
@@ -312,8 +422,8 @@ class ReadModel(TranscriptReads, StatsReads):
             return [SessionSummary(**r._mapping) for r in conn.execute(query)]
 
     def count_by_status(self) -> dict[str, int]:
-        """Sessions per status."""
-        return self.store.count_by_status()
+        """Sessions per status, from the counters the triggers keep (no count)."""
+        return self.store.status_counts()
 
     def exists(self, session_id: str) -> bool:
         """Whether the session is stored."""
@@ -322,30 +432,70 @@ class ReadModel(TranscriptReads, StatsReads):
 
     # -- the review inbox ------------------------------------------------------------
 
-    def _inbox_where(self, within: Sequence[IdSet], status: str) -> list[ColumnElement[bool]]:
-        wanted = (status,) if status in FINISHED_STATUSES else FINISHED_STATUSES
-        return SessionFilter(statuses=tuple(wanted), within=tuple(within)).conditions()
-
-    def _after(self, conn: Connection, session_id: str, forward: bool) -> ColumnElement[bool]:
+    def _inbox_key(self, conn: Connection, session_id: str | None) -> _InboxKey | None:
+        """Where ``session_id`` sits in inbox order (None: unknown, or no id)."""
+        if not session_id:
+            return None
         c = sessions_t.c
         row = conn.execute(select(c.status, c.created_at).where(c.id == session_id)).first()
         if row is None:
-            return literal(True)
-        prio = 0 if row.status in URGENT_STATUSES else 1
-        p, created = _priority(), row.created_at
-        if forward:
-            later = or_(c.created_at > created, and_(c.created_at == created, c.id > session_id))
-            return or_(p > prio, and_(p == prio, later))
-        earlier = or_(c.created_at < created, and_(c.created_at == created, c.id < session_id))
-        return or_(p < prio, and_(p == prio, earlier))
+            return None
+        return _InboxKey(_urgency(row.status), row.created_at, session_id)
 
-    def _inbox_query(self, where: list[ColumnElement[bool]], forward: bool) -> Select[Any]:
-        order = (_priority(), sessions_t.c.created_at, sessions_t.c.id)
-        return (
-            select(*_INBOX_COLUMNS)
-            .where(*where)
-            .order_by(*(order if forward else [col.desc() for col in order]))
-        )
+    def _inbox_rows(
+        self,
+        conn: Connection,
+        within: Sequence[IdSet],
+        status: str,
+        after: _InboxKey | None,
+        forward: bool,
+        limit: int,
+    ) -> list[InboxRow]:
+        """Up to ``limit`` inbox rows after ``after`` in inbox order (or before it,
+        backwards): one read per status on ``(status, created_at, id)``, each in
+        index order with its own LIMIT, merged here. Nothing is sorted in SQL."""
+        c = sessions_t.c
+        narrowing = SessionFilter(within=tuple(within)).conditions()
+        order = (c.created_at, c.id) if forward else (c.created_at.desc(), c.id.desc())
+        rows: list[InboxRow] = []
+        for urgency, group in _inbox_groups(status, forward):
+            if after is not None and (after.urgency - urgency) * (1 if forward else -1) > 0:
+                continue  # a group the position has gone past
+            found: list[InboxRow] = []
+            for name in group:
+                query = select(*_INBOX_COLUMNS).where(c.status == name, *narrowing)
+                if after is not None and urgency == after.urgency:
+                    key, at = (
+                        tuple_(c.created_at, c.id),
+                        tuple_(literal(after.created_at, c.created_at.type), literal(after.id)),
+                    )
+                    query = query.where(key > at if forward else key < at)
+                query = query.order_by(*order).limit(limit - len(rows))
+                found.extend(InboxRow(**r._mapping) for r in conn.execute(query))
+            found.sort(key=lambda r: (r.created_at, r.id), reverse=not forward)
+            rows.extend(found[: limit - len(rows)])
+            if len(rows) >= limit:
+                break
+        return rows
+
+    def _inbox_total(self, conn: Connection, within: Sequence[IdSet], status: str) -> int:
+        """How many sessions the inbox holds, without counting the finished ones:
+        the status counters, less (or, for a narrowing that picks, only) the
+        sessions the features' id sets pick, counted from those sets."""
+        c = sessions_t.c
+        statuses = [s for _, group in _inbox_groups(status, True) for s in group]
+        picking = [ids for ids in within if not ids.negate]
+        dropping = [ids for ids in within if ids.negate]
+        if picking:
+            where = SessionFilter(statuses=tuple(statuses), within=tuple(within)).conditions()
+            return int(conn.execute(select(func.count()).where(*where)).scalar_one())
+        counts = self.store.status_counts()
+        total = sum(counts.get(s, 0) for s in statuses)
+        if dropping:
+            dropped = or_(*(c.id.in_(ids.query) for ids in dropping))
+            query = select(func.count()).where(c.status.in_(statuses), dropped)
+            total -= int(conn.execute(query).scalar_one())
+        return total
 
     def inbox(
         self,
@@ -358,14 +508,10 @@ class ReadModel(TranscriptReads, StatsReads):
         """Finished sessions (narrowed by ``within``, e.g. "no verdict yet"), failed
         and expired first, then oldest; a page after session ``after``, the id to go
         on from (None: the last page) and the total."""
-        where = self._inbox_where(within, status)
-        query = self._inbox_query(where, True).limit(limit + 1)
         with self.store.read() as conn:
-            if after:
-                query = query.where(self._after(conn, after, True))
-            rows = [InboxRow(**r._mapping) for r in conn.execute(query)]
-            total = conn.execute(select(func.count()).select_from(sessions_t).where(*where))
-            count = int(total.scalar_one())
+            key = self._inbox_key(conn, after)
+            rows = self._inbox_rows(conn, within, status, key, True, limit + 1)
+            count = self._inbox_total(conn, within, status)
         next_after = rows[limit - 1].id if len(rows) > limit else None
         return rows[:limit], next_after, count
 
@@ -380,8 +526,29 @@ class ReadModel(TranscriptReads, StatsReads):
         """The inbox session after (or before) ``session_id`` in inbox order, whether
         or not ``session_id`` itself still awaits review; None at the end. An unknown
         id gives the first (or last) one."""
-        where = self._inbox_where(within, status)
         with self.store.read() as conn:
-            query = self._inbox_query(where, forward).where(self._after(conn, session_id, forward))
-            row = conn.execute(query.limit(1)).first()
-        return row.id if row is not None else None
+            key = self._inbox_key(conn, session_id)
+            rows = self._inbox_rows(conn, within, status, key, forward, 1)
+        return rows[0].id if rows else None
+
+
+@dataclass(frozen=True)
+class _InboxKey:
+    """A session's place in inbox order: urgency (0 first), creation, id."""
+
+    urgency: int
+    created_at: datetime
+    id: str
+
+
+def _urgency(status: str) -> int:
+    return 0 if status in URGENT_STATUSES else 1
+
+
+def _inbox_groups(status: str, forward: bool) -> list[tuple[int, list[str]]]:
+    """The statuses the inbox reads, by urgency, in the order they are read."""
+    finished = [s.value for s in FINISHED_STATUSES]
+    wanted = [status] if status in finished else finished
+    groups = [(urgency, [s for s in wanted if _urgency(s) == urgency]) for urgency in (0, 1)]
+    groups = [(u, g) for u, g in groups if g]
+    return groups if forward else groups[::-1]

@@ -36,6 +36,7 @@ from .engine import (
 )
 from .lease import SweepLeaseStore
 from .retention import RetentionStore
+from .rollups import RollupStore
 from .rows import (
     BulkRows,
     idempotency_t,
@@ -75,7 +76,7 @@ class AppendOutcome:
     response: dict[str, Any] | None = None
 
 
-class MessageStore(RetentionStore, SweepLeaseStore):
+class MessageStore(RetentionStore, SweepLeaseStore, RollupStore):
     """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
     expiry and retention and the sweeper's lease; opened as a
     :class:`~webapp.sessions.engine.Database` (a URL, a SQLite path or an engine)."""
@@ -252,7 +253,10 @@ class MessageStore(RetentionStore, SweepLeaseStore):
         )
 
     def count_by_status(self, created_since: datetime | None = None) -> dict[str, int]:
-        """How many sessions there are in each status present (GROUP BY on an index)."""
+        """How many sessions there are in each status present: from the counters, or
+        with ``created_since`` by a GROUP BY on an index."""
+        if created_since is None:
+            return self.status_counts()
         query = select(sessions_t.c.status, func.count()).group_by(sessions_t.c.status)
         if created_since is not None:
             query = query.where(sessions_t.c.created_at >= created_since)
