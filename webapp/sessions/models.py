@@ -107,6 +107,9 @@ class SessionRow(Base):
         Index("ix_sessions_expires", "expires_at"),
         # Covers the stats page's aggregates over a time window: no row is read.
         Index("ix_sessions_stats", "created_at", "status", "last_activity", "message_count"),
+        # The sweep's reads: sessions due to expire, and sessions not kept by age.
+        Index("ix_sessions_status_expires", "status", "expires_at", "id"),
+        Index("ix_sessions_keep_created", "keep", "created_at", "id"),
         # Migration 0009 adds, per known context key (see queries.CONTEXT_KEYS), an
         # expression index on (key's value, last_activity, id) and (value, created_at,
         # id): dialect-specific SQL, so it lives in the migration only.

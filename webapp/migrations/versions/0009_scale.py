@@ -7,7 +7,8 @@ Status counters (nav counts), a day x status x duration x length rollup and a
 day x error rollup (the stats page), each kept in step with every write to
 ``sessions`` by triggers, so the store's Python write path needs no change; and
 expression indexes on the context keys the app knows, ordered like the list, and
-on the UTC creation day then activity (a creation range sorted by activity).
+on the UTC creation day then activity (a creation range sorted by activity);
+and the sweep's indexes: (status, expires_at, id) and (keep, created_at, id).
 
 The triggers only insert change rows (+1/-1); the sweep folds them. The SQL here
 is frozen: a later change of buckets or keys is a new migration.
@@ -179,6 +180,8 @@ def upgrade() -> None:
         if dialect == "postgresql"
         else "substr(created_at, 1, 10)"
     )
+    op.create_index("ix_sessions_status_expires", "sessions", ["status", "expires_at", "id"])
+    op.create_index("ix_sessions_keep_created", "sessions", ["keep", "created_at", "id"])
     op.execute(f"CREATE INDEX ix_sessions_day_activity ON sessions (({day}), last_activity, id)")
     for key in CONTEXT_KEYS:
         for sort, column in SORT_COLUMNS.items():
@@ -191,6 +194,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     op.execute("DROP INDEX ix_sessions_day_activity")
+    op.drop_index("ix_sessions_keep_created", "sessions")
+    op.drop_index("ix_sessions_status_expires", "sessions")
     for key in CONTEXT_KEYS:
         for sort in SORT_COLUMNS:
             op.execute(f"DROP INDEX ix_sessions_context_{key}_{sort}")
