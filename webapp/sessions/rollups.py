@@ -49,10 +49,11 @@ def day_of(column: Any, dialect: str) -> Any:
 
 
 def seconds_between(start: Any, end: Any, dialect: str) -> Any:
-    """``end - start`` in seconds, in SQL."""
+    """``end - start`` in seconds, in SQL (to the millisecond on SQLite, whose
+    ``julianday`` differences are a few microseconds off: 1 s came out 0.99999 s)."""
     if dialect == "postgresql":
         return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
 
 
 def bucket_of(value: Any, bounds: Sequence[int]) -> Any:

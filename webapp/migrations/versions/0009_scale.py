@@ -45,7 +45,7 @@ def _day(row: str, dialect: str) -> str:
 def _seconds(row: str, dialect: str) -> str:
     if dialect == "postgresql":
         return f"EXTRACT(epoch FROM {row}.last_activity - {row}.created_at)"
-    return f"((julianday({row}.last_activity) - julianday({row}.created_at)) * 86400.0)"
+    return f"round((julianday({row}.last_activity) - julianday({row}.created_at)) * 86400.0, 3)"
 
 
 def _rollup_key(row: str, dialect: str) -> str:
