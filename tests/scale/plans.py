@@ -32,12 +32,16 @@ def captured(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
-def plan(engine: Engine, statement: str, parameters: Any) -> list[str]:
-    """The plan of one statement, one line per step."""
+def plan(engine: Engine, statement: str, parameters: Any, *, no_sort: bool = False) -> list[str]:
+    """The plan of one statement, one line per step. On PostgreSQL the planner is
+    told to avoid seq scans (and with ``no_sort`` sorts) wherever it can: small
+    tables make them cheapest, and the question is whether an index can serve."""
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:
         if not sqlite:
             conn.exec_driver_sql("SET enable_seqscan = off")
+            if no_sort:
+                conn.exec_driver_sql("SET enable_sort = off")
         prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
         rows = conn.exec_driver_sql(prefix + statement, parameters).all()
     return [str(r[-1]) for r in rows]
@@ -58,12 +62,18 @@ def scans(engine: Engine, call: Callable[[], Any]) -> list[str]:
     return found
 
 
-def all_plans(engine: Engine, call: Callable[[], Any]) -> list[str]:
-    """Every plan line of every statement ``call`` runs (for reading)."""
+def all_plans(engine: Engine, call: Callable[[], Any], *, no_sort: bool = False) -> list[str]:
+    """Every plan line of every statement ``call`` runs."""
     with captured(engine) as statements:
         call()
     lines = []
     for statement, parameters in statements:
         lines.append("## " + " ".join(statement.split())[:400])
-        lines.extend(plan(engine, statement, parameters))
+        lines.extend(plan(engine, statement, parameters, no_sort=no_sort))
     return lines
+
+
+#: A plan line that sorts every row it gets: SQLite's temp B-tree for ORDER BY,
+#: PostgreSQL's Sort node (not an Incremental Sort, which orders only the rows
+#: that tie on an index's leading column).
+SORTS = re.compile(r"USE TEMP B-TREE FOR ORDER BY|^\s*(->\s*)?Sort  \(")
