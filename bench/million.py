@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -526,6 +526,7 @@ def main() -> None:
     parser.add_argument("--purge-sessions", type=int, default=20_000)
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-pages", action="store_true")
+    parser.add_argument("--only", default="", help="measure the pages whose name matches")
     args = parser.parse_args()
 
     from webapp.sessions import Config, Manager, MessageStore
@@ -545,8 +546,7 @@ def main() -> None:
         sessionboard(env, "db", "upgrade")
         store = MessageStore(url, migrate=False)
     upgrade_seconds = build(env, args.sessions, store)
-    if hasattr(store, "fold_rollups"):
-        store.fold_rollups()  # what the first sweep does after the demo's bulk load
+    store.fold_rollups()  # what a sweep does: the demo's bulk load left change rows
     manager = Manager(Config(), store)
     add_big_session(manager)
     queries = ReadModel(store)
@@ -588,8 +588,21 @@ def measure_pages(
     Sort: Any,  # noqa: N803
 ) -> None:
     """Serve the app and the floor; load every page; print the table and the RSS."""
+    from sqlalchemy import Table, select
+
     from webapp.accounts import service
-    from webapp.sessions.queries import day_range
+    from webapp.review.models import Tag, Verdict
+    from webapp.sessions.queries import IdSet, day_range
+
+    verdicts, tags = cast(Table, Verdict.__table__), cast(Table, Tag.__table__)
+
+    def picked(kind: str) -> Any:
+        """What the review feature hands the read model for its filters."""
+        if kind == "tag":
+            return IdSet(select(tags.c.session_id).where(tags.c.name == "bench"))
+        if kind == "by":
+            return IdSet(select(verdicts.c.session_id).where(verdicts.c.by == "bench"))
+        return IdSet(select(verdicts.c.session_id).where(verdicts.c.verdict == "approved"))
 
     store = manager.store
     password = "bench password long enough"  # noqa: S105  (a throwaway user)
@@ -622,6 +635,17 @@ def measure_pages(
         "nomatch": lambda: queries.list_sessions(
             SessionFilter(context_key="project_path", context_value="/nowhere")
         ),
+        "two": lambda: queries.list_sessions(
+            SessionFilter(statuses=("completed", "failed")), sort=Sort.CREATED
+        ),
+        "day by created": lambda: queries.list_sessions(
+            SessionFilter(created_from=created_from, created_before=created_before),
+            sort=Sort.CREATED,
+        ),
+        "verdict": lambda: queries.list_sessions(SessionFilter(within=(picked("verdict"),))),
+        "reviewer": lambda: queries.list_sessions(SessionFilter(within=(picked("by"),))),
+        "tag": lambda: queries.list_sessions(SessionFilter(within=(picked("tag"),))),
+        "poll": lambda: queries.live_state(BIG_SESSION),
         "counts": queries.count_by_status,
         "stats": lambda: (
             queries.sessions_per_day(created_from),
@@ -629,7 +653,7 @@ def measure_pages(
             queries.histogram("messages", created_from),
             queries.top_errors(created_from),
         ),
-        "inbox": lambda: queries.inbox(),
+        "inbox": lambda: queries.inbox((IdSet(select(verdicts.c.session_id), negate=True),)),
         "window": lambda: queries.transcript_window(BIG_SESSION),
     }
     iso = day.date().isoformat()
@@ -638,21 +662,23 @@ def measure_pages(
         ("/sessions deep (500,000 down)", f"/sessions?older={quote(deep)}", "deep"),
         ("status=failed", "/sessions?status=failed", "status"),
         ("status=completed+failed, sort=created", "/sessions?status=completed&status=failed"
-         "&sort=created", None),
+         "&sort=created", "two"),
         (f"created on {iso}", f"/sessions?from={iso}&to={iso}", "day"),
-        (f"created on {iso}, sort=created", f"/sessions?from={iso}&to={iso}&sort=created", None),
+        (f"created on {iso}, sort=created", f"/sessions?from={iso}&to={iso}&sort=created",
+         "day by created"),
         ("context model=claude-opus-4-1", "/sessions?context=model%3Dclaude-opus-4-1", "context"),
         ("context project_path, no match", "/sessions?context=project_path%3D%2Fnowhere",
          "nomatch"),
-        ("verdict=approved", "/sessions?verdict=approved", None),
-        ("reviewer=bench", "/sessions?reviewer=bench", None),
-        ("tag=bench", "/sessions?tag=bench", None),
+        ("verdict=approved", "/sessions?verdict=approved", "verdict"),
+        ("reviewer=bench", "/sessions?reviewer=bench", "reviewer"),
+        ("tag=bench", "/sessions?tag=bench", "tag"),
         ("/stats", "/stats", "stats"),
         ("/review (inbox)", "/review", "inbox"),
         (f"session of {big.message_count:,} messages", f"/sessions/{BIG_SESSION}", "window"),
         ("live poll, idle", f"/sessions/{BIG_SESSION}/poll?after=999999999999"
-         f"&at={quote(big.last_activity.isoformat())}", None),
+         f"&at={quote(big.last_activity.isoformat())}", "poll"),
     ]  # fmt: skip
+    pages = [p for p in pages if re.search(args.only, p[0])]
     port, floor_port = free_port(), free_port()
     real = Server([str(BIN / "sessionboard"), "serve", "--port", str(port)], port, env)
     floor = Server(
