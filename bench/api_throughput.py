@@ -53,9 +53,32 @@ def make_hello_app() -> Any:
 
 
 def free_port() -> int:
+    """A TCP port nobody listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def start_server(command: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Run ``command`` in its own process group and wait until ``port`` answers."""
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(f"{command[:3]} exited") from None
+            time.sleep(0.1)
+    raise SystemExit(f"{command[:3]} did not start")
 
 
 class Server:
@@ -69,24 +92,7 @@ class Server:
             "--workers", str(args.workers), "--threads", str(args.worker_threads),
             "--worker-class", "gthread", "--pythonpath", str(ROOT / "bench"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                if self.process.poll() is not None:
-                    raise SystemExit(f"gunicorn {app_spec} exited") from None
-                time.sleep(0.1)
-        raise SystemExit(f"gunicorn {app_spec} did not start")
+        self.process = start_server(command, self.port, env)
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)

@@ -19,18 +19,23 @@ from webapp.sessions.retention import LOCK_BUDGET_S, Chunks
 from webapp.sessions.store import sessions_t
 
 
-def test_chunks_shrink_after_a_long_write_and_grow_after_quick_ones() -> None:
+def test_chunks_follow_the_lock_budget_within_their_bounds() -> None:
     chunks = Chunks(5000)
     assert chunks.size == 500
-    chunks.took(LOCK_BUDGET_S * 3)
+    chunks.took(LOCK_BUDGET_S * 2)
     assert chunks.size == 250
+    chunks.took(LOCK_BUDGET_S / 1.25)
+    assert chunks.size == 312
     for _ in range(20):
         chunks.took(0.0)
     assert chunks.size == 5000  # never more than the batch size
     for _ in range(20):
-        chunks.took(1.0)
-    assert chunks.size == 1  # never less than one row
+        chunks.took(10.0)
+    assert chunks.size == 200  # a commit costs the same for one row as for 200
     assert Chunks(3).size == 3
+    small = Chunks(3)
+    small.took(10.0)
+    assert small.size == 3
 
 
 @pytest.fixture

@@ -49,8 +49,12 @@ from .types import UNFINISHED_STATUSES, Status
 
 #: The statuses that time out, as stored.
 _UNFINISHED = sorted(s.value for s in UNFINISHED_STATUSES)
-#: How long one of the sweep's writes should hold the write lock, in seconds.
-LOCK_BUDGET_S = 0.02
+#: How long one of the sweep's writes should hold the write lock, in seconds
+#: (commit included), so a writer beside it waits well under 100 ms.
+LOCK_BUDGET_S = 0.04
+#: The fewest rows a write takes (unless the batch size is smaller): a commit
+#: costs about the same for one row as for a few hundred.
+_FEWEST_ROWS = 200
 #: The sessions whose messages one read of the old-unkept front searches.
 _SESSIONS_PER_READ = 200
 
@@ -62,20 +66,19 @@ def _after(columns: tuple[Any, Any], position: tuple[Any, Any]) -> ColumnElement
 
 
 class Chunks:
-    """How many rows the next write of a sweep takes: halved after a write that
-    held the lock longer than :data:`LOCK_BUDGET_S`, doubled after a quick one,
-    between 1 and the sweep's ``batch_size``."""
+    """How many rows the next write of a sweep takes: scaled by how far the last
+    write was from :data:`LOCK_BUDGET_S` (at most doubled), between
+    :data:`_FEWEST_ROWS` and the sweep's ``batch_size``."""
 
     def __init__(self, most: int) -> None:
         self.most = max(most, 1)
+        self.fewest = min(self.most, _FEWEST_ROWS)
         self.size = min(self.most, 500)
 
     def took(self, seconds: float) -> None:
         """Adjust to how long the last write held the lock."""
-        if seconds > LOCK_BUDGET_S:
-            self.size = max(1, self.size // 2)
-        elif seconds < LOCK_BUDGET_S / 2:
-            self.size = min(self.most, self.size * 2)
+        scale = min(2.0, LOCK_BUDGET_S / max(seconds, 1e-6))
+        self.size = max(self.fewest, min(self.most, int(self.size * scale)))
 
 
 class RetentionStore(Database):
