@@ -173,12 +173,17 @@ class RetentionStore(Database):
 
     def _purge_slab(self, cutoff: datetime, since: datetime | None, chunks: Chunks) -> int:
         """Messages in ``[since, cutoff)`` (all older ones without ``since``), in
-        timestamp order on ``ix_messages_timestamp``; kept sessions' are stepped over."""
-        m = messages_t.c
+        timestamp order on ``ix_messages_timestamp``; kept sessions' are stepped
+        over in the reads, and a stretch of only kept ones costs no write."""
+        m, c = messages_t.c, sessions_t.c
         total = 0
         after: tuple[datetime, int] | None = None
         while True:
-            query = select(m.timestamp, m.id, m.session_id).where(m.timestamp < cutoff)
+            query = (
+                select(m.timestamp, m.id, m.session_id, c.keep)
+                .join_from(messages_t, sessions_t, m.session_id == c.id)
+                .where(m.timestamp < cutoff)
+            )
             if after is not None:
                 query = query.where(_after((m.timestamp, m.id), after))
             elif since is not None:
@@ -187,8 +192,12 @@ class RetentionStore(Database):
                 picked = list(conn.execute(query.order_by(m.timestamp, m.id).limit(chunks.size)))
             if not picked:
                 return total
-            with self._sweep_write(chunks) as conn:
-                total += self._delete_messages(conn, picked)
+            unkept = [r for r in picked if not r.keep]
+            if unkept:
+                with self._sweep_write(chunks) as conn:
+                    total += self._delete_messages(conn, unkept)
+            else:
+                chunks.took(0.0)  # nothing to write: the next read may take more
             after = (picked[-1].timestamp, picked[-1].id)
 
     def _old_unkept_sessions(self, cutoff: datetime) -> Iterator[list[str]]:
