@@ -25,6 +25,7 @@ waits until its session was created before the cutoff.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -34,6 +35,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
+    bindparam,
     delete,
     func,
     literal,
@@ -152,24 +154,26 @@ class RetentionStore(Database):
 
     def _delete_messages(self, conn: Connection, picked: Sequence[Any]) -> int:
         """Delete the messages ``picked`` (rows with ``id`` and ``session_id``) whose
-        session is still not kept, keeping each session's message count right."""
+        session is still not kept, keeping each session's message count right
+        (counted from what the DELETE returns: a message gone meanwhile is not)."""
         m, c = messages_t.c, sessions_t.c
         sessions = sorted({r.session_id for r in picked})
-        unkept = select(c.id).where(c.id.in_(sessions), c.keep.is_(False))
-        doomed = and_(m.id.in_([r.id for r in picked]), m.session_id.in_(unkept))
-        gone = (
-            select(func.count())
-            .select_from(messages_t)
-            .where(doomed, m.session_id == c.id)
-            .scalar_subquery()
+        unkept = set(
+            conn.execute(select(c.id).where(c.id.in_(sessions), c.keep.is_(False))).scalars()
         )
+        ids = [r.id for r in picked if r.session_id in unkept]
+        if not ids:
+            return 0
+        deleted = delete(messages_t).where(m.id.in_(ids)).returning(m.session_id)
+        gone = Counter(conn.execute(deleted).scalars())
         conn.execute(
             update(sessions_t)
-            .where(c.id.in_(sessions), c.keep.is_(False))
-            .values(message_count=c.message_count - gone)
-            .execution_options(synchronize_session=False)
+            .where(c.id == bindparam("session"))
+            .values(message_count=c.message_count - bindparam("gone"))
+            .execution_options(synchronize_session=False),
+            [{"session": sid, "gone": n} for sid, n in gone.items()],
         )
-        return int(conn.execute(delete(messages_t).where(doomed)).rowcount)
+        return sum(gone.values())
 
     def _purge_slab(self, cutoff: datetime, since: datetime | None, chunks: Chunks) -> int:
         """Messages in ``[since, cutoff)`` (all older ones without ``since``), in
