@@ -45,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 
-from .engine import Database
+from .rollups import RollupStore
 from .rows import messages_t, purge_log_t, sessions_t
 from .types import UNFINISHED_STATUSES, Status
 
@@ -59,6 +59,9 @@ LOCK_BUDGET_S = 0.04
 _FEWEST_ROWS = 200
 #: The sessions whose messages one read of the old-unkept front searches.
 _SESSIONS_PER_READ = 200
+#: Writes of a sweep between two folds of the rollups' change rows, so the nav
+#: counts stay a sum over few rows while a long pass runs.
+_WRITES_PER_FOLD = 10
 
 
 def _after(columns: tuple[Any, Any], position: tuple[Any, Any]) -> ColumnElement[bool]:
@@ -76,6 +79,7 @@ class Chunks:
         self.most = max(most, 1)
         self.fewest = min(self.most, _FEWEST_ROWS)
         self.size = min(self.most, 500)
+        self.writes = 0
 
     def took(self, seconds: float) -> None:
         """Adjust to how long the last write held the lock."""
@@ -83,7 +87,7 @@ class Chunks:
         self.size = max(self.fewest, min(self.most, int(self.size * scale)))
 
 
-class RetentionStore(Database):
+class RetentionStore(RollupStore):
     """Expires sessions past their expiry and purges old messages and sessions;
     part of :class:`~webapp.sessions.store.MessageStore`."""
 
@@ -94,6 +98,9 @@ class RetentionStore(Database):
         with self.write() as conn:
             yield conn
         chunks.took(time.perf_counter() - began)
+        chunks.writes += 1
+        if chunks.writes % _WRITES_PER_FOLD == 0:
+            self.fold_rollups()
 
     # -- expiry ----------------------------------------------------------------------
 

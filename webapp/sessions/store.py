@@ -36,7 +36,6 @@ from .engine import (
 )
 from .lease import SweepLeaseStore
 from .retention import RetentionStore
-from .rollups import RollupStore
 from .rows import (
     BulkRows,
     idempotency_t,
@@ -76,7 +75,7 @@ class AppendOutcome:
     response: dict[str, Any] | None = None
 
 
-class MessageStore(RetentionStore, SweepLeaseStore, RollupStore):
+class MessageStore(RetentionStore, SweepLeaseStore):
     """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
     expiry and retention and the sweeper's lease; opened as a
     :class:`~webapp.sessions.engine.Database` (a URL, a SQLite path or an engine)."""
