@@ -522,6 +522,9 @@ def main() -> None:
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--only", default="", help="measure the pages whose name matches")
+    parser.add_argument(
+        "--read-model", action="store_true", help="time the read model's calls only (no server)"
+    )
     args = parser.parse_args()
 
     from webapp.sessions import Config, Manager, MessageStore
@@ -681,6 +684,13 @@ def measure_pages(
          f"&at={quote(big.last_activity.isoformat())}", "poll"),
     ]  # fmt: skip
     pages = [p for p in pages if re.search(args.only, p[0])]
+    if args.read_model:
+        print("| page | read model ms |\n|---|---:|")
+        for name, _path, call in pages:
+            print(f"| {name} | {timed(raw[call]):.2f} |", flush=True)
+        print(f"| nav counts | {timed(raw['counts']):.2f} |")
+        store.release_lease("bench")
+        return
     port, floor_port = free_port(), free_port()
     real = Server([str(BIN / "sessionboard"), "serve", "--port", str(port)], port, env)
     floor = Server(

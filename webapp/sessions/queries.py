@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Connection,
     FunctionElement,
     Select,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -482,19 +484,17 @@ class ReadModel(TranscriptReads, StatsReads):
         """How many sessions the inbox holds, without counting the finished ones:
         the status counters, less (or, for a narrowing that picks, only) the
         sessions the features' id sets pick, counted from those sets."""
-        c = sessions_t.c
-        statuses = [s for _, group in _inbox_groups(status, True) for s in group]
+        statuses = tuple(s for _, group in _inbox_groups(status, True) for s in group)
         picking = [ids for ids in within if not ids.negate]
-        dropping = [ids for ids in within if ids.negate]
         if picking:
-            where = SessionFilter(statuses=tuple(statuses), within=tuple(within)).conditions()
-            return int(conn.execute(select(func.count()).where(*where)).scalar_one())
+            where = SessionFilter(statuses=statuses, within=tuple(within)).conditions()
+            return _count_picked(conn, picking[0].query, where)
         counts = self.store.status_counts()
         total = sum(counts.get(s, 0) for s in statuses)
+        dropping = [ids.query for ids in within if ids.negate]
         if dropping:
-            dropped = or_(*(c.id.in_(ids.query) for ids in dropping))
-            query = select(func.count()).where(c.status.in_(statuses), dropped)
-            total -= int(conn.execute(query).scalar_one())
+            dropped = dropping[0] if len(dropping) == 1 else union(*dropping)
+            total -= _count_picked(conn, dropped, [sessions_t.c.status.in_(statuses)])
         return total
 
     def inbox(
@@ -530,6 +530,17 @@ class ReadModel(TranscriptReads, StatsReads):
             key = self._inbox_key(conn, session_id)
             rows = self._inbox_rows(conn, within, status, key, forward, 1)
         return rows[0].id if rows else None
+
+
+def _count_picked(
+    conn: Connection, ids: Select[Any] | CompoundSelect[Any], where: Sequence[ColumnElement[bool]]
+) -> int:
+    """How many of the sessions ``ids`` selects match ``where``: driven from the
+    (small) id set, one primary-key lookup each, never a walk of ``sessions``."""
+    picked = ids.subquery()
+    session_id = next(iter(picked.c))
+    matches = select(literal(1)).where(sessions_t.c.id == session_id, *where).exists()
+    return int(conn.execute(select(func.count()).select_from(picked).where(matches)).scalar_one())
 
 
 @dataclass(frozen=True)
