@@ -172,6 +172,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_error_rollup")),
     )
     op.create_index(op.f("ix_error_rollup_day"), "error_rollup", ["day"])
+    if dialect == "postgresql":
+        # Each fold deletes every change row: vacuum them soon, not at 20% of the table,
+        # or the sums read pages of dead rows.
+        for table in ("session_counts", "session_rollup", "error_rollup"):
+            op.execute(
+                f"ALTER TABLE {table} SET (autovacuum_vacuum_scale_factor = 0, "
+                "autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0)"
+            )
     triggers = _postgres_triggers() if dialect == "postgresql" else _sqlite_triggers()
     for statement in [*triggers, *_backfill(dialect)]:
         op.execute(statement)
