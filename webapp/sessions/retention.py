@@ -200,15 +200,16 @@ class RetentionStore(RollupStore):
             elif since is not None:
                 query = query.where(m.timestamp >= since)
             with self.read() as conn:
-                picked = list(conn.execute(query.order_by(m.timestamp, m.id).limit(chunks.size)))
+                # Read a whole batch: most of it may be kept sessions' messages,
+                # which cost the read only; the rest is written in chunks.
+                picked = list(conn.execute(query.order_by(m.timestamp, m.id).limit(chunks.most)))
             if not picked:
                 return total
             unkept = [r for r in picked if not r.keep]
-            if unkept:
+            while unkept:
+                piece, unkept = unkept[: chunks.size], unkept[chunks.size :]
                 with self._sweep_write(chunks) as conn:
-                    total += self._delete_messages(conn, unkept)
-            else:
-                chunks.took(0.0)  # nothing to write: the next read may take more
+                    total += self._delete_messages(conn, piece)
             after = (picked[-1].timestamp, picked[-1].id)
 
     def _old_unkept_sessions(self, cutoff: datetime) -> Iterator[list[str]]:
