@@ -59,9 +59,14 @@ LOCK_BUDGET_S = 0.04
 _FEWEST_ROWS = 200
 #: The sessions whose messages one read of the old-unkept front searches.
 _SESSIONS_PER_READ = 200
-#: Writes of a sweep between two folds of the rollups' change rows, so the nav
-#: counts stay a sum over few rows while a long pass runs.
+#: Writes of a sweep between two folds of the rollups' change rows on PostgreSQL,
+#: so the nav counts stay a sum over few rows while a long pass runs (SQLite folds
+#: inside each write, where it costs no extra commit).
 _WRITES_PER_FOLD = 10
+#: How long a sweep on SQLite leaves the write lock free after each write. SQLite
+#: has one write lock and its waiters poll it (1, 2, 5, 10, 15, 20, 25 ms apart at
+#: first): a sweep that took the lock again at once would starve them.
+_SQLITE_YIELD_S = 0.03
 
 
 def _after(columns: tuple[Any, Any], position: tuple[Any, Any]) -> ColumnElement[bool]:
@@ -78,7 +83,7 @@ class Chunks:
     def __init__(self, most: int) -> None:
         self.most = max(most, 1)
         self.fewest = min(self.most, _FEWEST_ROWS)
-        self.size = min(self.most, 500)
+        self.size = self.fewest
         self.writes = 0
 
     def took(self, seconds: float) -> None:
@@ -97,9 +102,13 @@ class RetentionStore(RollupStore):
         began = time.perf_counter()
         with self.write() as conn:
             yield conn
+            if self.dialect == "sqlite":
+                self._fold_in(conn)
         chunks.took(time.perf_counter() - began)
         chunks.writes += 1
-        if chunks.writes % _WRITES_PER_FOLD == 0:
+        if self.dialect == "sqlite":
+            time.sleep(_SQLITE_YIELD_S)
+        elif chunks.writes % _WRITES_PER_FOLD == 0:
             self.fold_rollups()
 
     # -- expiry ----------------------------------------------------------------------

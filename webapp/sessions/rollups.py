@@ -33,6 +33,7 @@ DURATION_BUCKETS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
 #: Upper bounds (exclusive) of the message-count histogram's buckets.
 MESSAGE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000)
 
+_TABLES = (session_counts_t, session_rollup_t, error_rollup_t)
 #: Each rollup table and the columns that key its rows.
 _KEYS: dict[str, tuple[str, ...]] = {
     "session_counts": ("status",),
@@ -76,9 +77,14 @@ class RollupStore(Database):
     def fold_rollups(self) -> None:
         """Sum the change rows of every rollup into one row per key (zero sums go).
         One short write per table."""
-        for table in (session_counts_t, session_rollup_t, error_rollup_t):
+        for table in _TABLES:
             with self.write() as conn:
                 self._fold(conn, table)
+
+    def _fold_in(self, conn: Any) -> None:
+        """Fold every rollup inside the caller's write (SQLite: one lock, one commit)."""
+        for table in _TABLES:
+            self._fold(conn, table)
 
     def _fold(self, conn: Any, table: Table) -> None:
         keys = [table.c[k] for k in _KEYS[table.name]]
