@@ -16,6 +16,7 @@ from tests.conftest import FakeClock
 from tests.scale.plans import captured
 from webapp.sessions import Manager, Message, MessageStore, Session, Status
 from webapp.sessions.queries import ReadModel
+from webapp.sessions import rollups
 from webapp.sessions.rollups import (
     DURATION_BUCKETS,
     MESSAGE_BUCKETS,
@@ -305,3 +306,17 @@ def test_nav_counts_and_whole_day_stats_never_read_sessions(
         assert statements and "FROM sessions" not in tables, name
     assert reads.count_by_status() == {"pending": 3}
     assert messages_t.name not in " ".join(s for s, _ in statements)
+
+
+def test_a_fold_in_small_slices_keeps_every_sum(
+    manager: Manager, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(rollups, "FOLD_ROWS", 2)
+    for i in range(7):
+        clock.advance(minutes=1)
+        sid = manager.create(f"r{i}").id
+        manager.set_running(sid)
+        manager.append_message(sid, Message("user", "x"))
+    assert_in_step(manager.store)
+    manager.store.fold_rollups()  # the slices' rows are merged again
+    assert_in_step(manager.store)

@@ -59,10 +59,6 @@ LOCK_BUDGET_S = 0.04
 _FEWEST_ROWS = 200
 #: The sessions whose messages one read of the old-unkept front searches.
 _SESSIONS_PER_READ = 200
-#: Writes of a sweep between two folds of the rollups' change rows on PostgreSQL,
-#: so the nav counts stay a sum over few rows while a long pass runs (SQLite folds
-#: inside each write, where it costs no extra commit).
-_WRITES_PER_FOLD = 10
 #: How long a sweep on SQLite leaves the write lock free after each write. SQLite
 #: has one write lock and its waiters poll it (1, 2, 5, 10, 15, 20, 25 ms apart at
 #: first): a sweep that took the lock again at once would starve them.
@@ -84,7 +80,6 @@ class Chunks:
         self.most = max(most, 1)
         self.fewest = min(self.most, _FEWEST_ROWS)
         self.size = self.fewest
-        self.writes = 0
 
     def took(self, seconds: float) -> None:
         """Adjust to how long the last write held the lock."""
@@ -102,14 +97,9 @@ class RetentionStore(RollupStore):
         began = time.perf_counter()
         with self.write() as conn:
             yield conn
-            if self.dialect == "sqlite":
-                self._fold_in(conn)
         chunks.took(time.perf_counter() - began)
-        chunks.writes += 1
         if self.dialect == "sqlite":
             time.sleep(_SQLITE_YIELD_S)
-        elif chunks.writes % _WRITES_PER_FOLD == 0:
-            self.fold_rollups()
 
     # -- expiry ----------------------------------------------------------------------
 
@@ -139,6 +129,7 @@ class RetentionStore(RollupStore):
                         .execution_options(synchronize_session=False)
                     ).rowcount
                 after = (due[-1].expires_at, due[-1].id)
+        self.fold_rollups()
         return total
 
     def count_expire_due(self, now: datetime) -> int:
@@ -264,6 +255,7 @@ class RetentionStore(RollupStore):
         total = self._purge_slab(cutoff, since, chunks)
         if since is not None:
             total += self._purge_old_sessions(cutoff, since, chunks)
+        self.fold_rollups()
         return total
 
     def count_purgeable_messages(self, cutoff: datetime) -> int:
@@ -308,6 +300,7 @@ class RetentionStore(RollupStore):
             with self.read() as conn:
                 found = list(conn.execute(query.order_by(c.created_at, c.id).limit(chunks.size)))
             if not found:
+                self.fold_rollups()
                 return total
             with self._sweep_write(chunks) as conn:
                 total += conn.execute(

@@ -34,6 +34,8 @@ DURATION_BUCKETS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
 MESSAGE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000)
 
 _TABLES = (session_counts_t, session_rollup_t, error_rollup_t)
+#: The most change rows one write of a fold sums on SQLite.
+FOLD_ROWS = 20_000
 #: Each rollup table and the columns that key its rows.
 _KEYS: dict[str, tuple[str, ...]] = {
     "session_counts": ("status",),
@@ -76,17 +78,22 @@ class RollupStore(Database):
 
     def fold_rollups(self) -> None:
         """Sum the change rows of every rollup into one row per key (zero sums go).
-        One short write per table."""
+        On SQLite in short writes of at most :data:`FOLD_ROWS` rows each (a slice
+        leaves one row per key it holds; the next fold merges them)."""
         for table in _TABLES:
-            with self.write() as conn:
-                self._fold(conn, table)
+            if self.dialect == "postgresql":
+                with self.write() as conn:
+                    self._fold(conn, table)
+                continue
+            with self.read() as conn:
+                first, last = conn.execute(select(func.min(table.c.id), func.max(table.c.id))).one()
+            if first is None:
+                continue
+            for start in range(first, last + 1, FOLD_ROWS):
+                with self.write() as conn:
+                    self._fold(conn, table, start, min(start + FOLD_ROWS - 1, last))
 
-    def _fold_in(self, conn: Any) -> None:
-        """Fold every rollup inside the caller's write (SQLite: one lock, one commit)."""
-        for table in _TABLES:
-            self._fold(conn, table)
-
-    def _fold(self, conn: Any, table: Table) -> None:
+    def _fold(self, conn: Any, table: Table, first: int = 0, last: int = 0) -> None:
         keys = [table.c[k] for k in _KEYS[table.name]]
         if self.dialect == "postgresql":
             # One statement sums exactly the rows it deletes, whatever commits meanwhile.
@@ -98,10 +105,8 @@ class RollupStore(Database):
             return
         # SQLite: this write holds the database's only write lock, so the rows summed
         # and the rows deleted are the same ones.
-        last = conn.execute(select(func.max(table.c.id))).scalar()
-        if last is None:
-            return
+        window = table.c.id.between(first, last)
         total = func.sum(table.c.n)
-        sums = select(*keys, total).where(table.c.id <= last).group_by(*keys).having(total != 0)
+        sums = select(*keys, total).where(window).group_by(*keys).having(total != 0)
         conn.execute(insert(table).from_select([*keys, table.c.n], sums))
-        conn.execute(delete(table).where(table.c.id <= last))
+        conn.execute(delete(table).where(window))
