@@ -14,9 +14,8 @@ from sqlalchemy import func, select, update
 
 from tests.conftest import FakeClock
 from tests.scale.plans import captured
-from webapp.sessions import Manager, Message, MessageStore, Session, Status
+from webapp.sessions import Manager, Message, MessageStore, Session, Status, rollups
 from webapp.sessions.queries import ReadModel
-from webapp.sessions import rollups
 from webapp.sessions.rollups import (
     DURATION_BUCKETS,
     MESSAGE_BUCKETS,
