@@ -45,7 +45,7 @@ from sqlalchemy import (
     update,
 )
 
-from .rollups import RollupStore
+from .rollups import FOLD_YIELD_S, RollupStore
 from .rows import messages_t, purge_log_t, sessions_t
 from .types import UNFINISHED_STATUSES, Status
 
@@ -62,7 +62,7 @@ _SESSIONS_PER_READ = 200
 #: How long a sweep on SQLite leaves the write lock free after each write. SQLite
 #: has one write lock and its waiters poll it (1, 2, 5, 10, 15, 20, 25 ms apart at
 #: first): a sweep that took the lock again at once would starve them.
-_SQLITE_YIELD_S = 0.03
+_SQLITE_YIELD_S = FOLD_YIELD_S
 
 
 def _after(columns: tuple[Any, Any], position: tuple[Any, Any]) -> ColumnElement[bool]:

@@ -15,6 +15,7 @@ rollups equal a direct count by these expressions after every kind of write.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -34,8 +35,11 @@ DURATION_BUCKETS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
 MESSAGE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000)
 
 _TABLES = (session_counts_t, session_rollup_t, error_rollup_t)
-#: The most change rows one write of a fold sums on SQLite.
-FOLD_ROWS = 20_000
+#: The most change rows one write of a fold sums on SQLite (about 50 ms).
+FOLD_ROWS = 5_000
+#: How long a fold on SQLite leaves the write lock free between its writes, so
+#: writers waiting on it (they poll) get their turn.
+FOLD_YIELD_S = 0.03
 #: Each rollup table and the columns that key its rows.
 _KEYS: dict[str, tuple[str, ...]] = {
     "session_counts": ("status",),
@@ -92,6 +96,8 @@ class RollupStore(Database):
             for start in range(first, last + 1, FOLD_ROWS):
                 with self.write() as conn:
                     self._fold(conn, table, start, min(start + FOLD_ROWS - 1, last))
+                if last - start >= FOLD_ROWS:
+                    time.sleep(FOLD_YIELD_S)
 
     def _fold(self, conn: Any, table: Table, first: int = 0, last: int = 0) -> None:
         keys = [table.c[k] for k in _KEYS[table.name]]
