@@ -36,27 +36,6 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from webapp.sessions.types import PROMPT_KINDS
 from webapp.transcript.tools import ToolView, tool_view
 
-__all__ = [
-    "Events",
-    "Media",
-    "Notice",
-    "Output",
-    "Prompt",
-    "PromptPart",
-    "Step",
-    "Text",
-    "Thinking",
-    "Tokens",
-    "ToolCall",
-    "ToolRun",
-    "TranscriptSource",
-    "Turn",
-    "compact_count",
-    "format_duration",
-    "kind_of",
-    "meta_of",
-]
-
 #: A text block longer than this many lines is folded, with "show all".
 FOLD_LINES = 40
 #: System lines that belong to the prompt they precede or follow (context, not noise).
