@@ -269,15 +269,19 @@ class Manager:
         if dry_run:
             result.expired_sessions = store.count_expire_due(now)
             if result.message_cutoff is not None:
-                result.purged_messages = store.count_purgeable_messages(result.message_cutoff)
-                result.purged_sessions = store.count_purgeable_sessions(result.message_cutoff)
+                cutoff = result.message_cutoff
+                result.purged_messages = store.count_purgeable_messages(cutoff, now=now)
+                result.purged_sessions = store.count_purgeable_sessions(cutoff, now=now)
             return result
         result.expired_sessions = store.expire_due(now, batch_size=batch)
         if result.message_cutoff is not None:
-            result.purged_messages = store.purge_older_than(result.message_cutoff, batch_size=batch)
-            result.purged_sessions = store.purge_sessions_older_than(
-                result.message_cutoff, batch_size=batch
+            result.purged_messages = store.purge_older_than(
+                result.message_cutoff, batch_size=batch, now=now
             )
+            result.purged_sessions = store.purge_sessions_older_than(
+                result.message_cutoff, batch_size=batch, now=now
+            )
+        store.fold_rollups()
         return result
 
     def sweep_and_record(

@@ -114,6 +114,13 @@ class SessionRow(Base):
         Index("ix_sessions_stats", "created_at", "status", "last_activity", "message_count"),
         Index("ix_sessions_cost", "cost_nanos", "id"),
         Index("ix_sessions_tokens", "total_tokens", "id"),
+        # The sweep's reads: sessions due to expire, and sessions not kept by age.
+        Index("ix_sessions_status_expires", "status", "expires_at", "id"),
+        Index("ix_sessions_keep_created", "keep", "created_at", "id"),
+        # Migration 0009 adds expression indexes: per known context key (see
+        # queries.CONTEXT_KEYS) on (key's value, last_activity, id) and (value,
+        # created_at, id); (UTC creation day, last_activity, id); (duration in ms,
+        # id). Dialect-specific SQL, so they live in the migration only.
     )
 
 
@@ -263,3 +270,44 @@ class UsageRollupRow(UsageSums, Base):
     model: Mapped[str] = mapped_column(String(200), primary_key=True)
     first_at: Mapped[datetime]
     last_at: Mapped[datetime]
+
+
+class SessionCount(Base):
+    """A change to the number of sessions in a status: the migration's triggers add
+    one row per create, status change and delete, and the sweep folds them into one
+    row a status, so ``SUM(n)`` per status is the count without counting sessions.
+
+    Rows are only ever inserted (and folded), never updated in place: concurrent
+    writers never wait on, or deadlock over, a shared counter row."""
+
+    __tablename__ = "session_counts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class SessionRollup(Base):
+    """Sessions per UTC creation day, status, duration bucket and message-count
+    bucket (the stats page's charts), as changes kept by the same triggers."""
+
+    __tablename__ = "session_rollup"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    duration_bucket: Mapped[int] = mapped_column(Integer)
+    message_bucket: Mapped[int] = mapped_column(Integer)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class ErrorRollup(Base):
+    """Failed sessions (with an error) per UTC creation day and error, as changes
+    kept by the same triggers: the stats page's most frequent errors."""
+
+    __tablename__ = "error_rollup"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)
+    error: Mapped[str] = mapped_column(Text)
+    n: Mapped[int] = mapped_column(BigInteger)

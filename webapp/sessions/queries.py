@@ -17,23 +17,29 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    CompoundSelect,
     Connection,
+    FunctionElement,
     Select,
+    String,
     and_,
-    case,
     func,
     literal,
-    or_,
+    literal_column,
     select,
     tuple_,
     type_coerce,
+    union,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from .engine import Database
 from .pricing import PriceTable
@@ -56,6 +62,82 @@ FINISHED_STATUSES = (Status.COMPLETED, Status.FAILED, Status.EXPIRED, Status.CLO
 URGENT_STATUSES = (Status.FAILED, Status.EXPIRED)
 
 
+#: The context keys the app knows: a filter on one of them reads an expression index
+#: on (the key's value, the sort column, id) made by migration 0009; a filter on
+#: any other key reads the list's index and tests each row.
+CONTEXT_KEYS = ("project_path", "git_branch", "model", "runner", "user")
+
+
+class ContextValue(FunctionElement[str]):
+    """A known context key's value as text, written exactly as migration 0009's
+    expression indexes are (``json_extract(context, '$.key')`` on SQLite,
+    ``context ->> 'key'`` on PostgreSQL), so the planner can use them."""
+
+    type = String()
+    inherit_cache = True
+    name = "context_value"
+
+
+def _context_parts(element: ContextValue, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    column, key = element.clauses.clauses
+    return compiler.process(column, **kw), str(key.name)
+
+
+@compiles(ContextValue, "sqlite")
+def _sqlite_context_value(element: ContextValue, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _context_parts(element, compiler, **kw)
+    return f"json_extract({column}, '$.{key}')"
+
+
+@compiles(ContextValue, "postgresql")
+def _postgres_context_value(element: ContextValue, compiler: SQLCompiler, **kw: Any) -> str:
+    column, key = _context_parts(element, compiler, **kw)
+    return f"({column} ->> '{key}')"
+
+
+class CreatedDay(FunctionElement[Any]):
+    """The UTC day a session was created, written exactly as migration 0009's
+    index ``ix_sessions_day_activity`` is: ``substr(created_at, 1, 10)`` (text) on
+    SQLite, ``timezone('UTC', created_at)::date`` on PostgreSQL."""
+
+    inherit_cache = True
+    name = "created_day"
+
+
+@compiles(CreatedDay, "sqlite")
+def _sqlite_created_day(element: CreatedDay, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
+
+
+@compiles(CreatedDay, "postgresql")
+def _postgres_created_day(element: CreatedDay, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(timezone('UTC', {compiler.process(element.clauses, **kw)}))::date"
+
+
+#: The most days a creation range sorted by activity is read as, one day at a time.
+MAX_DAY_PARTS = 62
+
+
+class Duration(FunctionElement[int]):
+    """A session's duration (last activity less creation) in whole milliseconds,
+    written exactly as migration 0009's index ``ix_sessions_duration`` is (no bound
+    parameter, or SQLite would not match the index's expression)."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "duration_ms"
+
+
+@compiles(Duration, "sqlite")
+def _sqlite_duration(element: Duration, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CAST(round((julianday(last_activity) - julianday(created_at)) * 86400000.0) AS INTEGER)"
+
+
+@compiles(Duration, "postgresql")
+def _postgres_duration(element: Duration, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CAST(EXTRACT(epoch FROM last_activity - created_at) * 1000 AS BIGINT)"
+
+
 class Sort(enum.StrEnum):
     """The orders a session list offers, newest first."""
 
@@ -63,11 +145,14 @@ class Sort(enum.StrEnum):
     CREATED = "created"
     COST = "cost"
     TOKENS = "tokens"
+    #: Last activity less creation, longest first.
+    DURATION = "duration"
 
     @property
     def by_amount(self) -> bool:
-        """Sorted by a number (cost, tokens), not a time: positions hold numbers."""
-        return self in (Sort.COST, Sort.TOKENS)
+        """Sorted by a number (cost, tokens, milliseconds), not a time: positions
+        hold numbers."""
+        return self in (Sort.COST, Sort.TOKENS, Sort.DURATION)
 
 
 @dataclass(frozen=True)
@@ -132,7 +217,14 @@ class SessionFilter:
         if self.error:
             where.append(c.error == self.error)
         if self.top_level:
-            where.append(c.parent_id.is_(None))
+            # Most sessions are top-level: SQLite, without statistics, would take
+            # ``parent_id IS NULL`` as selective, read it on ix_sessions_parent_id
+            # and sort every top-level session. Written so no index serves it, the
+            # list reads its sort's index in order and tests each row.
+            if dialect == "sqlite":
+                where.append(func.coalesce(c.parent_id, "") == "")
+            else:
+                where.append(c.parent_id.is_(None))
         if self.parent_id:
             where.append(c.parent_id == self.parent_id)
         for ids in self.within:
@@ -152,14 +244,23 @@ def _context_has(key: str, value: str | None, dialect: str) -> ColumnElement[boo
     containment or ``?`` on PostgreSQL; on SQLite ``json_each``, which decodes keys
     as written (a JSON path would not find an escaped key, nor one with a quote)."""
     context = sessions_t.c.context
+    exact: ColumnElement[bool]
     if dialect == "postgresql":
         jsonb = type_coerce(context, JSONB)
-        return jsonb.has_key(key) if value is None else jsonb.contains({key: value})
-    entries = func.json_each(context).table_valued("key", "value", "type")
-    wanted = [entries.c.key == key]
-    if value is not None:
-        wanted += [entries.c.type == "text", entries.c.value == value]
-    return select(literal(1)).select_from(entries).where(*wanted).exists()
+        exact = jsonb.has_key(key) if value is None else jsonb.contains({key: value})
+    else:
+        entries = func.json_each(context).table_valued("key", "value", "type")
+        wanted = [entries.c.key == key]
+        if value is not None:
+            wanted += [entries.c.type == "text", entries.c.value == value]
+        exact = select(literal(1)).select_from(entries).where(*wanted).exists()
+    if value is None or key not in CONTEXT_KEYS:
+        return exact
+    # A known key's value: the equality reads its expression index (migration
+    # 0009), the exact test above then checks the few rows it finds.
+    # Safe to write into the SQL: one of our own fixed names.
+    indexed = ContextValue(context, literal_column(key)) == value
+    return and_(indexed, exact)
 
 
 def day_range(
@@ -274,12 +375,15 @@ _SUMMARY_COLUMNS = (
     sessions_t.c.cost_nanos,
     func.coalesce(sessions_t.c.context["project_path"].as_string(), "").label("project"),
 )
-_SORT_COLUMNS = {
+_SORT_COLUMNS: dict[Sort, ColumnElement[Any]] = {
     Sort.CREATED: sessions_t.c.created_at,
     Sort.ACTIVITY: sessions_t.c.last_activity,
     Sort.COST: sessions_t.c.cost_nanos,
     Sort.TOKENS: sessions_t.c.total_tokens,
+    Sort.DURATION: Duration(),
 }
+#: The label of the sort column's value in a list's rows (a row's position).
+_SORT_KEY = "sort_key"
 _INBOX_COLUMNS = (
     sessions_t.c.id,
     sessions_t.c.status,
@@ -289,8 +393,11 @@ _INBOX_COLUMNS = (
 )
 
 
-def _priority() -> ColumnElement[int]:
-    return case((sessions_t.c.status.in_(URGENT_STATUSES), 0), else_=1)
+def _summary(row: Any) -> SessionSummary:
+    """A list's row as a summary (its position's sort key left out)."""
+    fields = dict(row._mapping)
+    fields.pop(_SORT_KEY, None)
+    return SessionSummary(**fields)
 
 
 class ReadModel(TranscriptReads, StatsReads, UsageReads):
@@ -315,7 +422,9 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         for given in (older, newer):
             if given is not None and not given.fits(sort):
                 raise ValueError(f"not a position in a list by {sort.value}")
-        query = select(*columns).where(*where.resolved(self.store).conditions(self.store.dialect))
+        where = where.resolved(self.store)
+        value = column.label(_SORT_KEY)
+        query = select(*columns, value).where(*where.conditions(self.store.dialect))
         key = tuple_(column, c.id)
         if newer is not None:
             query = query.where(key > tuple_(literal(newer.at, column.type), literal(newer.id)))
@@ -324,8 +433,16 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
             if older is not None:
                 query = query.where(key < tuple_(literal(older.at, column.type), literal(older.id)))
             query = query.order_by(column.desc(), c.id.desc())
+        query = query.limit(limit + 1)
         with self.store.read() as conn:
-            rows = list(conn.execute(query.limit(limit + 1)))
+            parts = self._partitions(conn, where, sort)
+            if parts is None:
+                rows = list(conn.execute(query))
+            else:
+                # One index-ordered read per part, merged: no sort of every match.
+                rows = [r for part in parts for r in conn.execute(query.where(part))]
+                rows.sort(key=lambda r: (r._mapping[_SORT_KEY], r.id), reverse=newer is None)
+                rows = rows[: limit + 1]
         more = len(rows) > limit
         rows = rows[:limit]
         if newer is not None:
@@ -333,16 +450,57 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
             has_newer, has_older = more, True
         else:
             has_newer, has_older = older is not None, more
-        name = column.key
 
         def position(row: Any) -> Keyset:
-            return Keyset(row._mapping[name], row._mapping["id"])
+            return Keyset(row._mapping[_SORT_KEY], row._mapping["id"])
 
         return (
             rows,
             position(rows[-1]) if rows and has_older else None,
             position(rows[0]) if rows and has_newer else None,
         )
+
+    def _partitions(
+        self, conn: Connection, where: SessionFilter, sort: Sort
+    ) -> list[ColumnElement[bool]] | None:
+        """Equality conditions that split a list whose order no single index gives
+        (several statuses; a creation range sorted by activity) into parts that
+        each read one index in order; None when one read does."""
+        c = sessions_t.c
+        if sort not in (Sort.ACTIVITY, Sort.CREATED):
+            return None  # no index orders a status's sessions by an amount
+        ranged = where.created_from is not None or where.created_before is not None
+        if sort is Sort.ACTIVITY and ranged:
+            days = self._created_days(conn, where.created_from, where.created_before)
+            if days is not None:
+                return [CreatedDay(c.created_at) == self._day_value(d) for d in days]
+        if len(where.statuses) > 1:
+            return [c.status == s for s in where.statuses]
+        return None
+
+    def _created_days(
+        self, conn: Connection, first: datetime | None, before: datetime | None
+    ) -> list[date] | None:
+        """The UTC days sessions created in ``[first, before)`` fall on, up to
+        :data:`MAX_DAY_PARTS` of them (None: more; a wide range is dense enough to
+        read in activity order and test each row)."""
+        c = sessions_t.c
+        if first is None:
+            first = conn.execute(select(func.min(c.created_at))).scalar()
+        if before is None:
+            last = conn.execute(select(func.max(c.created_at))).scalar()
+            before = last + timedelta(microseconds=1) if last is not None else None
+        if first is None or before is None or before <= first:
+            return []
+        start, end = first.astimezone(UTC).date(), (before - timedelta(microseconds=1)).date()
+        count = (end - start).days + 1
+        if count > MAX_DAY_PARTS:
+            return None
+        return [start + timedelta(days=i) for i in range(count)]
+
+    def _day_value(self, day: date) -> Any:
+        """A day as :class:`CreatedDay` compares it on this engine."""
+        return literal(day) if self.store.dialect == "postgresql" else literal(day.isoformat())
 
     def list_sessions(
         self,
@@ -356,7 +514,7 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         """A page of sessions newest first: after ``older`` (the next page down) or
         before ``newer`` (the page above), by keyset on (sort column, id)."""
         rows, down, up = self._page(_SUMMARY_COLUMNS, where, sort, older, newer, limit)
-        return Page([SessionSummary(**r._mapping) for r in rows], down, up)
+        return Page([_summary(r) for r in rows], down, up)
 
     def session_records(
         self,
@@ -389,7 +547,7 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
             select(*_SUMMARY_COLUMNS).where(c.parent_id == parent_id).order_by(c.created_at, c.id)
         )
         with self.store.read() as conn:
-            return [SessionSummary(**r._mapping) for r in conn.execute(query)]
+            return [_summary(r) for r in conn.execute(query)]
 
     def child_counts(self, parent_ids: Sequence[str]) -> dict[str, int]:
         """How many subagent sessions each of ``parent_ids`` started (none: absent)."""
@@ -405,8 +563,8 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
             return {row[0]: int(row[1]) for row in conn.execute(query)}
 
     def count_by_status(self) -> dict[str, int]:
-        """Sessions per status."""
-        return self.store.count_by_status()
+        """Sessions per status, from the counters the triggers keep (no count)."""
+        return self.store.status_counts()
 
     @property
     def search(self) -> Search:
@@ -429,32 +587,70 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
 
     # -- the review inbox ------------------------------------------------------------
 
-    def _inbox_where(self, within: Sequence[IdSet], status: str) -> list[ColumnElement[bool]]:
-        wanted = (status,) if status in FINISHED_STATUSES else FINISHED_STATUSES
-        return SessionFilter(statuses=tuple(wanted), within=tuple(within)).conditions(
-            self.store.dialect
-        )
-
-    def _after(self, conn: Connection, session_id: str, forward: bool) -> ColumnElement[bool]:
+    def _inbox_key(self, conn: Connection, session_id: str | None) -> _InboxKey | None:
+        """Where ``session_id`` sits in inbox order (None: unknown, or no id)."""
+        if not session_id:
+            return None
         c = sessions_t.c
         row = conn.execute(select(c.status, c.created_at).where(c.id == session_id)).first()
         if row is None:
-            return literal(True)
-        prio = 0 if row.status in URGENT_STATUSES else 1
-        p, created = _priority(), row.created_at
-        if forward:
-            later = or_(c.created_at > created, and_(c.created_at == created, c.id > session_id))
-            return or_(p > prio, and_(p == prio, later))
-        earlier = or_(c.created_at < created, and_(c.created_at == created, c.id < session_id))
-        return or_(p < prio, and_(p == prio, earlier))
+            return None
+        return _InboxKey(_urgency(row.status), row.created_at, session_id)
 
-    def _inbox_query(self, where: list[ColumnElement[bool]], forward: bool) -> Select[Any]:
-        order = (_priority(), sessions_t.c.created_at, sessions_t.c.id)
-        return (
-            select(*_INBOX_COLUMNS)
-            .where(*where)
-            .order_by(*(order if forward else [col.desc() for col in order]))
-        )
+    def _inbox_rows(
+        self,
+        conn: Connection,
+        within: Sequence[IdSet],
+        status: str,
+        after: _InboxKey | None,
+        forward: bool,
+        limit: int,
+    ) -> list[InboxRow]:
+        """Up to ``limit`` inbox rows after ``after`` in inbox order (or before it,
+        backwards): one read per status on ``(status, created_at, id)``, each in
+        index order with its own LIMIT, merged here. Nothing is sorted in SQL."""
+        c = sessions_t.c
+        narrowing = SessionFilter(within=tuple(within)).conditions(self.store.dialect)
+        order = (c.created_at, c.id) if forward else (c.created_at.desc(), c.id.desc())
+        rows: list[InboxRow] = []
+        for urgency, group in _inbox_groups(status, forward):
+            if after is not None and (after.urgency - urgency) * (1 if forward else -1) > 0:
+                continue  # a group the position has gone past
+            found: list[InboxRow] = []
+            for name in group:
+                query = select(*_INBOX_COLUMNS).where(c.status == name, *narrowing)
+                if after is not None and urgency == after.urgency:
+                    key, at = (
+                        tuple_(c.created_at, c.id),
+                        tuple_(literal(after.created_at, c.created_at.type), literal(after.id)),
+                    )
+                    query = query.where(key > at if forward else key < at)
+                query = query.order_by(*order).limit(limit - len(rows))
+                found.extend(InboxRow(**r._mapping) for r in conn.execute(query))
+            found.sort(key=lambda r: (r.created_at, r.id), reverse=not forward)
+            rows.extend(found[: limit - len(rows)])
+            if len(rows) >= limit:
+                break
+        return rows
+
+    def _inbox_total(self, conn: Connection, within: Sequence[IdSet], status: str) -> int:
+        """How many sessions the inbox holds, without counting the finished ones:
+        the status counters, less (or, for a narrowing that picks, only) the
+        sessions the features' id sets pick, counted from those sets."""
+        statuses = tuple(s for _, group in _inbox_groups(status, True) for s in group)
+        picking = [ids for ids in within if not ids.negate]
+        if picking:
+            where = SessionFilter(statuses=statuses, within=tuple(within)).conditions(
+                self.store.dialect
+            )
+            return _count_picked(conn, picking[0].query, where)
+        counts = self.store.status_counts()
+        total = sum(counts.get(s, 0) for s in statuses)
+        dropping = [ids.query for ids in within if ids.negate]
+        if dropping:
+            dropped = dropping[0] if len(dropping) == 1 else union(*dropping)
+            total -= _count_picked(conn, dropped, [sessions_t.c.status.in_(statuses)])
+        return total
 
     def inbox(
         self,
@@ -467,14 +663,10 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         """Finished sessions (narrowed by ``within``, e.g. "no verdict yet"), failed
         and expired first, then oldest; a page after session ``after``, the id to go
         on from (None: the last page) and the total."""
-        where = self._inbox_where(within, status)
-        query = self._inbox_query(where, True).limit(limit + 1)
         with self.store.read() as conn:
-            if after:
-                query = query.where(self._after(conn, after, True))
-            rows = [InboxRow(**r._mapping) for r in conn.execute(query)]
-            total = conn.execute(select(func.count()).select_from(sessions_t).where(*where))
-            count = int(total.scalar_one())
+            key = self._inbox_key(conn, after)
+            rows = self._inbox_rows(conn, within, status, key, True, limit + 1)
+            count = self._inbox_total(conn, within, status)
         next_after = rows[limit - 1].id if len(rows) > limit else None
         return rows[:limit], next_after, count
 
@@ -489,8 +681,40 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         """The inbox session after (or before) ``session_id`` in inbox order, whether
         or not ``session_id`` itself still awaits review; None at the end. An unknown
         id gives the first (or last) one."""
-        where = self._inbox_where(within, status)
         with self.store.read() as conn:
-            query = self._inbox_query(where, forward).where(self._after(conn, session_id, forward))
-            row = conn.execute(query.limit(1)).first()
-        return row.id if row is not None else None
+            key = self._inbox_key(conn, session_id)
+            rows = self._inbox_rows(conn, within, status, key, forward, 1)
+        return rows[0].id if rows else None
+
+
+def _count_picked(
+    conn: Connection, ids: Select[Any] | CompoundSelect[Any], where: Sequence[ColumnElement[bool]]
+) -> int:
+    """How many of the sessions ``ids`` selects match ``where``: driven from the
+    (small) id set, one primary-key lookup each, never a walk of ``sessions``."""
+    picked = ids.subquery()
+    session_id = next(iter(picked.c))
+    matches = select(literal(1)).where(sessions_t.c.id == session_id, *where).exists()
+    return int(conn.execute(select(func.count()).select_from(picked).where(matches)).scalar_one())
+
+
+@dataclass(frozen=True)
+class _InboxKey:
+    """A session's place in inbox order: urgency (0 first), creation, id."""
+
+    urgency: int
+    created_at: datetime
+    id: str
+
+
+def _urgency(status: str) -> int:
+    return 0 if status in URGENT_STATUSES else 1
+
+
+def _inbox_groups(status: str, forward: bool) -> list[tuple[int, list[str]]]:
+    """The statuses the inbox reads, by urgency, in the order they are read."""
+    finished = [s.value for s in FINISHED_STATUSES]
+    wanted = [status] if status in finished else finished
+    groups = [(urgency, [s for s in wanted if _urgency(s) == urgency]) for urgency in (0, 1)]
+    groups = [(u, g) for u, g in groups if g]
+    return groups if forward else groups[::-1]

@@ -1,22 +1,44 @@
 """The read model's aggregates for the stats page: sessions per day and status,
 histograms of duration and length, the most frequent errors.
 
-They read the covering index ``ix_sessions_stats`` over a time window.
+Whole UTC days come from the rollups the triggers keep (:mod:`.rollups`): a few
+thousand rows, however many sessions there are. When the window starts inside a
+day, that first part-day is counted from ``sessions`` over the covering index
+``ix_sessions_stats`` (a range of less than a day), so every figure is exact.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 
+from .rollups import (
+    DURATION_BUCKETS,
+    MESSAGE_BUCKETS,
+    bucket_of,
+    error_rollup_t,
+    seconds_between,
+    session_rollup_t,
+)
 from .rows import sessions_t, utc_day
 from .store import MessageStore
 from .types import Status
 
-DURATION_BUCKETS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
-MESSAGE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000)
+__all__ = ["DURATION_BUCKETS", "MESSAGE_BUCKETS", "StatsReads"]
+
+
+def _window(since: datetime) -> tuple[str, datetime | None]:
+    """The first whole UTC day at or after ``since`` (``YYYY-MM-DD``), and the end
+    of the part-day before it (None when ``since`` is a midnight)."""
+    since = since.astimezone(UTC)
+    midnight = datetime.combine(since.date(), time(), UTC)
+    if since == midnight:
+        return since.date().isoformat(), None
+    first = midnight + timedelta(days=1)
+    return first.date().isoformat(), first
 
 
 class StatsReads:
@@ -24,66 +46,90 @@ class StatsReads:
 
     store: MessageStore
 
-    def _day(self, column: Any) -> Any:
-        """The UTC calendar day of a timestamp column, as ``YYYY-MM-DD`` text."""
-        return utc_day(column, self.store.dialect)
+    def _part_day(self, query: Select[Any], since: datetime, end: datetime | None) -> Any:
+        """``query`` narrowed to sessions created in ``[since, end)``."""
+        c = sessions_t.c
+        return query.where(c.created_at >= since, c.created_at < end)
 
-    def _seconds_between(self, start: Any, end: Any) -> Any:
-        if self.store.dialect == "postgresql":
-            return func.extract("epoch", end - start)
-        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    def _read(self, rollup: Select[Any], part: Select[Any] | None) -> list[Any]:
+        with self.store.read() as conn:
+            rows = list(conn.execute(rollup))
+            if part is not None:
+                rows += list(conn.execute(part))
+        return rows
 
     def sessions_per_day(self, since: datetime) -> dict[str, dict[str, int]]:
         """``{day: {status: n}}`` of the sessions created since ``since``."""
-        c = sessions_t.c
-        day = self._day(c.created_at).label("day")
-        query = (
-            select(day, c.status, func.count()).where(c.created_at >= since).group_by(day, c.status)
-        )
+        r, c = session_rollup_t.c, sessions_t.c
+        first_day, end = _window(since)
+        total = func.sum(r.n)
+        rollup = select(r.day, r.status, total).where(r.day >= first_day).group_by(r.day, r.status)
+        part = None
+        if end is not None:
+            day = utc_day(c.created_at, self.store.dialect)
+            part = self._part_day(select(day, c.status, func.count()), since, end)
+            part = part.group_by(day, c.status)
         result: dict[str, dict[str, int]] = {}
-        with self.store.read() as conn:
-            for d, status, n in conn.execute(query):
-                result.setdefault(d, {})[status] = n
-        return result
+        for d, status, n in self._read(rollup, part):
+            per_status = result.setdefault(d, {})
+            per_status[status] = per_status.get(status, 0) + int(n)
+        return {
+            d: {s: n for s, n in counts.items() if n}
+            for d, counts in sorted(result.items())
+            if any(counts.values())
+        }
 
     def histogram(self, kind: str, since: datetime) -> list[int]:
         """Counts per bucket of the sessions created since ``since``: ``duration``
         (created to last activity of completed and failed sessions, in
-        :data:`DURATION_BUCKETS` seconds) or ``messages`` (:data:`MESSAGE_BUCKETS`).
-
-        The index ``ix_sessions_stats`` covers both, so no session row is read."""
-        c = sessions_t.c
+        :data:`DURATION_BUCKETS` seconds) or ``messages`` (:data:`MESSAGE_BUCKETS`)."""
+        r, c = session_rollup_t.c, sessions_t.c
+        dialect = self.store.dialect
         bounds: tuple[int, ...]
+        value: ColumnElement[Any]
         if kind == "duration":
-            bounds = DURATION_BUCKETS
-            value = self._seconds_between(c.created_at, c.last_activity)
-            wanted = {Status.COMPLETED.value, Status.FAILED.value}
+            bounds, stored = DURATION_BUCKETS, r.duration_bucket
+            value = seconds_between(c.created_at, c.last_activity, dialect)
+            wanted = [Status.COMPLETED.value, Status.FAILED.value]
         else:
-            bounds, value, wanted = MESSAGE_BUCKETS, c.message_count, {s.value for s in Status}
-        bucket = case(*[(value < b, i) for i, b in enumerate(bounds)], else_=len(bounds))
-        # Grouping by status too (rather than filtering on it) keeps the planner on
-        # the covering index, which starts with created_at.
-        query = (
-            select(bucket.label("bucket"), c.status, func.count())
-            .where(c.created_at >= since)
-            .group_by(bucket, c.status)
+            bounds, stored, value = MESSAGE_BUCKETS, r.message_bucket, c.message_count
+            wanted = [s.value for s in Status]
+        first_day, end = _window(since)
+        rollup = (
+            select(stored, r.status, func.sum(r.n))
+            .where(r.day >= first_day)
+            .group_by(stored, r.status)
         )
+        part = None
+        if end is not None:
+            bucket = bucket_of(value, bounds)
+            # Grouping by status too (rather than filtering on it) keeps the planner
+            # on the covering index, which starts with created_at.
+            part = self._part_day(select(bucket, c.status, func.count()), since, end)
+            part = part.group_by(bucket, c.status)
         counts = [0] * (len(bounds) + 1)
-        with self.store.read() as conn:
-            for i, status, n in conn.execute(query):
-                if status in wanted:
-                    counts[int(i)] += n
+        for i, status, n in self._read(rollup, part):
+            if status in wanted:
+                counts[int(i)] += int(n)
         return counts
 
     def top_errors(self, since: datetime, limit: int = 10) -> list[tuple[str, int]]:
         """The most frequent errors of sessions that failed since ``since``."""
-        c = sessions_t.c
-        query = (
-            select(c.error, func.count().label("n"))
-            .where(c.status == Status.FAILED.value, c.error != "", c.created_at >= since)
-            .group_by(c.error)
-            .order_by(func.count().desc(), c.error)
-            .limit(limit)
-        )
-        with self.store.read() as conn:
-            return [(e, n) for e, n in conn.execute(query)]
+        e, c = error_rollup_t.c, sessions_t.c
+        first_day, end = _window(since)
+        rollup = select(e.error, func.sum(e.n)).where(e.day >= first_day).group_by(e.error)
+        part = None
+        if end is not None:
+            failed = select(c.error, func.count()).where(
+                c.status == Status.FAILED.value, c.error != ""
+            )
+            part = self._part_day(failed, since, end).group_by(c.error)
+        counts: Counter[str] = Counter()
+        for error, n in self._read(rollup, part):
+            counts[error] += int(n)
+        ranked = sorted((item for item in counts.items() if item[1] > 0), key=_by_count)
+        return ranked[:limit]
+
+
+def _by_count(item: tuple[str, int]) -> tuple[int, str]:
+    return -item[1], item[0]

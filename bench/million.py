@@ -1,0 +1,746 @@
+"""Every page, and the sweeper, on a database of a million sessions, each figure
+beside its floor in the same run.
+
+    .venv/bin/python bench/million.py                              # SQLite, 1,000,000 sessions
+    .venv/bin/python bench/million.py --sessions 300000 \\
+        --database-url postgresql://postgres@127.0.0.1:5432/bench_million
+
+1. Builds the database once with ``sessionboard demo --sessions N`` (reused while
+   it exists; ~7 GB for a million on SQLite), then ``sessionboard db upgrade``
+   (the migrations since, with their backfills), and adds one session of 50,000
+   messages.
+2. Serves it with ``sessionboard serve`` (gunicorn gthread, 2 workers x 4 threads,
+   access log on), and beside it a plain Flask app under the same gunicorn
+   settings whose one page runs the list's keyset query and renders its 50 rows:
+   the floor. The sweeper's lease is held by the benchmark while pages are
+   measured, so no pass runs under them.
+3. Logs in, and loads each page with N client threads on keep-alive connections:
+   p50, p99, requests/s, beside the floor page's and the raw SQL time of the
+   query behind it (the read model's call, in this process). Then the first byte
+   of the 50,000-message session alone, and every worker's RSS (and peak).
+4. The sweeper, in this process: expiring 100,000 sessions (added for it, removed
+   after) while a writer appends one message at a time beside it (its longest
+   wait), and purging a backlog (old messages in 20,000 unkept sessions, among
+   the demo's kept old messages): each slice's read and write time.
+
+Not a test: it prints markdown tables. The clients share the machine's cores
+with the servers, for both apps alike, so compare figures of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote, urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from api_throughput import free_port, start_server  # noqa: E402  (bench/ is on the path)
+
+BIN = Path(sys.executable).parent
+BIG_SESSION = "bench-50000-messages"
+BIG_MESSAGES = 50_000
+PAGE_SIZE = 50
+
+
+# -- the floor: a plain Flask page running the list's keyset query ------------------
+
+
+def make_floor_app() -> Any:
+    """Flask, one page: the newest 50 sessions by activity (the list's query, through
+    the read model) rendered as a bare table. No login, no nav, no macros."""
+    from flask import Flask, render_template_string
+
+    from webapp.sessions.queries import ReadModel
+    from webapp.sessions.store import MessageStore
+
+    app = Flask("floor")
+    queries = ReadModel(MessageStore(os.environ["SESSIONBOARD_DATABASE_URL"], migrate=False))
+    page = (
+        "<table>{% for s in rows %}<tr><td><a href='/sessions/{{ s.id }}'>{{ s.id }}</a>"
+        "<td>{{ s.status }}<td>{{ s.request_excerpt }}<td>{{ s.last_activity }}"
+        "<td>{{ s.message_count }}</tr>{% endfor %}</table>"
+    )
+
+    @app.get("/sessions")
+    def sessions() -> str:
+        return render_template_string(page, rows=queries.list_sessions(limit=PAGE_SIZE).rows)
+
+    return app
+
+
+# -- servers -------------------------------------------------------------------------
+
+
+class Server:
+    """A command serving HTTP on a port, in its own process group."""
+
+    def __init__(self, command: list[str], port: int, env: dict[str, str]) -> None:
+        self.port = port
+        self.process = start_server(command, port, env)
+
+    def workers(self) -> list[int]:
+        """The gunicorn workers: the children of the master (our child)."""
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        children: list[int] = []
+        for task in tasks.iterdir():
+            text = (task / "children").read_text().split()
+            children.extend(int(pid) for pid in text)
+        return children
+
+    def stop(self) -> None:
+        """SIGTERM the whole group and wait."""
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+def memory(pid: int) -> tuple[float, float]:
+    """RSS and its peak (VmHWM) of a process, in MB."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+# -- the client load -----------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """What one page answered under load."""
+
+    requests: int
+    seconds: float
+    latencies: list[float]
+    statuses: set[int] = field(default_factory=set)
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, p: int) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] * 1000
+
+
+def load(port: int, path: str, cookie: str, *, clients: int, requests: int, cap: float) -> Load:
+    """``requests`` GETs of ``path`` from ``clients`` keep-alive threads (each stops
+    after ``cap`` seconds), timed together."""
+    per_client = max(requests // clients, 1)
+    latencies: list[float] = []
+    statuses: set[int] = set()
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        mine = []
+        start.wait()
+        began = time.perf_counter()
+        for _ in range(per_client):
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers={"Cookie": cookie})
+            answer = conn.getresponse()
+            answer.read()
+            mine.append(time.perf_counter() - t0)
+            with lock:
+                statuses.add(answer.status)
+            if time.perf_counter() - began > cap:
+                break
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return Load(len(latencies), time.perf_counter() - began, latencies, statuses)
+
+
+def first_byte(port: int, path: str, cookie: str, repeat: int = 5) -> tuple[float, int]:
+    """Median time to the first byte of ``path`` alone (new connection each), and
+    the body's size."""
+    times, size = [], 0
+    for _ in range(repeat):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers={"Cookie": cookie})
+        answer = conn.getresponse()
+        answer.fp.peek(1)
+        times.append(time.perf_counter() - t0)
+        size = len(answer.read())
+        conn.close()
+    return statistics.median(times) * 1000, size
+
+
+def log_in(port: int, name: str, password: str) -> str:
+    """The session cookie of a login through the form (CSRF token included)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.request("GET", "/login")
+    answer = conn.getresponse()
+    form = answer.read().decode()
+    cookie = answer.getheader("Set-Cookie", "").split(";", 1)[0]
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    if token is None:
+        raise SystemExit("no CSRF token on the login page")
+    body = urlencode({"csrf_token": token.group(1), "name": name, "password": password})
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+    conn.request("POST", "/login", body, headers)
+    answer = conn.getresponse()
+    answer.read()
+    if answer.status != 302:
+        raise SystemExit(f"login failed: {answer.status}")
+    return answer.getheader("Set-Cookie", "").split(";", 1)[0]
+
+
+def timed(fn: Callable[[], Any], repeat: int = 5) -> float:
+    """Median milliseconds of ``fn()``."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
+
+
+# -- the database --------------------------------------------------------------------
+
+
+def sessionboard(env: dict[str, str], *args: str) -> None:
+    """Run a ``sessionboard`` command with the benchmark's settings."""
+    subprocess.run([str(BIN / "sessionboard"), *args], check=True, env=env, cwd=ROOT)
+
+
+def build(env: dict[str, str], sessions: int, store: Any) -> float:
+    """Make the demo database unless it has sessions; then apply the migrations.
+    Returns the seconds ``db upgrade`` took (its backfills, on a first run)."""
+    sessionboard(env, "db", "upgrade")
+    if not store.count_by_status():
+        sessionboard(env, "demo", "--sessions", str(sessions))
+    t0 = time.perf_counter()
+    sessionboard(env, "db", "upgrade")
+    return time.perf_counter() - t0
+
+
+def add_big_session(manager: Any) -> None:
+    """One session of :data:`BIG_MESSAGES` messages (once)."""
+    from sqlalchemy import update
+
+    from webapp.sessions.store import messages_t, sessions_t
+    from webapp.sessions.types import Session, Status
+
+    store = manager.store
+    if store.get_session(BIG_SESSION) is not None:
+        return
+    start = datetime.now(UTC) - timedelta(hours=2)
+    store.create_session(
+        Session(
+            id=BIG_SESSION,
+            status=Status.COMPLETED,
+            request="A long session: 50,000 messages",
+            created_at=start,
+            last_activity=start + timedelta(seconds=BIG_MESSAGES),
+            expires_at=None,
+            context={"project_path": "/src/bench", "model": "claude-sonnet-4-5"},
+        )
+    )
+    rows = [
+        {
+            "session_id": BIG_SESSION,
+            "role": "assistant" if i % 2 else "user",
+            "content": f"Message {i}: " + "the quick brown fox jumps over the lazy dog. " * 6,
+            "summary": "",
+            "timestamp": start + timedelta(seconds=i),
+            "meta": {"i": i},
+            "source_key": None,
+        }
+        for i in range(BIG_MESSAGES)
+    ]
+    with store.write() as conn:
+        store.bulk_insert(conn, messages_t, store.bulk_rows(rows))
+        conn.execute(
+            update(sessions_t)
+            .where(sessions_t.c.id == BIG_SESSION)
+            .values(message_count=BIG_MESSAGES)
+        )
+
+
+def deep_cursor(store: Any, depth: int) -> str:
+    """The list's keyset position ``depth`` rows down (activity order)."""
+    from sqlalchemy import select
+
+    from webapp.sessions.queries import Keyset
+    from webapp.sessions.store import sessions_t
+
+    c = sessions_t.c
+    query = (
+        select(c.last_activity, c.id)
+        .order_by(c.last_activity.desc(), c.id.desc())
+        .offset(depth)
+        .limit(1)
+    )
+    with store.read() as conn:
+        at, sid = conn.execute(query).one()
+    return Keyset(at, sid).encode()
+
+
+# -- the sweeper ---------------------------------------------------------------------
+
+
+class Stopwatch:
+    """Times every read and write transaction of a store while it is installed."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.reads: list[float] = []
+        self.writes: list[float] = []
+
+    @contextmanager
+    def installed(self) -> Iterator[Stopwatch]:
+        store = self.store
+        store.read = _timed(store.read, self.reads)
+        store.write = _timed(store.write, self.writes)
+        try:
+            yield self
+        finally:
+            del store.read, store.write
+
+
+def _timed(transaction: Callable[[], Any], into: list[float]) -> Callable[[], Any]:
+    """``transaction`` (a store's ``read`` or ``write``), appending how long each
+    block took to ``into``."""
+
+    @contextmanager
+    def timed() -> Iterator[Any]:
+        t0 = time.perf_counter()
+        with transaction() as conn:
+            yield conn
+        into.append(time.perf_counter() - t0)
+
+    return timed
+
+
+class Writer:
+    """A writer appending one message at a time to its own session, beside a sweep,
+    through its own store (so the sweep's stopwatch times only the sweep): the
+    longest any append waited."""
+
+    def __init__(self, sweeping: Any) -> None:
+        from webapp.sessions import Config, Manager, MessageStore
+
+        url = sweeping.store.engine.url.render_as_string(hide_password=False)
+        store = MessageStore(url, migrate=False)
+        manager = Manager(Config(), store)
+        self.manager = manager
+        self.session = manager.create("bench writer", {}, expires_at=None).id
+        manager.set_running(self.session)
+        self.waits: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        from webapp.sessions.types import Message
+
+        while not self._stop.is_set():
+            t0 = time.perf_counter()
+            self.manager.append_message(self.session, Message("user", "still here"))
+            self.waits.append(time.perf_counter() - t0)
+            time.sleep(0.005)
+
+    def __enter__(self) -> Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.manager.store.delete_session(self.session)
+        self.manager.stop()
+
+
+def bench_expiry(manager: Any, count: int) -> dict[str, float]:
+    """Expire ``count`` sessions added for it (then removed), a writer beside."""
+    from sqlalchemy import delete
+
+    from webapp.sessions.store import sessions_t
+
+    store = manager.store
+    now = datetime.now(UTC)
+    prefix = f"bench-expire-{uuid.uuid4().hex[:8]}-"
+    rows = [
+        {
+            "id": f"{prefix}{i:07d}",
+            "status": "running",
+            "request": "expire me",
+            "request_excerpt": "expire me",
+            "response": "",
+            "error": "",
+            "created_at": now - timedelta(hours=1),
+            "last_activity": now - timedelta(minutes=50),
+            "expires_at": now - timedelta(minutes=30),
+            "context": {},
+            "message_count": 0,
+            "keep": False,
+            "parent_id": None,
+        }
+        for i in range(count)
+    ]
+    for first in range(0, count, 10_000):
+        with store.write() as conn:
+            store.bulk_insert(conn, sessions_t, store.bulk_rows(rows[first : first + 10_000]))
+    watch = Stopwatch(store)
+    with Writer(manager) as writer, watch.installed():
+        t0 = time.perf_counter()
+        expired = store.expire_due(now, batch_size=manager.config.sweep_batch_size)
+        elapsed = time.perf_counter() - t0
+    for first in range(0, count, 5000):
+        ids = [r["id"] for r in rows[first : first + 5000]]
+        with store.write() as conn:
+            conn.execute(delete(sessions_t).where(sessions_t.c.id.in_(ids)))
+    return {
+        "expired": expired,
+        "seconds": elapsed,
+        "lock seconds": sum(watch.writes),
+        "longest write ms": max(watch.writes, default=0) * 1000,
+        "writes": len(watch.writes),
+        "writer max wait ms": max(writer.waits, default=0) * 1000,
+        "writer appends": len(writer.waits),
+    }
+
+
+def bench_purge(manager: Any, sessions: int, per_session: int) -> dict[str, float]:
+    """A sweep pass with a backlog of old messages in ``sessions`` unkept sessions
+    (added for it, then purged) among the demo's kept old messages, a writer beside."""
+    from sqlalchemy import delete
+
+    from webapp.sessions.store import messages_t, sessions_t
+
+    store = manager.store
+    now = datetime.now(UTC)
+    cutoff = now - manager.config.message_retention
+    old = cutoff - timedelta(days=2)
+    prefix = f"bench-purge-{uuid.uuid4().hex[:8]}-"
+    for first in range(0, sessions, 2000):
+        session_rows, message_rows = [], []
+        for i in range(first, min(first + 2000, sessions)):
+            sid = f"{prefix}{i:07d}"
+            session_rows.append(
+                {
+                    "id": sid,
+                    "status": "completed",
+                    "request": "old",
+                    "request_excerpt": "old",
+                    "response": "",
+                    "error": "",
+                    "created_at": old,
+                    "last_activity": now,
+                    "expires_at": None,
+                    "context": {},
+                    "message_count": per_session,
+                    "keep": False,
+                    "parent_id": None,
+                }  # fmt: skip
+            )
+            message_rows.extend(
+                {
+                    "session_id": sid,
+                    "role": "user",
+                    "content": "old message",
+                    "summary": "",
+                    "timestamp": old + timedelta(seconds=i * per_session + j),
+                    "meta": None,
+                    "source_key": None,
+                }  # fmt: skip
+                for j in range(per_session)
+            )
+        with store.write() as conn:
+            store.bulk_insert(conn, sessions_t, store.bulk_rows(session_rows))
+            store.bulk_insert(conn, messages_t, store.bulk_rows(message_rows))
+    figures = sweep_pass(manager)
+    for first in range(0, sessions, 5000):
+        ids = [f"{prefix}{i:07d}" for i in range(first, min(first + 5000, sessions))]
+        with store.write() as conn:
+            conn.execute(delete(sessions_t).where(sessions_t.c.id.in_(ids)))
+    return figures
+
+
+def sweep_pass(manager: Any) -> dict[str, float]:
+    """One recorded sweep pass (expiry, both purges, the fold), a writer beside."""
+    watch = Stopwatch(manager.store)
+    with Writer(manager) as writer, watch.installed():
+        t0 = time.perf_counter()
+        result = manager.sweep_and_record(trigger="bench")
+        elapsed = time.perf_counter() - t0
+    return {
+        "purged messages": result.purged_messages,
+        "purged sessions": result.purged_sessions,
+        "seconds": elapsed,
+        "lock seconds": sum(watch.writes),
+        "writes": len(watch.writes),
+        "longest write ms": max(watch.writes, default=0) * 1000,
+        "reads": len(watch.reads),
+        "longest read ms": max(watch.reads, default=0) * 1000,
+        "median read ms": statistics.median(watch.reads or [0]) * 1000,
+        "writer max wait ms": max(writer.waits, default=0) * 1000,
+        "writer appends": len(writer.waits),
+    }
+
+
+# -- main ----------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Build, serve, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1_000_000)
+    parser.add_argument("--database-url", help="default: a SQLite file in --dir")
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/sessionboard-million"))  # noqa: S108
+    parser.add_argument("--clients", type=int, default=8, help="client threads")
+    parser.add_argument("--requests", type=int, default=400, help="requests per page")
+    parser.add_argument("--cap", type=float, default=20.0, help="seconds per page at most")
+    parser.add_argument("--expire", type=int, default=100_000, help="sessions to expire")
+    parser.add_argument("--purge-sessions", type=int, default=20_000)
+    parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--skip-pages", action="store_true")
+    parser.add_argument("--only", default="", help="measure the pages whose name matches")
+    parser.add_argument(
+        "--read-model", action="store_true", help="time the read model's calls only (no server)"
+    )
+    args = parser.parse_args()
+
+    from webapp.sessions import Config, Manager, MessageStore
+    from webapp.sessions.queries import Keyset, ReadModel, SessionFilter, Sort
+
+    args.dir.mkdir(parents=True, exist_ok=True)
+    url = args.database_url or str(args.dir / f"sqlite-{args.sessions}.db")
+    env = {
+        **os.environ,
+        "SESSIONBOARD_DATABASE_URL": url,
+        "SESSIONBOARD_INSTANCE_PATH": str(args.dir),
+        "SESSIONBOARD_LOG_LEVEL": "WARNING",
+    }
+    os.environ.update(env)
+    store = MessageStore(url, migrate=False) if Path(url).exists() or "://" in url else None
+    if store is None:
+        sessionboard(env, "db", "upgrade")
+        store = MessageStore(url, migrate=False)
+    upgrade_seconds = build(env, args.sessions, store)
+    store.fold_rollups()  # what a sweep does: the demo's bulk load left change rows
+    manager = Manager(Config(), store)
+    add_big_session(manager)
+    queries = ReadModel(store)
+    counts = queries.count_by_status()
+    total = sum(counts.values())
+    print(
+        f"\n{total:,} sessions ({store.dialect}); `db upgrade` took {upgrade_seconds:.1f} s; "
+        f"gunicorn gthread 2 workers x 4 threads; {args.clients} clients; "
+        f"{os.cpu_count()} CPUs\n",
+        flush=True,
+    )
+
+    if not args.skip_pages:
+        measure_pages(args, env, manager, queries, Keyset, SessionFilter, Sort)
+    if not args.skip_sweep:
+        print("\n| sweeper | figure |\n|---|---|")
+        first = not store.purge_log(limit=1)
+        runs: list[tuple[str, Callable[[], dict[str, float]]]] = [
+            (
+                "first sweep of the database" if first else "a sweep pass",
+                lambda: sweep_pass(manager),
+            ),
+            (f"expire {args.expire:,} sessions", lambda: bench_expiry(manager, args.expire)),
+            (
+                f"sweep pass, backlog of {args.purge_sessions:,} unkept sessions x 10 old messages",
+                lambda: bench_purge(manager, args.purge_sessions, 10),
+            ),
+        ]
+        for name, run in runs:
+            figures = run()
+            shown = ", ".join(
+                f"{k} {v:,.1f}" if isinstance(v, float) else f"{k} {v:,}"
+                for k, v in figures.items()
+            )
+            print(f"| {name} | {shown} |", flush=True)
+    store.close()
+
+
+def measure_pages(
+    args: argparse.Namespace,
+    env: dict[str, str],
+    manager: Any,
+    queries: Any,
+    Keyset: Any,  # noqa: N803
+    SessionFilter: Any,  # noqa: N803
+    Sort: Any,  # noqa: N803
+) -> None:
+    """Serve the app and the floor; load every page; print the table and the RSS."""
+    from sqlalchemy import Table, select
+
+    from webapp.accounts import service
+    from webapp.review.models import Tag, Verdict
+    from webapp.sessions.queries import IdSet, day_range
+
+    verdicts, tags = cast(Table, Verdict.__table__), cast(Table, Tag.__table__)
+
+    def picked(kind: str) -> Any:
+        """What the review feature hands the read model for its filters."""
+        if kind == "tag":
+            return IdSet(select(tags.c.session_id).where(tags.c.name == "bench"))
+        if kind == "by":
+            return IdSet(select(verdicts.c.session_id).where(verdicts.c.by == "bench"))
+        return IdSet(select(verdicts.c.session_id).where(verdicts.c.verdict == "approved"))
+
+    store = manager.store
+    password = "bench password long enough"  # noqa: S105  (a throwaway user)
+    from webapp import create_app
+
+    app = create_app({"DATABASE_URL": env["SESSIONBOARD_DATABASE_URL"]})
+    with app.app_context():
+        if service.get_user_by_name("bench") is None:
+            service.create_user("bench", "admin", password, actor="bench")
+    app.extensions["sessionboard.manager"].stop()
+    # Hold the sweeper's lease for the run: no pass under the measured pages.
+    store.claim_sweep(
+        "bench", now=datetime.now(UTC), interval=timedelta(hours=1), lease_ttl=timedelta(hours=2)
+    )
+    deep = deep_cursor(store, min(500_000, store_total(queries) // 2))
+    day = datetime.now(UTC) - timedelta(days=10)
+    created_from, created_before = day_range(day, day)
+    big = manager.get(BIG_SESSION)
+    keyset = Keyset.decode(deep)
+    raw: dict[str, Callable[[], Any]] = {
+        "list": lambda: queries.list_sessions(limit=PAGE_SIZE),
+        "deep": lambda: queries.list_sessions(older=keyset, limit=PAGE_SIZE),
+        "status": lambda: queries.list_sessions(SessionFilter(statuses=("failed",))),
+        "day": lambda: queries.list_sessions(
+            SessionFilter(created_from=created_from, created_before=created_before)
+        ),
+        "context": lambda: queries.list_sessions(
+            SessionFilter(context_key="model", context_value="claude-opus-4-1")
+        ),
+        "nomatch": lambda: queries.list_sessions(
+            SessionFilter(context_key="project_path", context_value="/nowhere")
+        ),
+        "two": lambda: queries.list_sessions(
+            SessionFilter(statuses=("completed", "failed")), sort=Sort.CREATED
+        ),
+        "day by created": lambda: queries.list_sessions(
+            SessionFilter(created_from=created_from, created_before=created_before),
+            sort=Sort.CREATED,
+        ),
+        "verdict": lambda: queries.list_sessions(SessionFilter(within=(picked("verdict"),))),
+        "reviewer": lambda: queries.list_sessions(SessionFilter(within=(picked("by"),))),
+        "tag": lambda: queries.list_sessions(SessionFilter(within=(picked("tag"),))),
+        "poll": lambda: queries.live_state(BIG_SESSION),
+        "counts": queries.count_by_status,
+        "stats": lambda: (
+            queries.sessions_per_day(created_from),
+            queries.histogram("duration", created_from),
+            queries.histogram("messages", created_from),
+            queries.top_errors(created_from),
+        ),
+        "inbox": lambda: queries.inbox((IdSet(select(verdicts.c.session_id), negate=True),)),
+        "window": lambda: queries.transcript_window(BIG_SESSION),
+    }
+    iso = day.date().isoformat()
+    pages = [
+        ("/sessions (first page)", "/sessions", "list"),
+        ("/sessions deep (500,000 down)", f"/sessions?older={quote(deep)}", "deep"),
+        ("status=failed", "/sessions?status=failed", "status"),
+        ("status=completed+failed, sort=created", "/sessions?status=completed&status=failed"
+         "&sort=created", "two"),
+        (f"created on {iso}", f"/sessions?from={iso}&to={iso}", "day"),
+        (f"created on {iso}, sort=created", f"/sessions?from={iso}&to={iso}&sort=created",
+         "day by created"),
+        ("context model=claude-opus-4-1", "/sessions?context=model%3Dclaude-opus-4-1", "context"),
+        ("context project_path, no match", "/sessions?context=project_path%3D%2Fnowhere",
+         "nomatch"),
+        ("verdict=approved", "/sessions?verdict=approved", "verdict"),
+        ("reviewer=bench", "/sessions?reviewer=bench", "reviewer"),
+        ("tag=bench", "/sessions?tag=bench", "tag"),
+        ("/stats", "/stats", "stats"),
+        ("/review (inbox)", "/review", "inbox"),
+        (f"session of {big.message_count:,} messages", f"/sessions/{BIG_SESSION}", "window"),
+        ("live poll, idle", f"/sessions/{BIG_SESSION}/poll?after=999999999999"
+         f"&at={quote(big.last_activity.isoformat())}", "poll"),
+    ]  # fmt: skip
+    pages = [p for p in pages if re.search(args.only, p[0])]
+    if args.read_model:
+        print("| page | read model ms |\n|---|---:|")
+        for name, _path, call in pages:
+            print(f"| {name} | {timed(raw[call]):.2f} |", flush=True)
+        print(f"| nav counts | {timed(raw['counts']):.2f} |")
+        store.release_lease("bench")
+        return
+    port, floor_port = free_port(), free_port()
+    real = Server([str(BIN / "sessionboard"), "serve", "--port", str(port)], port, env)
+    floor = Server(
+        [
+            str(BIN / "gunicorn"), "million:make_floor_app()", "--bind", f"127.0.0.1:{floor_port}",
+            "--workers", "2", "--threads", "4", "--worker-class", "gthread",
+            "--pythonpath", str(ROOT / "bench"), "--access-logfile", "-",
+        ],
+        floor_port,
+        env,
+    )  # fmt: skip
+    try:
+        cookie = log_in(port, "bench", password)
+        options = {"clients": args.clients, "requests": args.requests, "cap": args.cap}
+        for server, path in ((floor.port, "/sessions"), (port, "/sessions")):
+            load(server, path, cookie, clients=args.clients, requests=args.clients * 4, cap=5)
+        floor_load = load(floor.port, "/sessions", cookie, **options)
+        floor_sql = timed(raw["list"])
+        print("| page | status | p50 ms | p99 ms | req/s | x floor req/s | read model ms |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        print(
+            f"| floor: plain Flask, same keyset query | 200 | {floor_load.percentile(50):.1f} | "
+            f"{floor_load.percentile(99):.1f} | {floor_load.rate:,.0f} | 1.00 | {floor_sql:.2f} |",
+            flush=True,
+        )
+        for name, path, call in pages:
+            result = load(port, path, cookie, **options)
+            sql = f"{timed(raw[call]):.2f}" if call else ""
+            print(
+                f"| {name} | {','.join(map(str, sorted(result.statuses)))} | "
+                f"{result.percentile(50):.1f} | {result.percentile(99):.1f} | "
+                f"{result.rate:,.0f} | {result.rate / floor_load.rate:.2f} | {sql} |",
+                flush=True,
+            )
+        print(f"\nnav counts (read model): {timed(raw['counts']):.2f} ms")
+        ttfb, size = first_byte(port, f"/sessions/{BIG_SESSION}", cookie)
+        print(f"session of {BIG_MESSAGES:,} messages alone: first byte {ttfb:.1f} ms, {size:,} B")
+        for pid in real.workers():
+            rss, peak = memory(pid)
+            print(f"worker {pid}: RSS {rss:.0f} MB (peak {peak:.0f} MB)")
+    finally:
+        real.stop()
+        floor.stop()
+        store.release_lease("bench")
+
+
+def store_total(queries: Any) -> int:
+    """How many sessions there are."""
+    return int(sum(queries.count_by_status().values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Every list, stats and inbox query, with each filter the pages offer, reads an
+index: EXPLAIN shows no full scan of ``sessions`` or ``messages`` (SQLite: no
+``SCAN`` without an index; PostgreSQL, with ``enable_seqscan = off`` since small
+tables make seq scans cheapest: no ``Seq Scan``), and on SQLite no sort of every
+match (``USE TEMP B-TREE FOR ORDER BY``). The sweeper's statements too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Table, insert, select, update
+
+from tests.conftest import FakeClock
+from tests.scale.plans import SORTS, all_plans, scans
+from tests.usage.conftest import usage_message
+from webapp.review.models import Tag, Verdict
+from webapp.sessions import Manager, Message, Status
+from webapp.sessions.queries import IdSet, ReadModel, SessionFilter, Sort
+from webapp.sessions.rows import sessions_t
+
+verdicts_t = cast(Table, Verdict.__table__)
+tags_t = cast(Table, Tag.__table__)
+
+
+@pytest.fixture
+def filled(manager: Manager, clock: FakeClock) -> ReadModel:
+    """A few sessions of every status over three days, with messages, a verdict and
+    a tag: enough for every query to have rows to find."""
+    start = clock() - timedelta(days=3)
+    for i, status in enumerate([*Status] * 3):
+        created = start + timedelta(hours=i * 4)
+        context = {"model": f"m{i % 2}", "user": "ana", "project_path": f"/src/p{i % 2}"}
+        session = manager.create(f"request {i}", context, created_at=created)
+        manager.store.change_session(
+            session.id,
+            {"status": status, "error": "boom" if status is Status.FAILED else ""},
+            now=created + timedelta(minutes=5),
+            guard=None,
+        )
+        manager.store.insert_message(session.id, Message("user", "hi"), now=created)
+        manager.store.insert_message(session.id, usage_message(), now=created)
+    child = manager.create("a subagent")
+    with manager.store.write() as conn:
+        parent = manager.list(limit=2)[1].id
+        conn.execute(update(sessions_t).where(sessions_t.c.id == child.id).values(parent_id=parent))
+    first = manager.list(limit=1)[0].id
+    with manager.store.write() as conn:
+        conn.execute(
+            insert(verdicts_t).values(
+                session_id=first, verdict="approved", by="rita", at=clock(), reason=""
+            )
+        )
+        conn.execute(insert(tags_t).values(session_id=first, name="flaky"))
+    return ReadModel(manager.store)
+
+
+def _calls(reads: ReadModel, clock: FakeClock) -> dict[str, Callable[[], Any]]:
+    """The read model's list, inbox and stats calls, with every filter."""
+    now = clock()
+    day = datetime.combine((now - timedelta(days=2)).date(), time(), UTC)
+    approved = IdSet(select(verdicts_t.c.session_id).where(verdicts_t.c.verdict == "approved"))
+    by_rita = IdSet(select(verdicts_t.c.session_id).where(verdicts_t.c.by == "rita"))
+    flaky = IdSet(select(tags_t.c.session_id).where(tags_t.c.name == "flaky"))
+    unreviewed = IdSet(select(verdicts_t.c.session_id), negate=True)
+    newest = reads.list_sessions(limit=1).rows[0]
+    # A position in the middle of each sort's list.
+    positions = {sort: reads.list_sessions(sort=sort, limit=3).older for sort in Sort}
+    filters = {
+        "none": SessionFilter(),
+        "one status": SessionFilter(statuses=("failed",)),
+        "two statuses": SessionFilter(statuses=("completed", "failed")),
+        "created from": SessionFilter(created_from=day),
+        "created range": SessionFilter(created_from=day, created_before=day + timedelta(days=1)),
+        "created before": SessionFilter(created_before=day + timedelta(days=1)),
+        "context": SessionFilter(context_key="model", context_value="m1"),
+        "verdict": SessionFilter(within=(approved,)),
+        "reviewer": SessionFilter(within=(by_rita,)),
+        "tag": SessionFilter(within=(flaky,)),
+        "unreviewed": SessionFilter(within=(unreviewed,)),
+        "status and context": SessionFilter(
+            statuses=("completed", "failed"), context_key="user", context_value="ana"
+        ),
+        "model": SessionFilter(model="claude-haiku-4-5"),
+        "project": SessionFilter(project="/src/p1"),
+        "text": SessionFilter(text="request"),
+        "top level": SessionFilter(top_level=True),
+        "subagents of": SessionFilter(parent_id=newest.id),
+        "top level, status": SessionFilter(statuses=("completed",), top_level=True),
+    }
+    calls: dict[str, Callable[[], Any]] = {}
+    for name, where in filters.items():
+        for sort in Sort:
+            calls[f"list, {name}, by {sort}"] = lambda w=where, s=sort: reads.list_sessions(
+                w, sort=s
+            )
+            at = positions[sort]
+            calls[f"list, {name}, by {sort}, older"] = lambda w=where, s=sort, p=at: (
+                reads.list_sessions(w, sort=s, older=p)
+            )
+            calls[f"list, {name}, by {sort}, newer"] = lambda w=where, s=sort, p=at: (
+                reads.list_sessions(w, sort=s, newer=p)
+            )
+        calls[f"records, {name}"] = lambda w=where: reads.session_records(w)
+    inbox = (unreviewed,)
+    calls.update(
+        {
+            "inbox": lambda: reads.inbox(inbox),
+            "inbox, failed": lambda: reads.inbox(inbox, status="failed"),
+            "inbox, completed": lambda: reads.inbox(inbox, status="completed"),
+            "inbox, tag": lambda: reads.inbox((*inbox, flaky)),
+            "inbox, after": lambda: reads.inbox(inbox, after=newest.id),
+            "inbox, next": lambda: reads.inbox_neighbour(newest.id, inbox),
+            "inbox, previous": lambda: reads.inbox_neighbour(newest.id, inbox, forward=False),
+            "nav counts": reads.count_by_status,
+            "children": lambda: reads.children(newest.id),
+            "transcript": lambda: reads.transcript_window(newest.id),
+            "live state": lambda: reads.live_state(newest.id),
+        }
+    )
+    for label, since in {"midnight": day, "part day": day + timedelta(hours=5)}.items():
+        calls[f"per day, {label}"] = lambda s=since: reads.sessions_per_day(s)
+        calls[f"durations, {label}"] = lambda s=since: reads.histogram("duration", s)
+        calls[f"lengths, {label}"] = lambda s=since: reads.histogram("messages", s)
+        calls[f"errors, {label}"] = lambda s=since: reads.top_errors(s)
+    return calls
+
+
+def test_no_read_scans_sessions_or_messages(filled: ReadModel, clock: FakeClock) -> None:
+    engine = filled.store.engine
+    found = {}
+    for name, call in _calls(filled, clock).items():
+        lines = scans(engine, call)
+        if lines:
+            found[name] = lines
+    assert found == {}
+
+
+#: Filters that pick sessions from a feature's own table (verdicts, tags, the
+#: usage ledger's models, the search index): the planner reads the picked ids on
+#: that table's index and sorts just those rows, which is the cheaper plan while
+#: the table is small beside ``sessions``.
+PICKING = ("verdict", "reviewer", "tag", "model", "text", "subagents of")
+#: The filters a sort by an amount (cost, tokens, duration) reads in index order:
+#: one index per amount, (amount, id), walked newest first with the filter tested
+#: on each row. Any other filter with such a sort sorts its own matches (an index
+#: per filter and amount would cost every append to maintain).
+AMOUNT_ORDERED = ("none", "top level")
+
+
+def test_no_list_or_inbox_sorts_every_match(filled: ReadModel, clock: FakeClock) -> None:
+    """No list or inbox query sorts the sessions it matches (stats group a few
+    thousand rollup rows, and may; see PICKING). PostgreSQL is told to avoid
+    sorts: it shows that an index order can serve."""
+    engine = filled.store.engine
+    sorting = {}
+    for name, call in _calls(filled, clock).items():
+        picking = any(name.startswith((f"list, {p},", f"records, {p}")) for p in PICKING)
+        if picking or not name.startswith(("list", "records", "inbox")):
+            continue
+        by_amount = any(f"by {s}" in name for s in Sort if s.by_amount)
+        if by_amount and not any(name.startswith(f"list, {f}, by") for f in AMOUNT_ORDERED):
+            continue
+        lines = [line for line in all_plans(engine, call, no_sort=True) if SORTS.search(line)]
+        if lines:
+            sorting[name] = lines
+    assert sorting == {}
+
+
+def test_a_known_context_key_reads_its_own_index(filled: ReadModel) -> None:
+    engine = filled.store.engine
+    for sort in (Sort.ACTIVITY, Sort.CREATED):
+        where = SessionFilter(context_key="model", context_value="m1")
+        plan = "\n".join(all_plans(engine, lambda w=where, s=sort: filled.list_sessions(w, sort=s)))
+        assert f"ix_sessions_context_model_{sort}" in plan
+    everyone = filled.session_records(limit=1000).rows
+    picked = filled.session_records(SessionFilter(context_key="model", context_value="m1")).rows
+    assert picked and {s.id for s in picked} == {
+        s.id for s in everyone if s.context.get("model") == "m1"
+    }
+
+
+def test_the_sweep_reads_indexes(manager: Manager, clock: FakeClock) -> None:
+    store = manager.store
+    old = clock() - timedelta(days=30)
+    for i in range(4):
+        s = manager.create(f"old {i}", created_at=old)
+        store.insert_message(s.id, Message("user", "x", timestamp=old), now=old)
+    manager.create("due", created_at=clock() - timedelta(hours=2))
+    cutoff = clock() - timedelta(days=7)
+    calls = {
+        "expire": lambda: store.expire_due(clock()),
+        "count due": lambda: store.count_expire_due(clock()),
+        "purge messages": lambda: store.purge_older_than(cutoff),
+        "count messages": lambda: store.count_purgeable_messages(cutoff),
+        "purge sessions": lambda: store.purge_sessions_older_than(cutoff),
+        "count sessions": lambda: store.count_purgeable_sessions(cutoff),
+    }
+    found = {}
+    for name, call in calls.items():
+        lines = scans(store.engine, call)
+        if lines:
+            found[name] = lines
+    assert found == {}
+    manager.sweep_and_record(trigger="test")  # a watermark: the later passes read less
+    for name in ("purge messages", "count messages"):
+        assert scans(store.engine, calls[name]) == [], name
