@@ -34,6 +34,7 @@ import http.client
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -50,7 +51,7 @@ from urllib.parse import quote, urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from api_throughput import free_port, start_server  # noqa: E402  (bench/ is on the path)
+from api_throughput import free_port  # noqa: E402  (bench/ is on the path)
 
 BIN = Path(sys.executable).parent
 BIG_SESSION = "bench-50000-messages"
@@ -66,7 +67,7 @@ def make_floor_app() -> Any:
     the read model) rendered as a bare table. No login, no nav, no macros."""
     from flask import Flask, render_template_string
 
-    from webapp.sessions.queries import ReadModel
+    from webapp.sessions.queries import ReadModel, SessionFilter
     from webapp.sessions.store import MessageStore
 
     app = Flask("floor")
@@ -79,12 +80,35 @@ def make_floor_app() -> Any:
 
     @app.get("/sessions")
     def sessions() -> str:
-        return render_template_string(page, rows=queries.list_sessions(limit=PAGE_SIZE).rows)
+        top = SessionFilter(top_level=True)  # what /sessions lists first
+        return render_template_string(page, rows=queries.list_sessions(top, limit=PAGE_SIZE).rows)
 
     return app
 
 
 # -- servers -------------------------------------------------------------------------
+
+
+def start_server(command: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Run ``command`` in its own process group and wait until ``port`` answers."""
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process
+        except OSError:
+            if process.poll() is not None:
+                raise SystemExit(f"{command[:3]} exited") from None
+            time.sleep(0.1)
+    raise SystemExit(f"{command[:3]} did not start")
 
 
 class Server:
@@ -263,7 +287,7 @@ def add_big_session(manager: Any) -> None:
             context={"project_path": "/src/bench", "model": "claude-sonnet-4-5"},
         )
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "session_id": BIG_SESSION,
             "role": "assistant" if i % 2 else "user",
@@ -386,7 +410,7 @@ def bench_expiry(manager: Any, count: int) -> dict[str, float]:
     store = manager.store
     now = datetime.now(UTC)
     prefix = f"bench-expire-{uuid.uuid4().hex[:8]}-"
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": f"{prefix}{i:07d}",
             "status": "running",
@@ -440,7 +464,8 @@ def bench_purge(manager: Any, sessions: int, per_session: int) -> dict[str, floa
     old = cutoff - timedelta(days=2)
     prefix = f"bench-purge-{uuid.uuid4().hex[:8]}-"
     for first in range(0, sessions, 2000):
-        session_rows, message_rows = [], []
+        session_rows: list[dict[str, Any]] = []
+        message_rows: list[dict[str, Any]] = []
         for i in range(first, min(first + 2000, sessions)):
             sid = f"{prefix}{i:07d}"
             session_rows.append(
@@ -610,7 +635,7 @@ def measure_pages(
         return IdSet(select(verdicts.c.session_id).where(verdicts.c.verdict == "approved"))
 
     store = manager.store
-    password = "bench password long enough"  # noqa: S105  (a throwaway user)
+    password = "a throwaway password, long enough"  # noqa: S105  (a throwaway user)
     from webapp import create_app
 
     app = create_app({"DATABASE_URL": env["SESSIONBOARD_DATABASE_URL"]})
@@ -628,8 +653,10 @@ def measure_pages(
     big = manager.get(BIG_SESSION)
     keyset = Keyset.decode(deep)
     raw: dict[str, Callable[[], Any]] = {
-        "list": lambda: queries.list_sessions(limit=PAGE_SIZE),
-        "deep": lambda: queries.list_sessions(older=keyset, limit=PAGE_SIZE),
+        "list": lambda: queries.list_sessions(SessionFilter(top_level=True), limit=PAGE_SIZE),
+        "deep": lambda: queries.list_sessions(
+            SessionFilter(top_level=True), older=keyset, limit=PAGE_SIZE
+        ),
         "status": lambda: queries.list_sessions(SessionFilter(statuses=("failed",))),
         "day": lambda: queries.list_sessions(
             SessionFilter(created_from=created_from, created_before=created_before)
@@ -637,6 +664,18 @@ def measure_pages(
         "context": lambda: queries.list_sessions(
             SessionFilter(context_key="model", context_value="claude-opus-4-1")
         ),
+        "model": lambda: queries.list_sessions(
+            SessionFilter(model="claude-haiku-4-5", top_level=True)
+        ),
+        "project": lambda: queries.list_sessions(
+            SessionFilter(project="/home/dev/src/payments-api", top_level=True)
+        ),
+        "text": lambda: queries.list_sessions(SessionFilter(text="nowhere-xyzzy", top_level=True)),
+        "duration": lambda: queries.list_sessions(
+            SessionFilter(top_level=True), sort=Sort.DURATION
+        ),
+        "cost": lambda: queries.list_sessions(SessionFilter(top_level=True), sort=Sort.COST),
+        "subagents": lambda: queries.list_sessions(SessionFilter()),
         "nomatch": lambda: queries.list_sessions(
             SessionFilter(context_key="project_path", context_value="/nowhere")
         ),
@@ -674,6 +713,13 @@ def measure_pages(
         ("context model=claude-opus-4-1", "/sessions?context=model%3Dclaude-opus-4-1", "context"),
         ("context project_path, no match", "/sessions?context=project_path%3D%2Fnowhere",
          "nomatch"),
+        ("model=claude-haiku-4-5", "/sessions?model=claude-haiku-4-5", "model"),
+        ("project=/home/dev/src/payments-api",
+         "/sessions?project=%2Fhome%2Fdev%2Fsrc%2Fpayments-api", "project"),
+        ("search q, no match", "/sessions?q=nowhere-xyzzy", "text"),
+        ("sort=duration", "/sessions?sort=duration", "duration"),
+        ("sort=cost", "/sessions?sort=cost", "cost"),
+        ("subagents=1", "/sessions?subagents=1", "subagents"),
         ("verdict=approved", "/sessions?verdict=approved", "verdict"),
         ("reviewer=bench", "/sessions?reviewer=bench", "reviewer"),
         ("tag=bench", "/sessions?tag=bench", "tag"),

@@ -16,6 +16,8 @@ The triggers only insert change rows (+1/-1); the sweep folds them. The SQL here
 is frozen: a later change of buckets or keys is a new migration.
 """
 
+# ruff: noqa: S608  (the SQL here is built from this file's own constant names)
+
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -111,33 +113,78 @@ def _sqlite_triggers() -> list[str]:
     ]
 
 
-def _postgres_triggers() -> list[str]:
-    moved = "OLD.status IS DISTINCT FROM NEW.status"
-    old = "; ".join(_changes("OLD", -1, "postgresql", count_status=f"TG_OP = 'DELETE' OR {moved}"))
-    new = "; ".join(_changes("NEW", 1, "postgresql", count_status=f"TG_OP = 'INSERT' OR {moved}"))
-    function = f"""
-CREATE FUNCTION sessionboard_rollup() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        IF NOT ({_changed("postgresql")}) THEN
-            RETURN NULL;
-        END IF;
-    END IF;
-    IF TG_OP <> 'INSERT' THEN
-        {old};
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        {new};
-    END IF;
-    RETURN NULL;
-END
-$$"""
-    columns = ", ".join(ROLLUP_COLUMNS)
-    return [
-        function,
-        f"CREATE TRIGGER trg_sessions_rollup AFTER INSERT OR DELETE OR UPDATE OF {columns} "
-        "ON sessions FOR EACH ROW EXECUTE FUNCTION sessionboard_rollup()",
+def _grouped(table: str, keys: list[str], parts: list[tuple[str, list[str], str, str]]) -> str:
+    """One INSERT of ``table``'s change rows summed per key from ``parts``: each
+    (FROM clause, key expressions, sign, WHERE condition)."""
+    selects = [
+        f"SELECT {', '.join(exprs)}, {sign} FROM {source} WHERE {where}"
+        for source, exprs, sign, where in parts
     ]
+    names = ", ".join(keys)
+    return (
+        f"INSERT INTO {table} ({names}, n) SELECT {names}, sum(n) FROM ("
+        + " UNION ALL ".join(selects)
+        + f") AS c ({names}, n) GROUP BY {names} HAVING sum(n) <> 0"
+    )
+
+
+def _statement_changes(parts: list[tuple[str, str, str, str]]) -> str:
+    """The change rows of a whole statement, summed per key (PostgreSQL): ``parts``
+    are (FROM clause over the transition tables, row alias, sign, WHERE)."""
+    dialect = "postgresql"
+    rollup_keys = ["day", "status", "duration_bucket", "message_bucket"]
+    counts, rollup, errors = [], [], []
+    for source, row, sign, where in parts:
+        moved = f"{where} AND {row}.status IS DISTINCT FROM o2.status" if "o2" in source else where
+        counts.append((source, [f"{row}.status"], sign, moved))
+        rollup.append((source, [_rollup_key(row, dialect)], sign, where))
+        failed = f"{where} AND {row}.status = 'failed' AND {row}.error <> ''"
+        errors.append((source, [_day(row, dialect), f"{row}.error"], sign, failed))
+    return "; ".join(
+        [
+            _grouped("session_counts", ["status"], counts),
+            _grouped("session_rollup", rollup_keys, rollup),
+            _grouped("error_rollup", ["day", "error"], errors),
+        ]
+    )
+
+
+def _moved(a: str, b: str) -> str:
+    """Whether row ``a`` and row ``b`` (one row before and after an UPDATE) differ
+    in rollup key or error."""
+    old, new = _rollup_key(a, "postgresql"), _rollup_key(b, "postgresql")
+    return f"({old}, {a}.error) IS DISTINCT FROM ({new}, {b}.error)"
+
+
+def _postgres_triggers() -> list[str]:
+    """Statement-level triggers over transition tables: a sweep's UPDATE of
+    thousands of rows writes one change row per key, not one per row. In an
+    UPDATE, ``o2`` is the other side of the same row."""
+    bodies = {
+        "insert": _statement_changes([("new_rows n", "n", "1", "TRUE")]),
+        "delete": _statement_changes([("old_rows o", "o", "-1", "TRUE")]),
+        "update": _statement_changes(
+            [
+                ("old_rows o JOIN new_rows o2 ON o2.id = o.id", "o", "-1", _moved("o", "o2")),
+                ("new_rows n JOIN old_rows o2 ON o2.id = n.id", "n", "1", _moved("o2", "n")),
+            ]
+        ),
+    }
+    tables = {
+        "insert": "NEW TABLE AS new_rows",
+        "delete": "OLD TABLE AS old_rows",
+        "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    }
+    statements = []
+    for event, body in bodies.items():
+        statements += [
+            f"CREATE FUNCTION sessionboard_rollup_{event}() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NULL; END $$",
+            f"CREATE TRIGGER trg_sessions_rollup_{event} AFTER {event.upper()} ON sessions "
+            f"REFERENCING {tables[event]} FOR EACH STATEMENT "
+            f"EXECUTE FUNCTION sessionboard_rollup_{event}()",
+        ]
+    return statements
 
 
 def _backfill(dialect: str) -> list[str]:
@@ -219,11 +266,11 @@ def downgrade() -> None:
     for key in CONTEXT_KEYS:
         for sort in SORT_COLUMNS:
             op.execute(f"DROP INDEX ix_sessions_context_{key}_{sort}")
-    if dialect == "postgresql":
-        op.execute("DROP TRIGGER trg_sessions_rollup ON sessions")
-        op.execute("DROP FUNCTION sessionboard_rollup()")
-    else:
-        for name in ("insert", "delete", "update"):
+    for name in ("insert", "delete", "update"):
+        if dialect == "postgresql":
+            op.execute(f"DROP TRIGGER trg_sessions_rollup_{name} ON sessions")
+            op.execute(f"DROP FUNCTION sessionboard_rollup_{name}()")
+        else:
             op.execute(f"DROP TRIGGER trg_sessions_rollup_{name}")
     op.drop_table("error_rollup")
     op.drop_table("session_rollup")
