@@ -130,13 +130,10 @@ class RetentionStore(RollupStore):
                     due = list(conn.execute(query.order_by(c.expires_at, c.id).limit(chunks.size)))
                 if not due:
                     break
+                picked = and_(c.id.in_([r.id for r in due]), self._due(now))
+                expire = update(sessions_t).where(picked).values(status=Status.EXPIRED.value)
                 with self._sweep_write(chunks) as conn:
-                    total += conn.execute(
-                        update(sessions_t)
-                        .where(c.id.in_([r.id for r in due]), self._due(now))
-                        .values(status=Status.EXPIRED.value)
-                        .execution_options(synchronize_session=False)
-                    ).rowcount
+                    total += self.summed(conn, expire, picked)
                 after = (due[-1].expires_at, due[-1].id)
         self.fold_rollups()
         return total
@@ -321,12 +318,9 @@ class RetentionStore(RollupStore):
             if not found:
                 self.fold_rollups()
                 return total
+            picked = and_(c.id.in_([r.id for r in found]), self._purgeable_sessions(cutoff, now))
             with self._sweep_write(chunks) as conn:
-                total += conn.execute(
-                    delete(sessions_t).where(
-                        c.id.in_([r.id for r in found]), self._purgeable_sessions(cutoff, now)
-                    )
-                ).rowcount
+                total += self.summed(conn, delete(sessions_t).where(picked), picked)
             after = (found[-1].created_at, found[-1].id)
 
     def count_purgeable_sessions(self, cutoff: datetime, *, now: datetime | None = None) -> int:
