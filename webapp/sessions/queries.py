@@ -231,8 +231,12 @@ class SessionFilter:
             picked = c.id.in_(ids.query)
             where.append(~picked if ids.negate else picked)
         if self.model:
+            # Probed per session (the ledger's primary key), so the list walks its
+            # sort's index in order: an IN list of a common model's sessions would
+            # be read whole and sorted.
             u = session_usage_t.c
-            where.append(c.id.in_(select(u.session_id).where(u.model == self.model)))
+            used = select(literal(1)).where(u.session_id == c.id, u.model == self.model)
+            where.append(used.exists())
         if self.project:
             where.append(_context_has("project_path", self.project, dialect))
         return where
