@@ -139,10 +139,10 @@ def test_no_read_scans_sessions_or_messages(filled: ReadModel, clock: FakeClock)
 
 
 #: Filters that pick sessions from a feature's own table (verdicts, tags, the
-#: usage ledger's models, the search index): the planner reads the picked ids on
+#: search index) or a parent's few subagents: the planner reads the picked ids on
 #: that table's index and sorts just those rows, which is the cheaper plan while
 #: the table is small beside ``sessions``.
-PICKING = ("verdict", "reviewer", "tag", "model", "text", "subagents of")
+PICKING = ("verdict", "reviewer", "tag", "text", "subagents of")
 #: The filters a sort by an amount (cost, tokens, duration) reads in index order:
 #: one index per amount, (amount, id), walked newest first with the filter tested
 #: on each row. Any other filter with such a sort sorts its own matches (an index
