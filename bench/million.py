@@ -553,6 +553,11 @@ def main() -> None:
     parser.add_argument("--expire", type=int, default=100_000, help="sessions to expire")
     parser.add_argument("--purge-sessions", type=int, default=20_000)
     parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument(
+        "--sweeps",
+        default="first,expire,backlog",
+        help="which sweeper runs, comma-separated: first (a pass), expire, backlog",
+    )
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--only", default="", help="measure the pages whose name matches")
     parser.add_argument(
@@ -605,6 +610,10 @@ def main() -> None:
                 f"sweep pass, backlog of {args.purge_sessions:,} unkept sessions x 10 old messages",
                 lambda: bench_purge(manager, args.purge_sessions, 10),
             ),
+        ]
+        wanted = args.sweeps.split(",")
+        runs = [
+            r for r, key in zip(runs, ("first", "expire", "backlog"), strict=True) if key in wanted
         ]
         for name, run in runs:
             figures = run()
