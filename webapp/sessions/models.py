@@ -311,14 +311,3 @@ class ErrorRollup(Base):
     day: Mapped[str] = mapped_column(String(10), index=True)
     error: Mapped[str] = mapped_column(Text)
     n: Mapped[int] = mapped_column(BigInteger)
-
-
-class RollupPause(Base):
-    """While this table has a row, SQLite's per-row rollup triggers on ``sessions``
-    write nothing: a sweep writes the change rows of a whole statement itself,
-    summed per key, and removes the row before its transaction ends (so no other
-    writer ever sees it). PostgreSQL's triggers are per statement already."""
-
-    __tablename__ = "rollup_pause"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)

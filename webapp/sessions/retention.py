@@ -133,7 +133,7 @@ class RetentionStore(RollupStore):
                 picked = and_(c.id.in_([r.id for r in due]), self._due(now))
                 expire = update(sessions_t).where(picked).values(status=Status.EXPIRED.value)
                 with self._sweep_write(chunks) as conn:
-                    total += self.summed(conn, expire, picked)
+                    total += conn.execute(expire).rowcount
                 after = (due[-1].expires_at, due[-1].id)
         self.fold_rollups()
         return total
@@ -320,7 +320,7 @@ class RetentionStore(RollupStore):
                 return total
             picked = and_(c.id.in_([r.id for r in found]), self._purgeable_sessions(cutoff, now))
             with self._sweep_write(chunks) as conn:
-                total += self.summed(conn, delete(sessions_t).where(picked), picked)
+                total += conn.execute(delete(sessions_t).where(picked)).rowcount
             after = (found[-1].created_at, found[-1].id)
 
     def count_purgeable_sessions(self, cutoff: datetime, *, now: datetime | None = None) -> int:

@@ -19,28 +19,14 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import (
-    ColumnElement,
-    Connection,
-    Delete,
-    Table,
-    Update,
-    and_,
-    case,
-    delete,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Table, case, delete, func, insert, select
 
 from .engine import Database
-from .models import ErrorRollup, RollupPause, SessionCount, SessionRollup
-from .rows import sessions_t, utc_day
+from .models import ErrorRollup, SessionCount, SessionRollup
 
 session_counts_t = cast(Table, SessionCount.__table__)
 session_rollup_t = cast(Table, SessionRollup.__table__)
 error_rollup_t = cast(Table, ErrorRollup.__table__)
-rollup_pause_t = cast(Table, RollupPause.__table__)
 
 #: Upper bounds (seconds, exclusive) of the duration histogram's buckets; one more
 #: bucket holds the rest. Migration 0009's triggers use the same bounds.
@@ -78,43 +64,6 @@ def bucket_of(value: Any, bounds: Sequence[int]) -> Any:
 class RollupStore(Database):
     """Reads the status counters and folds the change rows of every rollup; part of
     :class:`~webapp.sessions.store.MessageStore`."""
-
-    def _write_changes(self, conn: Connection, where: ColumnElement[bool], sign: int) -> None:
-        """The change rows of the sessions matching ``where``, summed per key, each
-        with ``sign`` times its count: what the triggers would write one row at a
-        time (the same expressions; the tests hold both to a direct count)."""
-        c, d = sessions_t.c, self.dialect
-        n = func.count() * sign
-        day = utc_day(c.created_at, d)
-        duration = bucket_of(seconds_between(c.created_at, c.last_activity, d), DURATION_BUCKETS)
-        length = bucket_of(c.message_count, MESSAGE_BUCKETS)
-        failed = and_(where, c.status == "failed", c.error != "")
-        reads = (
-            (session_counts_t, (c.status,), where),
-            (session_rollup_t, (day, c.status, duration, length), where),
-            (error_rollup_t, (day, c.error), failed),
-        )
-        for table, keys, condition in reads:
-            sums = select(*keys, n).where(condition).group_by(*keys)
-            conn.execute(insert(table).from_select([*_KEYS[table.name], "n"], sums))
-
-    def summed(
-        self, conn: Connection, statement: Update | Delete, where: ColumnElement[bool]
-    ) -> int:
-        """Run ``statement`` (an UPDATE or DELETE of the sessions matching ``where``)
-        in ``conn`` and return how many rows it changed, with the rollups' change
-        rows written summed per key rather than per row. On SQLite the per-row
-        triggers are paused for it (the write lock makes the rows read before the
-        statement the rows it changes); PostgreSQL's statement triggers sum alone."""
-        if self.dialect != "sqlite":
-            return int(conn.execute(statement).rowcount)
-        self._write_changes(conn, where, -1)
-        conn.execute(insert(rollup_pause_t).values(id=1))
-        changed = list(conn.execute(statement.returning(sessions_t.c.id)).scalars())
-        conn.execute(delete(rollup_pause_t))
-        if isinstance(statement, Update) and changed:
-            self._write_changes(conn, sessions_t.c.id.in_(changed), 1)
-        return len(changed)
 
     def status_counts(self) -> dict[str, int]:
         """How many sessions there are in each status present, from the counters."""

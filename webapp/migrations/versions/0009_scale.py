@@ -92,11 +92,6 @@ def _changed(dialect: str) -> str:
     return f"({old}, OLD.error) {distinct} ({new}, NEW.error)"
 
 
-#: SQLite's update and delete triggers write nothing while ``rollup_pause`` has a
-#: row: a sweep's write sums a whole statement's change rows itself (rollups.py).
-_NOT_PAUSED = "NOT EXISTS (SELECT 1 FROM rollup_pause)"
-
-
 def _sqlite_triggers() -> list[str]:
     moved = "OLD.status IS NOT NEW.status"
     insert = _changes("NEW", 1, "sqlite", count_status="1")
@@ -110,10 +105,11 @@ def _sqlite_triggers() -> list[str]:
         "CREATE TRIGGER trg_sessions_rollup_insert AFTER INSERT ON sessions BEGIN "
         + "; ".join(insert)
         + "; END",
-        "CREATE TRIGGER trg_sessions_rollup_delete AFTER DELETE ON sessions "
-        f"WHEN {_NOT_PAUSED} BEGIN " + "; ".join(delete) + "; END",
+        "CREATE TRIGGER trg_sessions_rollup_delete AFTER DELETE ON sessions BEGIN "
+        + "; ".join(delete)
+        + "; END",
         f"CREATE TRIGGER trg_sessions_rollup_update AFTER UPDATE OF {columns} ON sessions "
-        f"WHEN {_changed('sqlite')} AND {_NOT_PAUSED} BEGIN " + "; ".join(update) + "; END",
+        f"WHEN {_changed('sqlite')} BEGIN " + "; ".join(update) + "; END",
     ]
 
 
@@ -233,11 +229,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_error_rollup")),
     )
     op.create_index(op.f("ix_error_rollup_day"), "error_rollup", ["day"])
-    op.create_table(
-        "rollup_pause",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_rollup_pause")),
-    )
     if dialect == "postgresql":
         # Each fold deletes every change row: vacuum them soon, not at 20% of the table,
         # or the sums read pages of dead rows.
@@ -281,7 +272,6 @@ def downgrade() -> None:
             op.execute(f"DROP FUNCTION sessionboard_rollup_{name}()")
         else:
             op.execute(f"DROP TRIGGER trg_sessions_rollup_{name}")
-    op.drop_table("rollup_pause")
     op.drop_table("error_rollup")
     op.drop_table("session_rollup")
     op.drop_table("session_counts")
