@@ -357,18 +357,13 @@ class UsageLedger(Database):
         changes once, in one order)."""
         if not entries:
             return []
-        conn.execute(insert(usage_entries_t), [e.values() for e in entries])
+        rows = bulk_rows([e.values() for e in entries], dialect=conn.dialect.name)
+        bulk_insert(conn, usage_entries_t, rows)
         return [_change_of(e) for e in entries]
 
     def load_usage(self, conn: Connection, entries: Sequence[UsageEntry]) -> None:
-        """:meth:`record_usage` for bulk loads (``sessionboard demo``): the entries go
-        through the driver's executemany, beside :meth:`bulk_insert`."""
-        if not entries:
-            return
-        bulk_insert(
-            conn, usage_entries_t, bulk_rows([e.values() for e in entries], dialect=self.dialect)
-        )
-        add_to_totals(conn, [_change_of(e) for e in entries])
+        """:meth:`record_usage`, as bulk loads (``sessionboard demo``) call it."""
+        add_to_totals(conn, self.record_entries(conn, entries))
 
     def restate_usage(
         self,
