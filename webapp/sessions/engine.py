@@ -12,6 +12,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -105,8 +106,9 @@ class _WriterLock:
     """The write lock of a SQLite file, taken before ``BEGIN IMMEDIATE``: a lock
     for the threads of this process and an ``flock`` on ``<database>-writer``
     for the processes. A waiting writer wakes as soon as the lock is free,
-    instead of sleeping in SQLite's busy handler (naps of 1, 2, 5 ... 100 ms that
-    left the lock idle while writers slept). The kernel drops the ``flock`` of a
+    within 2 ms of the lock being free, instead of sleeping in SQLite's busy
+    handler (naps of 1, 2, 5 ... 100 ms that left the lock idle while writers
+    slept). The kernel drops the ``flock`` of a
     killed process. One per file and process, whichever engines write it; a
     thread may take it again (a write on a second engine of the same file then
     waits on SQLite's busy timeout, as it did without this lock). Writers that
@@ -119,20 +121,44 @@ class _WriterLock:
         self._depth = 0
 
     @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._thread_lock:
+    def held(self, timeout: float = SQLITE_BUSY_TIMEOUT_S) -> Iterator[None]:
+        """Hold the lock; after ``timeout`` seconds without it, go on without it
+        (SQLite's busy timeout then decides, as it did without this lock): a
+        writer never waits forever on a stuck one."""
+        if not self._thread_lock.acquire(timeout=timeout):
+            yield
+            return
+        try:
             if self._depth == 0:
-                # Opened for each hold: no descriptor stays open per database file.
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                fcntl.flock(self._fd, fcntl.LOCK_EX)
+                self._take_file_lock(timeout)
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
-                if self._depth == 0:
+                if self._depth == 0 and self._fd >= 0:
                     os.close(self._fd)  # closing drops the flock
                     self._fd = -1
+        finally:
+            self._thread_lock.release()
+
+    def _take_file_lock(self, timeout: float) -> None:
+        # Opened for each hold: no descriptor stays open per database file.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + timeout
+        nap = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)  # go on without it
+                    return
+                time.sleep(nap)
+                nap = min(nap * 2, 0.002)  # never the busy handler's 100 ms naps
+                continue
+            self._fd = fd
+            return
 
 
 _writer_locks: dict[str, _WriterLock] = {}
