@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
@@ -130,8 +131,11 @@ class MessageRules:
     #: ``CLOCK_SKEW``: how far ahead of ``now`` a timestamp may be.
     skew: timedelta
     #: The retention window; a timestamp older than ``now`` minus it would be purged
-    #: at once. None: nothing is purged (retention off, or the session is kept).
+    #: at once. None: nothing is purged (retention off).
     retention: timedelta | None
+    #: Whether the session is kept (exempt from retention); asked only when a
+    #: timestamp is past retention, so that most appends read no session first.
+    kept: Callable[[], bool] = lambda: False
 
 
 def describe_duration(value: timedelta) -> str:
@@ -151,7 +155,7 @@ def check_message_time(moment: datetime, where: str, rules: MessageRules) -> Non
             f"{where} is {format_utc(moment)}, more than {describe_duration(rules.skew)} "
             "ahead of the server's clock (SESSIONBOARD_CLOCK_SKEW)"
         )
-    if rules.retention is not None and moment < rules.now - rules.retention:
+    if rules.retention is not None and moment < rules.now - rules.retention and not rules.kept():
         raise invalid(
             f"{where} is {format_utc(moment)}, past retention "
             f"({describe_duration(rules.retention)}): the message would be purged at once; "

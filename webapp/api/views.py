@@ -110,13 +110,12 @@ def message_rules(session_id: str) -> payloads.MessageRules:
     config = current_app.config
     manager = get_manager()
     retention: timedelta | None = manager.config.message_retention
-    if not retention or _is_kept(session_id):
-        retention = None
     return payloads.MessageRules(
         max_messages=int(config["MAX_BATCH_MESSAGES"]),
         now=manager.clock(),
         skew=parse_duration(config["CLOCK_SKEW"]),
-        retention=retention,
+        retention=retention or None,
+        kept=lambda: _is_kept(session_id),
     )
 
 

@@ -8,11 +8,16 @@ failing half-way with "database is locked". Errors raise; nothing is swallowed.
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +25,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from .search_index import keep_fts_current
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How long a SQLite writer waits for the write lock before "database is locked".
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -94,6 +102,129 @@ def configure_engine(engine: Engine) -> None:
     engine._sessionboard_configured = True  # type: ignore[attr-defined]
 
 
+class _WriterLock:
+    """The write lock of a SQLite file, taken before ``BEGIN IMMEDIATE``: a lock
+    for the threads of this process and an ``flock`` on ``<database>-writer``
+    for the processes. A waiting writer wakes as soon as the lock is free,
+    within 2 ms of the lock being free, instead of sleeping in SQLite's busy
+    handler (naps of 1, 2, 5 ... 100 ms that left the lock idle while writers
+    slept). The kernel drops the ``flock`` of a
+    killed process. One per file and process, whichever engines write it; a
+    thread may take it again (a write on a second engine of the same file then
+    waits on SQLite's busy timeout, as it did without this lock). Writers that
+    do not take it (another program) still queue on the busy timeout."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._fd = -1
+        self._depth = 0
+
+    @contextmanager
+    def held(self, timeout: float = SQLITE_BUSY_TIMEOUT_S) -> Iterator[None]:
+        """Hold the lock; after ``timeout`` seconds without it, go on without it
+        (SQLite's busy timeout then decides, as it did without this lock): a
+        writer never waits forever on a stuck one."""
+        if not self._thread_lock.acquire(timeout=timeout):
+            yield
+            return
+        try:
+            if self._depth == 0:
+                self._take_file_lock(timeout)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._fd >= 0:
+                    os.close(self._fd)  # closing drops the flock
+                    self._fd = -1
+        finally:
+            self._thread_lock.release()
+
+    def _take_file_lock(self, timeout: float) -> None:
+        # Opened for each hold: no descriptor stays open per database file.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + timeout
+        nap = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)  # go on without it
+                    return
+                time.sleep(nap)
+                nap = min(nap * 2, 0.002)  # never the busy handler's 100 ms naps
+                continue
+            self._fd = fd
+            return
+
+
+_writer_locks: dict[str, _WriterLock] = {}
+_writer_locks_pid = os.getpid()
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> _WriterLock | None:
+    """The :class:`_WriterLock` of the engine's SQLite file in this process
+    (None for PostgreSQL and in-memory databases)."""
+    global _writer_locks_pid  # noqa: PLW0603
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    path = os.path.abspath(str(engine.url.database)) + "-writer"
+    with _writer_locks_guard:
+        if _writer_locks_pid != os.getpid():  # a forked child takes its own
+            _writer_locks.clear()
+            _writer_locks_pid = os.getpid()
+        lock = _writer_locks.get(path)
+        if lock is None:
+            lock = _writer_locks[path] = _WriterLock(path)
+        return lock
+
+
+@dataclass(eq=False)
+class _Job(Generic[T]):
+    """One grouped write: ``fn`` and, once its group committed, what it gave."""
+
+    fn: Callable[[Connection], T]
+    key: str
+    start: Callable[[Connection, list[str]], None] | None
+    finish: Callable[[Connection, list[T]], None] | None
+    done: bool = False
+    result: T | None = None
+    error: BaseException | None = None
+
+
+class _Group:
+    """The grouped writes of one engine in one process: those waiting, and
+    whether a leader is running a group now."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.cond = threading.Condition()
+        self.waiting: list[_Job[Any]] = []
+        self.leading = False
+
+
+def _group_of(engine: Engine, name: str) -> _Group:
+    """The group of ``name``'s writes on ``engine`` in this process."""
+    groups: dict[str, _Group] = engine.__dict__.setdefault("_sessionboard_groups", {})
+    group = groups.get(name)
+    if group is None or group.pid != os.getpid():
+        group = groups[name] = _Group()
+    return group
+
+
+#: Most writes one group commit takes (bounds a transaction's size and its lock time).
+MAX_GROUP = 64
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
 #: The write transaction open in this thread or task, with its engine.
 _open_write: ContextVar[tuple[Engine, Connection] | None] = ContextVar(
     "sessionboard_open_write", default=None
@@ -144,12 +275,108 @@ class Database:
             with outer[1].begin_nested():
                 yield outer[1]
             return
-        with self._writer.begin() as conn:
+        lock = _writer_lock(self.engine)
+        with lock.held() if lock is not None else _nothing(), self._writer.begin() as conn:
             token = _open_write.set((self.engine, conn))
             try:
                 yield conn
             finally:
                 _open_write.reset(token)
+
+    def write_grouped(
+        self,
+        fn: Callable[[Connection], T],
+        *,
+        key: str,
+        name: str,
+        start: Callable[[Connection, list[str]], None] | None = None,
+        finish: Callable[[Connection, list[T]], None] | None = None,
+    ) -> T:
+        """``fn(conn)`` in a write transaction shared with the writes of the same
+        ``name`` that other threads of this process make at the same time (group
+        commit): one ``BEGIN``, one commit and one fsync for all of them. Returns
+        ``fn``'s result once that transaction committed (or raises what ``fn``
+        raised, or the commit's error): an answer based on it is durable.
+
+        While one thread (the leader) runs a group, the writes that arrive wait;
+        when it commits, one of them leads the next group with all that waited
+        (at most :data:`MAX_GROUP`). A group runs ``start(conn, keys)`` first
+        (e.g. to lock the rows it changes, in one order), then each ``fn`` in the
+        order of its ``key``, each in a savepoint (one that fails undoes only
+        itself), then ``finish(conn, results)`` with the results of those that
+        succeeded (e.g. totals summed once, in one order). If the transaction
+        fails as a whole (a deadlock, a failed commit), nothing of it committed
+        and each write runs again alone. Inside an open write, ``fn`` joins it.
+        """
+        job: _Job[T] = _Job(fn, key, start, finish)
+        outer = _open_write.get()
+        if outer is not None and outer[0] is self.engine:
+            with self.write() as conn:
+                self._run_jobs(conn, [job])
+            return job.result  # type: ignore[return-value]
+        group = _group_of(self.engine, name)
+        with group.cond:
+            group.waiting.append(job)
+            while not job.done:
+                if group.leading:
+                    group.cond.wait()
+                    continue
+                group.leading = True
+                jobs = sorted(group.waiting[:MAX_GROUP], key=lambda j: j.key)
+                del group.waiting[:MAX_GROUP]
+                group.cond.release()
+                try:
+                    self._run_group(jobs)
+                finally:
+                    group.cond.acquire()
+                    group.leading = False
+                    group.cond.notify_all()
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
+
+    def _run_group(self, jobs: list[_Job[Any]]) -> None:
+        """Run ``jobs`` in one transaction; if it fails as a whole, each alone in
+        its own. Marks them done."""
+        try:
+            if len(jobs) > 1:
+                try:
+                    with self.write() as conn:
+                        self._run_jobs(conn, jobs)
+                    return
+                except Exception:  # noqa: BLE001  (nothing committed: run each alone)
+                    log.warning("a group of %d writes failed; running each alone", len(jobs))
+            for job in jobs:
+                job.error = job.result = None
+                try:
+                    with self.write() as conn:
+                        self._run_jobs(conn, [job])
+                except Exception as exc:  # noqa: BLE001  (handed to its caller)
+                    job.error, job.result = exc, None
+        finally:
+            for job in jobs:
+                job.done = True
+
+    @staticmethod
+    def _run_jobs(conn: Connection, jobs: list[_Job[Any]]) -> None:
+        """``start``, each job, then ``finish``. A lone job's error raises (and so
+        undoes its transaction or savepoint); in a group each job runs in a
+        savepoint and its error stays with it. Errors of ``start`` and ``finish``
+        raise."""
+        first = jobs[0]
+        if first.start is not None:
+            first.start(conn, sorted({job.key for job in jobs}))
+        if len(jobs) == 1:
+            first.result = first.fn(conn)
+        else:
+            for job in jobs:
+                try:
+                    with conn.begin_nested():
+                        job.result = job.fn(conn)
+                except Exception as exc:  # noqa: BLE001  (handed to its caller)
+                    job.error, job.result = exc, None
+        if first.finish is not None:
+            first.finish(conn, [job.result for job in jobs if job.error is None])
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -144,7 +144,10 @@ def bulk_rows(rows: Sequence[dict[str, Any]], *, dialect: str) -> BulkRows:
 
     def as_text(value: datetime) -> Any:
         value = as_utc(value)
-        return value.replace(tzinfo=None).isoformat(" ") if sqlite_dialect else value
+        # SQLAlchemy's text form: always the microseconds (the text sorts and compares)
+        return (
+            value.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite_dialect else value
+        )
 
     # A converter for each column whose values need one, chosen by its type.
     converters: list[tuple[int, Callable[[Any], Any]]] = []

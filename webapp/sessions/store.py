@@ -87,6 +87,14 @@ class AppendOutcome:
     response: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class _Appended:
+    """What one append of a group did, and the usage totals it adds."""
+
+    outcome: AppendOutcome
+    changes: Sequence[Any] = ()
+
+
 class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
     """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
     expiry and retention, the sweeper's lease and the usage ledger; opened as a
@@ -331,7 +339,9 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
         require_open: bool = True,
         runner: str | None = None,
     ) -> AppendOutcome:
-        """Append messages as one transaction, if the session takes them.
+        """Append messages as one transaction, if the session takes them; returns once
+        it committed (concurrent appends of this process commit together: see
+        :meth:`~.engine.Database.write_grouped`).
 
         The session row is claimed first with a guarded UPDATE (count, activity,
         sliding expiry), so the check and the insert cannot be separated by another
@@ -340,66 +350,113 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
         ``runner`` (the API token's name) when given, else the context's runner.
         """
         rows = self._message_rows(session_id, messages, now)
+
+        def append(conn: Connection) -> _Appended:
+            return self._append_rows(
+                conn, session_id, rows, now, sliding_timeout, idempotency_key, require_open, runner
+            )
+
+        # Concurrent appends of this process share one transaction (group commit).
+        appended = self.write_grouped(
+            append,
+            key=session_id,
+            name="append",
+            start=self._lock_sessions,
+            finish=self._add_totals,
+        )
+        return appended.outcome
+
+    def _lock_sessions(self, conn: Connection, session_ids: list[str]) -> None:
+        """A group of appends locks its sessions' rows first, by id (PostgreSQL;
+        SQLite's write lock is whole): with its totals summed last
+        (:meth:`_add_totals`), it takes its locks in the order a single append
+        and a reprice do, and cannot deadlock with them."""
+        if self.dialect == "postgresql" and len(session_ids) > 1:
+            c = sessions_t.c
+            conn.execute(
+                select(c.id).where(c.id.in_(session_ids)).order_by(c.id).with_for_update()
+            ).all()
+
+    def _add_totals(self, conn: Connection, appended: list[_Appended]) -> None:
+        """The usage totals and rollups of a group of appends, summed once."""
+        self.add_totals(conn, [change for a in appended for change in a.changes])
+
+    def _append_rows(
+        self,
+        conn: Connection,
+        session_id: str,
+        rows: list[dict[str, Any]],
+        now: datetime,
+        sliding_timeout: timedelta | None,
+        idempotency_key: str | None,
+        require_open: bool,
+        runner: str | None,
+    ) -> _Appended:
+        """The body of :meth:`append_messages`, in ``conn``'s transaction; the
+        usage totals it adds are left to :meth:`_add_totals`."""
         c = sessions_t.c
-        with self.write() as conn:
-            if idempotency_key is not None:
-                seen = conn.execute(
-                    select(idempotency_t.c.response).where(
-                        idempotency_t.c.session_id == session_id,
-                        idempotency_t.c.key == idempotency_key,
-                    )
-                ).scalar()
-                if seen is not None:
-                    return AppendOutcome("replayed", response=seen)
-            keys = [r["source_key"] for r in rows if r["source_key"] is not None]
-            if keys:
-                stored = set(
-                    conn.execute(
-                        select(messages_t.c.source_key).where(
-                            messages_t.c.session_id == session_id,
-                            messages_t.c.source_key.in_(keys),
-                        )
-                    ).scalars()
+        if idempotency_key is not None:
+            seen = conn.execute(
+                select(idempotency_t.c.response).where(
+                    idempotency_t.c.session_id == session_id,
+                    idempotency_t.c.key == idempotency_key,
                 )
-                fresh, seen_keys = [], set()
-                for r in rows:
-                    key = r["source_key"]
-                    if key is None or (key not in stored and key not in seen_keys):
-                        fresh.append(r)
-                        if key is not None:
-                            seen_keys.add(key)
-                rows = fresh
-            values: dict[str, Any] = {
-                "message_count": c.message_count + len(rows),
-                "last_activity": now,
-            }
-            if sliding_timeout is not None:
-                values["expires_at"] = case(
-                    (c.expires_at.is_(None), None), else_=literal(now + sliding_timeout)
-                )
-            stmt = update(sessions_t).where(c.id == session_id).values(values)
-            if require_open:
-                stmt = stmt.where(
-                    c.status.not_in(_TERMINAL), or_(c.expires_at.is_(None), c.expires_at > now)
-                )
-            claimed = conn.execute(stmt.returning(c.context)).first()
-            if claimed is None:
-                exists = conn.execute(select(c.id).where(c.id == session_id)).first()
-                return AppendOutcome("closed" if exists else "unknown")
-            if rows:
-                conn.execute(insert(messages_t), rows)
-                self._record_rows_usage(conn, session_id, rows, claimed.context, runner)
-            if idempotency_key is not None:
-                response = {"appended": len(rows)}
+            ).scalar()
+            if seen is not None:
+                return _Appended(AppendOutcome("replayed", response=seen))
+        keys = [r["source_key"] for r in rows if r["source_key"] is not None]
+        if keys:
+            stored = set(
                 conn.execute(
-                    insert(idempotency_t).values(
-                        session_id=session_id,
-                        key=idempotency_key,
-                        response=response,
-                        created_at=now,
+                    select(messages_t.c.source_key).where(
+                        messages_t.c.session_id == session_id,
+                        messages_t.c.source_key.in_(keys),
                     )
+                ).scalars()
+            )
+            fresh, seen_keys = [], set()
+            for r in rows:
+                key = r["source_key"]
+                if key is None or (key not in stored and key not in seen_keys):
+                    fresh.append(r)
+                    if key is not None:
+                        seen_keys.add(key)
+            rows = fresh
+        values: dict[str, Any] = {
+            "message_count": c.message_count + len(rows),
+            "last_activity": now,
+        }
+        if sliding_timeout is not None:
+            values["expires_at"] = case(
+                (c.expires_at.is_(None), None), else_=literal(now + sliding_timeout)
+            )
+        stmt = update(sessions_t).where(c.id == session_id).values(values)
+        if require_open:
+            stmt = stmt.where(
+                c.status.not_in(_TERMINAL), or_(c.expires_at.is_(None), c.expires_at > now)
+            )
+        claimed = conn.execute(stmt.returning(c.context)).first()
+        if claimed is None:
+            exists = conn.execute(select(c.id).where(c.id == session_id)).first()
+            return _Appended(AppendOutcome("closed" if exists else "unknown"))
+        changes: list[Any] = []
+        if rows:
+            # The driver's executemany: SQLAlchemy's per-row type processing cost
+            # more than the insert itself (the rows are validated already).
+            insert_bulk_rows(conn, messages_t, to_bulk_rows(rows, dialect=self.dialect))
+            labels = Labels.of(claimed.context, runner)
+            changes = self.record_entries(conn, self.usage_entries(session_id, rows, labels))
+        if idempotency_key is not None:
+            response = {"appended": len(rows)}
+            conn.execute(
+                insert(idempotency_t).values(
+                    session_id=session_id,
+                    key=idempotency_key,
+                    response=response,
+                    created_at=now,
                 )
-            return AppendOutcome("appended", appended=len(rows))
+            )
+        return _Appended(AppendOutcome("appended", appended=len(rows)), changes)
 
     def get_messages(
         self, session_id: str, *, after: Message | None = None, limit: int | None = None

@@ -344,20 +344,26 @@ class UsageLedger(Database):
     def record_usage(self, conn: Connection, entries: Sequence[UsageEntry]) -> None:
         """Store ``entries`` and add them to their sessions' totals and the rollups,
         in ``conn``'s transaction."""
+        add_to_totals(conn, self.record_entries(conn, entries))
+
+    @staticmethod
+    def add_totals(conn: Connection, changes: Sequence[_Change]) -> None:
+        """Add the changes :meth:`record_entries` returned to the totals and rollups."""
+        add_to_totals(conn, changes)
+
+    def record_entries(self, conn: Connection, entries: Sequence[UsageEntry]) -> list[_Change]:
+        """Store ``entries`` in ``conn``'s transaction and return what they add to
+        the totals, for :func:`add_to_totals` (a group commit sums its writes'
+        changes once, in one order)."""
         if not entries:
-            return
-        conn.execute(insert(usage_entries_t), [e.values() for e in entries])
-        add_to_totals(conn, [_change_of(e) for e in entries])
+            return []
+        rows = bulk_rows([e.values() for e in entries], dialect=conn.dialect.name)
+        bulk_insert(conn, usage_entries_t, rows)
+        return [_change_of(e) for e in entries]
 
     def load_usage(self, conn: Connection, entries: Sequence[UsageEntry]) -> None:
-        """:meth:`record_usage` for bulk loads (``sessionboard demo``): the entries go
-        through the driver's executemany, beside :meth:`bulk_insert`."""
-        if not entries:
-            return
-        bulk_insert(
-            conn, usage_entries_t, bulk_rows([e.values() for e in entries], dialect=self.dialect)
-        )
-        add_to_totals(conn, [_change_of(e) for e in entries])
+        """:meth:`record_usage`, as bulk loads (``sessionboard demo``) call it."""
+        add_to_totals(conn, self.record_entries(conn, entries))
 
     def restate_usage(
         self,
@@ -467,6 +473,8 @@ class UsageLedger(Database):
 
 def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
     """Add ``changes`` to session totals, sessions' sort columns and rollups."""
+    if not changes:
+        return
     # First per session, model, hour and labels (a session's responses mostly
     # share them), then those groups into session totals and rollups.
     groups: dict[tuple[str, str, datetime, Labels], _Sums] = {}

@@ -6,9 +6,9 @@ unchanged one is left out). :meth:`Importer.check_retention` reads and validates
 every planned file by the domain's rules (:class:`ImportRefused` names the file
 and the line, record or session at fault) and counts what the next sweep would
 purge of the import; the caller stops there unless the user chose to keep those
-sessions or to accept it. :meth:`Importer.run` then writes file by file (memory
-is one file's sessions), each file validated again and written in one
-transaction: all of it or none of it.
+sessions or to accept it. :meth:`Importer.run` then writes the files (memory is
+a few files' sessions), each file validated again and written whole in one
+transaction, small files several to a transaction: all of a file or none of it.
 
 An import never overwrites a session it did not create. A record whose id is
 stored already is a *conflict*: the stored session keeps its fields (status,
@@ -57,8 +57,13 @@ log = logging.getLogger(__name__)
 
 files_t = cast(Table, ImportedFile.__table__)
 
-#: Messages per append transaction: bounds a transaction's size on huge sessions.
+#: Messages per append statement group: bounds a statement's size on huge sessions.
 APPEND_BATCH = 1000
+#: Files written in one transaction, up to this many messages (or
+#: :data:`FILES_PER_TRANSACTION` files): one commit (and fsync) per batch of
+#: small files instead of one per file.
+MESSAGES_PER_TRANSACTION = 5000
+FILES_PER_TRANSACTION = 100
 #: Ids per ``IN (...)`` list.
 ID_BATCH = 500
 #: The ``context["source"]`` of sessions made from Claude Code transcripts.
@@ -313,25 +318,50 @@ class Importer:
     def run(
         self, plans: Sequence[FilePlan], progress: Callable[[int], None] | None = None
     ) -> ImportSummary:
-        """Import the planned files, each in one transaction; ``progress(n)`` after
-        each file with its bytes. :class:`ImportRefused` for a bad file (nothing of
-        it written; the files before it are)."""
+        """Import the planned files, each whole in one transaction: small files
+        together, up to :data:`MESSAGES_PER_TRANSACTION` messages or
+        :data:`FILES_PER_TRANSACTION` files a transaction; ``progress(n)`` after
+        each transaction with its files' bytes. :class:`ImportRefused` for a bad
+        file (nothing of it written; the files before it are)."""
         summary = ImportSummary(unchanged_files=self.unchanged_files)
+        batch: list[tuple[FilePlan, FileContents]] = []
+        messages = 0
         for plan in plans:
-            contents = self.read(plan)
-            # The store's own writes below join this one: the file commits whole.
-            with self.store.write():
+            try:
+                contents = self.read(plan)
+            except ImportRefused:
+                self._write(batch, summary, progress)
+                raise
+            batch.append((plan, contents))
+            messages += sum(len(item.messages) for item in contents.sessions)
+            if messages >= MESSAGES_PER_TRANSACTION or len(batch) >= FILES_PER_TRANSACTION:
+                self._write(batch, summary, progress)
+                batch, messages = [], 0
+        self._write(batch, summary, progress)
+        self._link()
+        return summary
+
+    def _write(
+        self,
+        batch: Sequence[tuple[FilePlan, FileContents]],
+        summary: ImportSummary,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """Write ``batch``'s files in one transaction (the store's own writes join it)."""
+        if not batch:
+            return
+        with self.store.write():
+            for plan, contents in batch:
                 for item in contents.sessions:
                     self._store_session(self.store, item, summary)
                 if self.remember and plan.kind == "transcript":
                     ids = [item.session.id for item in contents.sessions]
                     self._remember(self.store, plan, ids, contents.end_offset)
+        for _plan, contents in batch:
             summary.files += 1
             summary.stats.merge(contents.stats)
-            if progress is not None:
-                progress(plan.todo)
-        self._link()
-        return summary
+        if progress is not None:
+            progress(sum(plan.todo for plan, _contents in batch))
 
     def _store_session(self, store: MessageStore, item: Incoming, summary: ImportSummary) -> None:
         stored = store.get_session(item.session.id)

@@ -1,0 +1,230 @@
+"""Ingestion (issue 13 item 3, issue 12's append overhead): appends and imports
+beside their floors, in one run. Not a test: prints a Markdown report.
+
+    .venv/bin/python bench/ingest.py [--database-url URL] [--copies 200] [--batches 60]
+
+1. Batches of 100 messages through ``Manager.append_messages`` (one transaction
+   and commit each, the usage ledger and the search index kept), beside the raw
+   floor: the same rows through the driver's ``executemany``, one transaction
+   and commit a batch. On two fresh databases of the same engine: the index on,
+   and the index dropped (``search_index.uninstall``: no triggers, no FTS).
+2. Single appends on the same two databases (the search index's overhead).
+3. ``sessionboard import --keep`` of ``--copies`` copies of the corpus
+   (tests/data/corpus/claude-code, session ids rewritten per copy), and its
+   start-up: the same command on an empty folder.
+
+Each figure in wall time and in CPU time (the machine is shared: wall time
+depends on the other load, CPU time less so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from search import fresh_database  # noqa: E402  (bench/search.py)
+
+from webapp.sessions import (  # noqa: E402
+    Config,
+    Manager,
+    Message,
+    MessageStore,
+    search_index,  # noqa: E402
+)
+from webapp.sessions.rows import messages_t  # noqa: E402
+from webapp.sessions.store import make_engine  # noqa: E402
+
+TEXT = "Ran the billing tests: the refund rounding is off by one cent. " * 4
+CORPUS = ROOT / "tests" / "data" / "corpus" / "claude-code"
+
+
+class Timer:
+    """Wall and CPU seconds (this process's) of a block."""
+
+    def __enter__(self) -> Timer:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+
+
+def _batch(b: int, size: int) -> list[Message]:
+    meta = {"model": "claude-sonnet-4-5", "usage": {"input_tokens": 10, "output_tokens": 20}}
+    return [Message("assistant", f"{b}.{i} {TEXT}", meta=meta) for i in range(size)]
+
+
+def _store(url: str, index: bool) -> tuple[Manager, str]:
+    store = MessageStore(url)
+    if not index:
+        with store.write() as conn:
+            search_index.uninstall(conn)
+    manager = Manager(Config(), store)
+    session = manager.create("ingest benchmark", expires_at=None)
+    manager.set_running(session.id)
+    return manager, session.id
+
+
+def appends(url: str, index: bool, batches: int, singles: int) -> dict[str, Timer]:
+    """Batches of 100 and single appends through the Manager, and the raw floor."""
+    manager, sid = _store(url, index)
+    manager.append_messages(sid, _batch(-1, 100))  # warm-up
+    out: dict[str, Timer] = {}
+    with Timer() as out["batch"]:
+        for b in range(batches):
+            manager.append_messages(sid, _batch(b, 100))
+    with Timer() as out["single"]:
+        for i in range(singles):
+            manager.append_messages(sid, [Message("assistant", f"{i} {TEXT}")])
+    store = manager.store
+    columns = ("session_id", "role", "content", "summary", "timestamp", "meta", "source_key")
+    now = manager.clock()
+    with Timer() as out["raw"]:
+        for b in range(batches):
+            rows = [
+                {
+                    "session_id": sid,
+                    "role": m.role,
+                    "content": m.content,
+                    "summary": "",
+                    "timestamp": now,
+                    "meta": m.meta,
+                    "source_key": None,
+                }
+                for m in _batch(b, 100)
+            ]
+            bulk = store.bulk_rows(rows)
+            assert bulk.columns == columns
+            with store.write() as conn:
+                store.bulk_insert(conn, messages_t, bulk)
+    manager.stop()
+    return out
+
+
+def make_copies(folder: Path, copies: int) -> int:
+    """``copies`` copies of the corpus with their session ids rewritten; its files."""
+    texts = {f.name: f.read_text() for f in sorted(CORPUS.glob("*.jsonl"))}
+    ids: set[str] = set()
+    for text in texts.values():
+        ids.update(re.findall(r'"sessionId":"([^"]+)"', text))
+    pattern = re.compile("|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)))
+    for k in range(copies):
+        target = folder / f"copy{k:03d}"
+        target.mkdir(parents=True)
+        names = {i: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{k}/{i}")) for i in ids}
+
+        def swap(match: re.Match[str], names: dict[str, str] = names) -> str:
+            return names[match.group(0)]
+
+        for name, text in texts.items():
+            (target / pattern.sub(swap, name)).write_text(pattern.sub(swap, text))
+    return len(texts) * copies
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds of ``sessionboard ARGS`` and its output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "sessionboard"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, done.stdout
+
+
+def import_rows(url: str, folder: Path, copies: int) -> list[str]:
+    corpus = folder / "corpus"
+    files = make_copies(corpus, copies)
+    (folder / "empty").mkdir()
+    env = {
+        **os.environ,
+        "SESSIONBOARD_DATABASE_URL": url,
+        "SESSIONBOARD_INSTANCE_PATH": str(folder / "instance"),
+        "SESSIONBOARD_LOG_LEVEL": "WARNING",
+    }
+    run_cli(["db", "upgrade"], env)
+    s_wall, s_cpu, _ = run_cli(["import", "--keep", str(folder / "empty")], env)
+    wall, cpu, out = run_cli(["import", "--keep", str(corpus)], env)
+    added = int(re.search(r"messages added: (\d+)", out).group(1))  # type: ignore[union-attr]
+    return [
+        f"| import of {copies} copies ({files} files, {added} messages) | "
+        f"{added / wall:,.0f} | {added / cpu:,.0f} | {wall:.1f} s wall, {cpu:.1f} s CPU |",
+        f"| its start-up (import of an empty folder) | | | {s_wall:.1f} s wall, "
+        f"{s_cpu:.1f} s CPU ({s_wall / wall:.0%} of the import's wall time) |",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="default: SQLite files in a temp dir")
+    parser.add_argument("--batches", type=int, default=60, help="batches of 100 per run")
+    parser.add_argument("--singles", type=int, default=300, help="single appends per run")
+    parser.add_argument("--copies", type=int, default=200, help="copies of the corpus")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="sb-ingest-bench-"))
+    url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
+    engine = make_engine(url)
+    backend = engine.dialect.name
+    engine.dispose()
+    results: dict[str, dict[str, Timer]] = {}
+    with ExitStack() as stack:
+        for name, index in (("on", True), ("off", False)):
+            db = stack.enter_context(fresh_database(url, f"ingest_{name}", folder))
+            results[name] = appends(db, index, args.batches, args.singles)
+        import_url = stack.enter_context(fresh_database(url, "ingest_import", folder))
+        imported = import_rows(import_url, folder, args.copies) if args.copies else []
+    n_batch, n_single = args.batches * 100, args.singles
+
+    def rate(n: int, t: Timer) -> str:
+        return f"{n / t.wall:,.0f} | {n / t.cpu:,.0f}"
+
+    on, off = results["on"], results["off"]
+    print(f"## Ingestion on {backend}, {os.cpu_count()} CPUs (shared)\n")
+    print("| what | messages/s (wall) | messages/s (CPU) | note |")
+    print("|---|---:|---:|---|")
+    rows: list[tuple[str, int, Callable[[dict[str, Timer]], Timer]]] = [
+        ("batches of 100, Manager", n_batch, lambda r: r["batch"]),
+        ("floor: raw executemany, 100 a transaction", n_batch, lambda r: r["raw"]),
+        ("single appends, Manager", n_single, lambda r: r["single"]),
+    ]
+    for label, n, pick in rows:
+        for name, result in (("index on", on), ("index off", off)):
+            print(f"| {label}, {name} | {rate(n, pick(result))} | |")
+    print(
+        f"| batches: Manager / floor (index on) | {on['raw'].wall / on['batch'].wall:.0%} | "
+        f"{on['raw'].cpu / on['batch'].cpu:.0%} | |"
+    )
+    for label, key in (("batches", "batch"), ("single appends", "single")):
+        print(
+            f"| {label}: index on / off | {off[key].wall / on[key].wall:.0%} | "
+            f"{off[key].cpu / on[key].cpu:.0%} | |"
+        )
+    for row in imported:
+        print(row)
+    print()
+    print(json.dumps({"database": backend, "batches": args.batches, "copies": args.copies}))
+
+
+if __name__ == "__main__":
+    main()

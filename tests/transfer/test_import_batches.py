@@ -1,0 +1,50 @@
+"""An import writes small files several to a transaction (one commit and fsync per
+batch, not per file), each file still whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, event
+
+from tests.transfer.conftest import count_rows
+from webapp.sessions import Manager
+from webapp.sessions.models import MessageRow
+from webapp.transfer import importer as importer_module
+from webapp.transfer.importer import Importer
+
+
+def _import_counting_commits(manager: Manager, corpus: Path) -> tuple[int, int, int]:
+    """Files imported, their messages, and the commits the import made."""
+    commits: list[int] = []
+
+    def count(_conn: Connection) -> None:
+        commits.append(1)
+
+    event.listen(manager.store.engine, "commit", count)
+    try:
+        importer = Importer(manager, keep=True, remember=False)
+        plans = importer.plan([corpus])
+        summary = importer.run(plans)
+    finally:
+        event.remove(manager.store.engine, "commit", count)
+    return summary.files, summary.messages_added, len(commits)
+
+
+def test_small_files_share_a_transaction(manager: Manager, corpus: Path) -> None:
+    files, messages, commits = _import_counting_commits(manager, corpus)
+    assert files >= 5
+    assert messages == count_rows(manager, MessageRow) > 0
+    # the corpus is under MESSAGES_PER_TRANSACTION: one transaction for the files,
+    # one to link subagents to their parents
+    assert commits == 2
+
+
+def test_a_transaction_holds_at_most_its_bound_of_messages(
+    manager: Manager, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer_module, "MESSAGES_PER_TRANSACTION", 1)
+    files, messages, commits = _import_counting_commits(manager, corpus)
+    assert messages == count_rows(manager, MessageRow) > 0
+    assert commits == files + 1  # every file over the bound: one each, and the links
