@@ -2,6 +2,10 @@
 prints a Markdown report.
 
     .venv/bin/python bench/search.py [--sessions 100000] [--database-url URL] [--repeat 50]
+                                     [--reuse] [--no-appends]
+
+``--reuse`` measures a database this benchmark filled before (at ``--database-url``)
+instead of filling it again; ``--no-appends`` skips step 3.
 
 1. What ``sessionboard demo --sessions N`` does, with the index on (at head),
    plus a few sessions holding a rare word and Japanese text.
@@ -176,11 +180,19 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--appends", type=int, default=300, help="single appends per run")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the filled database at --database-url"
+    )
+    parser.add_argument("--no-appends", action="store_true", help="skip the append benchmark")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sb-search-bench-"))
     url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
-    store, demo_s = generate(url, args.sessions)
-    add_markers(Manager(Config(), store))
+    if args.reuse:
+        store, demo_s = MessageStore(url), float("nan")
+        keep_fts_current(store.engine)
+    else:
+        store, demo_s = generate(url, args.sessions)
+        add_markers(Manager(Config(), store))
     engine_name = store.dialect
     print(f"## Search on {engine_name}, {args.sessions} demo sessions\n")
     with store.read() as conn:
@@ -201,6 +213,8 @@ def main() -> None:
     for row in search_rows(store, args.repeat):
         print(row)
     store.close()
+    if args.no_appends:
+        return
     with fresh_database(url, "append_on", folder) as on_url:
         on = append_rate(on_url, "head", args.appends, args.appends // 10)
     with fresh_database(url, "append_off", folder) as off_url:

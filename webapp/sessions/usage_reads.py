@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, column, func, select, values
 
 from .rows import session_usage_t, sessions_t, usage_rollups_t, utc_day
 from .store import MessageStore
@@ -80,27 +80,6 @@ class UsageBlock:
     def active(self, now: datetime) -> bool:
         """Whether the block is still open at ``now``."""
         return now < self.end and now - self.last_at < BLOCK_LENGTH
-
-
-class _OpenBlock:
-    """A block being summed from hourly rows (plain integers per model)."""
-
-    def __init__(self, start: datetime, first_at: datetime) -> None:
-        self.start, self.first_at, self.last_at = start, first_at, first_at
-        self.sums: dict[str, list[int]] = {}
-
-    def add(self, model: str, values: Sequence[int], last_at: datetime) -> None:
-        sums = self.sums.setdefault(model, [0] * len(values))
-        for i, value in enumerate(values):
-            sums[i] += value
-        self.last_at = max(self.last_at, last_at)
-
-    def block(self) -> UsageBlock:
-        models = {
-            model: UsageTotals.from_row(dict(zip(SUM_COLUMNS, sums, strict=True)))
-            for model, sums in self.sums.items()
-        }
-        return UsageBlock(self.start, self.first_at, self.last_at, models)
 
 
 @dataclass(frozen=True)
@@ -225,26 +204,71 @@ class UsageReads:
         """ccusage's 5-hour blocks over the hours from ``since`` until ``until``,
         oldest first, read from the hourly rollups: a block starts at the hour of
         its first response and takes the responses of the next five hours; the
-        next response after them starts a new block at its hour."""
+        next response after them starts a new block at its hour.
+
+        Two bounded reads: the hours with responses (one index entry per hour and
+        model), from which the blocks' starts follow; then the database sums each
+        block per model (a few rows per block), so what comes back is a few rows
+        per five hours, not a row per hour and model."""
         r = usage_rollups_t.c
-        query = self._rollup_range(
-            select(
-                r.period_start, r.model, *[r[name] for name in SUM_COLUMNS], r.first_at, r.last_at
-            ),
-            Dimension.MODEL,
-            since,
-            until,
-        ).order_by(r.period_start, r.model)
-        blocks: list[_OpenBlock] = []
+        hours = self._rollup_range(
+            select(r.period_start).distinct(), Dimension.MODEL, since, until
+        ).order_by(r.period_start)
         with self.store.read() as conn:
-            rows = conn.execute(query).all()
-        for hour, model, *values, first_at, last_at in rows:
-            # ccusage also ends a block after a pause of five hours, which cannot
-            # come before the block's end.
-            if not blocks or hour >= blocks[-1].start + BLOCK_LENGTH:
-                blocks.append(_OpenBlock(hour, first_at))
-            blocks[-1].add(model, values, last_at)
-        return [b.block() for b in blocks]
+            starts: list[datetime] = []
+            for hour in conn.execute(hours).scalars():
+                # ccusage also ends a block after a pause of five hours, which
+                # cannot come before the block's end.
+                if not starts or hour >= starts[-1] + BLOCK_LENGTH:
+                    starts.append(hour)
+            if not starts:
+                return []
+            # A CTE: SQLite knows no column names on a VALUES in FROM.
+            spans = (
+                values(
+                    column("block_start", r.period_start.type),
+                    column("block_end", r.period_start.type),
+                    name="blocks",
+                )
+                .data([(start, start + BLOCK_LENGTH) for start in starts])
+                .cte("blocks")
+            )
+            sums = self._rollup_range(
+                select(
+                    spans.c.block_start,
+                    r.model,
+                    *_sums(),
+                    func.min(r.first_at).label("first_at"),
+                    func.max(r.last_at).label("last_at"),
+                )
+                .select_from(spans)
+                .join(
+                    usage_rollups_t,
+                    (r.period_start >= spans.c.block_start) & (r.period_start < spans.c.block_end),
+                )
+                .group_by(spans.c.block_start, r.model),
+                Dimension.MODEL,
+                since,
+                until,
+            ).order_by(spans.c.block_start, r.model)
+            rows = conn.execute(sums).all()
+        blocks: dict[datetime, UsageBlock] = {}
+        for row in rows:
+            totals = UsageTotals.from_row(row._mapping)
+            block = blocks.get(row.block_start)
+            if block is None:
+                blocks[row.block_start] = UsageBlock(
+                    row.block_start, row.first_at, row.last_at, {row.model: totals}
+                )
+            else:
+                block.models[row.model] = totals
+                blocks[row.block_start] = UsageBlock(
+                    block.start,
+                    min(block.first_at, row.first_at),
+                    max(block.last_at, row.last_at),
+                    block.models,
+                )
+        return list(blocks.values())
 
     def costly_sessions(
         self, since: datetime | None = None, until: datetime | None = None, *, limit: int = 10
