@@ -1,5 +1,6 @@
 // The transcript's noise toggles (thinking, tool details, hooks and system lines),
-// in the URL and remembered per browser, and where a running session opens.
+// in the URL and remembered per browser, where a running session opens, and the
+// search hit shown (marked and scrolled to, also after a step to another hit).
 // No eval, no inline handlers: the page runs under a strict Content-Security-Policy.
 (function () {
   "use strict";
@@ -73,7 +74,23 @@
     }
   }
 
+  // The hit the navigation names: marked, its tool call opened, brought into view.
+  function showHit(scroll) {
+    var marked = document.querySelectorAll(".is-hit");
+    for (var i = 0; i < marked.length; i++) marked[i].classList.remove("is-hit");
+    var nav = document.querySelector(".hit-nav[data-hit]");
+    if (!nav) return;
+    var target = document.getElementById("m-" + nav.getAttribute("data-hit"));
+    if (!target) return;
+    // A tool result's anchor is an empty mark inside its call: show the call.
+    var box = target.classList.contains("anchor") ? target.closest("details") || target : target;
+    if (box.tagName === "DETAILS") box.open = true;
+    box.classList.add("is-hit");
+    if (scroll) box.scrollIntoView({ block: "center" });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    showHit(!window.location.hash);
     var transcript = document.querySelector("[data-transcript]");
     if (!transcript) return;
     var initial = initialState();
@@ -97,14 +114,23 @@
       showControls(state);
     });
 
-    // Turns that arrive later (live updates, a subagent opened in place) follow the toggles.
+    // Turns that arrive later (live updates, a subagent opened in place, a step to
+    // another hit) follow the toggles.
+    // The area a step swaps is itself replaced: watch what holds it.
+    var area = transcript.closest("[data-transcript-area]");
+    var observed = area && area.parentElement ? area.parentElement : transcript;
     new MutationObserver(function (records) {
       records.forEach(function (record) {
         record.addedNodes.forEach(function (node) {
-          if (node.nodeType === 1) applyOn(node, state);
+          if (node.nodeType !== 1) return;
+          applyOn(node, state);
+          if (node.matches("[data-transcript-area]")) {
+            showControls(state);
+            showHit(true);
+          }
         });
       });
-    }).observe(transcript, { childList: true, subtree: true });
+    }).observe(observed, { childList: true, subtree: true });
 
     // A running session opens at its end (unless a link points somewhere).
     if (transcript.hasAttribute("data-live") && !window.location.hash) {
