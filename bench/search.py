@@ -115,9 +115,26 @@ def first_sessions(
     return search.session_hits(query, [r.id for r in page.rows])
 
 
+def _newest_documents(store: MessageStore) -> object:
+    with store.read() as conn:
+        return conn.execute(
+            text("SELECT id, session_id, at FROM search_docs ORDER BY id DESC LIMIT 50")
+        ).all()
+
+
 def search_rows(store: MessageStore, repeat: int) -> list[str]:
     search, read = Search(store), ReadModel(store)
     rows = []
+    # The floor, in the same run: the list's first page without a search, and a
+    # page of 50 documents read newest first by id (what a page of hits reads
+    # when nothing is to be checked).
+    for statuses in ((), ("failed",)):
+        label = "floor: the list, no search" + (" + status=failed" if statuses else "")
+        s50, s99 = percentiles(
+            partial(read.list_sessions, SessionFilter(statuses=statuses), limit=50), repeat
+        )
+        h50, h99 = percentiles(partial(_newest_documents, store), repeat)
+        rows.append(f"| {label} | 50 | {h50:.1f} | {h99:.1f} | {s50:.1f} | {s99:.1f} |")
     for name, typed in QUERIES.items():
         query = parse(typed)
         for statuses in ((), ("failed",)):
@@ -193,6 +210,10 @@ def main() -> None:
     else:
         store, demo_s = generate(url, args.sessions)
         add_markers(Manager(Config(), store))
+    if store.dialect == "postgresql":
+        # The planner's statistics, as autovacuum keeps them (off on the test server).
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
     engine_name = store.dialect
     print(f"## Search on {engine_name}, {args.sessions} demo sessions\n")
     with store.read() as conn:

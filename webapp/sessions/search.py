@@ -68,6 +68,13 @@ SESSION_PROBE = 2000
 #: PostgreSQL: matches a probe through the trigram index reads before it takes
 #: the term as common (see :meth:`Search._newest_on_postgresql`).
 INDEX_PROBE = 1000
+#: PostgreSQL: the newest documents a search checks one by one before it asks
+#: the trigram index, and the most it walks on when they show matches.
+RECENT_WALK = 1000
+WALK_MAX = 10_000
+#: PostgreSQL: matches among the newest :data:`RECENT_WALK` documents that make a
+#: term common for a session list (see :meth:`Search.session_ids`).
+COMMON_MATCHES = 10
 #: How many matching documents a thinly spread term reads for its sessions' ids.
 SESSION_PROBE_MAX = 20_000
 #: The share of the index the first probe must reach back over to count as thin.
@@ -315,6 +322,15 @@ def _facet(column: Any, facet: Facet) -> list[ColumnElement[bool]]:
 _PLANNER_SWITCHES = ("enable_seqscan", "enable_indexscan", "enable_bitmapscan")
 
 
+def _serial(conn: Connection) -> None:
+    """PostgreSQL: no JIT compilation and no parallel workers for the next
+    statements of this transaction. A walk that stops after a page of rows is
+    costed as if it read the table (the planner cannot know where the matches
+    are), which buys a JIT compilation (tens of ms) and workers it never needs."""
+    conn.exec_driver_sql("SET LOCAL jit = off")
+    conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
 def _plan(conn: Connection, *off: str) -> None:
     """PostgreSQL: turn the planner's ``off`` ways of reading a table off for the
     next statements of this transaction (none: all back on)."""
@@ -411,24 +427,81 @@ class Search:
         limit: int,
         after: int | None,
     ) -> list[Any]:
-        """The trigram index finds every match at once (a bitmap): quick when they
-        are few, slow to sort when they are many. Walking the documents newest
-        first and checking each is the other way round. A probe through the
-        index that stops at :data:`INDEX_PROBE` matches picks one."""
+        """The newest matches, below ``after``, in three bounded steps.
+
+        A GIN trigram index gives every match at once (a bitmap, in no order),
+        after reading the whole posting list of each of the term's trigrams: quick
+        for a term of rare trigrams, slow for a common word or a phrase of common
+        trigrams (hundreds of ms at a million texts), however few rows are wanted.
+        Walking the texts newest first (the primary key) and checking each is the
+        other way round. So:
+
+        1. the newest :data:`RECENT_WALK` texts are checked one by one;
+        2. if they hold matches but too few, the walk goes on over as many texts
+           as their density says the rest of the page needs (at most
+           :data:`WALK_MAX`);
+        3. below that, the trigram index is asked, with a probe that stops at
+           :data:`INDEX_PROBE` matches: fewer, and those are all the older ones;
+           more, and the walk goes on down, checking each text until the page is
+           full.
+
+        Every step reads a disjoint range of ids, newest first: the answer is the
+        one a plain "matches, newest first" gives.
+        """
         matches = self._conditions(query)
-        if after is not None:
-            matches.append(d.id < after)
-        _plan(conn, "enable_seqscan", "enable_indexscan")
-        probe = select(d.id).where(*matches).limit(INDEX_PROBE + 1)
-        found = list(conn.execute(probe).scalars())
-        _plan(conn)
-        stmt = select(*columns).where(*where).order_by(d.id.desc()).limit(limit)
-        if len(found) <= INDEX_PROBE:
-            return list(conn.execute(stmt.where(d.id.in_(found))))
+        top = after if after is not None else self._top(conn) + 1
+        _serial(conn)
         _plan(conn, "enable_bitmapscan", "enable_seqscan")
-        rows = list(conn.execute(stmt.where(*matches)))
-        _plan(conn)
-        return rows
+        newest = select(*columns).where(*where).order_by(d.id.desc())
+
+        def walk(low: int, high: int, n: int) -> list[Any]:
+            return list(conn.execute(newest.where(*matches, d.id >= low, d.id < high).limit(n)))
+
+        floor = top - RECENT_WALK
+        rows = walk(floor, top, limit)
+        if rows and len(rows) < limit:
+            # Matches as dense as in the newest texts fill the page within ``span``.
+            span = min(WALK_MAX, 2 * (limit - len(rows)) * RECENT_WALK // len(rows))
+            rows += walk(floor - span, floor, limit - len(rows))
+            floor -= span
+        if len(rows) >= limit or floor <= 0:
+            return rows
+        _plan(conn, "enable_seqscan", "enable_indexscan")
+        probe = select(d.id).where(*matches, d.id < floor).limit(INDEX_PROBE + 1)
+        found = list(conn.execute(probe).scalars())
+        _plan(conn, "enable_bitmapscan", "enable_seqscan")
+        rest = limit - len(rows)
+        if len(found) <= INDEX_PROBE:
+            return rows + list(conn.execute(newest.where(d.id.in_(found)).limit(rest)))
+        return rows + list(conn.execute(newest.where(*matches, d.id < floor).limit(rest)))
+
+    def _top(self, conn: Connection) -> int:
+        """The newest document's id (0: none)."""
+        return int(conn.execute(select(func.coalesce(func.max(d.id), 0))).scalar_one())
+
+    def _any_on_postgresql(self, query: SearchQuery, limit: int) -> list[str]:
+        """PostgreSQL: the sessions of up to ``limit`` matching texts, in no order,
+        through the trigram index."""
+        with self.store.read() as conn:
+            _serial(conn)
+            _plan(conn, "enable_seqscan", "enable_indexscan")
+            probe = select(d.session_id).where(*self._conditions(query)).limit(limit)
+            return list(conn.execute(probe).scalars())
+
+    def _common_on_postgresql(self, query: SearchQuery) -> bool:
+        """PostgreSQL: whether at least :data:`COMMON_MATCHES` of the newest
+        :data:`RECENT_WALK` texts match (checked one by one, newest first)."""
+        with self.store.read() as conn:
+            top = self._top(conn)
+            _serial(conn)
+            _plan(conn, "enable_bitmapscan", "enable_seqscan")
+            recent = (
+                select(d.id)
+                .where(*self._conditions(query), d.id > top - RECENT_WALK)
+                .order_by(d.id.desc())
+                .limit(COMMON_MATCHES)
+            )
+            return len(conn.execute(recent).all()) >= COMMON_MATCHES
 
     def _window(self, query: SearchQuery) -> list[ColumnElement[bool]]:
         """For a query the index cannot answer: only the latest :data:`SCAN_WINDOW`."""
@@ -494,8 +567,13 @@ class Search:
         """A query of the ids of the sessions with a matching text, to narrow a
         session list (an ``IdSet`` of the read model).
 
-        Few matches (at most :data:`SESSION_PROBE` texts, found through the index,
-        newest first): their sessions' ids. More, spread thin (the newest
+        On PostgreSQL: a term with :data:`COMMON_MATCHES` matches among the newest
+        :data:`RECENT_WALK` texts is common (the correlated condition below); else
+        the trigram index's matches up to :data:`SESSION_PROBE`: their sessions'
+        ids, or, more, the correlated condition.
+
+        On SQLite: few matches (at most :data:`SESSION_PROBE` texts, found through
+        the index, newest first): their sessions' ids. More, spread thin (the newest
         :data:`SESSION_PROBE` reach back over more than :data:`SPARSE_SPAN` of the
         index): up to :data:`SESSION_PROBE_MAX` are read for their ids. Otherwise
         the term is common: a correlated condition, "this session has a matching
@@ -505,6 +583,23 @@ class Search:
         s = sessions_t.c
         if query.is_empty:
             return select(s.id).where(false())
+        # Correlated with the list's own ``sessions`` row: evaluated per session.
+        correlated = select(d.session_id).where(
+            d.session_id == s.id,
+            *self._conditions(query, text_by_text=True),
+            *self._window(query),
+        )
+        if self.store.dialect == "postgresql" and not query.bounded:
+            # The trigram index is slow for a common term whatever the limit: a
+            # term common among the newest texts goes straight to "this session
+            # has a matching text", which a list finds at once. Otherwise the
+            # index's matches, in no order, up to the probe's size.
+            if self._common_on_postgresql(query):
+                return correlated
+            found_ids = self._any_on_postgresql(query, SESSION_PROBE + 1)
+            if len(found_ids) > SESSION_PROBE:
+                return correlated
+            return select(s.id).where(s.id.in_(sorted(set(found_ids))))
         columns, window = (d.session_id, d.id), self._window(query)
         cap = SESSION_PROBE
         found = self._newest(query, columns, window, cap + 1)
@@ -513,12 +608,7 @@ class Search:
             found += self._newest(query, columns, window, cap + 1 - len(found), found[-1].id)
         if len(found) <= cap:
             return select(s.id).where(s.id.in_(sorted({r.session_id for r in found})))
-        # Correlated with the list's own ``sessions`` row: evaluated per session.
-        return select(d.session_id).where(
-            d.session_id == s.id,
-            *self._conditions(query, text_by_text=True),
-            *self._window(query),
-        )
+        return correlated
 
     def _sparse(self, oldest_id: int) -> bool:
         """Whether matches down to document ``oldest_id`` span more than
