@@ -75,17 +75,22 @@
   }
 
   // The hit the navigation names: marked, its tool call opened, brought into view.
+  // Marked by an attribute, not a class: htmx's settle step puts back the class
+  // of an element whose id was on the page before the swap.
   function showHit(scroll) {
-    var marked = document.querySelectorAll(".is-hit");
-    for (var i = 0; i < marked.length; i++) marked[i].classList.remove("is-hit");
+    var marked = document.querySelectorAll("[data-hit-shown]");
+    for (var i = 0; i < marked.length; i++) marked[i].removeAttribute("data-hit-shown");
     var nav = document.querySelector(".hit-nav[data-hit]");
     if (!nav) return;
     var target = document.getElementById("m-" + nav.getAttribute("data-hit"));
     if (!target) return;
     // A tool result's anchor is an empty mark inside its call: show the call.
     var box = target.classList.contains("anchor") ? target.closest("details") || target : target;
-    if (box.tagName === "DETAILS") box.open = true;
-    box.classList.add("is-hit");
+    // Open every fold it is in (a run of tools, the call): a closed one hides it.
+    for (var fold = box; fold; fold = fold.parentElement) {
+      if (fold.tagName === "DETAILS") fold.open = true;
+    }
+    box.setAttribute("data-hit-shown", "");
     if (scroll) box.scrollIntoView({ block: "center" });
   }
 
@@ -126,7 +131,10 @@
           applyOn(node, state);
           if (node.matches("[data-transcript-area]")) {
             showControls(state);
-            showHit(true);
+            // After htmx has settled the swap (it may still move or restore things).
+            window.setTimeout(function () {
+              showHit(true);
+            }, 50);
           }
         });
       });

@@ -99,10 +99,10 @@ def test_a_step_to_another_hit_loads_the_turns_around_it_in_place(
     step = re.search(
         r'<a rel="next" href="([^"]+)" hx-get="([^"]+)" hx-target="#transcript-area"', opened
     )
-    assert step and step.group(1) == step.group(2)
+    assert step and step.group(1) == f"{step.group(2)}#m-{last}"
     url = step.group(2).replace("&amp;", "&")
-    assert f"hit={last}" in url and url.endswith(f"#m-{last}")
-    response = client.get(url.split("#")[0], headers={"HX-Request": "true"})
+    assert f"hit={last}" in url
+    response = client.get(url, headers={"HX-Request": "true"})
     assert response.status_code == 200
     fragment = response.data.decode()
     # The transcript around the later hit and the navigation, not a whole page.
@@ -111,7 +111,7 @@ def test_a_step_to_another_hit_loads_the_turns_around_it_in_place(
     assert f'data-hit="{last}"' in fragment and "Hit 2 of 2" in fragment
     assert re.search(rf'<a rel="prev" href="[^"]*hit={first}[^"]*" hx-get=', fragment)
     # Without htmx (or on a history restore) the same URL is the whole page.
-    whole = page(client, url.split("#")[0])
+    whole = page(client, url)
     assert "<html" in whole and "Hit 2 of 2" in whole
 
 

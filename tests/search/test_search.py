@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 
 import webapp.sessions.search as search_module
 from tests.conftest import FakeClock
@@ -246,20 +246,42 @@ def test_short_queries_scan_the_latest_texts_only(
 
 
 @pytest.fixture(
-    params=[(2000, 1000, 10000), (2000, 1, 1), (1, 1, 1), (2000, 2, 3)],
-    ids=["newest texts", "few matches", "common", "walk on"],
+    params=[
+        (2000, 1000, 10000, False),
+        (2000, 1, 1, False),
+        (1, 1, 1, False),
+        (2000, 2, 3, True),
+        (2000, 1, 1, True),
+    ],
+    ids=["newest texts", "few matches", "common", "index out of time", "then the index"],
 )
 def index_probe(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, bool]:
     """Every step PostgreSQL reads hits with: the newest texts checked one by one,
-    the walk on as far as their density says, the trigram index's matches, or the
-    walk down to the end (the sizes pick which ones run)."""
-    probe, walk, walk_max = request.param
+    the trigram index's matches (or its probe out of time: the walk on, then the
+    index without a budget), or the walk down to the end (the sizes pick which
+    ones run)."""
+    probe, walk, walk_max, out_of_time = request.param
     monkeypatch.setattr(search_module, "INDEX_PROBE", probe)
     monkeypatch.setattr(search_module, "RECENT_WALK", walk)
     monkeypatch.setattr(search_module, "WALK_MAX", walk_max)
-    return probe, walk, walk_max
+    if out_of_time:
+        monkeypatch.setattr(search_module, "_within_budget", lambda _conn, _probe: None)
+    return request.param
+
+
+def test_an_index_probe_out_of_time_is_cancelled_and_the_read_goes_on(
+    search: Search, board: Manager
+) -> None:
+    if search.store.dialect != "postgresql":
+        pytest.skip("the trigram index's time budget is PostgreSQL's")
+    with search.store.read() as conn:
+        slow = select(func.pg_sleep(0.5))
+        assert search_module._within_budget(conn, slow) is None
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        quick = select(literal(7))
+        assert search_module._within_budget(conn, quick) == [7]
 
 
 @pytest.mark.usefixtures("index_probe")

@@ -44,7 +44,9 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    text,
 )
+from sqlalchemy.exc import OperationalError
 
 from .engine import Database
 from .rows import sessions_t
@@ -69,9 +71,14 @@ SESSION_PROBE = 2000
 #: the term as common (see :meth:`Search._newest_on_postgresql`).
 INDEX_PROBE = 1000
 #: PostgreSQL: the newest documents a search checks one by one before it asks
-#: the trigram index, and the most it walks on when they show matches.
+#: the trigram index, and the most it walks on when the index is out of time.
 RECENT_WALK = 1000
 WALK_MAX = 10_000
+#: PostgreSQL: the time the trigram index may take to find the older matches
+#: before the search walks on instead (ms).
+INDEX_BUDGET_MS = 50
+#: PostgreSQL's SQLSTATE of a statement cancelled by ``statement_timeout``.
+_QUERY_CANCELED = "57014"
 #: PostgreSQL: matches among the newest :data:`RECENT_WALK` documents that make a
 #: term common for a session list (see :meth:`Search.session_ids`).
 COMMON_MATCHES = 10
@@ -322,20 +329,49 @@ def _facet(column: Any, facet: Facet) -> list[ColumnElement[bool]]:
 _PLANNER_SWITCHES = ("enable_seqscan", "enable_indexscan", "enable_bitmapscan")
 
 
-def _serial(conn: Connection) -> None:
-    """PostgreSQL: no JIT compilation and no parallel workers for the next
-    statements of this transaction. A walk that stops after a page of rows is
-    costed as if it read the table (the planner cannot know where the matches
-    are), which buys a JIT compilation (tens of ms) and workers it never needs."""
-    conn.exec_driver_sql("SET LOCAL jit = off")
-    conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+def _settings(conn: Connection, **values: str) -> None:
+    """PostgreSQL: set ``values`` for the rest of this transaction (or savepoint),
+    in one round trip."""
+    calls = ", ".join(f"set_config('{name}', :{name}, true)" for name in values)
+    conn.execute(text(f"SELECT {calls}"), values)
 
 
-def _plan(conn: Connection, *off: str) -> None:
-    """PostgreSQL: turn the planner's ``off`` ways of reading a table off for the
-    next statements of this transaction (none: all back on)."""
-    for switch in _PLANNER_SWITCHES:
-        conn.exec_driver_sql(f"SET LOCAL {switch} = {'off' if switch in off else 'on'}")
+def _serial() -> dict[str, str]:
+    """PostgreSQL: no JIT compilation and no parallel workers, as settings for
+    :func:`_settings`. A walk that stops after a page of rows is costed as if it
+    read the table (the planner cannot know where the matches are), which buys a
+    JIT compilation (tens of ms) and workers it never needs."""
+    return {"jit": "off", "max_parallel_workers_per_gather": "0"}
+
+
+_PLANNER_SWITCHES = ("enable_seqscan", "enable_indexscan", "enable_bitmapscan")
+
+
+def _plan(*off: str) -> dict[str, str]:
+    """PostgreSQL: the planner's ``off`` ways of reading a table turned off (the
+    others on), as settings for :func:`_settings`."""
+    return {switch: "off" if switch in off else "on" for switch in _PLANNER_SWITCHES}
+
+
+#: The two ways a search reads ``search_docs`` on PostgreSQL.
+_WALK = _plan("enable_bitmapscan", "enable_seqscan")
+_INDEX = _plan("enable_seqscan", "enable_indexscan")
+
+
+def _within_budget(conn: Connection, probe: Select[Any]) -> list[int] | None:
+    """PostgreSQL: the ids ``probe`` selects through the trigram index, or None
+    when it takes more than :data:`INDEX_BUDGET_MS` (it is cancelled; the rest of
+    the transaction goes on)."""
+    try:
+        with conn.begin_nested():
+            _settings(conn, **_INDEX, statement_timeout=str(INDEX_BUDGET_MS))
+            found = [int(i) for i in conn.execute(probe).scalars()]
+            _settings(conn, **_WALK, statement_timeout="0")
+            return found
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != _QUERY_CANCELED:
+            raise
+        return None
 
 
 class Search:
@@ -427,53 +463,54 @@ class Search:
         limit: int,
         after: int | None,
     ) -> list[Any]:
-        """The newest matches, below ``after``, in three bounded steps.
+        """The newest matches, below ``after``, in bounded steps.
 
         A GIN trigram index gives every match at once (a bitmap, in no order),
         after reading the whole posting list of each of the term's trigrams: quick
         for a term of rare trigrams, slow for a common word or a phrase of common
         trigrams (hundreds of ms at a million texts), however few rows are wanted.
         Walking the texts newest first (the primary key) and checking each is the
-        other way round. So:
+        other way round. The planner cannot tell which (its estimate for an
+        ``ILIKE`` is a guess), so:
 
         1. the newest :data:`RECENT_WALK` texts are checked one by one;
-        2. if they hold matches but too few, the walk goes on over as many texts
-           as their density says the rest of the page needs (at most
-           :data:`WALK_MAX`);
-        3. below that, the trigram index is asked, with a probe that stops at
-           :data:`INDEX_PROBE` matches: fewer, and those are all the older ones;
-           more, and the walk goes on down, checking each text until the page is
-           full.
+        2. the trigram index is asked for the older matches with a probe that
+           stops at :data:`INDEX_PROBE` matches and may take at most
+           :data:`INDEX_BUDGET_MS`: fewer matches, and those are all of them;
+        3. more matches, or a probe out of time (common trigrams), and the walk
+           goes on down, :data:`WALK_MAX` texts at most after a probe out of time
+           (then the index is asked again, without a budget).
 
         Every step reads a disjoint range of ids, newest first: the answer is the
         one a plain "matches, newest first" gives.
         """
         matches = self._conditions(query)
         top = after if after is not None else self._top(conn) + 1
-        _serial(conn)
-        _plan(conn, "enable_bitmapscan", "enable_seqscan")
+        _settings(conn, **_serial(), **_WALK)
         newest = select(*columns).where(*where).order_by(d.id.desc())
 
-        def walk(low: int, high: int, n: int) -> list[Any]:
-            return list(conn.execute(newest.where(*matches, d.id >= low, d.id < high).limit(n)))
+        def walk(n: int, *bounds: ColumnElement[bool]) -> list[Any]:
+            return list(conn.execute(newest.where(*matches, *bounds).limit(n)))
 
         floor = top - RECENT_WALK
-        rows = walk(floor, top, limit)
-        if rows and len(rows) < limit:
-            # Matches as dense as in the newest texts fill the page within ``span``.
-            span = min(WALK_MAX, 2 * (limit - len(rows)) * RECENT_WALK // len(rows))
-            rows += walk(floor - span, floor, limit - len(rows))
-            floor -= span
+        rows = walk(limit, d.id >= floor, d.id < top)
         if len(rows) >= limit or floor <= 0:
             return rows
-        _plan(conn, "enable_seqscan", "enable_indexscan")
         probe = select(d.id).where(*matches, d.id < floor).limit(INDEX_PROBE + 1)
-        found = list(conn.execute(probe).scalars())
-        _plan(conn, "enable_bitmapscan", "enable_seqscan")
+        found = _within_budget(conn, probe)
+        if found is None:
+            # Common trigrams: walk on as far as a page of a phrase needs, at most.
+            rows += walk(limit - len(rows), d.id >= floor - WALK_MAX, d.id < floor)
+            floor -= WALK_MAX
+            if len(rows) >= limit or floor <= 0:
+                return rows
+            _settings(conn, **_INDEX)
+            found = list(conn.execute(probe.where(d.id < floor)).scalars())
+            _settings(conn, **_WALK)
         rest = limit - len(rows)
         if len(found) <= INDEX_PROBE:
             return rows + list(conn.execute(newest.where(d.id.in_(found)).limit(rest)))
-        return rows + list(conn.execute(newest.where(*matches, d.id < floor).limit(rest)))
+        return rows + walk(rest, d.id < floor)
 
     def _top(self, conn: Connection) -> int:
         """The newest document's id (0: none)."""
@@ -483,8 +520,7 @@ class Search:
         """PostgreSQL: the sessions of up to ``limit`` matching texts, in no order,
         through the trigram index."""
         with self.store.read() as conn:
-            _serial(conn)
-            _plan(conn, "enable_seqscan", "enable_indexscan")
+            _settings(conn, **_serial(), **_INDEX)
             probe = select(d.session_id).where(*self._conditions(query)).limit(limit)
             return list(conn.execute(probe).scalars())
 
@@ -493,8 +529,7 @@ class Search:
         :data:`RECENT_WALK` texts match (checked one by one, newest first)."""
         with self.store.read() as conn:
             top = self._top(conn)
-            _serial(conn)
-            _plan(conn, "enable_bitmapscan", "enable_seqscan")
+            _settings(conn, **_serial(), **_WALK)
             recent = (
                 select(d.id)
                 .where(*self._conditions(query), d.id > top - RECENT_WALK)
