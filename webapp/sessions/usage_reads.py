@@ -223,6 +223,7 @@ class UsageReads:
                     starts.append(hour)
             if not starts:
                 return []
+            stop = as_utc(until) if until is not None else starts[-1] + BLOCK_LENGTH
             # A CTE: SQLite knows no column names on a VALUES in FROM.
             spans = (
                 values(
@@ -230,10 +231,13 @@ class UsageReads:
                     column("block_end", r.period_start.type),
                     name="blocks",
                 )
-                .data([(start, start + BLOCK_LENGTH) for start in starts])
+                .data([(start, min(start + BLOCK_LENGTH, stop)) for start in starts])
                 .cte("blocks")
             )
-            sums = self._rollup_range(
+            # Each block's own bounds are the only ones on the rollups (the range
+            # is in them): with the range's too, SQLite reads from its start for
+            # every block.
+            sums = (
                 select(
                     spans.c.block_start,
                     r.model,
@@ -244,13 +248,13 @@ class UsageReads:
                 .select_from(spans)
                 .join(
                     usage_rollups_t,
-                    (r.period_start >= spans.c.block_start) & (r.period_start < spans.c.block_end),
+                    (r.dimension == Dimension.MODEL.value)
+                    & (r.period_start >= spans.c.block_start)
+                    & (r.period_start < spans.c.block_end),
                 )
-                .group_by(spans.c.block_start, r.model),
-                Dimension.MODEL,
-                since,
-                until,
-            ).order_by(spans.c.block_start, r.model)
+                .group_by(spans.c.block_start, r.model)
+                .order_by(spans.c.block_start, r.model)
+            )
             rows = conn.execute(sums).all()
         blocks: dict[datetime, UsageBlock] = {}
         for row in rows:
