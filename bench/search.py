@@ -221,7 +221,8 @@ def main() -> None:
             text("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM search_docs)")
         ).one()
         size: dict[str, Any] = index_size(conn)
-    print(f"- demo with the index on: {demo_s:.0f} s; {counts[0]} messages, {counts[1]} texts")
+    filled = "reused (--reuse)" if args.reuse else f"demo with the index on: {demo_s:.0f} s"
+    print(f"- database {filled}; {counts[0]} messages, {counts[1]} texts")
     share = size["index_bytes"] / size["database_bytes"] if size["database_bytes"] else 0
     print(
         f"- index: {size['index_bytes'] / 2**20:.0f} MiB of {size['database_bytes'] / 2**20:.0f}"
