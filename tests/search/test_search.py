@@ -271,6 +271,22 @@ def index_probe(
     return request.param
 
 
+def test_a_search_inside_a_write_leaves_the_planner_as_it_was(
+    search: Search, board: Manager
+) -> None:
+    if search.store.dialect != "postgresql":
+        pytest.skip("the planner settings are PostgreSQL's")
+    sid = running(board)
+    board.append_message(sid, Message("user", "needle in a write"))
+    with search.store.write() as conn:
+        before = conn.exec_driver_sql("SHOW jit").scalar()
+        assert search.hits(parse("needle")).hits
+        assert search.session_ids(parse("needle")) is not None
+        assert conn.exec_driver_sql("SHOW enable_seqscan").scalar() == "on"
+        assert conn.exec_driver_sql("SHOW enable_bitmapscan").scalar() == "on"
+        assert conn.exec_driver_sql("SHOW jit").scalar() == before
+
+
 def test_an_index_probe_out_of_time_is_cancelled_and_the_read_goes_on(
     search: Search, board: Manager
 ) -> None:

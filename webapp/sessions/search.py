@@ -26,7 +26,8 @@ text around the first match, HTML-escaped, with every match wrapped in
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -443,9 +444,10 @@ class Search:
         """Up to ``limit`` rows of ``columns`` of the matching documents newest
         first (below document ``after``), read in one snapshot."""
         rows: list[Any] = []
-        with self.store.read() as conn:
-            if self.store.dialect == "postgresql" and not query.bounded:
+        if self.store.dialect == "postgresql" and not query.bounded:
+            with self._tuned() as conn:
                 return self._newest_on_postgresql(conn, query, columns, where, limit, after)
+        with self.store.read() as conn:
             for stmt, key in self._matching(query, columns, where):
                 if after is not None:
                     stmt = stmt.where(key < after)
@@ -512,6 +514,18 @@ class Search:
             return rows + list(conn.execute(newest.where(d.id.in_(found)).limit(rest)))
         return rows + walk(rest, d.id < floor)
 
+    @contextmanager
+    def _tuned(self) -> Iterator[Connection]:
+        """PostgreSQL: a read whose planner settings (:func:`_settings`) end with
+        it, also inside an open write: it runs in a savepoint rolled back at its
+        end."""
+        with self.store.read() as conn:
+            nested = conn.begin_nested()
+            try:
+                yield conn
+            finally:
+                nested.rollback()
+
     def _top(self, conn: Connection) -> int:
         """The newest document's id (0: none)."""
         return int(conn.execute(select(func.coalesce(func.max(d.id), 0))).scalar_one())
@@ -519,7 +533,7 @@ class Search:
     def _any_on_postgresql(self, query: SearchQuery, limit: int) -> list[str]:
         """PostgreSQL: the sessions of up to ``limit`` matching texts, in no order,
         through the trigram index."""
-        with self.store.read() as conn:
+        with self._tuned() as conn:
             _settings(conn, **_serial(), **_INDEX)
             probe = select(d.session_id).where(*self._conditions(query)).limit(limit)
             return list(conn.execute(probe).scalars())
@@ -527,7 +541,7 @@ class Search:
     def _common_on_postgresql(self, query: SearchQuery) -> bool:
         """PostgreSQL: whether at least :data:`COMMON_MATCHES` of the newest
         :data:`RECENT_WALK` texts match (checked one by one, newest first)."""
-        with self.store.read() as conn:
+        with self._tuned() as conn:
             top = self._top(conn)
             _settings(conn, **_serial(), **_WALK)
             recent = (
