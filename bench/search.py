@@ -2,6 +2,10 @@
 prints a Markdown report.
 
     .venv/bin/python bench/search.py [--sessions 100000] [--database-url URL] [--repeat 50]
+                                     [--reuse] [--no-appends]
+
+``--reuse`` measures a database this benchmark filled before (at ``--database-url``)
+instead of filling it again; ``--no-appends`` skips step 3.
 
 1. What ``sessionboard demo --sessions N`` does, with the index on (at head),
    plus a few sessions holding a rare word and Japanese text.
@@ -111,9 +115,26 @@ def first_sessions(
     return search.session_hits(query, [r.id for r in page.rows])
 
 
+def _newest_documents(store: MessageStore) -> object:
+    with store.read() as conn:
+        return conn.execute(
+            text("SELECT id, session_id, at FROM search_docs ORDER BY id DESC LIMIT 50")
+        ).all()
+
+
 def search_rows(store: MessageStore, repeat: int) -> list[str]:
     search, read = Search(store), ReadModel(store)
     rows = []
+    # The floor, in the same run: the list's first page without a search, and a
+    # page of 50 documents read newest first by id (what a page of hits reads
+    # when nothing is to be checked).
+    for statuses in ((), ("failed",)):
+        label = "floor: the list, no search" + (" + status=failed" if statuses else "")
+        s50, s99 = percentiles(
+            partial(read.list_sessions, SessionFilter(statuses=statuses), limit=50), repeat
+        )
+        h50, h99 = percentiles(partial(_newest_documents, store), repeat)
+        rows.append(f"| {label} | 50 | {h50:.1f} | {h99:.1f} | {s50:.1f} | {s99:.1f} |")
     for name, typed in QUERIES.items():
         query = parse(typed)
         for statuses in ((), ("failed",)):
@@ -176,11 +197,23 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--appends", type=int, default=300, help="single appends per run")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure the filled database at --database-url"
+    )
+    parser.add_argument("--no-appends", action="store_true", help="skip the append benchmark")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sb-search-bench-"))
     url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
-    store, demo_s = generate(url, args.sessions)
-    add_markers(Manager(Config(), store))
+    if args.reuse:
+        store, demo_s = MessageStore(url), float("nan")
+        keep_fts_current(store.engine)
+    else:
+        store, demo_s = generate(url, args.sessions)
+        add_markers(Manager(Config(), store))
+    if store.dialect == "postgresql":
+        # The planner's statistics, as autovacuum keeps them (off on the test server).
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
     engine_name = store.dialect
     print(f"## Search on {engine_name}, {args.sessions} demo sessions\n")
     with store.read() as conn:
@@ -188,7 +221,8 @@ def main() -> None:
             text("SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM search_docs)")
         ).one()
         size: dict[str, Any] = index_size(conn)
-    print(f"- demo with the index on: {demo_s:.0f} s; {counts[0]} messages, {counts[1]} texts")
+    filled = "reused (--reuse)" if args.reuse else f"demo with the index on: {demo_s:.0f} s"
+    print(f"- database {filled}; {counts[0]} messages, {counts[1]} texts")
     share = size["index_bytes"] / size["database_bytes"] if size["database_bytes"] else 0
     print(
         f"- index: {size['index_bytes'] / 2**20:.0f} MiB of {size['database_bytes'] / 2**20:.0f}"
@@ -201,6 +235,8 @@ def main() -> None:
     for row in search_rows(store, args.repeat):
         print(row)
     store.close()
+    if args.no_appends:
+        return
     with fresh_database(url, "append_on", folder) as on_url:
         on = append_rate(on_url, "head", args.appends, args.appends // 10)
     with fresh_database(url, "append_off", folder) as off_url:

@@ -1,5 +1,6 @@
 // The transcript's noise toggles (thinking, tool details, hooks and system lines),
-// in the URL and remembered per browser, and where a running session opens.
+// in the URL and remembered per browser, where a running session opens, and the
+// search hit shown (marked and scrolled to, also after a step to another hit).
 // No eval, no inline handlers: the page runs under a strict Content-Security-Policy.
 (function () {
   "use strict";
@@ -73,7 +74,28 @@
     }
   }
 
+  // The hit the navigation names: marked, its tool call opened, brought into view.
+  // Marked by an attribute, not a class: htmx's settle step puts back the class
+  // of an element whose id was on the page before the swap.
+  function showHit(scroll) {
+    var marked = document.querySelectorAll("[data-hit-shown]");
+    for (var i = 0; i < marked.length; i++) marked[i].removeAttribute("data-hit-shown");
+    var nav = document.querySelector(".hit-nav[data-hit]");
+    if (!nav) return;
+    var target = document.getElementById("m-" + nav.getAttribute("data-hit"));
+    if (!target) return;
+    // A tool result's anchor is an empty mark inside its call: show the call.
+    var box = target.classList.contains("anchor") ? target.closest("details") || target : target;
+    // Open every fold it is in (a run of tools, the call): a closed one hides it.
+    for (var fold = box; fold; fold = fold.parentElement) {
+      if (fold.tagName === "DETAILS") fold.open = true;
+    }
+    box.setAttribute("data-hit-shown", "");
+    if (scroll) box.scrollIntoView({ block: "center" });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    showHit(!window.location.hash);
     var transcript = document.querySelector("[data-transcript]");
     if (!transcript) return;
     var initial = initialState();
@@ -97,14 +119,26 @@
       showControls(state);
     });
 
-    // Turns that arrive later (live updates, a subagent opened in place) follow the toggles.
+    // Turns that arrive later (live updates, a subagent opened in place, a step to
+    // another hit) follow the toggles.
+    // The area a step swaps is itself replaced: watch what holds it.
+    var area = transcript.closest("[data-transcript-area]");
+    var observed = area && area.parentElement ? area.parentElement : transcript;
     new MutationObserver(function (records) {
       records.forEach(function (record) {
         record.addedNodes.forEach(function (node) {
-          if (node.nodeType === 1) applyOn(node, state);
+          if (node.nodeType !== 1) return;
+          applyOn(node, state);
+          if (node.matches("[data-transcript-area]")) {
+            showControls(state);
+            // After htmx has settled the swap (it may still move or restore things).
+            window.setTimeout(function () {
+              showHit(true);
+            }, 50);
+          }
         });
       });
-    }).observe(transcript, { childList: true, subtree: true });
+    }).observe(observed, { childList: true, subtree: true });
 
     // A running session opens at its end (unless a link points somewhere).
     if (transcript.hasAttribute("data-live") && !window.location.hash) {

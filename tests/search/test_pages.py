@@ -80,6 +80,41 @@ def test_a_snippet_opens_the_session_at_its_message(client: Any, auth: Any) -> N
     assert "Next hit" in opened
 
 
+def test_a_step_to_another_hit_loads_the_turns_around_it_in_place(
+    client: Any, auth: Any, app: Any
+) -> None:
+    with app.app_context():
+        manager = get_manager()
+        s = manager.create("a long session", expires_at=None)
+        manager.set_running(s.id)
+        texts = ["the needle at the start"] + [f"filler {i}" for i in range(400)]
+        texts.append("the needle at the end")
+        manager.append_messages(s.id, [Message("assistant", t) for t in texts])
+        messages = manager.get_messages(s.id) or []
+        manager.set_completed(s.id, "done")
+    first, last = messages[0].id, messages[-1].id
+    auth.login("viewer")
+    opened = page(client, f"/sessions/{s.id}?q=needle&hit={first}")
+    assert f'id="m-{first}"' in opened and f'id="m-{last}"' not in opened
+    step = re.search(
+        r'<a rel="next" href="([^"]+)" hx-get="([^"]+)" hx-target="#transcript-area"', opened
+    )
+    assert step and step.group(1) == f"{step.group(2)}#m-{last}"
+    url = step.group(2).replace("&amp;", "&")
+    assert f"hit={last}" in url
+    response = client.get(url, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    fragment = response.data.decode()
+    # The transcript around the later hit and the navigation, not a whole page.
+    assert fragment.lstrip().startswith('<div id="transcript-area"') and "<html" not in fragment
+    assert f'id="m-{last}"' in fragment and f'id="m-{first}"' not in fragment
+    assert f'data-hit="{last}"' in fragment and "Hit 2 of 2" in fragment
+    assert re.search(rf'<a rel="prev" href="[^"]*hit={first}[^"]*" hx-get=', fragment)
+    # Without htmx (or on a history restore) the same URL is the whole page.
+    whole = page(client, url)
+    assert "<html" in whole and "Hit 2 of 2" in whole
+
+
 def test_snippets_are_escaped(client: Any, auth: Any, app: Any) -> None:
     with app.app_context():
         manager = get_manager()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 
 import webapp.sessions.search as search_module
 from tests.conftest import FakeClock
@@ -245,12 +245,59 @@ def test_short_queries_scan_the_latest_texts_only(
     assert search.hits(parse("古い修正")).hits != []  # three characters: the index
 
 
-@pytest.fixture(params=[2000, 1], ids=["few matches", "common"])
-def index_probe(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    """Both ways PostgreSQL reads hits: all matches through the trigram index, or
-    the documents newest first, each checked (the probe's size picks)."""
-    monkeypatch.setattr(search_module, "INDEX_PROBE", request.param)
-    return int(request.param)
+@pytest.fixture(
+    params=[
+        (2000, 1000, 10000, False),
+        (2000, 1, 1, False),
+        (1, 1, 1, False),
+        (2000, 2, 3, True),
+        (2000, 1, 1, True),
+    ],
+    ids=["newest texts", "few matches", "common", "index out of time", "then the index"],
+)
+def index_probe(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, int, int, bool]:
+    """Every step PostgreSQL reads hits with: the newest texts checked one by one,
+    the trigram index's matches (or its probe out of time: the walk on, then the
+    index without a budget), or the walk down to the end (the sizes pick which
+    ones run)."""
+    probe, walk, walk_max, out_of_time = request.param
+    monkeypatch.setattr(search_module, "INDEX_PROBE", probe)
+    monkeypatch.setattr(search_module, "RECENT_WALK", walk)
+    monkeypatch.setattr(search_module, "WALK_MAX", walk_max)
+    if out_of_time:
+        monkeypatch.setattr(search_module, "_within_budget", lambda _conn, _probe: None)
+    return request.param
+
+
+def test_a_search_inside_a_write_leaves_the_planner_as_it_was(
+    search: Search, board: Manager
+) -> None:
+    if search.store.dialect != "postgresql":
+        pytest.skip("the planner settings are PostgreSQL's")
+    sid = running(board)
+    board.append_message(sid, Message("user", "needle in a write"))
+    with search.store.write() as conn:
+        before = conn.exec_driver_sql("SHOW jit").scalar()
+        assert search.hits(parse("needle")).hits
+        assert search.session_ids(parse("needle")) is not None
+        assert conn.exec_driver_sql("SHOW enable_seqscan").scalar() == "on"
+        assert conn.exec_driver_sql("SHOW enable_bitmapscan").scalar() == "on"
+        assert conn.exec_driver_sql("SHOW jit").scalar() == before
+
+
+def test_an_index_probe_out_of_time_is_cancelled_and_the_read_goes_on(
+    search: Search, board: Manager
+) -> None:
+    if search.store.dialect != "postgresql":
+        pytest.skip("the trigram index's time budget is PostgreSQL's")
+    with search.store.read() as conn:
+        slow = select(func.pg_sleep(0.5))
+        assert search_module._within_budget(conn, slow) is None
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        quick = select(literal(7))
+        assert search_module._within_budget(conn, quick) == [7]
 
 
 @pytest.mark.usefixtures("index_probe")
@@ -288,9 +335,9 @@ def test_hits_keep_to_the_list_filters(board: Manager, search: Search) -> None:
 
 
 @pytest.mark.parametrize(
-    ("probe", "probe_max", "sparse"),
-    [(2000, 20000, 0.1), (1, 20000, 0.0), (1, 1, 0.0)],
-    ids=["few matches", "spread thin", "common"],
+    ("probe", "probe_max", "sparse", "common"),
+    [(2000, 20000, 0.1, 10), (1, 20000, 0.0, 10), (1, 1, 0.0, 10), (2000, 20000, 0.1, 1)],
+    ids=["few matches", "spread thin", "common", "common among the newest"],
 )
 def test_session_list_narrowed_by_a_search(
     board: Manager,
@@ -300,12 +347,16 @@ def test_session_list_narrowed_by_a_search(
     probe: int,
     probe_max: int,
     sparse: float,
+    common: int,
 ) -> None:
-    """The three ways of narrowing (the matching sessions' ids after one probe or
-    a longer one, or "has a match" checked session by session) give the same pages."""
+    """The ways of narrowing (the matching sessions' ids after one probe or a
+    longer one, or "has a match" checked session by session, which PostgreSQL
+    takes for a term common among the newest texts or with more matches than one
+    probe) give the same pages."""
     monkeypatch.setattr(search_module, "SESSION_PROBE", probe)
     monkeypatch.setattr(search_module, "SESSION_PROBE_MAX", probe_max)
     monkeypatch.setattr(search_module, "SPARSE_SPAN", sparse)
+    monkeypatch.setattr(search_module, "COMMON_MATCHES", common)
     ids = []
     for i in range(6):
         clock.advance(minutes=1)
@@ -326,7 +377,11 @@ def test_session_list_narrowed_by_a_search(
             position = page.older
 
     narrowing = str(search.session_ids(parse("common")))
-    assert ("search_docs.session_id = sessions.id" in narrowing) == (probe_max == 1)
+    if search.store.dialect == "postgresql":
+        correlated = probe == 1 or common == 1
+    else:
+        correlated = probe_max == 1
+    assert ("search_docs.session_id = sessions.id" in narrowing) == correlated
     assert listed("common") == [ids[5], ids[3], ids[1]]
     assert listed("common", statuses=("failed",)) == [ids[5]]
     assert listed("nothing like it") == []

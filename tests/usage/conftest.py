@@ -51,7 +51,8 @@ def entries(store: MessageStore) -> list[Any]:
         return list(conn.execute(select(usage_entries_t).order_by(e.at, e.id)))
 
 
-def _totals(row: Any) -> UsageTotals:
+def entry_totals(row: Any) -> UsageTotals:
+    """One ledger entry as totals (one response)."""
     usage = Usage(row.input, row.output, row.cache_read, row.cache_write_5m, row.cache_write_1h)
     return UsageTotals(usage, row.cost_nanos or 0, 1, int(row.cost_nanos is not None))
 
@@ -80,7 +81,7 @@ def assert_in_step(store: MessageStore) -> None:
     sessions: dict[tuple[str, str], UsageTotals] = defaultdict(UsageTotals)
     rollups: dict[tuple[str, datetime, str, str], UsageTotals] = defaultdict(UsageTotals)
     for row in entries(store):
-        totals = _totals(row)
+        totals = entry_totals(row)
         sessions[(row.session_id, row.model)] += totals
         labels = Labels(row.project, row.runner, row.user_name)
         for dimension in Dimension:

@@ -4,6 +4,7 @@ indexes (EXPLAIN shows no scan of sessions, messages or rollups)."""
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from tests.usage.conftest import usage_message
+from tests.usage.conftest import entries, entry_totals, usage_message
 from webapp.sessions import Manager, usage_reads
 from webapp.sessions.queries import ReadModel
-from webapp.sessions.usage import Dimension
+from webapp.sessions.usage import Dimension, UsageTotals
 from webapp.sessions.usage_reads import UsageGroup
 
 DAY1 = datetime(2026, 1, 15, tzinfo=UTC)
@@ -155,7 +156,8 @@ def test_the_aggregates_read_no_table_from_end_to_end(manager: Manager, filled: 
             conn.execute(filled.sessions_using("claude-opus-4-5")).all()
     finally:
         event.remove(store.engine, "before_cursor_execute", capture)
-    assert len(statements) == 16  # costly_sessions: a bounded count, then the query
+    # costly_sessions: a bounded count, then the query; usage_blocks: the hours, then the sums
+    assert len(statements) == 17
     for statement, parameters in statements:
         assert " messages" not in statement
         with store.read() as conn:
@@ -199,3 +201,38 @@ def test_the_costliest_sessions_are_the_same_down_either_index(
     many = [filled.costly_sessions(since, until, limit=2) for since, until in ranges]
     assert few == many
     assert [len(rows) for rows in few] == [2, 2, 0]
+
+
+def _blocks_from_entries(store: Any, since: datetime | None = None) -> list[Any]:
+    """ccusage's blocks summed straight from the ledger's entries: a response at or
+    after its block's start + 5 hours starts a block at its own hour."""
+    blocks: list[tuple[datetime, datetime, datetime, dict[str, UsageTotals]]] = []
+    for entry in entries(store):
+        if since is not None and entry.at < since:
+            continue
+        if not blocks or entry.at >= blocks[-1][0] + usage_reads.BLOCK_LENGTH:
+            hour = entry.at.replace(minute=0, second=0, microsecond=0)
+            blocks.append((hour, entry.at, entry.at, {}))
+        start, first_at, _last, models = blocks[-1]
+        models[entry.model] = models.get(entry.model, UsageTotals()) + entry_totals(entry)
+        blocks[-1] = (start, first_at, entry.at, models)
+    return blocks
+
+
+def test_five_hour_blocks_equal_a_direct_computation_from_the_ledger(manager: Manager) -> None:
+    rng = random.Random(14)
+    models = ["claude-haiku-4-5", "claude-opus-4-5", "claude-fable-5"]
+    at = DAY1
+    messages = []
+    for _ in range(120):
+        # Mostly minutes apart, sometimes hours: blocks of every length and gaps.
+        at += timedelta(minutes=rng.choice([1, 7, 25, 59, 61, 130, 299, 300, 301, 420]))
+        messages.append(usage_message(rng.choice(models), at=at, output=rng.randint(1, 999)))
+    manager.append_messages(_session(manager), messages)
+    reads = ReadModel(manager.store)
+    since = DAY1 + timedelta(hours=31, minutes=20)
+    for start in (None, since):
+        got = [(b.start, b.first_at, b.last_at, b.models) for b in reads.usage_blocks(start)]
+        want = _blocks_from_entries(manager.store, start and start.replace(minute=0))
+        assert len(got) > 10
+        assert got == want

@@ -128,7 +128,8 @@ def _search_context(text: str, session_ids: list[str]) -> dict[str, Any]:
 def session_page(session_id: str) -> Response:
     """A session: header, its transcript as turns (a finished one from its first
     prompt, a running one at its end, or ``around`` a message), its actions; with a
-    search (``q``), opened at hit ``hit`` with the next and previous ones."""
+    search (``q``), opened at hit ``hit`` with the next and previous ones. htmx
+    asking for a fragment (a step to another hit) gets the transcript part only."""
     session = _session_or_404(session_id)
     live = _is_live(session)
     text = params.text(request.args, "q", MAX_SEARCH)
@@ -138,23 +139,29 @@ def session_page(session_id: str) -> Response:
         args = MultiDict(args)
         args["around"] = str(hit)
     hits = get_queries().search.transcript_hits(parse(text), session.id) if text else []
+    context = {
+        "session": session,
+        "live": live,
+        "can_review": can("review"),
+        "comments": review.comments_by_message(session.id),
+        "q": text,
+        "hit": hit,
+        "hits": hits,
+        **turns.page_context(session, args, live=live),
+    }
+    if wants_fragment():
+        # A step to another hit: the transcript around it and the hit navigation.
+        return html(render_template("dashboard/_transcript_area.html", **context))
     return html(
         render_template(
             "dashboard/session.html",
-            session=session,
             review=review.session_review(session.id),
-            can_review=can("review"),
             can_admin=can("admin"),
-            live=live,
             extend_hours=EXTEND_HOURS,
             counts=get_queries().count_by_status(),
             retention=queries.retention_notice(session),
-            comments=review.comments_by_message(session.id),
-            q=text,
-            hit=hit,
-            hits=hits,
-            **turns.page_context(session, args, live=live),
             usage=usage.session_usage(get_queries(), session.id),
+            **context,
         )
     )
 

@@ -26,7 +26,8 @@ text around the first match, HTML-escaped, with every match wrapped in
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,7 +45,9 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    text,
 )
+from sqlalchemy.exc import OperationalError
 
 from .engine import Database
 from .rows import sessions_t
@@ -68,6 +71,18 @@ SESSION_PROBE = 2000
 #: PostgreSQL: matches a probe through the trigram index reads before it takes
 #: the term as common (see :meth:`Search._newest_on_postgresql`).
 INDEX_PROBE = 1000
+#: PostgreSQL: the newest documents a search checks one by one before it asks
+#: the trigram index, and the most it walks on when the index is out of time.
+RECENT_WALK = 1000
+WALK_MAX = 10_000
+#: PostgreSQL: the time the trigram index may take to find the older matches
+#: before the search walks on instead (ms).
+INDEX_BUDGET_MS = 50
+#: PostgreSQL's SQLSTATE of a statement cancelled by ``statement_timeout``.
+_QUERY_CANCELED = "57014"
+#: PostgreSQL: matches among the newest :data:`RECENT_WALK` documents that make a
+#: term common for a session list (see :meth:`Search.session_ids`).
+COMMON_MATCHES = 10
 #: How many matching documents a thinly spread term reads for its sessions' ids.
 SESSION_PROBE_MAX = 20_000
 #: The share of the index the first probe must reach back over to count as thin.
@@ -315,11 +330,49 @@ def _facet(column: Any, facet: Facet) -> list[ColumnElement[bool]]:
 _PLANNER_SWITCHES = ("enable_seqscan", "enable_indexscan", "enable_bitmapscan")
 
 
-def _plan(conn: Connection, *off: str) -> None:
-    """PostgreSQL: turn the planner's ``off`` ways of reading a table off for the
-    next statements of this transaction (none: all back on)."""
-    for switch in _PLANNER_SWITCHES:
-        conn.exec_driver_sql(f"SET LOCAL {switch} = {'off' if switch in off else 'on'}")
+def _settings(conn: Connection, **values: str) -> None:
+    """PostgreSQL: set ``values`` for the rest of this transaction (or savepoint),
+    in one round trip."""
+    calls = ", ".join(f"set_config('{name}', :{name}, true)" for name in values)
+    conn.execute(text(f"SELECT {calls}"), values)
+
+
+def _serial() -> dict[str, str]:
+    """PostgreSQL: no JIT compilation and no parallel workers, as settings for
+    :func:`_settings`. A walk that stops after a page of rows is costed as if it
+    read the table (the planner cannot know where the matches are), which buys a
+    JIT compilation (tens of ms) and workers it never needs."""
+    return {"jit": "off", "max_parallel_workers_per_gather": "0"}
+
+
+_PLANNER_SWITCHES = ("enable_seqscan", "enable_indexscan", "enable_bitmapscan")
+
+
+def _plan(*off: str) -> dict[str, str]:
+    """PostgreSQL: the planner's ``off`` ways of reading a table turned off (the
+    others on), as settings for :func:`_settings`."""
+    return {switch: "off" if switch in off else "on" for switch in _PLANNER_SWITCHES}
+
+
+#: The two ways a search reads ``search_docs`` on PostgreSQL.
+_WALK = _plan("enable_bitmapscan", "enable_seqscan")
+_INDEX = _plan("enable_seqscan", "enable_indexscan")
+
+
+def _within_budget(conn: Connection, probe: Select[Any]) -> list[int] | None:
+    """PostgreSQL: the ids ``probe`` selects through the trigram index, or None
+    when it takes more than :data:`INDEX_BUDGET_MS` (it is cancelled; the rest of
+    the transaction goes on)."""
+    try:
+        with conn.begin_nested():
+            _settings(conn, **_INDEX, statement_timeout=str(INDEX_BUDGET_MS))
+            found = [int(i) for i in conn.execute(probe).scalars()]
+            _settings(conn, **_WALK, statement_timeout="0")
+            return found
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != _QUERY_CANCELED:
+            raise
+        return None
 
 
 class Search:
@@ -391,9 +444,10 @@ class Search:
         """Up to ``limit`` rows of ``columns`` of the matching documents newest
         first (below document ``after``), read in one snapshot."""
         rows: list[Any] = []
-        with self.store.read() as conn:
-            if self.store.dialect == "postgresql" and not query.bounded:
+        if self.store.dialect == "postgresql" and not query.bounded:
+            with self._tuned() as conn:
                 return self._newest_on_postgresql(conn, query, columns, where, limit, after)
+        with self.store.read() as conn:
             for stmt, key in self._matching(query, columns, where):
                 if after is not None:
                     stmt = stmt.where(key < after)
@@ -411,24 +465,92 @@ class Search:
         limit: int,
         after: int | None,
     ) -> list[Any]:
-        """The trigram index finds every match at once (a bitmap): quick when they
-        are few, slow to sort when they are many. Walking the documents newest
-        first and checking each is the other way round. A probe through the
-        index that stops at :data:`INDEX_PROBE` matches picks one."""
+        """The newest matches, below ``after``, in bounded steps.
+
+        A GIN trigram index gives every match at once (a bitmap, in no order),
+        after reading the whole posting list of each of the term's trigrams: quick
+        for a term of rare trigrams, slow for a common word or a phrase of common
+        trigrams (hundreds of ms at a million texts), however few rows are wanted.
+        Walking the texts newest first (the primary key) and checking each is the
+        other way round. The planner cannot tell which (its estimate for an
+        ``ILIKE`` is a guess), so:
+
+        1. the newest :data:`RECENT_WALK` texts are checked one by one;
+        2. the trigram index is asked for the older matches with a probe that
+           stops at :data:`INDEX_PROBE` matches and may take at most
+           :data:`INDEX_BUDGET_MS`: fewer matches, and those are all of them;
+        3. more matches, or a probe out of time (common trigrams), and the walk
+           goes on down, :data:`WALK_MAX` texts at most after a probe out of time
+           (then the index is asked again, without a budget).
+
+        Every step reads a disjoint range of ids, newest first: the answer is the
+        one a plain "matches, newest first" gives.
+        """
         matches = self._conditions(query)
-        if after is not None:
-            matches.append(d.id < after)
-        _plan(conn, "enable_seqscan", "enable_indexscan")
-        probe = select(d.id).where(*matches).limit(INDEX_PROBE + 1)
-        found = list(conn.execute(probe).scalars())
-        _plan(conn)
-        stmt = select(*columns).where(*where).order_by(d.id.desc()).limit(limit)
+        top = after if after is not None else self._top(conn) + 1
+        _settings(conn, **_serial(), **_WALK)
+        newest = select(*columns).where(*where).order_by(d.id.desc())
+
+        def walk(n: int, *bounds: ColumnElement[bool]) -> list[Any]:
+            return list(conn.execute(newest.where(*matches, *bounds).limit(n)))
+
+        floor = top - RECENT_WALK
+        rows = walk(limit, d.id >= floor, d.id < top)
+        if len(rows) >= limit or floor <= 0:
+            return rows
+        probe = select(d.id).where(*matches, d.id < floor).limit(INDEX_PROBE + 1)
+        found = _within_budget(conn, probe)
+        if found is None:
+            # Common trigrams: walk on as far as a page of a phrase needs, at most.
+            rows += walk(limit - len(rows), d.id >= floor - WALK_MAX, d.id < floor)
+            floor -= WALK_MAX
+            if len(rows) >= limit or floor <= 0:
+                return rows
+            _settings(conn, **_INDEX)
+            found = list(conn.execute(probe.where(d.id < floor)).scalars())
+            _settings(conn, **_WALK)
+        rest = limit - len(rows)
         if len(found) <= INDEX_PROBE:
-            return list(conn.execute(stmt.where(d.id.in_(found))))
-        _plan(conn, "enable_bitmapscan", "enable_seqscan")
-        rows = list(conn.execute(stmt.where(*matches)))
-        _plan(conn)
-        return rows
+            return rows + list(conn.execute(newest.where(d.id.in_(found)).limit(rest)))
+        return rows + walk(rest, d.id < floor)
+
+    @contextmanager
+    def _tuned(self) -> Iterator[Connection]:
+        """PostgreSQL: a read whose planner settings (:func:`_settings`) end with
+        it, also inside an open write: it runs in a savepoint rolled back at its
+        end."""
+        with self.store.read() as conn:
+            nested = conn.begin_nested()
+            try:
+                yield conn
+            finally:
+                nested.rollback()
+
+    def _top(self, conn: Connection) -> int:
+        """The newest document's id (0: none)."""
+        return int(conn.execute(select(func.coalesce(func.max(d.id), 0))).scalar_one())
+
+    def _any_on_postgresql(self, query: SearchQuery, limit: int) -> list[str]:
+        """PostgreSQL: the sessions of up to ``limit`` matching texts, in no order,
+        through the trigram index."""
+        with self._tuned() as conn:
+            _settings(conn, **_serial(), **_INDEX)
+            probe = select(d.session_id).where(*self._conditions(query)).limit(limit)
+            return list(conn.execute(probe).scalars())
+
+    def _common_on_postgresql(self, query: SearchQuery) -> bool:
+        """PostgreSQL: whether at least :data:`COMMON_MATCHES` of the newest
+        :data:`RECENT_WALK` texts match (checked one by one, newest first)."""
+        with self._tuned() as conn:
+            top = self._top(conn)
+            _settings(conn, **_serial(), **_WALK)
+            recent = (
+                select(d.id)
+                .where(*self._conditions(query), d.id > top - RECENT_WALK)
+                .order_by(d.id.desc())
+                .limit(COMMON_MATCHES)
+            )
+            return len(conn.execute(recent).all()) >= COMMON_MATCHES
 
     def _window(self, query: SearchQuery) -> list[ColumnElement[bool]]:
         """For a query the index cannot answer: only the latest :data:`SCAN_WINDOW`."""
@@ -494,8 +616,13 @@ class Search:
         """A query of the ids of the sessions with a matching text, to narrow a
         session list (an ``IdSet`` of the read model).
 
-        Few matches (at most :data:`SESSION_PROBE` texts, found through the index,
-        newest first): their sessions' ids. More, spread thin (the newest
+        On PostgreSQL: a term with :data:`COMMON_MATCHES` matches among the newest
+        :data:`RECENT_WALK` texts is common (the correlated condition below); else
+        the trigram index's matches up to :data:`SESSION_PROBE`: their sessions'
+        ids, or, more, the correlated condition.
+
+        On SQLite: few matches (at most :data:`SESSION_PROBE` texts, found through
+        the index, newest first): their sessions' ids. More, spread thin (the newest
         :data:`SESSION_PROBE` reach back over more than :data:`SPARSE_SPAN` of the
         index): up to :data:`SESSION_PROBE_MAX` are read for their ids. Otherwise
         the term is common: a correlated condition, "this session has a matching
@@ -505,6 +632,23 @@ class Search:
         s = sessions_t.c
         if query.is_empty:
             return select(s.id).where(false())
+        # Correlated with the list's own ``sessions`` row: evaluated per session.
+        correlated = select(d.session_id).where(
+            d.session_id == s.id,
+            *self._conditions(query, text_by_text=True),
+            *self._window(query),
+        )
+        if self.store.dialect == "postgresql" and not query.bounded:
+            # The trigram index is slow for a common term whatever the limit: a
+            # term common among the newest texts goes straight to "this session
+            # has a matching text", which a list finds at once. Otherwise the
+            # index's matches, in no order, up to the probe's size.
+            if self._common_on_postgresql(query):
+                return correlated
+            found_ids = self._any_on_postgresql(query, SESSION_PROBE + 1)
+            if len(found_ids) > SESSION_PROBE:
+                return correlated
+            return select(s.id).where(s.id.in_(sorted(set(found_ids))))
         columns, window = (d.session_id, d.id), self._window(query)
         cap = SESSION_PROBE
         found = self._newest(query, columns, window, cap + 1)
@@ -513,12 +657,7 @@ class Search:
             found += self._newest(query, columns, window, cap + 1 - len(found), found[-1].id)
         if len(found) <= cap:
             return select(s.id).where(s.id.in_(sorted({r.session_id for r in found})))
-        # Correlated with the list's own ``sessions`` row: evaluated per session.
-        return select(d.session_id).where(
-            d.session_id == s.id,
-            *self._conditions(query, text_by_text=True),
-            *self._window(query),
-        )
+        return correlated
 
     def _sparse(self, oldest_id: int) -> bool:
         """Whether matches down to document ``oldest_id`` span more than
