@@ -10,7 +10,10 @@ renderer produced can slip past it. Pygments writes classes, never inline styles
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import nh3
@@ -102,11 +105,75 @@ def sanitize(html: str) -> str:
     )
 
 
+#: Characters of rendered HTML (and keys) the per-process cache keeps, at most
+#: (about 8 MB of text: a worker's memory stays well under its bound).
+CACHE_CHARS = 8_000_000
+#: A text longer than this is rendered each time (one text may not flush the cache).
+CACHE_TEXT_CHARS = CACHE_CHARS // 16
+
+
+class RenderCache:
+    """Rendered markdown by the text's hash, least recently used out first, bounded
+    in characters. The HTML is a pure function of the text (and of this process's
+    renderer, which cannot change while it runs), so a hit is always right; a
+    finished message's text never changes, so a transcript page read again renders
+    nothing. Thread-safe (gunicorn threads, the test server)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._items: OrderedDict[bytes, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        """The text's digest."""
+        data = text.encode("utf-8", "surrogatepass")  # never refuses: only a key
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def get(self, key: bytes) -> str | None:
+        """The HTML kept for ``key``, marked as just used; None when not kept."""
+        with self._lock:
+            html = self._items.get(key)
+            if html is not None:
+                self._items.move_to_end(key)
+            return html
+
+    def put(self, key: bytes, html: str) -> None:
+        """Keep ``html`` for ``key``, dropping the least recently used past the limit."""
+        cost = len(html) + len(key)
+        if cost > self.limit:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= len(old) + len(key)
+            self._items[key] = html
+            self.size += cost
+            while self.size > self.limit:
+                dropped_key, dropped = self._items.popitem(last=False)
+                self.size -= len(dropped) + len(dropped_key)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+_cache = RenderCache(CACHE_CHARS)
+
+
 def render_markdown(text: str | None) -> Markup:
-    """Markdown to sanitised HTML, safe to put in a page as it is."""
+    """Markdown to sanitised HTML, safe to put in a page as it is (kept in the
+    process's :class:`RenderCache`, so a text is rendered once)."""
     if not text:
         return Markup("")
-    return Markup(sanitize(_markdown.render(text)))  # noqa: S704  (sanitised just now)
+    if len(text) > CACHE_TEXT_CHARS:
+        return Markup(sanitize(_markdown.render(text)))  # noqa: S704  (sanitised just now)
+    key = RenderCache.key(text)
+    html = _cache.get(key)
+    if html is None:
+        html = sanitize(_markdown.render(text))
+        _cache.put(key, html)
+    return Markup(html)  # noqa: S704  (sanitised when it was rendered)
 
 
 def highlight_code(code: str, language: str) -> Markup:

@@ -62,7 +62,15 @@ def _numbered(session: Session, window: Window[TranscriptMessage]) -> tuple[list
 def children(session: Session) -> dict[str, ChildCard]:
     """The cards of the session's subagents, by child session id."""
     return {
-        c.id: ChildCard(c.id, c.status, c.message_count, c.created_at, c.last_activity, {})
+        c.id: ChildCard(
+            c.id,
+            c.status,
+            c.message_count,
+            c.created_at,
+            c.last_activity,
+            total_tokens=c.total_tokens,
+            cost_nanos=c.cost_nanos,
+        )
         for c in get_queries().children(session.id)
     }
 
@@ -130,6 +138,20 @@ def more_context(session: Session, args: MultiDict[str, str]) -> dict[str, Any]:
         "numbered": numbered,
         "toggles": noise_toggles(args),
         "children": children(session),
+    }
+
+
+def message_context(message: TranscriptMessage) -> dict[str, Any]:
+    """One whole message drawn as the turn view draws it (the answer to "show the
+    whole message"): its prompt parts or its steps, opened."""
+    built = build_turns([message])
+    turn = built[0] if built else None
+    return {
+        "message": message,
+        "prompt_turn": turn if turn is not None and turn.prompt is not None else None,
+        "steps": turn.steps if turn is not None else [],
+        "toggles": NoiseToggles(thinking=True, tools=True, hooks=True),
+        "hit": message.id,
     }
 
 
