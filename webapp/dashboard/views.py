@@ -171,7 +171,8 @@ def transcript_turns(session_id: str) -> Response:
             session=session,
             comments=review.comments_by_message(session.id),
             can_review=can("review"),
-            **turns.more_context(session, request.args),
+            live=_is_live(session),
+            **turns.more_context(session, request.args, live=_is_live(session)),
         )
     )
 
