@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from webapp.sessions.types import PROMPT_KINDS
-from webapp.transcript.tools import ToolView, tool_view
+from webapp.transcript.tools import OutputText, ToolView, clean_output, tool_view
 
 #: A text block longer than this many lines is folded, with "show all".
 FOLD_LINES = 40
@@ -354,6 +354,11 @@ class Output(Generic[M]):
     message: M
     kind: ClassVar[str] = "output"
 
+    @property
+    def text(self) -> OutputText:
+        """The output, ANSI escapes stripped, folded past :data:`FOLD_LINES` lines."""
+        return OutputText(clean_output(self.message.content))
+
 
 @dataclass(eq=False)
 class Media(Generic[M]):
@@ -376,6 +381,12 @@ class PromptPart(Generic[M]):
 
     message: M
     form: str
+
+    @property
+    def text(self) -> OutputText:
+        """Its text as monospace output (``shell`` and ``output`` forms), ANSI
+        escapes stripped, folded past :data:`FOLD_LINES` lines."""
+        return OutputText(clean_output(self.message.content))
 
 
 @dataclass(eq=False)
