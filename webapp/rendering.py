@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -105,16 +106,16 @@ def sanitize(html: str) -> str:
     )
 
 
-#: Characters of rendered HTML (and keys) the per-process cache keeps, at most
-#: (about 8 MB of text: a worker's memory stays well under its bound).
-CACHE_CHARS = 8_000_000
+#: Bytes the per-process cache of rendered HTML may hold (the strings and keys as
+#: Python stores them): a worker stays well under its memory bound.
+CACHE_BYTES = 16 * 1024 * 1024
 #: A text longer than this is rendered each time (one text may not flush the cache).
-CACHE_TEXT_CHARS = CACHE_CHARS // 16
+CACHE_TEXT_CHARS = 256 * 1024
 
 
 class RenderCache:
     """Rendered markdown by the text's hash, least recently used out first, bounded
-    in characters. The HTML is a pure function of the text (and of this process's
+    in bytes (``sys.getsizeof`` of each string and key). The HTML is a pure function of the text (and of this process's
     renderer, which cannot change while it runs), so a hit is always right; a
     finished message's text never changes, so a transcript page read again renders
     nothing. Thread-safe (gunicorn threads, the test server)."""
@@ -141,24 +142,29 @@ class RenderCache:
 
     def put(self, key: bytes, html: str) -> None:
         """Keep ``html`` for ``key``, dropping the least recently used past the limit."""
-        cost = len(html) + len(key)
+        cost = _bytes(key, html)
         if cost > self.limit:
             return
         with self._lock:
             old = self._items.pop(key, None)
             if old is not None:
-                self.size -= len(old) + len(key)
+                self.size -= _bytes(key, old)
             self._items[key] = html
             self.size += cost
             while self.size > self.limit:
                 dropped_key, dropped = self._items.popitem(last=False)
-                self.size -= len(dropped) + len(dropped_key)
+                self.size -= _bytes(dropped_key, dropped)
 
     def __len__(self) -> int:
         return len(self._items)
 
 
-_cache = RenderCache(CACHE_CHARS)
+def _bytes(key: bytes, html: str) -> int:
+    """What an entry holds in memory (a non-ASCII string takes 2 or 4 bytes a character)."""
+    return sys.getsizeof(key) + sys.getsizeof(html)
+
+
+_cache = RenderCache(CACHE_BYTES)
 
 
 def render_markdown(text: str | None) -> Markup:

@@ -85,14 +85,14 @@ def test_rendered_markdown_is_kept_and_the_cache_stays_bounded(
         return real(text)
 
     monkeypatch.setattr(rendering._markdown, "render", counting)
-    monkeypatch.setattr(rendering, "_cache", rendering.RenderCache(400))
+    monkeypatch.setattr(rendering, "_cache", rendering.RenderCache(1000))
     first = rendering.render_markdown("**kept** \u00e9 once")
     assert rendering.render_markdown("**kept** \u00e9 once") == first
     assert len(calls) == 1  # rendered once, then read from the cache
     # least recently used goes first, and the size never passes the limit
     for i in range(40):
         rendering.render_markdown(f"text number {i} with `code`")
-        assert rendering._cache.size <= 400
+        assert rendering._cache.size <= 1000
     assert len(rendering._cache) < 40
     calls.clear()
     rendering.render_markdown("**kept** \u00e9 once")
