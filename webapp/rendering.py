@@ -115,10 +115,11 @@ CACHE_TEXT_CHARS = 256 * 1024
 
 class RenderCache:
     """Rendered markdown by the text's hash, least recently used out first, bounded
-    in bytes (``sys.getsizeof`` of each string and key). The HTML is a pure function of the text (and of this process's
-    renderer, which cannot change while it runs), so a hit is always right; a
-    finished message's text never changes, so a transcript page read again renders
-    nothing. Thread-safe (gunicorn threads, the test server)."""
+    in bytes (``sys.getsizeof`` of each string and key). The HTML is a pure
+    function of the text (and of this process's renderer, which cannot change
+    while it runs), so a hit is always right; a finished message's text never
+    changes, so a transcript page read again renders nothing. Thread-safe
+    (gunicorn threads, the test server)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
