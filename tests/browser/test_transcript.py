@@ -61,6 +61,10 @@ def test_every_result_is_inside_its_call_and_no_card_is_empty(
         raw = raw_pairs(Path(path))
         drawn: dict[str, tuple[bool, bool]] = {}
         for session_id in by_file.get(str(path), []):
+            live_server.get(page, f"/sessions/{session_id}")
+            # a finished session opens at its first prompt (also when its first
+            # turn is longer than a window)
+            assert page.locator("#transcript [data-prompt]").count() >= 1, session_id
             open_whole(live_server, page, session_id)
             for tuid, has_result, says_missing in page.evaluate(CALLS_JS):
                 drawn[tuid] = (has_result, says_missing)

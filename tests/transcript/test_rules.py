@@ -344,3 +344,8 @@ def test_windows_hold_whole_turns() -> None:
     assert whole.messages == rows
     one_long_turn = [user("A"), said("1"), said("2")]
     assert trim(one_long_turn, earlier=True, later=True).messages == one_long_turn
+    # the transcript's first turn longer than the window: shown in parts, not cut
+    # down to the hook lines before its prompt (8463c716 opened on those alone)
+    long_first_turn = [hook("session start"), user("A"), said("1"), said("2")]
+    window = trim(long_first_turn, earlier=False, later=True)
+    assert window.messages == long_first_turn and window.later
