@@ -246,7 +246,7 @@ def test_a_running_session_opened_around_a_message_stays_live(
     # the header, the count and the outline follow; no turn is drawn after a gap
     assert update.status_code == 200
     assert "(301 messages)" in text
-    assert 'beforeend:#outline-list' in text and "a late prompt" in text
+    assert "beforeend:#outline-list" in text and "a late prompt" in text
     assert "#live-tail" not in text
     # "Load later turns" up to the end: the last turn becomes the live tail again
     while (more := re.search(r'hx-get="([^"]+/turns\?after=[^"]+)"', html)) is not None:

@@ -18,6 +18,7 @@ from webapp.extensions import get_queries
 from webapp.sessions import Session
 from webapp.sessions.transcripts import TranscriptMessage, TranscriptSlice
 from webapp.transcript import Turn, build_turns
+from webapp.transcript.model import outline_text
 from webapp.transcript.options import TOGGLES, NoiseToggles
 from webapp.transcript.subagents import ChildCard
 from webapp.transcript.window import Window, trim
@@ -189,7 +190,12 @@ def outline_context(session: Session, args: MultiDict[str, str]) -> dict[str, An
     first = params.integer(args, "n") or 1
     lines, more = get_queries().prompt_outline(session.id, after=after, limit=OUTLINE_PAGE)
     entries = [
-        {"number": first + i, "id": line.id, "text": line.text, "timestamp": line.timestamp}
+        {
+            "number": first + i,
+            "id": line.id,
+            "text": outline_text(line.text),
+            "timestamp": line.timestamp,
+        }
         for i, line in enumerate(lines)
     ]
     return {"outline": {"entries": entries, "more": more}, "toggles": noise_toggles(args)}
@@ -235,7 +241,7 @@ def _detached_update(session: Session, args: MultiDict[str, str], after: int) ->
         "done_turns": [],
         "tail_turns": [],
         "new_prompts": [],
-        "new_outline": [{"id": line.id, "text": line.text} for line in lines],
+        "new_outline": [{"id": line.id, "text": outline_text(line.text)} for line in lines],
         "last_id": max(after, last.last_message_id if last is not None else 0),
         "tail_id": params.integer(args, "tail") or 0,
         "tail_number": params.integer(args, "n") or 1,

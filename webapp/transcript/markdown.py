@@ -101,6 +101,9 @@ def _prompt(prompt: Prompt[Any]) -> list[str]:
             out.append(fence(content, "console"))
         elif part.form in ("output", "context"):
             out.append(fence(content, "text"))
+        elif part.form == "notification":
+            out.append(f"*Task notification:* {inline(part.notification)}".rstrip())
+            out.append(fence(content, "text"))
         else:
             out.append(f"*{content.strip()}*")
     return out
