@@ -235,3 +235,36 @@ def test_the_whole_message_is_drawn_as_the_turn_draws_it(live_server: Any, page:
     closing.wait_for()
     assert page.locator("article.message, .card").count() == 0  # not the old card
     assert page.locator(".answer [data-block]").count() == 1
+
+
+def test_a_running_session_opened_around_a_message_follows_again_at_the_end(
+    live_server: Any, page: Any, page_log: Any
+) -> None:
+    from webapp.sessions import Message
+
+    manager = live_server.manager
+    session = manager.create("a long running agent")
+    manager.set_running(session.id)
+    manager.append_messages(
+        session.id,
+        [Message("user" if i % 2 else "assistant", f"message number {i}.") for i in range(300)],
+    )
+    first = manager.store.get_messages(session.id, limit=1)[0]
+    live_server.login(page, "viewer")
+    live_server.get(page, f"/sessions/{session.id}?around={first.id}")
+    page.locator("#outline-list a").first.wait_for()
+    prompts = page.locator("#outline-list a").count()
+    manager.append_messages(session.id, [Message("user", "a late prompt")])
+    # the outline and the count follow; no turn is drawn after the gap
+    page.locator("#outline-list a", has_text="a late prompt").wait_for()
+    page.locator("#transcript-count").get_by_text("(301 messages)").wait_for()
+    assert page.locator("#outline-list a").count() == prompts + 1
+    assert page.locator("#transcript").get_by_text("a late prompt").count() == 0
+    while page.locator("#later-turns button").count():
+        page.locator("#later-turns button").click()
+        page.wait_for_load_state("networkidle")
+    page.locator("#live-tail").get_by_text("a late prompt").wait_for()
+    manager.append_messages(session.id, [Message("assistant", "the live answer")])
+    page.locator("#live-tail").get_by_text("the live answer").wait_for()
+    assert page.locator("#transcript").get_by_text("message number 299.").count() == 1
+    assert page_log.page_errors == []

@@ -248,6 +248,7 @@ def test_a_running_session_opened_around_a_message_stays_live(
     assert "(301 messages)" in text
     assert "beforeend:#outline-list" in text and "a late prompt" in text
     assert "#live-tail" not in text
+    assert "message number 200." not in text  # prompts the outline lists already
     # "Load later turns" up to the end: the last turn becomes the live tail again
     while (more := re.search(r'hx-get="([^"]+/turns\?after=[^"]+)"', html)) is not None:
         html = client.get(more.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})

@@ -104,6 +104,11 @@ def page_context(session: Session, args: MultiDict[str, str], *, live: bool) -> 
     }
     if live and not window.later:
         context.update(_tail(turns))
+    elif live:
+        # the outline lists every prompt already: updates bring what comes after
+        # the newest message, not after the window
+        state = reads.live_state(session.id)
+        context["last_id"] = max(context["last_id"], state.last_message_id if state else 0)
     return context
 
 
