@@ -17,14 +17,37 @@
     year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
   });
 
+  // A transcript clock (time[data-clock]): the time with seconds (the date too with
+  // data-with-date); on hover the local date, time and zone, then UTC.
+  var clockTime = new Intl.DateTimeFormat(undefined, {
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+  var clockDate = new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric",
+  });
+  var clockFull = new Intl.DateTimeFormat(undefined, {
+    weekday: "short", year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "long",
+  });
+
+  function utcText(when) {
+    return when.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace("Z", " UTC");
+  }
+
   function localTimes(root) {
     var items = (root || document).querySelectorAll("time[datetime]:not([data-local])");
     for (var i = 0; i < items.length; i++) {
       var el = items[i];
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when.getTime())) continue;
-      el.textContent = formatter.format(when);
-      el.title = when.toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC").replace("Z", " UTC");
+      if (el.hasAttribute("data-clock")) {
+        el.textContent = (el.hasAttribute("data-with-date") ? clockDate.format(when) + " " : "") +
+          clockTime.format(when);
+        el.title = clockFull.format(when) + " (" + utcText(when) + ")";
+      } else {
+        el.textContent = formatter.format(when);
+        el.title = utcText(when);
+      }
       el.setAttribute("data-local", "");
     }
   }

@@ -50,7 +50,7 @@ READS: dict[str, tuple[str, ...]] = {
     "dashboard.transcript_turns": ("after", "before", "n", "thinking", "tools", "hooks"),
     "dashboard.transcript_outline": ("after", "n", "thinking", "tools", "hooks"),
     "dashboard.full_message": (),
-    "dashboard.poll": ("after", "at", "tail", "n"),
+    "dashboard.poll": ("after", "at", "tail", "n", "follow"),
     "dashboard.confirm_delete": (),
     "dashboard.stats": (),
     "dashboard.usage_stats": ("since", "until"),

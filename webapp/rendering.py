@@ -10,7 +10,11 @@ renderer produced can slip past it. Pygments writes classes, never inline styles
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import nh3
@@ -102,11 +106,81 @@ def sanitize(html: str) -> str:
     )
 
 
+#: Bytes the per-process cache of rendered HTML may hold (the strings and keys as
+#: Python stores them): a worker stays well under its memory bound.
+CACHE_BYTES = 16 * 1024 * 1024
+#: A text longer than this is rendered each time (one text may not flush the cache).
+CACHE_TEXT_CHARS = 256 * 1024
+
+
+class RenderCache:
+    """Rendered markdown by the text's hash, least recently used out first, bounded
+    in bytes (``sys.getsizeof`` of each string and key). The HTML is a pure
+    function of the text (and of this process's renderer, which cannot change
+    while it runs), so a hit is always right; a finished message's text never
+    changes, so a transcript page read again renders nothing. Thread-safe
+    (gunicorn threads, the test server)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._items: OrderedDict[bytes, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        """The text's digest."""
+        data = text.encode("utf-8", "surrogatepass")  # never refuses: only a key
+        return hashlib.blake2b(data, digest_size=16).digest()
+
+    def get(self, key: bytes) -> str | None:
+        """The HTML kept for ``key``, marked as just used; None when not kept."""
+        with self._lock:
+            html = self._items.get(key)
+            if html is not None:
+                self._items.move_to_end(key)
+            return html
+
+    def put(self, key: bytes, html: str) -> None:
+        """Keep ``html`` for ``key``, dropping the least recently used past the limit."""
+        cost = _bytes(key, html)
+        if cost > self.limit:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= _bytes(key, old)
+            self._items[key] = html
+            self.size += cost
+            while self.size > self.limit:
+                dropped_key, dropped = self._items.popitem(last=False)
+                self.size -= _bytes(dropped_key, dropped)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _bytes(key: bytes, html: str) -> int:
+    """What an entry holds in memory (a non-ASCII string takes 2 or 4 bytes a character)."""
+    return sys.getsizeof(key) + sys.getsizeof(html)
+
+
+_cache = RenderCache(CACHE_BYTES)
+
+
 def render_markdown(text: str | None) -> Markup:
-    """Markdown to sanitised HTML, safe to put in a page as it is."""
+    """Markdown to sanitised HTML, safe to put in a page as it is (kept in the
+    process's :class:`RenderCache`, so a text is rendered once)."""
     if not text:
         return Markup("")
-    return Markup(sanitize(_markdown.render(text)))  # noqa: S704  (sanitised just now)
+    if len(text) > CACHE_TEXT_CHARS:
+        return Markup(sanitize(_markdown.render(text)))  # noqa: S704  (sanitised just now)
+    key = RenderCache.key(text)
+    html = _cache.get(key)
+    if html is None:
+        html = sanitize(_markdown.render(text))
+        _cache.put(key, html)
+    return Markup(html)  # noqa: S704  (sanitised when it was rendered)
 
 
 def highlight_code(code: str, language: str) -> Markup:

@@ -76,7 +76,12 @@ def store_payloads(live_server: Any) -> list[str]:
             session.id,
             [
                 Message("user", payload),
+                Message("system", payload, meta={"kind": "bash"}),  # bash-mode output
                 Message("assistant", "long " + payload, summary=payload),
+                # the model's name in the turn's cost breakdown
+                Message(
+                    "assistant", payload, meta={"model": payload, "usage": {"input_tokens": 7}}
+                ),
                 Message(
                     "assistant",
                     payload,

@@ -70,3 +70,34 @@ def test_json_is_escaped_and_highlighted() -> None:
     html = str(highlight_json({"cmd": "<script>alert(1)</script>"}))
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_rendered_markdown_is_kept_and_the_cache_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from webapp import rendering
+
+    calls: list[str] = []
+    real = rendering._markdown.render
+
+    def counting(text: str) -> str:
+        calls.append(text)
+        return real(text)
+
+    monkeypatch.setattr(rendering._markdown, "render", counting)
+    monkeypatch.setattr(rendering, "_cache", rendering.RenderCache(1000))
+    first = rendering.render_markdown("**kept** \u00e9 once")
+    assert rendering.render_markdown("**kept** \u00e9 once") == first
+    assert len(calls) == 1  # rendered once, then read from the cache
+    # least recently used goes first, and the size never passes the limit
+    for i in range(40):
+        rendering.render_markdown(f"text number {i} with `code`")
+        assert rendering._cache.size <= 1000
+    assert len(rendering._cache) < 40
+    calls.clear()
+    rendering.render_markdown("**kept** \u00e9 once")
+    assert calls == ["**kept** \u00e9 once"]  # pushed out by the newer texts
+    # a text too big for the cache is rendered each time, never kept
+    big = rendering.RenderCache(10)
+    big.put(b"k", "x" * 20)
+    assert len(big) == 0 and big.size == 0

@@ -219,3 +219,45 @@ def test_session_page_offers_markdown_and_json_downloads(
         body = response.get_data(as_text=True)
         assert session.id in body
         assert ("sk-ant-api03-" in body) == ("redact" not in link)
+
+
+def test_a_running_session_opened_around_a_message_stays_live(
+    client: Any, auth: Any, make_session: Any, app_manager: Any, clock: Any
+) -> None:
+    auth.login("viewer")
+    start = clock()
+    messages = [
+        Message("user" if i % 2 == 0 else "assistant", f"message number {i}.",
+                timestamp=start + timedelta(seconds=i))
+        for i in range(300)
+    ]  # fmt: skip
+    session = make_session("running", messages=messages)
+    html = client.get(f"/sessions/{session.id}?at=start").get_data(as_text=True)
+    first_id = re.search(r'id="m-(\d+)"', html)
+    assert first_id is not None
+    html = client.get(f"/sessions/{session.id}?around={first_id.group(1)}").get_data(as_text=True)
+    assert 'id="live-tail"' not in html  # the window is short of the end
+    poll = re.search(r'hx-get="([^"]+/poll\?[^"]+)" hx-trigger="every 1s"', html)
+    assert poll is not None and "follow=0" in poll.group(1)
+    clock.advance(seconds=400)
+    app_manager.append_message(session.id, Message("user", "a late prompt"))
+    update = client.get(poll.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+    text = update.get_data(as_text=True)
+    # the header, the count and the outline follow; no turn is drawn after a gap
+    assert update.status_code == 200
+    assert "(301 messages)" in text
+    assert "beforeend:#outline-list" in text and "a late prompt" in text
+    assert "#live-tail" not in text
+    assert "message number 200." not in text  # prompts the outline lists already
+    # "Load later turns" up to the end: the last turn becomes the live tail again
+    while (more := re.search(r'hx-get="([^"]+/turns\?after=[^"]+)"', html)) is not None:
+        html = client.get(more.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+        html = html.get_data(as_text=True)
+    assert 'id="live-tail"' in html and "a late prompt" in html
+    poll = re.search(r'hx-get="([^"]+/poll\?[^"]+)" hx-trigger="every 1s"', html)
+    assert poll is not None and "follow=1" in poll.group(1)
+    clock.advance(seconds=1)
+    app_manager.append_message(session.id, Message("assistant", "the answer, live"))
+    text = client.get(poll.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+    text = text.get_data(as_text=True)
+    assert 'hx-swap-oob="innerHTML:#live-tail"' in text and "the answer, live" in text

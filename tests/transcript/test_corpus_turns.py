@@ -259,14 +259,41 @@ def test_edit_results_bring_the_files_line_numbers(
 
 
 def test_streamed_markdown_equals_the_whole(corpus_sessions: dict[str, ParsedSession]) -> None:
-    """The export streams a turn at a time; only a rewind's marks need the whole
-    transcript (a later prompt), so they are the one difference."""
+    """The export streams a turn at a time: an abandoned turn is written before
+    the rewind is known, so its own "Abandoned" line is the one difference; the
+    prompt that rewound names the abandoned turns in both."""
 
     def unmarked(text: str) -> list[str]:
         lines = text.splitlines()
-        return " ".join(x for x in lines if not x.startswith(("*Abandoned", "*Branches"))).split()
+        return " ".join(x for x in lines if not x.startswith("*Abandoned")).split()
 
+    rewinds = 0
     for session in corpus_sessions.values():
         whole = turns_to_markdown(turns_of(session))
         streamed = "".join(markdown_turns(session.messages))
         assert unmarked(streamed) == unmarked(whole), session.id
+        rewinds += streamed.count("*A rewind: this prompt goes on from turn")
+    assert rewinds >= 1  # 03eb5929's
+
+
+def test_the_streamed_markdown_marks_the_rewind_of_03eb5929(
+    corpus_sessions: dict[str, ParsedSession],
+) -> None:
+    session = corpus_sessions["03eb5929-52b3-4b13-ada3-b93ae35806b8"]
+    turns = turns_of(session)
+    abandoned = [t.number for t in turns if t.rewound_by is not None]
+    rewinder = next(t for t in turns if t.branches_from is not None)
+    streamed = "".join(markdown_turns(session.messages))
+    listed = (
+        f"turn {abandoned[0]} above was"
+        if len(abandoned) == 1
+        else f"turns {', '.join(map(str, abandoned[:-1]))} and {abandoned[-1]} above were"
+    )
+    mark = (
+        f"*A rewind: this prompt goes on from turn {rewinder.branches_from.number}; "
+        f"{listed} abandoned.*"
+    )
+    assert mark in streamed
+    # on the rewinding turn, after its heading
+    heading = streamed.index(f"### Turn {rewinder.number}:")
+    assert heading < streamed.index(mark) < streamed.index("### Turn", heading + 1)

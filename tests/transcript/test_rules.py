@@ -9,6 +9,7 @@ from webapp.sessions import Message
 from webapp.transcript import Events, Notice, Text, Thinking, ToolRun, build_turns
 from webapp.transcript.diff import patch_rows
 from webapp.transcript.markdown import fence, turns_to_markdown
+from webapp.transcript.model import outline_text
 from webapp.transcript.tools import (
     FOLD_LINES,
     BashView,
@@ -344,3 +345,25 @@ def test_windows_hold_whole_turns() -> None:
     assert whole.messages == rows
     one_long_turn = [user("A"), said("1"), said("2")]
     assert trim(one_long_turn, earlier=True, later=True).messages == one_long_turn
+    # the transcript's first turn longer than the window: shown in parts, not cut
+    # down to the hook lines before its prompt (8463c716 opened on those alone)
+    long_first_turn = [hook("session start"), user("A"), said("1"), said("2")]
+    window = trim(long_first_turn, earlier=False, later=True)
+    assert window.messages == long_first_turn and window.later
+
+
+def test_a_background_task_notification_is_named_not_shown_as_markup() -> None:
+    note = (
+        "<task-notification>\n<task-id>b1</task-id>\n<status>completed</status>\n"
+        '<summary>Background command "watch the checks" completed (exit code 0)</summary>\n'
+        "</task-notification>"
+    )
+    turns = build_turns([user("go"), said("started"), user(note), said("done")])
+    part = turns[1].prompt.parts[0] if turns[1].prompt else None
+    assert part is not None and part.form == "notification"
+    line = 'Task notification: Background command "watch the checks" completed (exit code 0)'
+    assert turns[1].prompt is not None and turns[1].prompt.first_line == line
+    assert outline_text(note[:60]) == "Task notification"  # the outline's cut text
+    assert outline_text("<b>plain</b>") == "<b>plain</b>"
+    markdown = turns_to_markdown(turns)
+    assert '*Task notification:* `Background command "watch the checks"' in markdown

@@ -239,3 +239,23 @@ def test_agent_text_in_every_renderer_is_escaped(page_app: Flask) -> None:
         if node.tag == "img":
             assert node.attrs.get("src", "").startswith("data:image/"), node.attrs
     assert html.count("&lt;script&gt;") >= 10
+
+
+def test_long_bash_mode_and_command_output_fold_with_their_line_count(page_app: Flask) -> None:
+    long = "\n".join(f"\x1b[31mline {i}\x1b[0m" for i in range(100))
+    messages = [
+        Message("user", "ls -R", meta={"kind": "bash"}),
+        Message("system", long, meta={"kind": "bash"}),
+        Message("assistant", "Here is the listing."),
+        Message("system", long, meta={"kind": "command"}),
+    ]
+    html = render(page_app, build_turns(messages))
+    page = Tree(html)
+    outputs = [n for n in page.root.walk() if "data-output" in n.attrs]
+    assert len(outputs) == 2  # the bash-mode output of the prompt, the command's output
+    for out in outputs:
+        pres = [n for n in out.walk() if n.tag == "pre"]
+        assert pres[0].all_text().split("\n")[-1] == "line 11"  # the head, line breaks kept
+        assert "Show all 100 lines of output" in out.all_text()
+        assert "line 99" in pres[1].all_text()  # the rest, inside the fold
+    assert "\x1b" not in html  # ANSI escapes stripped

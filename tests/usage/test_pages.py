@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.usage.conftest import usage_message
+from webapp.sessions import Message
 
 
 @pytest.fixture
@@ -113,7 +114,9 @@ def test_the_session_page_shows_its_totals_own_and_with_subagents(
     assert "No usage reported." in client.get(f"/sessions/{quiet.id}").get_data(as_text=True)
 
 
-def test_each_response_shows_its_cost_in_the_transcript(app: Any, client: Any, auth: Any) -> None:
+def test_each_turn_shows_its_cost_with_each_response_inside(
+    app: Any, client: Any, auth: Any
+) -> None:
     auth.login("viewer")
     manager = app.extensions["sessionboard.manager"]
     with app.app_context():
@@ -122,12 +125,24 @@ def test_each_response_shows_its_cost_in_the_transcript(app: Any, client: Any, a
         manager.append_messages(
             session.id,
             [
+                Message("user", "first prompt"),
                 usage_message("claude-haiku-4-5"),
                 usage_message("claude-fable-5"),
                 usage_message("claude-fable-5", cost_usd=0.25),
+                Message("user", "second prompt"),
+                usage_message("claude-haiku-4-5", cost_usd=1.5),
             ],
         )
     page = client.get(f"/sessions/{session.id}").get_data(as_text=True)
-    chips = page.count('title="this response\'s cost"')
-    assert chips == 3
-    assert "$0.0009</span>" in page and "no price</span>" in page and "$0.25</span>" in page
+    assert "this response's cost" not in page  # no chip per response
+    costs = page.split("data-turn-cost>")[1:]
+    assert len(costs) == 2  # one per turn
+    first, second = (c.split("</details>")[0] for c in costs)
+    summary, _, breakdown = first.partition("</summary>")
+    # the priced responses summed ($0.0009 + $0.25), the unpriced one said
+    assert ">$0.25 <span class=\"muted\">+ unpriced</span>" in summary
+    assert "$0.0009 + no price + $0.25" in summary  # the breakdown on hover
+    for each in ("$0.0009", "no price", "$0.25"):
+        assert f"<strong>{each}</strong>" in breakdown
+    assert breakdown.count("<li>") == 3
+    assert ">$1.50" in second.partition("</summary>")[0]

@@ -18,6 +18,7 @@ from webapp.extensions import get_queries
 from webapp.sessions import Session
 from webapp.sessions.transcripts import TranscriptMessage, TranscriptSlice
 from webapp.transcript import Turn, build_turns
+from webapp.transcript.model import outline_text
 from webapp.transcript.options import TOGGLES, NoiseToggles
 from webapp.transcript.subagents import ChildCard
 from webapp.transcript.window import Window, trim
@@ -62,7 +63,15 @@ def _numbered(session: Session, window: Window[TranscriptMessage]) -> tuple[list
 def children(session: Session) -> dict[str, ChildCard]:
     """The cards of the session's subagents, by child session id."""
     return {
-        c.id: ChildCard(c.id, c.status, c.message_count, c.created_at, c.last_activity, {})
+        c.id: ChildCard(
+            c.id,
+            c.status,
+            c.message_count,
+            c.created_at,
+            c.last_activity,
+            total_tokens=c.total_tokens,
+            cost_nanos=c.cost_nanos,
+        )
         for c in get_queries().children(session.id)
     }
 
@@ -90,11 +99,30 @@ def page_context(session: Session, args: MultiDict[str, str], *, live: bool) -> 
         "last_id": max((m.id for m in window.messages), default=0),
         "tail_id": 0,
         "tail_number": 1,
+        # a window short of the end (opened around a message) does not follow
+        "follow": not window.later,
     }
-    if live and not window.later and turns:
-        context["turns"], context["tail_turns"] = turns[:-1], turns[-1:]
-        context["tail_id"], context["tail_number"] = turns[-1].first.id, first_number(turns[-1])
+    if live and not window.later:
+        context.update(_tail(turns))
+    elif live:
+        # the outline lists every prompt already: updates bring what comes after
+        # the newest message, not after the window
+        state = reads.live_state(session.id)
+        context["last_id"] = max(context["last_id"], state.last_message_id if state else 0)
     return context
+
+
+def _tail(turns: list[Turn[Any]]) -> dict[str, Any]:
+    """A live window's last turn split off into ``#live-tail`` (live updates redraw
+    it), and where it starts, for the live poller."""
+    if not turns:
+        return {"tail_turns": [], "tail_id": 0, "tail_number": 1}
+    return {
+        "turns": turns[:-1],
+        "tail_turns": turns[-1:],
+        "tail_id": turns[-1].first.id,
+        "tail_number": first_number(turns[-1]),
+    }
 
 
 def first_number(turn: Turn[Any]) -> int:
@@ -103,10 +131,12 @@ def first_number(turn: Turn[Any]) -> int:
     return turn.number if turn.prompt is not None else turn.number + 1
 
 
-def more_context(session: Session, args: MultiDict[str, str]) -> dict[str, Any]:
+def more_context(session: Session, args: MultiDict[str, str], *, live: bool) -> dict[str, Any]:
     """The turns after message ``after`` or before message ``before`` (numbered
     from ``n``: the next turn's number, or the first shown turn's), for "load
-    later/earlier turns"; with ``embed`` the whole start of a subagent's transcript."""
+    later/earlier turns"; with ``embed`` the whole start of a subagent's transcript.
+    Later turns that reach the end of a ``live`` session bring ``#live-tail`` and
+    the live poller, which follows again (``reattach``)."""
     after, before = params.integer(args, "after"), params.integer(args, "before")
     number = params.integer(args, "n")
     numbered = number != 0  # 0: the page did not know the numbers
@@ -116,6 +146,18 @@ def more_context(session: Session, args: MultiDict[str, str]) -> dict[str, Any]:
             reads.transcript_slice(session.id, after=after, limit=WINDOW), front=False
         )
         turns = build_turns(window.messages, first_number=number or 1)
+        if live and not window.later:
+            return {
+                "window": window,
+                "turns": turns,
+                "numbered": numbered,
+                "toggles": noise_toggles(args),
+                "children": children(session),
+                "reattach": True,
+                "last_id": max((m.id for m in window.messages), default=after),
+                "follow": True,
+                **_tail(turns),
+            }
     elif before is not None:
         window = _trimmed(
             reads.transcript_slice(session.id, before=before, limit=WINDOW), back=False
@@ -133,13 +175,32 @@ def more_context(session: Session, args: MultiDict[str, str]) -> dict[str, Any]:
     }
 
 
+def message_context(message: TranscriptMessage) -> dict[str, Any]:
+    """One whole message drawn as the turn view draws it (the answer to "show the
+    whole message"): its prompt parts or its steps, opened."""
+    built = build_turns([message])
+    turn = built[0] if built else None
+    return {
+        "message": message,
+        "prompt_turn": turn if turn is not None and turn.prompt is not None else None,
+        "steps": turn.steps if turn is not None else [],
+        "toggles": NoiseToggles(thinking=True, tools=True, hooks=True),
+        "hit": message.id,
+    }
+
+
 def outline_context(session: Session, args: MultiDict[str, str]) -> dict[str, Any]:
     """A page of the outline: the prompts after message ``after``, numbered from ``n``."""
     after = params.integer(args, "after")
     first = params.integer(args, "n") or 1
     lines, more = get_queries().prompt_outline(session.id, after=after, limit=OUTLINE_PAGE)
     entries = [
-        {"number": first + i, "id": line.id, "text": line.text, "timestamp": line.timestamp}
+        {
+            "number": first + i,
+            "id": line.id,
+            "text": outline_text(line.text),
+            "timestamp": line.timestamp,
+        }
         for i, line in enumerate(lines)
     ]
     return {"outline": {"entries": entries, "more": more}, "toggles": noise_toggles(args)}
@@ -153,6 +214,8 @@ def live_context(session: Session, args: MultiDict[str, str], after: int) -> dic
     given = params.integer(args, "n")
     number = 1 if given is None else given
     reads = get_queries()
+    if params.choice(args, "follow", ("0", "1"), "1") == "0":
+        return _detached_update(session, args, after)
     if tail:
         found = reads.transcript_slice(session.id, since=tail, limit=LIVE_WINDOW)
     else:
@@ -168,6 +231,26 @@ def live_context(session: Session, args: MultiDict[str, str], after: int) -> dic
         "last_id": max((m.id for m in found.messages), default=after),
         "tail_id": last[0].first.id if last else tail,
         "tail_number": first_number(last[0]) if last else number,
+        "toggles": noise_toggles(args),
+        "children": children(session),
+    }
+
+
+def _detached_update(session: Session, args: MultiDict[str, str], after: int) -> dict[str, Any]:
+    """A live update for a page that shows a window short of the end: no turns
+    (they come with "Load later turns"), the prompts that arrived for the outline
+    (an ``<ol>`` numbers them on from the last), the poller still detached."""
+    lines, _more = get_queries().prompt_outline(session.id, after=after or None, limit=LIVE_WINDOW)
+    last = get_queries().live_state(session.id)
+    return {
+        "done_turns": [],
+        "tail_turns": [],
+        "new_prompts": [],
+        "new_outline": [{"id": line.id, "text": outline_text(line.text)} for line in lines],
+        "last_id": max(after, last.last_message_id if last is not None else 0),
+        "tail_id": params.integer(args, "tail") or 0,
+        "tail_number": params.integer(args, "n") or 1,
+        "follow": False,
         "toggles": noise_toggles(args),
         "children": children(session),
     }

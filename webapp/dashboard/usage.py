@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -229,15 +229,49 @@ def session_usage(reads: ReadModel, session_id: str) -> list[tuple[str, dict[str
     return shown
 
 
-def response_cost(meta: Any) -> str:
-    """What the response a message's ``meta`` carries usage of cost, as the ledger
-    prices it (the runner's ``cost_usd``, else the app's price table); "" when it
-    carries none."""
-    if not isinstance(meta, Mapping):
-        return ""
+@dataclass(frozen=True)
+class ResponseCost:
+    """One API response of a turn as the turn header's breakdown lists it."""
+
+    model: str
+    tokens: int
+    cost: str
+
+
+@dataclass(frozen=True)
+class TurnCost:
+    """What a turn's responses cost together (``total``: priced ones; ``unpriced``:
+    how many had no price) and each response's part, for the header's breakdown."""
+
+    total: str
+    unpriced: int
+    responses: list[ResponseCost]
+
+
+def turn_cost(messages: Iterable[Any]) -> TurnCost | None:
+    """The cost of the responses among ``messages`` (each a stored message with
+    ``meta``), priced as the ledger prices them; None when none carries usage."""
     prices = get_queries().prices
-    entry = usage_entry("", meta, datetime.now(UTC), Labels(), prices)
-    return "" if entry is None else format_usd(entry.cost_nanos)
+    now = datetime.now(UTC)
+    nanos, unpriced, responses = 0, 0, []
+    for message in messages:
+        meta = message.meta
+        if not isinstance(meta, Mapping) or "usage" not in meta:
+            continue
+        entry = usage_entry("", meta, now, Labels(), prices)
+        if entry is None:
+            continue
+        if entry.cost_nanos is None:
+            unpriced += 1
+        else:
+            nanos += entry.cost_nanos
+        responses.append(
+            ResponseCost(entry.model, entry.usage.total, format_usd(entry.cost_nanos))
+        )
+    if not responses:
+        return None
+    total = format_usd(nanos) if unpriced < len(responses) else format_usd(None)
+    return TurnCost(total, unpriced, responses)
 
 
 def run_length(span: timedelta) -> str:

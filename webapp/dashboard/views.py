@@ -178,7 +178,8 @@ def transcript_turns(session_id: str) -> Response:
             session=session,
             comments=review.comments_by_message(session.id),
             can_review=can("review"),
-            **turns.more_context(session, request.args),
+            live=_is_live(session),
+            **turns.more_context(session, request.args, live=_is_live(session)),
         )
     )
 
@@ -200,17 +201,19 @@ def transcript_outline(session_id: str) -> Response:
 @bp.get(f"/sessions/<session_id:session_id>/messages/<int(max={params.MAX_ID}):message_id>")
 @requires(Role.VIEWER)
 def full_message(session_id: str, message_id: int) -> Response:
-    """One message in full (the answer to "show all" on a truncated message)."""
+    """One message in full (the answer to "show all" on a truncated message), drawn
+    as the transcript draws it: in place for htmx, else a page of its own."""
     message = get_queries().full_message(session_id, message_id)
     if message is None:
         abort(404, description="This message is gone; it may have been purged.")
-    comments = review.comments_by_message(session_id).get(message_id, [])
+    template = "transcript/_message.html" if wants_fragment() else "transcript/message.html"
     return html(
         render_template(
-            "dashboard/_message.html",
-            message=message,
-            comments=comments,
-            session_id=session_id,
+            template,
+            session=_session_or_404(session_id),
+            comments=review.comments_by_message(session_id),
+            can_review=can("review"),
+            **turns.message_context(message),
         )
     )
 

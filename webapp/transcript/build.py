@@ -23,6 +23,7 @@ from webapp.transcript.model import (
     Turn,
     kind_of,
     meta_of,
+    notification_summary,
 )
 
 # -- building ---------------------------------------------------------------------------
@@ -206,6 +207,8 @@ def _prompt_form(message: TranscriptSource, kind: str) -> str:
         return "note"
     if mkind in ("image", "document"):
         return "media"
+    if notification_summary(message.content) is not None:
+        return "notification"
     return "text"
 
 

@@ -101,6 +101,9 @@ def _prompt(prompt: Prompt[Any]) -> list[str]:
             out.append(fence(content, "console"))
         elif part.form in ("output", "context"):
             out.append(fence(content, "text"))
+        elif part.form == "notification":
+            out.append(f"*Task notification:* {inline(part.notification)}".rstrip())
+            out.append(fence(content, "text"))
         else:
             out.append(f"*{content.strip()}*")
     return out
@@ -196,7 +199,15 @@ def _steps(steps: Iterable[Step[Any] | ToolCall[Any]]) -> list[str]:
     return out
 
 
-def _turn(turn: Turn[TranscriptSource]) -> list[str]:
+def _rewind_note(branches_from: int, abandoned: Sequence[int]) -> str:
+    """The mark of a prompt that rewinds: where it goes on from, what it left."""
+    numbers = [str(n) for n in abandoned]
+    listed = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
+    were = f"turn {listed} above was" if len(numbers) == 1 else f"turns {listed} above were"
+    return f"*A rewind: this prompt goes on from turn {branches_from}; {were} abandoned.*"
+
+
+def _turn(turn: Turn[TranscriptSource], rewind: str = "") -> list[str]:
     facts = [
         f
         for f in (
@@ -214,8 +225,7 @@ def _turn(turn: Turn[TranscriptSource]) -> list[str]:
     if turn.rewound_by is not None:
         by = turn.rewound_by
         out.append(f"*Abandoned: rewound at {_time(by.started_at)} (turn {by.number}).*")
-    if turn.branches_from is not None:
-        out.append(f"*Branches from turn {turn.branches_from.number} (a rewind).*")
+    out.append(rewind)
     if turn.prompt is not None and turn.prompt.parts:
         out.append("**Prompt**")
         out.extend(_prompt(turn.prompt))
@@ -229,10 +239,15 @@ def _turn(turn: Turn[TranscriptSource]) -> list[str]:
 
 
 def turns_to_markdown(turns: Sequence[Turn[Any]]) -> str:
-    """The Markdown of ``turns`` (blocks separated by blank lines)."""
+    """The Markdown of ``turns`` (blocks separated by blank lines): an abandoned
+    turn says so, and the prompt that rewound names the turns it left."""
     blocks: list[str] = []
     for turn in turns:
-        blocks.extend(b for b in _turn(turn) if b)
+        rewind = ""
+        if turn.branches_from is not None:
+            left = [t.number for t in turns if t.rewound_by is turn]
+            rewind = _rewind_note(turn.branches_from.number, left)
+        blocks.extend(b for b in _turn(turn, rewind) if b)
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
@@ -240,7 +255,13 @@ def markdown_turns(messages: Iterable[TranscriptSource]) -> Iterator[str]:
     """The Markdown of a whole transcript read in order, a turn at a time (a long
     session is never held whole). Messages are cut where :func:`build_turns`
     opens a turn: at a prompt once the agent has begun on the one before (context
-    lines just before a prompt go with it)."""
+    lines just before a prompt go with it).
+
+    A rewind is marked as :func:`turns_to_markdown` marks it on the prompt that
+    rewound (which names the abandoned turns above it); the abandoned turns were
+    written before the rewind was known, so only they lack their own mark. What
+    is kept for that: each message's uuid with its turn's number, not its text."""
+    rewinds = _Rewinds()
     group: list[TranscriptSource] = []
     number = 1
     answering = False
@@ -252,7 +273,7 @@ def markdown_turns(messages: Iterable[TranscriptSource]) -> Iterator[str]:
             while split > 0 and kind_of(group[split - 1]) == "context":
                 split -= 1
             turns = build_turns(group[:split], first_number=number)
-            yield from _texts(turns)
+            yield from rewinds.texts(turns)
             number = max((t.number + 1 for t in turns if t.prompt is not None), default=number)
             group = group[split:]
         if opens:
@@ -263,9 +284,40 @@ def markdown_turns(messages: Iterable[TranscriptSource]) -> Iterator[str]:
             answering = True
         group.append(message)
     if group:
-        yield from _texts(build_turns(group, first_number=number))
+        yield from rewinds.texts(build_turns(group, first_number=number))
 
 
-def _texts(turns: list[Turn[TranscriptSource]]) -> Iterator[str]:
-    for turn in turns:
-        yield "\n\n".join(b for b in _turn(turn) if b) + "\n\n"
+class _Rewinds:
+    """What a streamed export remembers to mark rewinds: the turn number of every
+    message uuid seen, the prompt turns written and those already abandoned."""
+
+    def __init__(self) -> None:
+        self.turn_of: dict[str, int] = {}
+        self.prompts: list[int] = []
+        self.abandoned: set[int] = set()
+
+    def _note(self, turn: Turn[TranscriptSource]) -> str:
+        if turn.prompt is None or not turn.prompt.parts:
+            return ""
+        parent = meta_of(turn.prompt.parts[0].message).get("parent_uuid")
+        fork = self.turn_of.get(parent) if isinstance(parent, str) else None
+        if fork is None:
+            return ""
+        left = [n for n in self.prompts if fork < n < turn.number and n not in self.abandoned]
+        if not left:
+            return ""
+        self.abandoned.update(left)
+        return _rewind_note(fork, left)
+
+    def texts(self, turns: list[Turn[TranscriptSource]]) -> Iterator[str]:
+        """Each turn's Markdown, a rewind marked on the prompt that made it."""
+        for turn in turns:
+            rewind = self._note(turn)
+            if turn.prompt is not None:
+                self.prompts.append(turn.number)
+            for m in turn.messages:
+                uuid = meta_of(m).get("uuid")
+                if isinstance(uuid, str):
+                    self.turn_of.setdefault(uuid, turn.number)
+            turn.rewound_by = None  # not known yet when a turn is written
+            yield "\n\n".join(b for b in _turn(turn, rewind) if b) + "\n\n"

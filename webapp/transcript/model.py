@@ -28,13 +28,14 @@ Rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from webapp.sessions.types import PROMPT_KINDS
-from webapp.transcript.tools import ToolView, tool_view
+from webapp.transcript.tools import OutputText, ToolView, clean_output, tool_view
 
 #: A text block longer than this many lines is folded, with "show all".
 FOLD_LINES = 40
@@ -105,6 +106,29 @@ def kind_of(message: TranscriptSource) -> str:
     if role == "tool":
         return "output"
     return "event"
+
+
+_NOTIFICATION_RE = re.compile(r"^\s*<task-notification>")
+_NOTIFICATION_SUMMARY_RE = re.compile(r"<summary>(.*?)</summary>", re.DOTALL)
+
+
+def notification_summary(text: str) -> str | None:
+    """For a runner's background-task notification (a user message Claude Code
+    writes as ``<task-notification>...``): its ``<summary>``, or "" when it has
+    none (or it was cut off); None for any other text."""
+    if not _NOTIFICATION_RE.match(text):
+        return None
+    found = _NOTIFICATION_SUMMARY_RE.search(text)
+    return " ".join(found.group(1).split()) if found else ""
+
+
+def outline_text(text: str) -> str:
+    """A prompt's line in an outline: its text, or "Task notification: ..." for a
+    background-task notification."""
+    summary = notification_summary(text)
+    if summary is None:
+        return text
+    return f"Task notification: {summary}" if summary else "Task notification"
 
 
 def format_duration(delta: timedelta | None) -> str:
@@ -354,6 +378,11 @@ class Output(Generic[M]):
     message: M
     kind: ClassVar[str] = "output"
 
+    @property
+    def text(self) -> OutputText:
+        """The output, ANSI escapes stripped, folded past :data:`FOLD_LINES` lines."""
+        return OutputText(clean_output(self.message.content))
+
 
 @dataclass(eq=False)
 class Media(Generic[M]):
@@ -372,10 +401,22 @@ Step = Text[M] | Thinking[M] | ToolRun[M] | Events[M] | Notice[M] | Output[M] | 
 @dataclass(eq=False)
 class PromptPart(Generic[M]):
     """One piece of a prompt: ``form`` is ``text``, ``command``, ``shell``,
-    ``output``, ``context``, ``note``, ``media``."""
+    ``output``, ``context``, ``note``, ``notification`` (a background task's,
+    written by the runner), ``media``."""
 
     message: M
     form: str
+
+    @property
+    def notification(self) -> str:
+        """A ``notification``'s summary ("" when it has none)."""
+        return notification_summary(self.message.content) or ""
+
+    @property
+    def text(self) -> OutputText:
+        """Its text as monospace output (``shell`` and ``output`` forms), ANSI
+        escapes stripped, folded past :data:`FOLD_LINES` lines."""
+        return OutputText(clean_output(self.message.content))
 
 
 @dataclass(eq=False)
@@ -394,7 +435,7 @@ class Prompt(Generic[M]):
     def first_line(self) -> str:
         """One line for an outline: the first typed text."""
         for part in self.said:
-            text = " ".join(part.message.content.split())
+            text = " ".join(outline_text(part.message.content).split())
             if text:
                 return text if len(text) <= 120 else text[:119] + "\u2026"
         return "(no text)"

@@ -1,27 +1,27 @@
-"""What a subagent's card shows: the child session's status, size, tokens and time."""
+"""What a subagent's card shows: the child session's status, size, tokens, cost and time."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from webapp.transcript.model import Tokens, compact_count, format_duration
+from webapp.transcript.model import compact_count, format_duration
 
 __all__ = ["ChildCard"]
 
 
 @dataclass(frozen=True)
 class ChildCard:
-    """A subagent session as its parent's Task/Agent call shows it."""
+    """A subagent session as its parent's Task/Agent call shows it: ``total_tokens``
+    and ``cost_nanos`` are the session's own usage totals (the ledger's)."""
 
     id: str
     status: str
     message_count: int
     created_at: datetime | None
     last_activity: datetime | None
-    context: Mapping[str, Any]
+    total_tokens: int = 0
+    cost_nanos: int = 0
 
     @property
     def duration_label(self) -> str:
@@ -32,8 +32,5 @@ class ChildCard:
 
     @property
     def tokens_label(self) -> str:
-        """Its tokens (input + output + cache), compact; '' when unknown."""
-        tokens = Tokens()
-        tokens.add(self.context)
-        total = tokens.input + tokens.output + tokens.cache_read + tokens.cache_write
-        return compact_count(total) if total else ""
+        """Its tokens (input + output + cache), compact; '' when none were reported."""
+        return compact_count(self.total_tokens) if self.total_tokens else ""

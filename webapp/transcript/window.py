@@ -3,8 +3,9 @@
 A page shows a window of messages (a 50,000-message session is never read
 whole). Read one message more than the window holds, then :func:`trim` cuts the
 rows so that the window starts at a prompt (unless it is the transcript's start)
-and ends before a prompt (unless it is the transcript's end): no turn is shown
-in two halves unless a single turn is longer than the window.
+and ends before a prompt (unless it is the transcript's end, or that prompt is
+the window's first): no turn is shown in two halves unless a single turn is
+longer than the window.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def trim(rows: Sequence[M], *, earlier: bool, later: bool) -> Window[M]:
             messages = messages[first:]
     if later:
         last = next((i for i in range(len(messages) - 1, 0, -1) if is_prompt(messages[i])), None)
-        if last is not None:
+        # Cut before the last prompt only when a whole turn stays before it: a
+        # first turn longer than the window is shown in parts, not left out (the
+        # window would hold only the lines before the transcript's first prompt).
+        if last is not None and any(is_prompt(m) for m in messages[:last]):
             messages = messages[:last]
     return Window(messages, earlier=earlier, later=later)
