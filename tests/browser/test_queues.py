@@ -142,7 +142,8 @@ def test_queue_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
     queue = build_queue(live_server)
     with acting_as(live_server, "admin"):
         service.sync(queue)
-        criteria = {c["label"]: c["id"] for c in service.queue_page(queue, service.ItemFilter())["criteria"]}  # fmt: skip
+        rubric = service.queue_page(queue, service.ItemFilter())["criteria"]
+        criteria = {c["label"]: c["id"] for c in rubric}
         for n, sid in enumerate(sessions[:4]):
             service.score(sid, queue, criteria["Fixed the cause"], "pass" if n % 3 else "fail")
             service.score(sid, queue, criteria["Quality"], str(2 + n))

@@ -69,8 +69,9 @@ def add_criterion(
 
         with service.get_database().read() as conn:
             c = service.criteria_t.c
+            wanted = c.label == " ".join(label.split())
             found = conn.execute(
-                service.select(c.id).where(c.queue_id == queue_id, c.label == " ".join(label.split()))
+                service.select(c.id).where(c.queue_id == queue_id, wanted)
             ).scalar_one()
     return int(found)
 
@@ -134,7 +135,8 @@ def test_shared_views_are_changed_by_their_owner_or_an_admin(
     assert client.post(f"/views/{view_id}", data={"name": "Mine now"}).status_code == 403
     assert client.post(f"/views/{view_id}/delete").status_code == 403
     auth.login("admin", "ada")
-    assert client.post(f"/views/{view_id}", data={"name": "Renamed", "shared": "1"}).status_code == 303
+    renamed = client.post(f"/views/{view_id}", data={"name": "Renamed", "shared": "1"})
+    assert renamed.status_code == 303
     assert "Renamed" in client.get("/views").get_data(as_text=True)
     assert client.post(f"/views/{view_id}/delete").status_code == 303
     assert "Renamed" not in client.get("/views").get_data(as_text=True)
@@ -189,10 +191,7 @@ def test_round_robin_picks_up_new_sessions_and_shows_progress(
     later = make_session(manager_of, "failed")
     client.get(f"/queues/{queue_id}")
     assert items(app, queue_id)[later] == ("assigned", "rita")
-    assert ("system", "queue.assign") in audit_actions(app) or (
-        "ada",
-        "queue.assign",
-    ) in audit_actions(app)
+    assert ("system", "queue.assign") in audit_actions(app)
     # "next" walks the reviewer's own items, oldest assignment first
     auth.login("reviewer", "rita")
     response = client.post(f"/queues/{queue_id}/next")
@@ -246,6 +245,7 @@ def test_claim_mode_and_expiry(
     response = client.post(f"/queues/{queue_id}/next")
     claimed = response.headers["Location"].split("/sessions/")[1].split("?")[0]
     assert items(app, queue_id)[claimed] == ("assigned", "rita")
+    assert ("rita", "queue.assign") in audit_actions(app)
     # next again gives the same one: it is still hers
     again = client.post(f"/queues/{queue_id}/next").headers["Location"]
     assert claimed in again
@@ -258,9 +258,7 @@ def test_claim_mode_and_expiry(
     clock.advance(timedelta(hours=4, seconds=1))
     client.get(f"/queues/{queue_id}")
     assert items(app, queue_id) == {a: ("open", None), b: ("open", None)}
-    assert ("system", "queue.expire") in audit_actions(app) or any(
-        action == "queue.expire" for _, action in audit_actions(app)
-    )
+    assert audit_actions(app).count(("system", "queue.expire")) == 2
     # a viewer cannot claim; someone not in the queue cannot work on it
     auth.login("viewer", "vera")
     assert client.post(f"/queues/{queue_id}/claim", data={"session_id": a}).status_code == 403
@@ -288,7 +286,8 @@ def test_scores_agreement_filter_and_sort(
         auth.login("reviewer", who)
         for sid, value in zip(sessions, given, strict=True):
             url = f"/queues/{queue_id}/sessions/{sid}/score"
-            assert client.post(url, data={"criterion": ok, "value": value}, headers=HX).status_code == 200
+            answer = client.post(url, data={"criterion": ok, "value": value}, headers=HX)
+            assert answer.status_code == 200
     auth.login("reviewer", "rita")
     for sid, score in zip(sessions, ["5", "1", "3", "4"], strict=True):
         url = f"/queues/{queue_id}/sessions/{sid}/score"
@@ -305,8 +304,11 @@ def test_scores_agreement_filter_and_sort(
     page = client.get(f"/queues/{queue_id}").get_data(as_text=True)
     agreement = page[page.index('class="agreement"') :]
     # 4 sessions, 75% alike; rita 2 pass/2 fail, sam 1/3: p_e = .5*.25+.5*.75 = .5, kappa .5
-    assert re.search(r"Correct</td><td>rita · sam</td><td class=\"num\">4</td>\s*"
-                     r"<td class=\"num\">75%</td>\s*<td class=\"num\">0.50</td>", agreement)  # fmt: skip
+    row = (
+        r"Correct</td><td>rita · sam</td><td class=\"num\">4</td>\s*"
+        r"<td class=\"num\">75%</td>\s*<td class=\"num\">0.50</td>"
+    )
+    assert re.search(row, agreement)
     # sorted by quality, high first; filtered to those Sam failed
     ordered = client.get(f"/queues/{queue_id}?criterion={quality}&sort=score_desc").get_data(
         as_text=True
@@ -319,7 +321,8 @@ def test_scores_agreement_filter_and_sort(
     session_page = client.get(f"/sessions/{sessions[1]}?queue={queue_id}").get_data(as_text=True)
     assert "rita:</span> pass" in session_page and "sam:</span> fail" in session_page
     # verdicts still work on a session in a queue
-    assert client.post(f"/review/sessions/{sessions[1]}/verdict", data={"verdict": "approved"}).status_code == 303
+    verdict = client.post(f"/review/sessions/{sessions[1]}/verdict", data={"verdict": "approved"})
+    assert verdict.status_code == 303
 
 
 def test_queue_admin_is_checked_and_audited(app: Any, client: Any, auth: Any) -> None:
@@ -338,16 +341,17 @@ def test_queue_admin_is_checked_and_audited(app: Any, client: Any, auth: Any) ->
         assert client.post("/queues", data=data).status_code in (400, 404)
     assert snapshot(app) == before
     queue_id = make_queue(client, view_id, ["rita"])
-    assert client.post(f"/queues/{queue_id}/criteria", data={"label": "c", "kind": "choice",
-                                                            "options": "only"}).status_code == 400  # fmt: skip
+    one_choice = {"label": "c", "kind": "choice", "options": "only"}
+    assert client.post(f"/queues/{queue_id}/criteria", data=one_choice).status_code == 400
     criterion = add_criterion(client, queue_id, "Works", "passfail")
     assert client.post(f"/views/{view_id}/delete").status_code == 400  # used by the queue
-    assert client.post(f"/queues/{queue_id}/reviewers", data={"reviewer": ["ada"]}).status_code == 303
+    reviewers = client.post(f"/queues/{queue_id}/reviewers", data={"reviewer": ["ada"]})
+    assert reviewers.status_code == 303
     assert client.post(f"/queues/{queue_id}/criteria/{criterion}/delete").status_code == 303
     assert client.post(f"/queues/{queue_id}/delete").status_code == 303
     actions = [a for who, a in audit_actions(app) if who == "ada"]
-    for action in ("queue.create", "rubric.add", "queue.reviewers", "rubric.remove", "queue.delete"):
-        assert action in actions
+    wanted = ("queue.create", "rubric.add", "queue.reviewers", "rubric.remove", "queue.delete")
+    assert set(wanted) <= set(actions)
     # reviewers cannot manage
     auth.login("reviewer", "rita")
     assert client.post("/queues", data={"name": "Mine", "view_id": view_id}).status_code == 403

@@ -468,6 +468,7 @@ def _assign(conn: Connection, queue_id: int, session_id: str, reviewer: str, *, 
         "queue.assign",
         session_id=session_id,
         detail={"queue": queue_id, "reviewer": reviewer, "how": how},
+        actor="system" if how == "round_robin" else None,
     )
 
 
@@ -520,6 +521,7 @@ def sync(queue_id: int) -> None:
                 "queue.expire",
                 session_id=row.session_id,
                 detail={"queue": queue_id, "reviewer": row.assignee},
+                actor="system",
             )
         if queue.mode == "round_robin":
             _round_robin(conn, queue)
