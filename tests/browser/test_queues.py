@@ -109,7 +109,8 @@ def test_user_text_of_queues_stays_inert(live_server: Any, page: Any, page_log: 
         label = f"{payload[:90]} {i}"
         with acting_as(live_server, "admin"):
             view = service.save_view(label, "status=completed", True)
-            queue = service.create_queue(label, view, "claim", [live_server.users["admin"]])
+            members = [live_server.users["admin"], live_server.users["reviewer"]]
+            queue = service.create_queue(label, view, "claim", members)
             passfail = service.add_criterion(queue, label, "passfail", "", False)
             service.add_criterion(queue, "choice " + label, "choice",
                                   f"{payload[:80].replace(',', ';')}\nplain", False)  # fmt: skip
@@ -117,6 +118,8 @@ def test_user_text_of_queues_stays_inert(live_server: Any, page: Any, page_log: 
             service.claim(queue, sid)
             service.score(sid, queue, passfail, "pass")
             service.score(sid, queue, text, payload)
+        with acting_as(live_server, "reviewer"):  # a second opinion: the agreement table
+            service.score(sid, queue, passfail, "fail")
         queue_ids.append(queue)
     live_server.login(page, "admin")
     pages = ["/views", "/queues", "/sessions", f"/sessions/{sid}"]
@@ -126,11 +129,26 @@ def test_user_text_of_queues_stays_inert(live_server: Any, page: Any, page_log: 
         live_server.get(page, path)
         page.locator("details.views-menu > summary").click()
         assert_inert(page, page_log, path)
+        # CSP would stop most payloads anyway: check that none became markup at all.
+        assert page.evaluate(INJECTED) == [], path
     live_server.get(page, f"/queues/{queue_ids[0]}")
     assert PAYLOADS[0][:90] in page.locator(".queue-title").inner_text()
     assert page.locator("main script, main iframe, main svg").count() == 0
     assert page.locator("[hx-get*='evil'], [data-hx-get]").count() == 0
 
+
+#: Elements that only a payload could have made: scripts, frames and the like, and
+#: any element with an event handler or an htmx attribute aimed at another site.
+INJECTED = """
+[...document.querySelectorAll('body *')].filter(el =>
+  ['SCRIPT', 'IFRAME', 'OBJECT', 'EMBED', 'BASE', 'META', 'STYLE', 'LINK', 'X', 'VIDEO', 'AUDIO',
+   'MATH', 'NOSCRIPT'].includes(el.tagName.toUpperCase()) && !el.closest('head')
+  || [...el.attributes].some(a => a.name.startsWith('on')
+       || (a.name.startsWith('hx-') && /evil|clear|alert/.test(a.value)))
+  || (el.tagName === 'IMG' && /evil|^x$/.test(el.getAttribute('src') || ''))
+  || (el.tagName === 'svg' && el.closest('main'))
+).map(el => el.outerHTML.slice(0, 80))
+"""
 
 VIEWPORTS = {"laptop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
