@@ -124,6 +124,24 @@ def test_the_nav_count_stops_at_the_cap(
     assert '<span class="view-count">2+</span>' in client.get("/views").get_data(as_text=True)
 
 
+def test_nav_counts_are_kept_briefly_and_the_views_page_counts_afresh(
+    app: Any, client: Any, auth: Any, manager_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.queues import service
+
+    make_session(manager_of, "failed")
+    auth.login("viewer")
+    save_view(client, "Failing", "status=failed")
+    nav = '<span class="view-count">{}</span>'
+    assert nav.format(1) in client.get("/sessions").get_data(as_text=True)
+    make_session(manager_of, "failed")
+    assert nav.format(1) in client.get("/sessions").get_data(as_text=True)  # kept
+    assert nav.format(2) in client.get("/views").get_data(as_text=True)  # afresh
+    make_session(manager_of, "failed")
+    monkeypatch.setattr(service.time, "monotonic", lambda: 10.0**9)  # past COUNT_TTL
+    assert nav.format(3) in client.get("/sessions").get_data(as_text=True)
+
+
 def test_shared_views_are_changed_by_their_owner_or_an_admin(
     app: Any, client: Any, auth: Any
 ) -> None:

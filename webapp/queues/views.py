@@ -46,8 +46,8 @@ def _back(default: str) -> Response:
 def views() -> Response:
     """The saved views this user sees: their own and the shared ones."""
     found = service.visible_views()
-    for view in found:
-        view["count"] = service.count_label(service.view_count(view["query"]))
+    for view in found:  # this page counts afresh (and refreshes the navigation's)
+        view["count"] = service.count_label(service.view_count(view["query"], fresh=True))
     return html(render_template("queues/views.html", views=found))
 
 
