@@ -185,3 +185,19 @@ def test_queue_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
             page.locator("details.views-menu > summary").click()
             page.screenshot(path=str(SCREENSHOTS / f"views-nav-{device}-{scheme}.png"))
     assert page_log.page_errors == []
+
+
+def test_save_view_keeps_the_filters_the_list_shows(live_server: Any, page: Any) -> None:
+    finished_session(live_server, "kept one")
+    live_server.login(page, "viewer")
+    live_server.get(page, "/sessions")
+    page.check("#filters input[name=status][value=completed]")  # htmx: the URL changes
+    page.wait_for_url("**/sessions?*status=completed*")
+    page.locator("details.save-view > summary").click()
+    page.fill("form[data-save-view] input[name=name]", "Completed ones")
+    page.click("form[data-save-view] button[type=submit]")
+    page.wait_for_load_state()
+    page.locator("details.views-menu > summary").click()
+    link = page.locator("details.views-menu a", has_text="Completed ones")
+    assert "status=completed" in (link.get_attribute("href") or "")
+    assert link.locator(".view-count").inner_text() == "1"
