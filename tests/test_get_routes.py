@@ -45,7 +45,7 @@ READS: dict[str, tuple[str, ...]] = {
         "project",
     ),
     "dashboard.session_page": (
-        "inbox", "tag", "status", "around", "at", "thinking", "tools", "hooks",
+        "inbox", "tag", "status", "around", "at", "thinking", "tools", "hooks", "queue",
     ),  # fmt: skip
     "dashboard.transcript_turns": ("after", "before", "n", "thinking", "tools", "hooks"),
     "dashboard.transcript_outline": ("after", "n", "thinking", "tools", "hooks"),
@@ -76,6 +76,9 @@ READS: dict[str, tuple[str, ...]] = {
     "api.usage": ("group_by", "since", "until"),
     "health.healthz": (),
     "static": (),
+    "queues.views": (),
+    "queues.index": (),
+    "queues.queue_page": ("state", "assignee", "criterion", "value", "sort", "done"),
 }
 ALL_NAMES = sorted({name for names in READS.values() for name in names})
 
@@ -159,6 +162,7 @@ class Site:
             "session_id": self.session_id,
             "message_id": str(self.message_id),
             "filename": "app.css",
+            "queue_id": "1",
         }
         return {name: known[name] for name in rule.arguments}
 

@@ -110,6 +110,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         dashboard,
         errors,
         params,
+        queues,
         rendering,
         review,
         search,
@@ -130,6 +131,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     dashboard.init_app(app)
     review.init_app(app)
+    queues.init_app(app)
     transfer.init_app(app)
     search.init_app(app)
 

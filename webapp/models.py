@@ -3,6 +3,7 @@
 
 import webapp.accounts.models
 import webapp.accounts.tokens
+import webapp.queues.models
 import webapp.review.models
 import webapp.sessions.search_index
 import webapp.transfer.models  # noqa: F401

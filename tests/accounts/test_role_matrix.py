@@ -82,6 +82,20 @@ PERMISSIONS: dict[str, str | dict[str, str]] = {
     "transfer.session_markdown": LOGIN,
     "transfer.session_json": LOGIN,
     "transfer.upload": ADMIN,
+    "queues.views": LOGIN,
+    "queues.create_view": LOGIN,
+    "queues.update_view": LOGIN,
+    "queues.delete_view": LOGIN,
+    "queues.index": LOGIN,
+    "queues.queue_page": LOGIN,
+    "queues.create_queue": ADMIN,
+    "queues.delete_queue": ADMIN,
+    "queues.set_reviewers": ADMIN,
+    "queues.add_criterion": ADMIN,
+    "queues.remove_criterion": ADMIN,
+    "queues.next_item": REVIEW,
+    "queues.claim": REVIEW,
+    "queues.score": REVIEW,
 }
 
 ROLES = [None, "viewer", "reviewer", "admin"]
@@ -125,6 +139,9 @@ class Fixtures:
             "user_id": self.target_user.id,
             "token_id": self.token_id,
             "filename": "app.css",
+            "view_id": 1,
+            "queue_id": 1,
+            "criterion_id": 1,
         }
 
 

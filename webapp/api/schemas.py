@@ -267,6 +267,7 @@ class MessageBatch(InputModel):
 
 # -- what the API sends ------------------------------------------------------------
 
+
 class SessionPage(WireModel):
     """A page of the session list and the cursor of the next one."""
 

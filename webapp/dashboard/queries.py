@@ -8,69 +8,21 @@ builds SQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
 
 from webapp.dashboard.charts import duration_label
 from webapp.extensions import get_manager, get_queries
-from webapp.review import service as review
-from webapp.sessions.queries import Keyset, Page, SessionFilter, SessionSummary, Sort, day_range
+from webapp.filters import SORTS as SORTS
+from webapp.filters import ListFilters as ListFilters
+from webapp.sessions.queries import Keyset, Page, SessionSummary, Sort
 from webapp.sessions.stats import DURATION_BUCKETS as DURATION_BUCKETS
 from webapp.sessions.stats import MESSAGE_BUCKETS as MESSAGE_BUCKETS
 from webapp.sessions.types import Session
 
 PAGE_SIZE = 50
-SORTS = tuple(s.value for s in Sort)
 #: A list page's position; the read model's keyset position.
 Cursor = Keyset
-
-
-@dataclass
-class ListFilters:
-    """What the list shows, exactly as the URL says it (see ``forms.parse_filters``)."""
-
-    statuses: list[str] = field(default_factory=list)
-    created_from: date | None = None
-    created_to: date | None = None
-    context_key: str = ""
-    context_value: str = ""
-    text: str = ""
-    verdicts: list[str] = field(default_factory=list)
-    reviewer: str = ""
-    tag: str = ""
-    error: str = ""
-    model: str = ""
-    project: str = ""
-    sort: str = "activity"
-    #: Subagent sessions listed too (by default they sit under their parent).
-    subagents: bool = False
-    #: Only the subagents of this session.
-    parent: str = ""
-
-    def to_filter(self) -> SessionFilter:
-        """The read model's filter: days of creation as a time range, review filters
-        as the review feature's sets of sessions."""
-        first, last = (
-            datetime.combine(d, time(), UTC) if d else None
-            for d in (self.created_from, self.created_to)
-        )
-        created_from, created_before = day_range(first, last)
-        return SessionFilter(
-            statuses=tuple(self.statuses),
-            created_from=created_from,
-            created_before=created_before,
-            context_key=self.context_key,
-            context_value=self.context_value,
-            text=self.text,
-            error=self.error,
-            top_level=not self.subagents and not self.parent,
-            parent_id=self.parent,
-            model=self.model,
-            project=self.project,
-            within=review.session_filter(
-                self.verdicts or None, self.reviewer or None, self.tag or None
-            ),
-        )
 
 
 def list_sessions(

@@ -544,6 +544,15 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
                 return
             position = page.older
 
+    def count_sessions(self, where: SessionFilter, *, cap: int) -> int:
+        """How many sessions match, counting at most ``cap + 1`` (so a caller can
+        say "1,000+"): bounded work whatever the table's size."""
+        c = sessions_t.c
+        conditions = where.resolved(self.store).conditions(self.store.dialect)
+        bounded = select(c.id).where(*conditions).limit(cap + 1).subquery()
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(bounded)).scalar_one())
+
     def children(self, parent_id: str) -> list[SessionSummary]:
         """The sessions started by ``parent_id`` (its subagents), oldest first."""
         c = sessions_t.c

@@ -14,9 +14,11 @@ JSON layout (``sessionboard import`` reads it back exactly)::
 
 A valid JSON document, with one session a line, so that the importer reads it
 a session at a time. ``review`` holds ``verdict`` (null or ``{verdict, by, at,
-reason}``), ``tags`` and ``comments`` (``message_id`` is the exported message's
-``id``, or null for a comment on the session). Times are ISO 8601 UTC.
-CSV is one row per session (no messages); Markdown is a readable transcript.
+reason}``), ``tags``, ``comments`` (``message_id`` is the exported message's
+``id``, or null for a comment on the session) and ``scores`` (rubric answers:
+``{queue, criterion, kind, reviewer, value, at}``, queue and criterion by name).
+Times are ISO 8601 UTC. CSV is one row per session (no messages; its ``scores``
+cell is the scores as JSON, without times); Markdown is a readable transcript.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 from webapp import records
 from webapp.claude.redact import redact, redact_value
+from webapp.queues import service as queues
 from webapp.review import service as review
 from webapp.sessions import Message, Session
 from webapp.sessions.queries import ReadModel
@@ -42,8 +45,6 @@ EXPORT_VERSION = 1
 FORMATS = ("json", "markdown", "csv")
 SESSION_PAGE = 100
 MESSAGE_PAGE = 500
-
-
 
 
 class ExportedSession(records.Session):
@@ -73,6 +74,7 @@ CSV_COLUMNS = (
     "verdict",
     "tags",
     "comments",
+    "scores",
 )
 
 
@@ -101,9 +103,8 @@ def session_review(session_id: str) -> dict[str, Any]:
     return {
         "verdict": None if verdict is None else {**verdict, "at": format_time(verdict["at"])},
         "tags": record["tags"],
-        "comments": [
-            {**c, "created_at": format_time(c["created_at"])} for c in record["comments"]
-        ],
+        "comments": [{**c, "created_at": format_time(c["created_at"])} for c in record["comments"]],
+        "scores": [{**x, "at": format_time(x["at"])} for x in queues.scores_record(session_id)],
     }
 
 
@@ -149,6 +150,9 @@ class Redactor:
             review["verdict"]["reason"] = self.text(review["verdict"]["reason"])
         for comment in review["comments"]:
             comment["body"] = self.text(comment["body"])
+        for score in review["scores"]:
+            if score["kind"] == "text":
+                score["value"] = self.text(score["value"])
         return review
 
 
@@ -234,10 +238,19 @@ def _csv_values(s: Session, review: dict[str, Any]) -> list[Any]:
         verdict,
         " ".join(review["tags"]),
         len(review["comments"]),
+        _dumps(
+            [
+                {k: x[k] for k in ("queue", "criterion", "reviewer", "value")}
+                for x in review["scores"]
+            ]
+        ).strip()
+        if review["scores"]
+        else "",
     ]
 
 
 # -- Markdown ------------------------------------------------------------------------
+
 
 def markdown_session(
     s: Session, review: dict[str, Any], messages: Iterator[Message]
@@ -263,6 +276,11 @@ def markdown_session(
         yield f"\n## Error\n\n{fence(s.error)}\n"
     for comment in review["comments"]:
         yield f"\n> **{comment['author']}** ({comment['created_at']}): {comment['body']}\n"
+    for score in review["scores"]:
+        yield (
+            f"\n- *{score['queue']}* · **{score['criterion']}** ({score['reviewer']}):"
+            f" {score['value']}\n"
+        )
     yield "\n## Transcript\n\n"
     yield from markdown_turns(messages)
     yield "---\n\n"

@@ -45,6 +45,7 @@ from webapp.claude.transcript import (
     link_sessions,
     parse_file,
 )
+from webapp.queues import service as queues_service
 from webapp.review import service as review_service
 from webapp.sessions import Manager, Message, MessageStore, Session, Status
 from webapp.sessions.types import UNFINISHED_STATUSES
@@ -418,8 +419,11 @@ class Importer:
     @staticmethod
     def _store_review(store: MessageStore, session_id: str, record: dict[str, Any]) -> None:
         """The review data of an exported session, onto its new messages, through the
-        review service (checked and audited)."""
+        review service, and its rubric scores through the queues service (each
+        checked and audited)."""
         review = dict(record.get("review") or {})
+        scores = [{**x, "at": record_time(x, "at")} for x in review.pop("scores", None) or []]
+        queues_service.import_scores(session_id, scores)
         if not any(review.get(key) for key in ("verdict", "tags", "comments")):
             return
         old_ids = [m.get("id") for m in record.get("messages", [])]

@@ -191,6 +191,21 @@ def _check_review(review: Any) -> None:
         _check_name(comment.get("author"), f"{where}.author")
         check_text(comment.get("body"), f"{where}.body")
         record_time(comment, "created_at")
+    scores = review.get("scores", [])
+    if not isinstance(scores, list):
+        raise ValueError("review.scores must be a list")
+    for i, score in enumerate(scores):
+        where = f"review.scores[{i}]"
+        if not isinstance(score, dict):
+            raise ValueError(f"{where} must be a JSON object")
+        for key in ("queue", "criterion"):
+            name = check_text(score.get(key), f"{where}.{key}")
+            if not name.strip() or len(name) > 200:
+                raise ValueError(f"{where}.{key} must be 1 to 200 characters, not blank")
+        for key in ("kind", "reviewer"):
+            _check_name(score.get(key), f"{where}.{key}")
+        check_text(score.get("value"), f"{where}.value")
+        record_time(score, "at")
 
 
 def _check_name(value: Any, what: str) -> None:

@@ -1,0 +1,16 @@
+"""The navigation's counts are kept per process: each test starts without them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counts() -> Iterator[None]:
+    from webapp.queues import service
+
+    service._counts.clear()
+    yield
+    service._counts.clear()

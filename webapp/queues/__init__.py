@@ -1,0 +1,13 @@
+"""The queues feature: saved views, review queues with assignment, rubrics and scores."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint and what other features' templates include: the saved
+    views of the navigation (with their counts) and a session page's rubric panel."""
+    from webapp.queues import service, views
+
+    app.register_blueprint(views.bp)
+    app.jinja_env.globals["saved_views_nav"] = service.nav_views
+    app.jinja_env.globals["rubric_panels"] = views.panels_for
