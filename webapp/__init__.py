@@ -114,6 +114,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         review,
         search,
         security,
+        shares,
         transfer,
     )
 
@@ -132,6 +133,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     review.init_app(app)
     transfer.init_app(app)
     search.init_app(app)
+    shares.init_app(app)
 
     from webapp.cli import register_commands
 

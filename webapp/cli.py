@@ -207,5 +207,3 @@ def register_commands(app: Flask) -> None:
     """Add the core commands to the app's CLI."""
     for command in COMMANDS:
         app.cli.add_command(command)
-
-

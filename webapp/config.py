@@ -49,6 +49,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "TRUSTED_PROXIES": (0, "reverse proxies in front whose X-Forwarded-* headers are trusted"),
     "LOGIN_IDLE_TIMEOUT": ("12h", "a login unused this long ends"),
     "LOGIN_MAX_AGE": ("7d", "a login this old ends, used or not"),
+    "SHARE_MAX_AGE": ("30d", "the longest a share link may live (a new one's default: 7 days)"),
 }
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -94,5 +94,3 @@ class Message(WireModel):
                 "source_key": message.source_key,
             }
         )
-
-

@@ -9,11 +9,18 @@ from typing import Any
 from sqlalchemy import and_, delete, func, literal, select, update
 
 from .engine import Database
-from .rows import messages_t, sessions_t
+from .rows import holds_t, messages_t, sessions_t
 from .types import UNFINISHED_STATUSES, Status
 
 #: The statuses that time out, as stored.
 _UNFINISHED = sorted(s.value for s in UNFINISHED_STATUSES)
+
+
+def held(session_id: Any) -> Any:
+    """The one rule of what retention leaves alone besides kept sessions: the
+    session ``session_id`` (a column) has a hold (a live share link, say). Holds
+    past their time are ended by the sweep before it purges."""
+    return select(literal(1)).where(holds_t.c.session_id == session_id).exists()
 
 
 class RetentionStore(Database):
@@ -46,10 +53,11 @@ class RetentionStore(Database):
             return int(conn.execute(query).scalar_one())
 
     def _purgeable_messages(self, cutoff: datetime) -> Any:
-        """Messages older than ``cutoff`` whose session a reviewer did not keep."""
+        """Messages older than ``cutoff`` whose session a reviewer did not keep
+        and nothing holds."""
         m, c = messages_t.c, sessions_t.c
         kept = select(literal(1)).where(c.id == m.session_id, c.keep.is_(True)).exists()
-        return and_(m.timestamp < cutoff, ~kept)
+        return and_(m.timestamp < cutoff, ~kept, ~held(m.session_id))
 
     def purge_older_than(self, cutoff: datetime, *, batch_size: int = 5000) -> int:
         """Delete messages older than ``cutoff`` (except in kept sessions), keeping
@@ -89,7 +97,11 @@ class RetentionStore(Database):
                 )
                 conn.execute(
                     update(sessions_t)
-                    .where(c.keep.is_(False), c.id.in_(select(m.session_id).where(time_slice)))
+                    .where(
+                        c.keep.is_(False),
+                        ~held(c.id),
+                        c.id.in_(select(m.session_id).where(time_slice)),
+                    )
                     .values(message_count=c.message_count - gone)
                     .execution_options(synchronize_session=False)
                 )
@@ -109,6 +121,7 @@ class RetentionStore(Database):
             c.status != Status.RUNNING.value,
             c.expires_at.is_not(None),
             c.keep.is_(False),
+            ~held(c.id),
         )
 
     def purge_sessions_older_than(self, cutoff: datetime, *, batch_size: int = 5000) -> int:
