@@ -207,3 +207,5 @@ def register_commands(app: Flask) -> None:
     """Add the core commands to the app's CLI."""
     for command in COMMANDS:
         app.cli.add_command(command)
+
+

@@ -141,15 +141,8 @@ def _story_rows(
     child_rows: list[dict[str, Any]] = []
     if story.subagent is not None and child_id is not None:
         agent = story.subagent
-        call = Step(
-            "Task",
-            {
-                "description": agent.description,
-                "prompt": agent.prompt,
-                "subagent_type": "general-purpose",
-            },
-            agent.report,
-        )
+        call = Step("Task", {"description": agent.description, "prompt": agent.prompt,
+                             "subagent_type": "general-purpose"}, agent.report)
         tool_id = out.tool_call(call, text="I'll have a subagent look for it.", child=child_id)
         child = _Transcript(rng, model)
         child.user(agent.prompt)
@@ -326,16 +319,8 @@ def _batches(
             )
             session_rows.append(
                 _session_row(
-                    session_id,
-                    status,
-                    story.request,
-                    created,
-                    msgs,
-                    expires,
-                    context,
-                    keep,
-                    response=response if status is Status.COMPLETED else "",
-                    error=error,
+                    session_id, status, story.request, created, msgs, expires, context, keep,
+                    response=response if status is Status.COMPLETED else "", error=error,
                 )
             )
             _own(msgs, session_id)
@@ -349,16 +334,9 @@ def _batches(
                 child_context = {**context, "parent_tool_use_id": call["meta"]["tool_use_id"]}
                 session_rows.append(
                     _session_row(
-                        child_id,
-                        Status.COMPLETED,
-                        story.subagent.prompt,
-                        call["timestamp"],
-                        child_msgs,
-                        call["timestamp"],
-                        child_context,
-                        keep,
-                        response=story.subagent.report,
-                        parent_id=session_id,
+                        child_id, Status.COMPLETED, story.subagent.prompt,
+                        call["timestamp"], child_msgs, call["timestamp"], child_context, keep,
+                        response=story.subagent.report, parent_id=session_id,
                     )
                 )
                 _own(child_msgs, child_id)

@@ -82,16 +82,13 @@ STORIES: tuple[Story, ...] = (
         steps=(
             Step(
                 "Bash",
-                {
-                    "command": "pytest -x -q tests/test_billing.py",
-                    "description": "Run the billing tests",
-                },
+                {"command": "pytest -x -q tests/test_billing.py", "description": "Run the billing tests"},
                 "F.....\n"
                 "=================================== FAILURES ===================================\n"
                 "_____________________________ test_refund_rounding _____________________________\n"
                 "\n    def test_refund_rounding():\n"
-                '        order = Order(total=Decimal("6.65"))\n'
-                '>       assert refund_amount(order, Decimal("0.5")) == Decimal("3.33")\n'
+                "        order = Order(total=Decimal(\"6.65\"))\n"
+                ">       assert refund_amount(order, Decimal(\"0.5\")) == Decimal(\"3.33\")\n"
                 "E       AssertionError: assert Decimal('3.32') == Decimal('3.33')\n"
                 "E        +  where Decimal('3.32') = refund_amount(...)\n"
                 "FAILED tests/test_billing.py::test_refund_rounding - AssertionError\n"
@@ -126,10 +123,7 @@ STORIES: tuple[Story, ...] = (
             ),
             Step(
                 "Bash",
-                {
-                    "command": "pytest -q tests/test_billing.py",
-                    "description": "Run the billing tests again",
-                },
+                {"command": "pytest -q tests/test_billing.py", "description": "Run the billing tests again"},
                 "......\n6 passed in 0.39s",
             ),
         ),
@@ -184,12 +178,8 @@ STORIES: tuple[Story, ...] = (
             ),
             Step(
                 "Read",
-                {
-                    "file_path": "/home/dev/src/payments-api/src/api/orders.py",
-                    "offset": 35,
-                    "limit": 15,
-                },
-                '    35\t@router.get("/orders")\n'
+                {"file_path": "/home/dev/src/payments-api/src/api/orders.py", "offset": 35, "limit": 15},
+                "    35\t@router.get(\"/orders\")\n"
                 "    36\tdef list_orders(limit: int = 50, offset: int = 0):\n"
                 "    37\t    query = select(Order).order_by(Order.created_at.desc())\n"
                 "    38\t    return paginate(query, limit, offset)\n"
@@ -214,7 +204,7 @@ STORIES: tuple[Story, ...] = (
                                 "        query = query.where(tuple_(Order.created_at, Order.id) "
                                 "< (created, order_id))\n"
                                 "    rows = db.execute(query.limit(limit)).scalars().all()\n"
-                                '    return {"orders": rows, "next": encode_cursor(rows[-1]) '
+                                "    return {\"orders\": rows, \"next\": encode_cursor(rows[-1]) "
                                 "if len(rows) == limit else None}"
                             ),
                         },
@@ -254,10 +244,7 @@ STORIES: tuple[Story, ...] = (
         steps=(
             Step(
                 "Bash",
-                {
-                    "command": "gh run view --log-failed --job lint | tail -8",
-                    "description": "Show the failing lint log",
-                },
+                {"command": "gh run view --log-failed --job lint | tail -8", "description": "Show the failing lint log"},
                 "lint\tRun ruff check .\tscripts/build.py:12:15: UP038 Use `X | Y` in `isinstance` call instead of `(X, Y)`\n"
                 "lint\tRun ruff check .\tscripts/release.py:40:8: UP038 Use `X | Y` in `isinstance` call instead of `(X, Y)`\n"
                 "lint\tRun ruff check .\tFound 14 errors.\n"
@@ -274,10 +261,7 @@ STORIES: tuple[Story, ...] = (
             ),
             Step(
                 "Bash",
-                {
-                    "command": "ruff check --fix --select UP038 . && ruff check .",
-                    "description": "Apply the fix",
-                },
+                {"command": "ruff check --fix --select UP038 . && ruff check .", "description": "Apply the fix"},
                 "Found 14 errors (14 fixed, 0 remaining).\nAll checks passed!",
             ),
             Step(
@@ -311,7 +295,7 @@ STORIES: tuple[Story, ...] = (
                 "     1\tFROM python:3.12\n     2\tWORKDIR /app\n     3\tCOPY . .\n"
                 "     4\tRUN apt-get update && apt-get install -y build-essential libpq-dev\n"
                 "     5\tRUN pip install -r requirements.txt\n"
-                '     6\tCMD ["gunicorn", "app:create_app()"]\n',
+                "     6\tCMD [\"gunicorn\", \"app:create_app()\"]\n",
             ),
             Step(
                 "Write",
@@ -327,17 +311,14 @@ STORIES: tuple[Story, ...] = (
                         "&& rm -rf /var/lib/apt/lists/*\n"
                         "COPY --from=build /wheels /wheels\n"
                         "RUN pip install --no-cache-dir --no-index /wheels/* && rm -rf /wheels\n"
-                        'COPY . .\nCMD ["gunicorn", "app:create_app()"]\n'
+                        "COPY . .\nCMD [\"gunicorn\", \"app:create_app()\"]\n"
                     ),
                 },
                 "The file /home/dev/src/payments-api/Dockerfile has been updated.",
             ),
             Step(
                 "Bash",
-                {
-                    "command": "docker build -q -t payments-api:slim . && docker images payments-api",
-                    "timeout": 600000,
-                },
+                {"command": "docker build -q -t payments-api:slim . && docker images payments-api", "timeout": 600000},
                 "sha256:4f9c1d0e2b7a\n"
                 "REPOSITORY     TAG    IMAGE ID       CREATED          SIZE\n"
                 "payments-api   slim   4f9c1d0e2b7a   3 seconds ago    164MB\n"
@@ -409,17 +390,15 @@ STORIES: tuple[Story, ...] = (
         steps=(
             Step(
                 "Bash",
-                {
-                    "command": "terraform workspace select staging && terraform plan -no-color | tail -20"
-                },
+                {"command": "terraform workspace select staging && terraform plan -no-color | tail -20"},
                 "Terraform will perform the following actions:\n\n"
                 "  # aws_db_instance.main must be replaced\n"
-                '-/+ resource "aws_db_instance" "main" {\n'
-                '      ~ engine_version = "14.10" -> "16.4" # forces replacement\n'
+                "-/+ resource \"aws_db_instance\" \"main\" {\n"
+                "      ~ engine_version = \"14.10\" -> \"16.4\" # forces replacement\n"
                 "    }\n\n"
                 "  # aws_security_group.api will be updated in-place\n"
-                '  ~ resource "aws_security_group" "api" {\n'
-                '      + ingress { from_port = 443, to_port = 443, protocol = "tcp" }\n'
+                "  ~ resource \"aws_security_group\" \"api\" {\n"
+                "      + ingress { from_port = 443, to_port = 443, protocol = \"tcp\" }\n"
                 "    }\n\n"
                 "Plan: 1 to add, 1 to change, 1 to destroy.",
             ),
@@ -446,21 +425,9 @@ STORIES: tuple[Story, ...] = (
                 "TodoWrite",
                 {
                     "todos": [
-                        {
-                            "content": "Profile the dashboard with 10k rows",
-                            "status": "completed",
-                            "activeForm": "Profiling",
-                        },
-                        {
-                            "content": "Find the hot spot",
-                            "status": "in_progress",
-                            "activeForm": "Finding the hot spot",
-                        },
-                        {
-                            "content": "Fix it and measure again",
-                            "status": "pending",
-                            "activeForm": "Fixing",
-                        },
+                        {"content": "Profile the dashboard with 10k rows", "status": "completed", "activeForm": "Profiling"},
+                        {"content": "Find the hot spot", "status": "in_progress", "activeForm": "Finding the hot spot"},
+                        {"content": "Fix it and measure again", "status": "pending", "activeForm": "Fixing"},
                     ]
                 },
                 "Todos have been modified successfully.",
@@ -493,11 +460,7 @@ STORIES: tuple[Story, ...] = (
             steps=(
                 Step(
                     "Grep",
-                    {
-                        "pattern": "formatDate\\(",
-                        "path": "src",
-                        "output_mode": "files_with_matches",
-                    },
+                    {"pattern": "formatDate\\(", "path": "src", "output_mode": "files_with_matches"},
                     "src/orders/OrdersRow.tsx\nsrc/lib/format.ts",
                 ),
                 Step(
@@ -572,7 +535,7 @@ STORIES: tuple[Story, ...] = (
                 {"file_path": "/home/ana/work/ml-pipeline/pipeline/export.py"},
                 "    10\tdef export_csv(runs):\n    11\t    rows = []\n"
                 "    12\t    for run in runs:\n    13\t        rows.append(to_row(run))\n"
-                '    14\t    return "\\n".join(",".join(r) for r in rows)\n',
+                "    14\t    return \"\\n\".join(\",\".join(r) for r in rows)\n",
             ),
             Step(
                 "Edit",
@@ -603,7 +566,7 @@ STORIES: tuple[Story, ...] = (
                 {
                     "file_path": "/home/ana/work/ml-pipeline/tests/test_export.py",
                     "old_string": "    assert len(export_csv(runs)) > 0",
-                    "new_string": '    assert "".join(export_csv(runs)).count("\\n") == len(runs)',
+                    "new_string": "    assert \"\".join(export_csv(runs)).count(\"\\n\") == len(runs)",
                 },
                 "The file /home/ana/work/ml-pipeline/tests/test_export.py has been updated.",
             ),

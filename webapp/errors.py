@@ -83,7 +83,11 @@ def init_app(app: Flask) -> None:
             code = getattr(exc, "error_code", None)
             response = json_error(status, exc.description or exc.name, code)
         else:
-            template = "_partials/error_fragment.html" if is_htmx() else "error.html"
+            template = (
+                "_partials/error_fragment.html"
+                if is_htmx()
+                else "error.html"
+            )
             response = Response(render_template(template, error=exc, status=status), status)
         for header in ("Allow", "Retry-After", "WWW-Authenticate"):
             value = exc.get_response().headers.get(header)

@@ -94,3 +94,5 @@ class Message(WireModel):
                 "source_key": message.source_key,
             }
         )
+
+

@@ -68,7 +68,11 @@ def _gate() -> Any:
 def _csrf_error(error: CSRFError) -> Response:
     """A missing or expired CSRF token: say so plainly (400)."""
     log.info("CSRF refused on %s %s: %s", request.method, request.path, error.description)
-    template = "accounts/_csrf_error.html" if is_htmx() else "accounts/csrf_error.html"
+    template = (
+        "accounts/_csrf_error.html"
+        if is_htmx()
+        else "accounts/csrf_error.html"
+    )
     response = Response(render_template(template, reason=error.description), 400)
     vary(response)
     return response

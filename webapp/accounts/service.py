@@ -137,7 +137,9 @@ def end_all_logins(user_id: int, *, actor: str | None = None) -> UserInfo:
     with get_database().write() as conn:
         user = _locked_user(conn, user_id)
         ended = logins.end_all(conn, user_id, _now())
-        audit.record("user.logins_end", detail={"user": user.name, "ended": ended}, actor=actor)
+        audit.record(
+            "user.logins_end", detail={"user": user.name, "ended": ended}, actor=actor
+        )
     return user
 
 

@@ -198,7 +198,9 @@ def audit_log() -> str:
     if next_before is not None:
         next_args: dict[str, Any] = {k: v for k, v in args.items() if k != "before" and v}
         next_url = url_for("accounts.audit_log", **next_args, before=next_before)
-    template = "accounts/_audit_rows.html" if wants_fragment() else "accounts/audit.html"
+    template = (
+        "accounts/_audit_rows.html" if wants_fragment() else "accounts/audit.html"
+    )
     return render_template(
         template, entries=entries, next_url=next_url, args=args, actions=audit.actions()
     )

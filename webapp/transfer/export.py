@@ -44,6 +44,8 @@ SESSION_PAGE = 100
 MESSAGE_PAGE = 500
 
 
+
+
 class ExportedSession(records.Session):
     """A session as the export writes it: the API's record, with what a restore
     needs besides (whether it is kept, its parent session)."""
@@ -99,7 +101,9 @@ def session_review(session_id: str) -> dict[str, Any]:
     return {
         "verdict": None if verdict is None else {**verdict, "at": format_time(verdict["at"])},
         "tags": record["tags"],
-        "comments": [{**c, "created_at": format_time(c["created_at"])} for c in record["comments"]],
+        "comments": [
+            {**c, "created_at": format_time(c["created_at"])} for c in record["comments"]
+        ],
     }
 
 
@@ -234,7 +238,6 @@ def _csv_values(s: Session, review: dict[str, Any]) -> list[Any]:
 
 
 # -- Markdown ------------------------------------------------------------------------
-
 
 def markdown_session(
     s: Session, review: dict[str, Any], messages: Iterator[Message]
