@@ -82,6 +82,13 @@ PERMISSIONS: dict[str, str | dict[str, str]] = {
     "transfer.session_markdown": LOGIN,
     "transfer.session_json": LOGIN,
     "transfer.upload": ADMIN,
+    "shared.page_view": PUBLIC,
+    "shared.turns": PUBLIC,
+    "shares.create": REVIEW,
+    "shares.revoke": REVIEW,
+    "shares.all_links": ADMIN,
+    "api.create_share": TOKEN,
+    "api.revoke_share": TOKEN,
 }
 
 ROLES = [None, "viewer", "reviewer", "admin"]
@@ -125,6 +132,8 @@ class Fixtures:
             "user_id": self.target_user.id,
             "token_id": self.token_id,
             "filename": "app.css",
+            "token": "no-such-token",
+            "share_id": 999_999,
         }
 
 
