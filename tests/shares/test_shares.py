@@ -257,7 +257,7 @@ def test_the_max_age_is_a_setting(app: Any, client: Any, auth: Any, session_id: 
     app.config["SHARE_MAX_AGE"] = "2d"
     auth.login("reviewer")
     page = client.get(f"/sessions/{session_id}").get_data(as_text=True)
-    assert 'value="172800" selected' in page  # the default (7 days) is over the max
+    assert 'value="172800" selected>2 days (the most)' in page  # 7 days is over the max
     assert 'value="604800"' not in page
     response = client.post(f"/shares/sessions/{session_id}", data={"expires_in": "172801"})
     assert response.status_code == 400

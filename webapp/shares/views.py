@@ -76,8 +76,17 @@ def expiry_choices() -> list[tuple[int, str]]:
     offered = [(3600, "1 hour"), (86400, "1 day"), (7 * 86400, "7 days"), (30 * 86400, "30 days")]
     found = [(s, label) for s, label in offered if s <= limit]
     if not found or found[-1][0] != limit:
-        found.append((limit, f"{links.max_age()} (the most)"))
+        found.append((limit, f"{_duration(limit)} (the most)"))
     return found
+
+
+def _duration(seconds: int) -> str:
+    """``2 days``, ``36 hours``, ``90 minutes``, ``45 seconds``: the largest whole unit."""
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 def panel_context(session_id: str, **extra: object) -> dict[str, object]:
