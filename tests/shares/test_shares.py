@@ -227,7 +227,9 @@ def test_revoking_is_for_the_creator_or_an_admin_and_works_at_once(
     assert client.post("/shares/999999/revoke").status_code == 404
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "abc", "", "1.5", str(31 * 86400), "9" * 40, "\x00"])
+@pytest.mark.parametrize(
+    "value", ["0", "-5", "abc", "", "1.5", str(31 * 86400), "9" * 40, "\x00", "²", "\ud800"]
+)
 def test_a_bad_expiry_is_a_400_and_changes_nothing(
     app: Any, client: Any, auth: Any, session_id: str, value: str
 ) -> None:

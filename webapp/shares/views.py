@@ -118,7 +118,7 @@ def create(session_id: str) -> Response:
     form = request.form
     raw = form.get("expires_in", "")
     try:
-        seconds = int(raw) if raw.isdigit() and len(raw) < 12 else raw
+        seconds = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 12 else raw
         expires_in = links.check_expiry(seconds)
         link, token = links.create(
             session_id,
@@ -148,7 +148,7 @@ def revoke(share_id: int) -> Response:
         abort(404, description="No share link has this id.")
     except links.ShareForbidden:
         abort(403, description="Only the link's creator or an admin may revoke it.")
-    if request.form.get("back") == "admin":
+    if request.form.get("back") == "admin" and can("admin"):
         return redirect(url_for("shares.all_links"), 303)
     if wants_fragment():
         return _panel(link.session_id)
