@@ -67,6 +67,9 @@ READS: dict[str, tuple[str, ...]] = {
     "transfer.upload": (),
     "transfer.session_markdown": ("redact",),
     "transfer.session_json": ("redact",),
+    "shared.page_view": ("around", "at", "thinking", "tools", "hooks"),
+    "shared.turns": ("after", "before", "n", "thinking", "tools", "hooks"),
+    "shares.all_links": ("before",),
     "api.openapi": (),
     "api.list_sessions": ("limit", "status", "cursor"),
     "api.get_session": (),
@@ -144,6 +147,7 @@ class Site:
     anonymous: Any
     session_id: str
     message_id: int
+    share_token: str
 
     def rules(self) -> list[Any]:
         """Every rule that answers GET."""
@@ -163,6 +167,7 @@ class Site:
             "message_id": str(self.message_id),
             "filename": "app.css",
             "queue_id": "1",
+            "token": self.share_token,
         }
         return {name: known[name] for name in rule.arguments}
 
@@ -178,7 +183,11 @@ def site(app: Any, auth: Any, client: Any) -> Iterator[Site]:
         manager.append_message(session.id, Message("user", text))
     message_id = manager.store.get_messages(session.id)[0].id
     auth.login("admin")
-    yield Site(app, client, app.test_client(), session.id, message_id)
+    with app.test_request_context():
+        from webapp.shares import links
+
+        token = links.create(session.id, expires_in=links.DEFAULT_AGE, actor="test")[1]
+    yield Site(app, client, app.test_client(), session.id, message_id, token)
 
 
 def test_every_get_route_is_listed(site: Site) -> None:

@@ -115,6 +115,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         review,
         search,
         security,
+        shares,
         transfer,
     )
 
@@ -134,6 +135,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     queues.init_app(app)
     transfer.init_app(app)
     search.init_app(app)
+    shares.init_app(app)
 
     from webapp.cli import register_commands
 

@@ -50,6 +50,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "LOGIN_IDLE_TIMEOUT": ("12h", "a login unused this long ends"),
     "LOGIN_MAX_AGE": ("7d", "a login this old ends, used or not"),
     "QUEUE_ASSIGNMENT_TTL": ("4h", "a queue item assigned and not worked on this long goes back"),
+    "SHARE_MAX_AGE": ("30d", "the longest a share link may live (a new one's default: 7 days)"),
 }
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -6,6 +6,7 @@ import webapp.accounts.tokens
 import webapp.queues.models
 import webapp.review.models
 import webapp.sessions.search_index
+import webapp.shares.models
 import webapp.transfer.models  # noqa: F401
 from webapp.sessions.models import (
     Base,

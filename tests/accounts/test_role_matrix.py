@@ -96,6 +96,13 @@ PERMISSIONS: dict[str, str | dict[str, str]] = {
     "queues.next_item": REVIEW,
     "queues.claim": REVIEW,
     "queues.score": REVIEW,
+    "shared.page_view": PUBLIC,
+    "shared.turns": PUBLIC,
+    "shares.create": REVIEW,
+    "shares.revoke": REVIEW,
+    "shares.all_links": ADMIN,
+    "api.create_share": TOKEN,
+    "api.revoke_share": TOKEN,
 }
 
 ROLES = [None, "viewer", "reviewer", "admin"]
@@ -142,6 +149,8 @@ class Fixtures:
             "view_id": 1,
             "queue_id": 1,
             "criterion_id": 1,
+            "token": "no-such-token",
+            "share_id": 999_999,
         }
 
 

@@ -193,3 +193,55 @@ def test_untrusted_containers_carry_hx_ignore(live_server: Any, page: Any) -> No
         assert page.locator(selector).get_attribute("hx-ignore") is not None
     csp = page.evaluate("fetch(location.href).then(r => r.headers.get('content-security-policy'))")
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
+
+
+def test_stored_payloads_stay_inert_on_shared_pages(
+    live_server: Any, page: Any, page_log: Any
+) -> None:
+    """The shared page (no login), redacted and not, with comments: nothing runs, the
+    headers and the meta say noindex, no form, and no link leaves the page."""
+    from datetime import timedelta
+
+    from webapp.review import service as review
+    from webapp.shares import links
+
+    ids = store_payloads(live_server)
+    shared = []
+    with live_server.app.test_request_context():
+        for i, sid in enumerate(ids):
+            review.add_comment(sid, PAYLOADS[i])
+            for redact in (False, True):
+                token = links.create(
+                    sid, expires_in=timedelta(days=1), redact=redact, comments=True, actor="t"
+                )[1]
+                shared.append(f"/s/{token}")
+    for path in shared:
+        response = live_server.get(page, path + "?tools=1&thinking=1&hooks=1")
+        assert response.status == 200, path
+        headers = response.headers
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert "'unsafe-inline'" not in headers["content-security-policy"]
+        assert headers["x-robots-tag"] == "noindex, nofollow"
+        assert headers["referrer-policy"] == "no-referrer"
+        assert page.locator('meta[name="robots"][content*="noindex"]').count() == 1
+        assert page.locator("form, textarea, input:not([type=checkbox])").count() == 0
+        assert page.locator("#transcript script, #transcript iframe, #transcript svg").count() == 0
+        targets = page.evaluate(
+            "[...document.querySelectorAll('a[href], [hx-get], [hx-post]')]"
+            ".map(e => new URL(e.getAttribute('href') || e.getAttribute('hx-get')"
+            " || e.getAttribute('hx-post'), location.href))"
+            ".filter(u => u.origin !== location.origin || u.pathname !== location.pathname)"
+            ".filter(u => !u.pathname.startsWith(location.pathname + '/turns'))"
+            ".map(u => u.href)"
+        )
+        assert targets == [], (path, targets)
+        assert_inert(page, page_log, path)
+    # Open every collapsed card too, on the last (redacted) page.
+    live_server.get(page, shared[-1])
+    opened = 0
+    for summary in page.locator("#transcript details > summary").all():
+        if summary.is_visible():  # (one inside a closed card opens with it)
+            summary.click()
+            opened += 1
+    assert opened > 0
+    assert_inert(page, page_log, "opened cards on a shared page")

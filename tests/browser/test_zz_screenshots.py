@@ -78,3 +78,35 @@ def test_corpus_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
             page.screenshot(path=str(SCREENSHOTS / name))
     assert page_log.page_errors == []
     assert page_log.foreign_requests == []
+
+
+def test_share_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
+    """The share dialog on the session page and the shared page (redacted, with
+    comments), at 1366 and 390 px, light and dark."""
+    manager = live_server.manager
+    now = datetime.now(UTC)
+    generate(manager.store, 30, now=now, timeout=timedelta(minutes=30),
+             retention=timedelta(days=7), seed=4)  # fmt: skip
+    richest = max(manager.list(), key=lambda s: s.message_count if s.message_count < 60 else 0)
+    live_server.login(page, "reviewer")
+    live_server.get(page, f"/sessions/{richest.id}")
+    page.locator("[data-share-open]").click()
+    page.locator("#share-dialog [name=comments]").check()
+    page.locator("#share-dialog button[type=submit]").click()
+    url = page.locator("[data-share-url]").input_value()
+    assert "/s/" in url
+    SCREENSHOTS.mkdir(exist_ok=True)
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for device, viewport in CORPUS_VIEWPORTS.items():
+            page.set_viewport_size(viewport)
+            live_server.get(page, f"/sessions/{richest.id}")
+            page.locator("[data-share-open]").click()
+            page.screenshot(path=str(SCREENSHOTS / f"share-dialog-{device}-{scheme}.png"))
+            page.keyboard.press("Escape")
+            page.locator("#share-panel").scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / f"share-panel-{device}-{scheme}.png"))
+            page.goto(url)
+            page.screenshot(path=str(SCREENSHOTS / f"shared-page-{device}-{scheme}.png"))
+    assert page_log.page_errors == []
+    assert page_log.foreign_requests == []

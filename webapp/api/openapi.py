@@ -348,6 +348,50 @@ def _operations(page_limit: int, max_body_bytes: int, batch: tuple[int, int]) ->
                     ),
                 },
             },
+            "/api/v1/sessions/{session_id}/shares": {
+                "parameters": [SESSION_ID_PARAMETER],
+                "post": {
+                    "operationId": "createShare",
+                    "summary": "Make a read-only share link to the session (admin token).",
+                    "description": (
+                        "The link opens the session without login until `expires_at`, "
+                        "unless revoked; its token is in `url` and is not stored (shown "
+                        "once). The session is kept from retention until then."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("NewShare")}},
+                    },
+                    "responses": _responses(
+                        {"201": _json(_ref("Share"), "The link, with its absolute URL.")},
+                        400,
+                        401,
+                        403,
+                        404,
+                        413,
+                        415,
+                        422,
+                    ),
+                },
+            },
+            "/api/v1/shares/{share_id}": {
+                "parameters": [
+                    {
+                        "name": "share_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                        "description": "The link's id (from createShare).",
+                    }
+                ],
+                "delete": {
+                    "operationId": "revokeShare",
+                    "summary": "Revoke a share link at once (admin token).",
+                    "responses": _responses(
+                        {"204": {"description": "Revoked (or was already)."}}, 401, 403, 404
+                    ),
+                },
+            },
             "/api/v1/search": {
                 "get": {
                     "operationId": "search",

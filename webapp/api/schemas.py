@@ -265,6 +265,17 @@ class MessageBatch(InputModel):
     messages: list[NewMessage] = Field(min_length=1)
 
 
+class NewShare(InputModel):
+    """The body of POST /sessions/{id}/shares."""
+
+    expires_in: int | None = Field(
+        default=None,
+        description="Seconds the link lives: 1 to SHARE_MAX_AGE (else 422); absent or "
+        "null: 7 days (or SHARE_MAX_AGE if shorter).",
+    )
+    redact: bool = Field(default=False, description="Secrets are redacted when the page is drawn.")
+
+
 # -- what the API sends ------------------------------------------------------------
 
 
@@ -322,6 +333,14 @@ class SearchPage(WireModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null on the last."
     )
+
+
+class Share(WireModel):
+    """A share link just made: its token is in ``url`` and shown this once."""
+
+    id: int
+    url: str = Field(description="The page's absolute URL; it opens without login.")
+    expires_at: UtcTimestamp
 
 
 class Appended(WireModel):
@@ -407,6 +426,8 @@ DOCUMENTED = (
     SessionPatch,
     NewMessage,
     MessageBatch,
+    NewShare,
+    Share,
     Session,
     Message,
     SessionPage,

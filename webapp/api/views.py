@@ -29,10 +29,11 @@ from webapp.api.auth import admin_required, authenticate_request, current_token
 from webapp.api.openapi import openapi_document
 from webapp.config import parse_duration
 from webapp.extensions import get_database, get_manager, get_queries
-from webapp.sessions import DuplicateSessionError
+from webapp.sessions import DuplicateSessionError, UnknownSessionError
 from webapp.sessions.manager import DEFAULT_EXPIRY
 from webapp.sessions.queries import Keyset, SessionFilter, Sort
 from webapp.sessions.search import SCAN_WINDOW, parse
+from webapp.shares import links as shares
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +317,36 @@ def usage() -> Response:
         rows=[schemas.UsageFigures.of(row) for row in rows],
     )
     return jsonify(report.wire())
+
+
+@bp.post("/sessions/<session_id:session_id>/shares")
+@admin_required
+def create_share(session_id: str) -> tuple[Response, int]:
+    """Make a share link to the session (admin); the token is in the answer's url only."""
+    new = payloads.read(schemas.NewShare, json_body(), "the new share link")
+    query_args()
+    try:
+        seconds = new.expires_in
+        age = shares.default_age() if seconds is None else shares.check_expiry(seconds)
+        link, token = shares.create(session_id, expires_in=age, redact=new.redact, actor=_actor())
+    except shares.ShareError as exc:
+        raise UnprocessableEntity(str(exc)) from None
+    except UnknownSessionError:
+        raise _unknown(session_id) from None
+    url = url_for("shared.page_view", token=token, _external=True)
+    return jsonify(schemas.Share(id=link.id, url=url, expires_at=link.expires_at).wire()), 201
+
+
+@bp.delete("/shares/<int(max=9223372036854775807):share_id>")
+@admin_required
+def revoke_share(share_id: int) -> Response:
+    """Revoke a share link at once (admin)."""
+    query_args()
+    try:
+        shares.revoke(share_id, actor=_actor(), admin=True)
+    except shares.ShareNotFound:
+        raise NotFound(f"no share link {share_id}") from None
+    return Response(status=204)
 
 
 @bp.get("/openapi.json")

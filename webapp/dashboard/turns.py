@@ -9,6 +9,7 @@ pure ``webapp.transcript``; the views in ``views.py`` stay thin.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
@@ -32,6 +33,9 @@ NUMBERING_LIMIT = 5_000
 #: Prompts an outline request lists.
 OUTLINE_PAGE = 200
 
+#: What a shared page does to each message before turns are built (the redactor).
+Rewrite = Callable[[TranscriptMessage], TranscriptMessage]
+
 
 def noise_toggles(args: MultiDict[str, str]) -> NoiseToggles:
     """The URL's toggles (``thinking``, ``tools``, ``hooks``: 0 or 1, else a 400)."""
@@ -40,12 +44,14 @@ def noise_toggles(args: MultiDict[str, str]) -> NoiseToggles:
 
 
 def _trimmed(
-    found: TranscriptSlice, *, front: bool = True, back: bool = True
+    found: TranscriptSlice, *, front: bool = True, back: bool = True, rewrite: Rewrite | None = None
 ) -> Window[TranscriptMessage]:
     """The slice cut to whole turns at its ``front`` and ``back``; a side that
-    touches turns already shown is not cut (and offers no "more" on that side)."""
+    touches turns already shown is not cut (and offers no "more" on that side).
+    ``rewrite`` (a shared page's redactor) is applied to each message."""
     window = trim(found.messages, earlier=found.earlier and front, later=found.later and back)
-    return Window(window.messages, earlier=window.earlier, later=window.later)
+    messages = [rewrite(m) for m in window.messages] if rewrite else window.messages
+    return Window(messages, earlier=window.earlier, later=window.later)
 
 
 def _numbered(session: Session, window: Window[TranscriptMessage]) -> tuple[list[Turn[Any]], bool]:
@@ -76,10 +82,13 @@ def children(session: Session) -> dict[str, ChildCard]:
     }
 
 
-def page_context(session: Session, args: MultiDict[str, str], *, live: bool) -> dict[str, Any]:
+def page_context(
+    session: Session, args: MultiDict[str, str], *, live: bool, rewrite: Rewrite | None = None
+) -> dict[str, Any]:
     """What the session page's transcript section needs: the window (``around`` a
     message, or ``at`` the start or end: a running session opens at its end), its
-    turns, the live tail (the last turn, which live updates redraw), the toggles."""
+    turns, the live tail (the last turn, which live updates redraw), the toggles.
+    ``rewrite`` is applied to each message first (a shared page's redactor)."""
     around = params.integer(args, "around")
     at = params.choice(args, "at", ("start", "end"), "end" if live else "start")
     reads = get_queries()
@@ -87,7 +96,7 @@ def page_context(session: Session, args: MultiDict[str, str], *, live: bool) -> 
         found = reads.transcript_slice(session.id, around=around, limit=WINDOW)
     else:
         found = reads.transcript_slice(session.id, at_end=at == "end", limit=WINDOW)
-    window = _trimmed(found)
+    window = _trimmed(found, rewrite=rewrite)
     turns, numbered = _numbered(session, window)
     context: dict[str, Any] = {
         "window": window,
@@ -131,7 +140,13 @@ def first_number(turn: Turn[Any]) -> int:
     return turn.number if turn.prompt is not None else turn.number + 1
 
 
-def more_context(session: Session, args: MultiDict[str, str], *, live: bool) -> dict[str, Any]:
+def more_context(
+    session: Session,
+    args: MultiDict[str, str],
+    *,
+    live: bool = False,
+    rewrite: Rewrite | None = None,
+) -> dict[str, Any]:
     """The turns after message ``after`` or before message ``before`` (numbered
     from ``n``: the next turn's number, or the first shown turn's), for "load
     later/earlier turns"; with ``embed`` the whole start of a subagent's transcript.
@@ -143,7 +158,9 @@ def more_context(session: Session, args: MultiDict[str, str], *, live: bool) -> 
     reads = get_queries()
     if after is not None:
         window = _trimmed(
-            reads.transcript_slice(session.id, after=after, limit=WINDOW), front=False
+            reads.transcript_slice(session.id, after=after, limit=WINDOW),
+            front=False,
+            rewrite=rewrite,
         )
         turns = build_turns(window.messages, first_number=number or 1)
         if live and not window.later:
@@ -160,11 +177,13 @@ def more_context(session: Session, args: MultiDict[str, str], *, live: bool) -> 
             }
     elif before is not None:
         window = _trimmed(
-            reads.transcript_slice(session.id, before=before, limit=WINDOW), back=False
+            reads.transcript_slice(session.id, before=before, limit=WINDOW),
+            back=False,
+            rewrite=rewrite,
         )
         turns, numbered = _numbered(session, window)
     else:
-        window = _trimmed(reads.transcript_slice(session.id, limit=WINDOW))
+        window = _trimmed(reads.transcript_slice(session.id, limit=WINDOW), rewrite=rewrite)
         turns = build_turns(window.messages)
     return {
         "window": window,

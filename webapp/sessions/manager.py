@@ -181,6 +181,15 @@ class Manager:
             id, {"keep": bool(keep)}, now=self.clock(), guard=None, touch=False
         )
 
+    def hold(self, id: str, holder: str, until: datetime) -> bool:
+        """Keep a session from retention until ``until`` for ``holder`` (a share
+        link, say), replacing that holder's hold; False if unknown."""
+        return self.store.set_hold(id, holder, until)
+
+    def release(self, id: str, holder: str) -> bool:
+        """End ``holder``'s hold on a session; False if it had none."""
+        return self.store.clear_hold(id, holder)
+
     # -- messages ---------------------------------------------------------------
 
     def append_message(self, id: str, msg: Message) -> bool:
@@ -266,6 +275,7 @@ class Manager:
         retention = self.config.message_retention
         if retention > timedelta(0):
             result.message_cutoff = result.session_cutoff = now - retention
+        store.end_holds(now)  # (a dry run too: an ended hold keeps nothing)
         if dry_run:
             result.expired_sessions = store.count_expire_due(now)
             if result.message_cutoff is not None:

@@ -173,6 +173,22 @@ class SweeperLease(Base):
     next_sweep_at: Mapped[datetime | None]
 
 
+class SessionHold(Base):
+    """Something that keeps a session from retention until ``until`` (a live share
+    link, say): one row per holder. The sweep ends holds past their ``until``."""
+
+    __tablename__ = "session_holds"
+
+    session_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: Who holds it, e.g. ``share:12``.
+    holder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    until: Mapped[datetime]
+
+    __table_args__ = (Index("ix_session_holds_until", "until"),)
+
+
 class PurgeLogEntry(Base):
     """What one sweep pass expired and purged, and under which rule."""
 

@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 
 from .rollups import FOLD_YIELD_S, RollupStore
-from .rows import messages_t, purge_log_t, sessions_t
+from .rows import holds_t, messages_t, purge_log_t, sessions_t
 from .types import UNFINISHED_STATUSES, Status, utcnow
 
 #: The statuses that time out, as stored.
@@ -67,11 +67,13 @@ _SQLITE_YIELD_S = FOLD_YIELD_S
 
 def purgeable(now: datetime) -> ColumnElement[bool]:
     """Whether retention may purge a session (its old messages, then itself) at
-    ``now``: not kept by a reviewer. The one place that says which sessions are
-    protected from purge; every read and write of the sweep uses it (a hold until
-    a time adds its condition here). Its first term reads
+    ``now``: not kept by a reviewer and not held (a live share link, say) past
+    ``now``. The one place that says which sessions are protected from purge;
+    every read and write of the sweep uses it. Its first term reads
     ``ix_sessions_keep_created``."""
-    return sessions_t.c.keep.is_(False)
+    h = holds_t.c
+    hold = select(literal(1)).where(h.session_id == sessions_t.c.id, h.until > now)
+    return and_(sessions_t.c.keep.is_(False), ~hold.exists())
 
 
 def _after(columns: tuple[Any, Any], position: tuple[Any, Any]) -> ColumnElement[bool]:

@@ -20,6 +20,7 @@ from .models import (
     IdempotencyKey,
     MessageRow,
     PurgeLogEntry,
+    SessionHold,
     SessionRow,
     SessionUsageRow,
     SweeperLease,
@@ -34,6 +35,7 @@ messages_t = cast(Table, MessageRow.__table__)
 idempotency_t = cast(Table, IdempotencyKey.__table__)
 lease_t = cast(Table, SweeperLease.__table__)
 purge_log_t = cast(Table, PurgeLogEntry.__table__)
+holds_t = cast(Table, SessionHold.__table__)
 usage_entries_t = cast(Table, UsageEntryRow.__table__)
 session_usage_t = cast(Table, SessionUsageRow.__table__)
 usage_rollups_t = cast(Table, UsageRollupRow.__table__)

@@ -34,6 +34,7 @@ from .engine import (
     engine_options,
     make_engine,
 )
+from .holds import HoldStore
 from .imports import ImportSupport
 from .lease import SweepLeaseStore
 from .retention import RetentionStore
@@ -95,7 +96,7 @@ class _Appended:
     changes: Sequence[Any] = ()
 
 
-class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport):
+class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore):
     """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
     expiry and retention, the sweeper's lease and the usage ledger; opened as a
     :class:`~webapp.sessions.engine.Database` (a URL, a SQLite path or an engine)."""
