@@ -115,6 +115,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         search,
         security,
         transfer,
+        webhooks,
     )
 
     # App-wide, for every feature's pages: the template filters (``|markdown``,
@@ -132,6 +133,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     review.init_app(app)
     transfer.init_app(app)
     search.init_app(app)
+    webhooks.init_app(app)
 
     from webapp.cli import register_commands
 
@@ -140,5 +142,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def start_background_work(app: Flask) -> None:
-    """Start what a serving process runs beside requests: the sweeper thread."""
+    """Start what a serving process runs beside requests: the sweeper thread, and
+    what features registered (the webhooks' dispatcher)."""
     app.extensions["sessionboard.manager"].start_sweeper()
+    for start in app.extensions.get("sessionboard.background", []):
+        start(app)
