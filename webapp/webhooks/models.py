@@ -18,7 +18,7 @@ SUBSCRIBABLE = ("failed", "expired", "flagged", "assigned")
 class Webhook(Base):
     """A URL that hears about the events it subscribes to.
 
-    ``events`` is stored as ``,failed,expired,`` so one ``LIKE '%,kind,%'`` finds
+    ``events`` is stored as ``,failed,expired,`` so a search for ``,kind,`` finds
     the subscribers of a kind on both engines. The secret signs every delivery, so
     it is kept as given (not hashed) and shown once, when the webhook is added.
     """
@@ -78,24 +78,31 @@ class WebhookDelivery(Base):
 
 # -- triggers: events become deliveries -------------------------------------------------
 
-#: Some enabled webhook subscribes to the status that arrived (``NEW.status``).
-STATUS_GUARD = (
-    "EXISTS (SELECT 1 FROM webhooks WHERE webhooks.enabled "
-    "AND webhooks.events LIKE '%,' || NEW.status || ',%')"
-)
+def _subscribes(dialect: str, kind: str) -> str:
+    """SQL: webhook ``w``'s events hold the kind ``kind`` (an SQL expression).
+    (No ``LIKE '%...'``: psycopg reads ``%`` in a driver statement as a placeholder.)"""
+    find = "strpos" if dialect == "postgresql" else "instr"
+    return f"{find}(w.events, ',' || {kind} || ',') > 0"
 
-_FAN_OUT = (
-    "INSERT INTO webhook_deliveries (event_id, webhook_id, state, attempts, next_at, "
-    "last_error, last_response) SELECT NEW.id, w.id, 'pending', 0, NULL, '', '' "
-    "FROM webhooks AS w WHERE w.enabled AND w.events LIKE '%,' || NEW.kind || ',%';"
-)
+
+def status_guard(dialect: str) -> str:
+    """SQL: some enabled webhook subscribes to the status that arrived."""
+    return (
+        "EXISTS (SELECT 1 FROM webhooks AS w WHERE w.enabled AND "
+        f"{_subscribes(dialect, 'NEW.status')})"
+    )
 
 
 def _fan_out_statements(dialect: str) -> list[str]:
+    fan_out = (
+        "INSERT INTO webhook_deliveries (event_id, webhook_id, state, attempts, next_at, "
+        "last_error, last_response) SELECT NEW.id, w.id, 'pending', 0, NULL, '', '' "
+        f"FROM webhooks AS w WHERE w.enabled AND {_subscribes(dialect, 'NEW.kind')};"
+    )
     if dialect == "postgresql":
         return [
             "CREATE OR REPLACE FUNCTION webhook_fan_out() RETURNS trigger LANGUAGE plpgsql "
-            f"AS $$ BEGIN {_FAN_OUT} RETURN NULL; END $$",
+            f"AS $$ BEGIN {fan_out} RETURN NULL; END $$",
             "DROP TRIGGER IF EXISTS webhook_fan_out ON session_events",
             "CREATE TRIGGER webhook_fan_out AFTER INSERT ON session_events FOR EACH ROW "
             "WHEN (NEW.kind <> 'test') EXECUTE FUNCTION webhook_fan_out()",
@@ -103,7 +110,7 @@ def _fan_out_statements(dialect: str) -> list[str]:
     return [
         "DROP TRIGGER IF EXISTS webhook_fan_out",
         "CREATE TRIGGER webhook_fan_out AFTER INSERT ON session_events "
-        f"WHEN NEW.kind <> 'test' BEGIN {_FAN_OUT} END",
+        f"WHEN NEW.kind <> 'test' BEGIN {fan_out} END",
     ]
 
 
@@ -111,7 +118,7 @@ def install_triggers(conn: Connection) -> None:
     """The triggers in ``conn``'s transaction: failed and expired sessions are
     recorded while a webhook listens, and every event (but ``test``) becomes one
     pending delivery per enabled webhook subscribed to its kind."""
-    install_status_events(conn, STATUS_GUARD)
+    install_status_events(conn, status_guard(conn.dialect.name))
     for statement in _fan_out_statements(conn.dialect.name):
         conn.exec_driver_sql(statement)
 
