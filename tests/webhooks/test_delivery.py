@@ -146,7 +146,9 @@ def test_two_dispatchers_racing_deliver_each_event_once(
         manager.set_failed(manager.create(f"s{n}").id, "boom")
     settings = DispatchSettings(**{**FAST.__dict__, "batch": 3, "senders": 2})
     databases = [Database(database_url, migrate=False) for _ in range(2)]
-    racers = [Dispatcher(db, manager.get, settings, holder=f"w{i}") for i, db in enumerate(databases)]
+    racers = [
+        Dispatcher(db, manager.get, settings, holder=f"w{n}") for n, db in enumerate(databases)
+    ]
     start = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -193,9 +195,7 @@ def test_a_restart_resumes_what_a_dead_dispatcher_held(app: Any, receiver: Recei
     assert deliveries(app)[0]["state"] == "delivered"
 
 
-def test_writes_do_not_wait_for_a_slow_receiver(
-    app: Any, client: Any, receiver: Receiver
-) -> None:
+def test_writes_do_not_wait_for_a_slow_receiver(app: Any, client: Any, receiver: Receiver) -> None:
     add_hook(app, receiver.url, "failed")
     headers = token(app)
     receiver.hold = True
@@ -268,9 +268,7 @@ def test_an_event_commits_or_rolls_back_with_its_change(app: Any, receiver: Rece
     assert manager.get(session.id).status == "pending"
 
 
-def test_assigned_is_an_event_a_feature_records_in_its_write(
-    app: Any, receiver: Receiver
-) -> None:
+def test_assigned_is_an_event_a_feature_records_in_its_write(app: Any, receiver: Receiver) -> None:
     add_hook(app, receiver.url, "assigned")
     session = app.extensions["sessionboard.manager"].create("review me")
     with app.app_context(), app.extensions["sessionboard.database"].write() as conn:

@@ -78,6 +78,7 @@ class WebhookDelivery(Base):
 
 # -- triggers: events become deliveries -------------------------------------------------
 
+
 def _subscribes(dialect: str, kind: str) -> str:
     """SQL: webhook ``w``'s events hold the kind ``kind`` (an SQL expression).
     (No ``LIKE '%...'``: psycopg reads ``%`` in a driver statement as a placeholder.)"""
@@ -88,14 +89,14 @@ def _subscribes(dialect: str, kind: str) -> str:
 def status_guard(dialect: str) -> str:
     """SQL: some enabled webhook subscribes to the status that arrived."""
     return (
-        "EXISTS (SELECT 1 FROM webhooks AS w WHERE w.enabled AND "
+        "EXISTS (SELECT 1 FROM webhooks AS w WHERE w.enabled AND "  # noqa: S608
         f"{_subscribes(dialect, 'NEW.status')})"
     )
 
 
 def _fan_out_statements(dialect: str) -> list[str]:
     fan_out = (
-        "INSERT INTO webhook_deliveries (event_id, webhook_id, state, attempts, next_at, "
+        "INSERT INTO webhook_deliveries (event_id, webhook_id, state, attempts, next_at, "  # noqa: S608
         "last_error, last_response) SELECT NEW.id, w.id, 'pending', 0, NULL, '', '' "
         f"FROM webhooks AS w WHERE w.enabled AND {_subscribes(dialect, 'NEW.kind')};"
     )
