@@ -82,6 +82,11 @@ PERMISSIONS: dict[str, str | dict[str, str]] = {
     "transfer.session_markdown": LOGIN,
     "transfer.session_json": LOGIN,
     "transfer.upload": ADMIN,
+    "webhooks.admin": ADMIN,
+    "webhooks.add": ADMIN,
+    "webhooks.set_enabled": ADMIN,
+    "webhooks.remove": ADMIN,
+    "webhooks.send_test": ADMIN,
 }
 
 ROLES = [None, "viewer", "reviewer", "admin"]
@@ -109,6 +114,10 @@ class Fixtures:
         self.target_user = auth.user("viewer", "target")
         with app.app_context():
             self.token_id = tokens.create_token(self.manager.store.engine, "matrix")[0].id
+            from webapp.webhooks import service as webhooks
+
+            hook = webhooks.add_webhook("http://127.0.0.1:9/matrix", ["failed"], actor="test")
+            self.webhook_id = hook[0].id
         self.session_id = ""
         self.message_id = 0
 
@@ -124,6 +133,7 @@ class Fixtures:
             "message_id": self.message_id,
             "user_id": self.target_user.id,
             "token_id": self.token_id,
+            "webhook_id": self.webhook_id,
             "filename": "app.css",
         }
 

@@ -58,17 +58,19 @@ def add() -> Response:
     secret is shown once."""
     form = request.form
     url, events, slack = form.get("url", ""), form.getlist("events"), form.get("slack") == "1"
+    given = form.get("secret", "").strip() or None
     try:
         info, secret = service.add_webhook(
             url,
             events,
-            secret=form.get("secret", "").strip() or None,
+            secret=given,
             slack=slack,
             base_url=request.host_url,
         )
     except service.WebhookError as exc:
         return _page(400, error=str(exc), form={"url": url, "events": events, "slack": slack})
-    return _page(201, notice=f"Added webhook {info.id} to {info.url}.", new_secret=secret)
+    shown = None if given else secret  # a secret the admin gave is not echoed back
+    return _page(201, notice=f"Added webhook {info.id} to {info.url}.", new_secret=shown)
 
 
 def _change(webhook_id: int, change: Any, success: str) -> Response:
