@@ -326,3 +326,24 @@ def test_send_test_goes_to_that_webhook_alone(app: Any, receiver: Receiver) -> N
     with app.app_context(), app.extensions["sessionboard.database"].read() as conn:
         n = conn.execute(select(func.count()).select_from(session_events_t)).scalar()
     assert n == 1
+
+
+def test_prune_forgets_old_finished_deliveries_and_their_events(
+    app: Any, receiver: Receiver
+) -> None:
+    from webapp.webhooks.delivery import LOG_KEEP
+
+    add_hook(app, receiver.url, "failed")
+    manager = app.extensions["sessionboard.manager"]
+    receiver.statuses.extend([200, 500])
+    for name in ("done", "retrying"):
+        manager.set_failed(manager.create(name).id, "boom")
+    dispatcher = make_dispatcher(app)
+    now = datetime.now(UTC)
+    dispatcher.tick(now)
+    assert sorted(d["state"] for d in deliveries(app)) == ["delivered", "pending"]
+    assert dispatcher.prune(now) == 0
+    assert dispatcher.prune(now + LOG_KEEP + timedelta(minutes=1)) == 1
+    [left] = deliveries(app)
+    assert left["state"] == "pending"
+    assert len(events(app)) == 1  # the pending one's event stays

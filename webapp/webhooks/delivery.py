@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from urllib.parse import quote
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, delete, exists, or_, select, update
 
 from webapp.claude.redact import redact
 from webapp.sessions import Session
@@ -54,6 +54,11 @@ SIGNATURE_HEADER = "Sessionboard-Signature"
 EXCERPT_CHARS = 300
 #: Characters of a response body kept in the delivery log.
 RESPONSE_EXCERPT_BYTES = 1024
+#: How long the delivery log keeps a finished delivery, and the outbox an event
+#: no delivery waits for.
+LOG_KEEP = timedelta(days=30)
+#: How often a dispatcher prunes them.
+PRUNE_EVERY = timedelta(hours=1)
 #: The longest wait between two attempts.
 MAX_BACKOFF = timedelta(hours=6)
 #: Event kinds as payload types.
@@ -406,11 +411,33 @@ class Dispatcher:
         with ThreadPoolExecutor(min(self.settings.senders, len(claimed))) as pool:
             return list(pool.map(self._deliver, claimed))
 
+    def prune(self, now: datetime) -> int:
+        """Forget finished deliveries older than :data:`LOG_KEEP`, then the events
+        that old with no delivery left (idempotent: any process may run it).
+        Returns how many deliveries went."""
+        d, e = deliveries_t.c, session_events_t.c
+        cutoff = now - LOG_KEEP
+        with self.database.write() as conn:
+            gone = conn.execute(
+                delete(deliveries_t).where(
+                    d.state.in_(("delivered", "failed")), d.last_attempt_at < cutoff
+                )
+            ).rowcount
+            conn.execute(
+                delete(session_events_t).where(e.at < cutoff, ~exists().where(d.event_id == e.id))
+            )
+        return int(gone or 0)
+
     def run(self) -> None:
-        """Loop until :meth:`stop`; a failing tick is logged and tried again."""
+        """Loop until :meth:`stop`; a failing tick is logged and tried again.
+        Prunes the log every :data:`PRUNE_EVERY`."""
         log.info("webhook dispatcher %s started", self.holder)
+        next_prune = self.clock()
         while not self._stop.is_set():
             try:
+                if self.clock() >= next_prune:
+                    next_prune = self.clock() + PRUNE_EVERY
+                    self.prune(self.clock())
                 while self.tick() and not self._stop.is_set():
                     pass  # a full batch may leave more due at once
             except Exception:
