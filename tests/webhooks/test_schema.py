@@ -47,6 +47,23 @@ def test_migration_downgrades_and_upgrades_with_its_triggers(database_url: str) 
         engine.dispose()
 
 
+def test_0012_matches_the_models(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from webapp.models import Base
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = [d for d in compare_metadata(context, Base.metadata)
+                    if any(t in repr(d) for t in TABLES)]  # fmt: skip
+        assert diff == []
+    finally:
+        engine.dispose()
+
+
 def test_payload_links_to_the_base_url_and_marks_a_deleted_session() -> None:
     event = Event(7, "failed", "abc/def", datetime(2026, 1, 15, tzinfo=UTC), {"x": 1})
     body = payload(event, None, "https://sb.example/")
