@@ -64,6 +64,7 @@ READS: dict[str, tuple[str, ...]] = {
     "accounts.your_logins": (),
     "accounts.audit_log": ("actor", "action", "session", "since", "until", "before"),
     "accounts.tokens": (),
+    "webhooks.admin": ("webhook",),
     "transfer.upload": (),
     "transfer.session_markdown": ("redact",),
     "transfer.session_json": ("redact",),

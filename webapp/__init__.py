@@ -117,6 +117,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         security,
         shares,
         transfer,
+        webhooks,
     )
 
     # App-wide, for every feature's pages: the template filters (``|markdown``,
@@ -136,6 +137,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     transfer.init_app(app)
     search.init_app(app)
     shares.init_app(app)
+    webhooks.init_app(app)
 
     from webapp.cli import register_commands
 
@@ -144,5 +146,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def start_background_work(app: Flask) -> None:
-    """Start what a serving process runs beside requests: the sweeper thread."""
+    """Start what a serving process runs beside requests: the sweeper thread, and
+    what features registered (the webhooks' dispatcher)."""
     app.extensions["sessionboard.manager"].start_sweeper()
+    for start in app.extensions.get("sessionboard.background", []):
+        start(app)

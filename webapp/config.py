@@ -51,6 +51,14 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "LOGIN_MAX_AGE": ("7d", "a login this old ends, used or not"),
     "QUEUE_ASSIGNMENT_TTL": ("4h", "a queue item assigned and not worked on this long goes back"),
     "SHARE_MAX_AGE": ("30d", "the longest a share link may live (a new one's default: 7 days)"),
+    "BASE_URL": (
+        "",
+        "the site's public address for links in webhooks; default: the one the admin used",
+    ),
+    "WEBHOOK_TIMEOUT": ("5s", "how long a webhook delivery waits for the receiver's answer"),
+    "WEBHOOK_MAX_ATTEMPTS": (8, "attempts per webhook delivery before it is given up"),
+    "WEBHOOK_RETRY_BASE": ("30s", "wait before a delivery's first retry; doubled each time"),
+    "WEBHOOK_POLL_INTERVAL": ("2s", "how often each worker looks for due webhook deliveries"),
 }
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

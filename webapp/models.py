@@ -5,9 +5,11 @@ import webapp.accounts.models
 import webapp.accounts.tokens
 import webapp.queues.models
 import webapp.review.models
+import webapp.sessions.events
 import webapp.sessions.search_index
 import webapp.shares.models
-import webapp.transfer.models  # noqa: F401
+import webapp.transfer.models
+import webapp.webhooks.models  # noqa: F401
 from webapp.sessions.models import (
     Base,
     IdempotencyKey,

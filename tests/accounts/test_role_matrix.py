@@ -103,6 +103,11 @@ PERMISSIONS: dict[str, str | dict[str, str]] = {
     "shares.all_links": ADMIN,
     "api.create_share": TOKEN,
     "api.revoke_share": TOKEN,
+    "webhooks.admin": ADMIN,
+    "webhooks.add": ADMIN,
+    "webhooks.set_enabled": ADMIN,
+    "webhooks.remove": ADMIN,
+    "webhooks.send_test": ADMIN,
 }
 
 ROLES = [None, "viewer", "reviewer", "admin"]
@@ -130,6 +135,10 @@ class Fixtures:
         self.target_user = auth.user("viewer", "target")
         with app.app_context():
             self.token_id = tokens.create_token(self.manager.store.engine, "matrix")[0].id
+            from webapp.webhooks import service as webhooks
+
+            hook = webhooks.add_webhook("http://127.0.0.1:9/matrix", ["failed"], actor="test")
+            self.webhook_id = hook[0].id
         self.session_id = ""
         self.message_id = 0
 
@@ -145,6 +154,7 @@ class Fixtures:
             "message_id": self.message_id,
             "user_id": self.target_user.id,
             "token_id": self.token_id,
+            "webhook_id": self.webhook_id,
             "filename": "app.css",
             "view_id": 1,
             "queue_id": 1,

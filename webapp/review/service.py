@@ -34,6 +34,7 @@ from webapp.rendering import render_markdown
 from webapp.review.models import VERDICTS as VERDICTS  # the contract names it here
 from webapp.review.models import Comment, Tag, Verdict
 from webapp.sessions import UnknownSessionError
+from webapp.sessions.events import record_event
 from webapp.sessions.queries import FINISHED_STATUSES, IdSet, InboxRow
 from webapp.sessions.search_index import index_comment
 from webapp.sessions.transcripts import message_exists, session_exists
@@ -253,17 +254,20 @@ def set_verdict(session_id: str, verdict: str, reason: str = "") -> dict[str, An
     actor = current_actor()
     with get_database().write() as conn:
         _check_session(conn, session_id)
+        before = conn.execute(
+            select(verdicts_t.c.verdict).where(verdicts_t.c.session_id == session_id)
+        ).scalar()
         conn.execute(delete(verdicts_t).where(verdicts_t.c.session_id == session_id))
+        at = get_manager().clock()
         if verdict != "unreviewed":
             conn.execute(
                 insert(verdicts_t).values(
-                    session_id=session_id,
-                    verdict=verdict,
-                    by=actor,
-                    at=get_manager().clock(),
-                    reason=reason,
+                    session_id=session_id, verdict=verdict, by=actor, at=at, reason=reason
                 )
             )
+        if verdict == "flagged" and before != "flagged":
+            # The outbox (webhooks) hears of a new flag, in the same transaction.
+            record_event(conn, "flagged", session_id, {"by": actor, "reason": reason}, at=at)
         detail = {"verdict": verdict, "reason": reason} if reason else {"verdict": verdict}
         audit.record("verdict", session_id=session_id, detail=detail)
     return session_review(session_id)
