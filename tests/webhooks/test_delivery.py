@@ -347,3 +347,23 @@ def test_prune_forgets_old_finished_deliveries_and_their_events(
     [left] = deliveries(app)
     assert left["state"] == "pending"
     assert len(events(app)) == 1  # the pending one's event stays
+
+
+def test_a_queue_assignment_is_an_assigned_event(
+    app: Any, auth: Any, client: Any, receiver: Receiver
+) -> None:
+    from tests.queues.test_queues import make_queue, save_view
+
+    add_hook(app, receiver.url, "assigned")
+    auth.user("reviewer", "rita")
+    auth.login("admin", "ada")
+    queue_id = make_queue(client, save_view(client, "Failed", "status=failed"), ["rita"])
+    manager = app.extensions["sessionboard.manager"]
+    session = manager.create("review me")
+    manager.set_failed(session.id, "boom")
+    assert client.get(f"/queues/{queue_id}").status_code == 200  # picks it up, assigns it
+    assert [(e.kind, e.session_id) for e in events(app)] == [("assigned", session.id)]
+    make_dispatcher(app).tick()
+    [got] = receiver.received
+    assert got.json["type"] == "session.assigned"
+    assert got.json["data"] == {"queue": queue_id, "reviewer": "rita", "how": "round_robin"}

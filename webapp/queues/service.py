@@ -46,6 +46,7 @@ from webapp.queues.models import (
     Score,
 )
 from webapp.sessions import UnknownSessionError
+from webapp.sessions.events import record_event
 from webapp.sessions.queries import IdSet, SessionFilter, SessionSummary, Sort
 from webapp.sessions.transcripts import session_exists
 
@@ -457,7 +458,8 @@ def check_answer(criterion: dict[str, Any], value: str) -> tuple[str, int | None
 
 def _assign(conn: Connection, queue_id: int, session_id: str, reviewer: str, *, how: str) -> None:
     """THE place an item is assigned (round-robin, a claim, a reassignment after
-    expiry): the row, its audit entry (a "queue item assigned" event goes here)."""
+    expiry): the row, its audit entry and its "assigned" event (webhooks), in
+    ``conn``'s transaction."""
     i = items_t.c
     conn.execute(
         update(items_t)
@@ -469,6 +471,9 @@ def _assign(conn: Connection, queue_id: int, session_id: str, reviewer: str, *, 
         session_id=session_id,
         detail={"queue": queue_id, "reviewer": reviewer, "how": how},
         actor="system" if how == "round_robin" else None,
+    )
+    record_event(
+        conn, "assigned", session_id, {"queue": queue_id, "reviewer": reviewer, "how": how}
     )
 
 
