@@ -33,7 +33,8 @@ class ListFilters:
     created_from: date | None = None
     created_to: date | None = None
     context_key: str = ""
-    context_value: str = ""
+    #: None: sessions that have ``context_key``, whatever its value.
+    context_value: str | None = None
     text: str = ""
     verdicts: list[str] = field(default_factory=list)
     reviewer: str = ""

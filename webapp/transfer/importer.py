@@ -328,6 +328,8 @@ class Importer:
                     self._remember(self.store, plan, ids, contents.end_offset)
             summary.files += 1
             summary.stats.merge(contents.stats)
+            if contents.stats.skipped_total:
+                summary.skipped_files.append((plan.name, contents.stats.skipped_total))
             if progress is not None:
                 progress(plan.todo)
         self._link()
