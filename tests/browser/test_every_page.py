@@ -102,7 +102,6 @@ def _serious(page: Any) -> list[str]:
 
 
 def test_axe_finds_no_serious_violation(site: Any, page: Any) -> None:
-    pytest.importorskip("axe_playwright_python")
     pages = _pages(site, page, _samples(site))
     found = {}
     for scheme in ("light", "dark"):

@@ -18,7 +18,8 @@ FOCUS = """() => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const s = getComputedStyle(el);
-  const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2) || s.boxShadow !== 'none';
+  const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
+  const ring = outline || s.boxShadow !== 'none';
   const text = (el.textContent || el.value || el.name || el.type || '').trim().slice(0, 30);
   return {tag: el.tagName, text, ring};
 }"""
@@ -82,7 +83,10 @@ def test_the_approve_key_hint_is_readable(site: Any, page: Any) -> None:
             """el => {
               const rgb = v => v.match(/[\\d.]+/g).map(Number);
               let bg = el, c = getComputedStyle(el).backgroundColor;
-              while (rgb(c).length === 4 && rgb(c)[3] === 0) { bg = bg.parentElement; c = getComputedStyle(bg).backgroundColor; }
+              while (rgb(c).length === 4 && rgb(c)[3] === 0) {
+                bg = bg.parentElement;
+                c = getComputedStyle(bg).backgroundColor;
+              }
               return {fg: rgb(getComputedStyle(el).color), bg: rgb(c)};
             }"""
         )

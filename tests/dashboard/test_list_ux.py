@@ -146,3 +146,24 @@ def test_favicon(client: Any) -> None:
     assert icon.get_data(as_text=True).startswith("<svg")
     icon.close()
     assert 'rel="icon" href="/static/favicon.svg"' in client.get("/login").get_data(as_text=True)
+
+
+def test_a_whole_tool_message_names_its_tool_once_and_shows_errors_as_errors(
+    client: Any, auth: Any, make_session: Any, app_manager: Any
+) -> None:
+    from webapp.sessions import Message
+
+    meta = {"kind": "tool_use", "tool_name": "Glob", "tool_input": {"pattern": "**/*.py"}}
+    call = Message("assistant", '{"pattern": "**/*.py"}', summary="Glob: **/*.py", meta=meta)
+    failed = Message("tool", "<tool_use_error>File does not exist.</tool_use_error>",
+                     meta={"kind": "tool_result"})  # fmt: skip
+    session = make_session("completed", "x", messages=[call, failed])
+    stored = app_manager.store.get_messages(session.id)
+    auth.login("viewer")
+    html = client.get(f"/sessions/{session.id}/messages/{stored[0].id}").get_data(as_text=True)
+    assert "Glob</code> · **/*.py</summary>" in html
+    assert "Glob: " not in html
+    html = client.get(f"/sessions/{session.id}/messages/{stored[1].id}").get_data(as_text=True)
+    assert "tool_use_error" not in html
+    assert 'card-result is-error' in html and "Tool error" in html
+    assert "File does not exist." in html

@@ -27,13 +27,16 @@ def nav_context() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     """Register the dashboard blueprint and its template filters: ``|usd``
-    (nano-dollars, or "no price"), ``|duration`` and ``|response_cost`` (of a
-    message's ``meta``); ``nav_counts()`` for the header of every page."""
+    (nano-dollars, or "no price"), ``|duration``, ``|response_cost`` (of a
+    message's ``meta``) and ``|tool_output`` (no ANSI escapes or error tags);
+    ``nav_counts()`` for the header of every page."""
     from webapp.dashboard.usage import response_cost, run_length
     from webapp.dashboard.views import bp
+    from webapp.transcript.tools import clean_output
 
     app.jinja_env.filters["usd"] = format_usd
     app.jinja_env.filters["duration"] = run_length
     app.jinja_env.filters["response_cost"] = response_cost
+    app.jinja_env.filters["tool_output"] = clean_output
     app.context_processor(nav_context)
     app.register_blueprint(bp)
