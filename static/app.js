@@ -18,7 +18,9 @@
     year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
     second: "2-digit", timeZoneName: "short",
   });
-  var UNITS = [["year", 31536000], ["month", 2592000], ["day", 86400], ["hour", 3600], ["minute", 60]];
+  // [seconds, name, plural], as webapp/times.py writes them.
+  var UNITS = [[31536000, "year", "years"], [2592000, "month", "months"], [86400, "day", "days"],
+    [3600, "h", "h"], [60, "min", "min"]];
 
   function relative(when, now) {
     var seconds = Math.round((when - now) / 1000);
@@ -26,10 +28,9 @@
     if (size < 45) return seconds <= 0 ? "just now" : "in a moment";
     var text = "";
     for (var i = 0; i < UNITS.length; i++) {
-      if (size >= UNITS[i][1] * 0.75 || i === UNITS.length - 1) {
-        var n = Math.max(1, Math.round(size / UNITS[i][1]));
-        var unit = { year: "year", month: "month", day: "day", hour: "h", minute: "min" }[UNITS[i][0]];
-        text = n + (unit.length > 3 ? " " + unit + (n === 1 ? "" : "s") : " " + unit);
+      if (size >= UNITS[i][0] * 0.75 || i === UNITS.length - 1) {
+        var n = Math.max(1, Math.round(size / UNITS[i][0]));
+        text = n + " " + (n === 1 ? UNITS[i][1] : UNITS[i][2]);
         break;
       }
     }

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-#: (unit, seconds, short name) from the largest; a unit is used from 3/4 of it on.
+#: (seconds, name, plural) from the largest; a unit is used from 3/4 of it on.
 _UNITS = (
-    ("year", 31_536_000, " year"),
-    ("month", 2_592_000, " month"),
-    ("day", 86_400, " day"),
-    ("hour", 3_600, " h"),
-    ("minute", 60, " min"),
+    (31_536_000, "year", "years"),
+    (2_592_000, "month", "months"),
+    (86_400, "day", "days"),
+    (3_600, "h", "h"),
+    (60, "min", "min"),
 )
 
 
@@ -27,10 +27,10 @@ def relative(value: datetime, now: datetime | None = None) -> str:
     size = abs(seconds)
     if size < 45:
         return "just now" if seconds <= 0 else "in a moment"
-    for _unit, length, name in _UNITS:
+    for length, name, plural in _UNITS:
         if size >= length * 0.75 or length == 60:
             count = max(1, round(size / length))
-            text = f"{count}{name}" + ("s" if count != 1 and len(name) > 4 else "")
+            text = f"{count} {name if count == 1 else plural}"
             break
     return f"{text} ago" if seconds < 0 else f"in {text}"
 

@@ -167,3 +167,24 @@ def test_a_whole_tool_message_names_its_tool_once_and_shows_errors_as_errors(
     assert "tool_use_error" not in html
     assert 'card-result is-error' in html and "Tool error" in html
     assert "File does not exist." in html
+
+
+def test_relative_times_in_words() -> None:
+    from datetime import UTC, datetime
+
+    from webapp.times import exact, relative
+
+    now = datetime(2026, 1, 15, 12, 0, 5, tzinfo=UTC)
+    cases = {
+        timedelta(seconds=-10): "just now",
+        timedelta(seconds=-125): "2 min ago",
+        timedelta(hours=-3): "3 h ago",
+        timedelta(days=-1): "1 day ago",
+        timedelta(days=-9): "9 days ago",
+        timedelta(days=-60): "2 months ago",
+        timedelta(days=-400): "1 year ago",
+        timedelta(hours=2): "in 2 h",
+    }
+    for delta, words in cases.items():
+        assert relative(now + delta, now) == words
+    assert exact(now) == "2026-01-15 12:00:05 UTC"
