@@ -10,10 +10,11 @@ from typing import Any
 from urllib.parse import unquote
 
 from tests.dashboard.test_list import ids_on
-from webapp.rendering import plain_preview
 
 
 def test_plain_preview_strips_markdown() -> None:
+    from webapp.rendering import plain_preview
+
     assert plain_preview("Ask **bob** to run `lint`") == "Ask bob to run lint"
     assert plain_preview("# Title\n\n- one\n- [two](http://x.example)") == "Title one two"
     assert plain_preview("a <b>tag</b> & 1 < 2") == "a <b>tag</b> & 1 < 2"
