@@ -92,3 +92,20 @@ def test_the_approve_key_hint_is_readable(site: Any, page: Any) -> None:
         )
         light, dark = sorted((_luminance(colours["fg"]), _luminance(colours["bg"])), reverse=True)
         assert (light + 0.05) / (dark + 0.05) >= 4.5, (scheme, colours)
+
+
+def test_the_list_shows_new_sessions_and_status_changes_live(site: Any, page: Any) -> None:
+    site.get(page, "/sessions?status=running&status=pending")
+    first = page.locator("tbody tr[data-href]").first
+    row_id = (first.get_attribute("id") or "").removeprefix("row-")
+    top = first.bounding_box()
+    manager = site.manager
+    manager.create("A brand new session")
+    manager.close(row_id)
+    page.locator("#list-live button").wait_for(timeout=15_000)
+    assert page.locator("#list-live button").inner_text() == "1 new session: show"
+    page.locator(f"#badge-{row_id}.s-closed").wait_for(timeout=15_000)
+    after = page.locator("tbody tr[data-href]").first.bounding_box()
+    assert top and after and (after["x"], after["y"]) == (top["x"], top["y"])  # nothing moved
+    page.locator("#list-live button").click()
+    page.get_by_text("A brand new session").wait_for()
