@@ -56,12 +56,12 @@ def main() -> None:
     )
     with app.app_context():
         if service.get_user_by_name("bench") is None:
-            service.create_user("bench", "admin", "bench password long", actor="bench")
+            service.create_user("bench", "admin", "long horse staple passphrase 7", actor="bench")
         manager = app.extensions["sessionboard.manager"]
         biggest = max(manager.list(limit=2000), key=lambda s: s.message_count)
         total = sum(manager.stats().values())
     client = app.test_client()
-    client.post("/login", data={"name": "bench", "password": "bench password long"})
+    client.post("/login", data={"name": "bench", "password": "long horse staple passphrase 7"})
     listed = client.get("/sessions").get_data(as_text=True)
     live = re.search(r'id="list-live"[^>]*hx-get="([^"]+)"', listed)
     assert live, "the list has no live check"
