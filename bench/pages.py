@@ -4,13 +4,16 @@
 
 Fills a SQLite database with ``sessionboard demo --sessions N`` (once; reused when
 the file exists), then renders each page through the app (test client, logged in
-as an admin, no network) and prints the median and worst time per page.
+as an admin, no network) and prints the median and worst time per page. The list's
+live check (idle: a 204) runs beside the session page's live poll, its floor.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -53,14 +56,18 @@ def main() -> None:
     )
     with app.app_context():
         if service.get_user_by_name("bench") is None:
-            service.create_user("bench", "admin", "bench password long", actor="bench")
+            service.create_user("bench", "admin", "long horse staple passphrase 7", actor="bench")
         manager = app.extensions["sessionboard.manager"]
         biggest = max(manager.list(limit=2000), key=lambda s: s.message_count)
         total = sum(manager.stats().values())
     client = app.test_client()
-    client.post("/login", data={"name": "bench", "password": "bench password long"})
+    client.post("/login", data={"name": "bench", "password": "long horse staple passphrase 7"})
+    listed = client.get("/sessions").get_data(as_text=True)
+    live = re.search(r'id="list-live"[^>]*hx-get="([^"]+)"', listed)
+    assert live, "the list has no live check"
     pages = {
         "list (newest 50)": "/sessions",
+        "list live check (idle, 50 rows)": html.unescape(live.group(1)),
         "list, 2 statuses + sort": "/sessions?status=completed&status=failed&sort=created",
         "list, context filter": "/sessions?context=model%3Dclaude-opus-4-1",
         "list, text filter (LIKE)": "/sessions?q=pagination",

@@ -28,10 +28,17 @@
       }
       return;
     }
-    if (["a", "f", "n", "p"].indexOf(event.key) < 0) return;
-    var el = document.querySelector('[data-review-key="' + event.key + '"]');
-    if (!el) return;
-    event.preventDefault();
-    activate(el);
   });
+
+  // a, f, n, p: the element marked data-review-key for it (absent: the key does nothing).
+  function reviewKey(event) {
+    var el = document.querySelector('[data-review-key="' + event.key + '"]');
+    if (!el) return false;
+    activate(el);
+  }
+  var add = window.Sessionboard.addKey;
+  add(["a"], "approve the session (session page)", reviewKey);
+  add(["f"], "flag the session (session page)", reviewKey);
+  add(["n"], "next session to review (inbox, session page)", reviewKey);
+  add(["p"], "previous session to review (session page)", reviewKey);
 })();

@@ -44,6 +44,11 @@ READS: dict[str, tuple[str, ...]] = {
         "model",
         "project",
     ),
+    "dashboard.sessions_live": (
+        "status", "from", "to", "context", "q", "verdict", "reviewer", "tag", "error",
+        "sort", "subagents", "parent", "model", "project", "at", "since", "row",
+    ),  # fmt: skip
+    "dashboard.favicon": (),
     "dashboard.session_page": (
         "inbox", "tag", "status", "around", "at", "thinking", "tools", "hooks", "queue",
     ),  # fmt: skip

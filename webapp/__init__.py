@@ -116,15 +116,20 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         search,
         security,
         shares,
+        times,
         transfer,
         webhooks,
     )
 
     # App-wide, for every feature's pages: the template filters (``|markdown``,
-    # sanitised HTML; ``|json_code``) and the ``session_id`` route converter (an id
+    # sanitised HTML; ``|json_code``; ``|preview``, markdown as one line of plain
+    # text; ``|relative_time``, ``|exact_time``) and the ``session_id`` route converter (an id
     # the database cannot hold, NUL or over 64 characters, matches no route: a 404).
     app.jinja_env.filters["markdown"] = rendering.render_markdown
     app.jinja_env.filters["json_code"] = rendering.highlight_json
+    app.jinja_env.filters["preview"] = rendering.plain_preview
+    app.jinja_env.filters["relative_time"] = lambda value: times.relative(value, manager.clock())
+    app.jinja_env.filters["exact_time"] = times.exact
     app.jinja_env.globals["is_safe_image_url"] = rendering.is_safe_image_url
     app.url_map.converters["session_id"] = params.SessionIdConverter
     security.init_app(app)

@@ -41,7 +41,8 @@ class ListFilters:
     created_from: date | None = None
     created_to: date | None = None
     context_key: str = ""
-    context_value: str = ""
+    #: None: sessions that have ``context_key``, whatever its value.
+    context_value: str | None = None
     text: str = ""
     verdicts: list[str] = field(default_factory=list)
     reviewer: str = ""
@@ -81,22 +82,22 @@ class ListFilters:
         )
 
 
-def parse_context(args: MultiDict[str, str]) -> tuple[str, str]:
-    """The ``context`` filter, ``key=value``: a key and its wanted text value, or
-    two empty strings when not given."""
+def parse_context(args: MultiDict[str, str]) -> tuple[str, str | None]:
+    """The ``context`` filter: ``key=value`` (a key and its wanted text value) or
+    ``key`` alone (sessions that have the key: value None); ``("", None)`` when not given."""
     raw = params.text(args, "context", MAX_CONTEXT_KEY + 1 + params.MAX_TEXT)
     if not raw:
-        return "", ""
+        return "", None
     key, equals, value = raw.partition("=")
     key, value = key.strip(), value.strip()
-    if not equals or not key:
-        raise BadParameter("context", "must be key=value, like model=opus")
+    if not key:
+        raise BadParameter("context", "must be key=value or a key alone, like model=opus or model")
     if len(key) > MAX_CONTEXT_KEY or len(value) > params.MAX_TEXT:
         raise BadParameter(
             "context", f"takes a key of at most {MAX_CONTEXT_KEY} characters and a value of"
             f" at most {params.MAX_TEXT}"
         )  # fmt: skip
-    return key, value
+    return key, (value if equals and value else None)
 
 
 def parse_filters(args: MultiDict[str, str]) -> ListFilters:
@@ -131,7 +132,9 @@ def filter_args(filters: ListFilters) -> dict[str, Any]:
     if filters.created_to:
         args["to"] = filters.created_to.isoformat()
     if filters.context_key:
-        args["context"] = f"{filters.context_key}={filters.context_value}"
+        args["context"] = filters.context_key + (
+            "" if filters.context_value is None else f"={filters.context_value}"
+        )
     if filters.text:
         args["q"] = filters.text
     if filters.verdicts:

@@ -11,6 +11,7 @@ renderer produced can slip past it. Pygments writes classes, never inline styles
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import sys
 import threading
@@ -199,3 +200,13 @@ def highlight_json(value: Any) -> Markup:
 def plain(text: str | None) -> Markup:
     """Escaped text, for places where markdown would be wrong (errors, requests)."""
     return escape(text or "")
+
+
+def plain_preview(text: str | None) -> str:
+    """Markdown as one line of plain text, for previews (a list's request): the
+    words as a reader sees them rendered, without ``**``, backticks, ``#`` or links'
+    targets; whitespace folded. Returns plain text (the template escapes it)."""
+    if not text:
+        return ""
+    words = nh3.clean(_markdown.render(text), tags=set(), strip_comments=True)
+    return " ".join(html.unescape(words).split())

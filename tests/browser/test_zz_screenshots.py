@@ -3,17 +3,26 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS
+from tests.browser.test_every_page import ERRORS, _pages, _samples
 from webapp.demo import generate
 
 pytestmark = pytest.mark.browser
 
-VIEWPORTS = {"laptop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+VIEWPORTS = {"laptop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def _shot_name(path: str, samples: dict[str, str]) -> str:
+    """A file name for ``path``: its words, with sample values named by their kind."""
+    for name, value in samples.items():
+        path = path.replace(value, name)
+    return re.sub(r"[^a-z0-9_]+", "-", path.lower()).strip("-") or "root"
 
 
 def test_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
@@ -23,28 +32,28 @@ def test_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
              retention=timedelta(days=7), seed=4)  # fmt: skip
     richest = max(manager.list(), key=lambda s: s.message_count if s.message_count < 60 else 0)
     live_server.login(page, "admin")
-    pages = {
-        "sessions": "/sessions",
-        "session": f"/sessions/{richest.id}",
-        "stats": "/stats",
-        "admin": "/admin",
-        "not-found": "/sessions/does-not-exist",
-    }
+    samples = {**_samples(live_server), "session_id": richest.id}
+    paths = _pages(live_server, page, samples) + ERRORS
+    pages = {_shot_name(path, samples): path for path in paths}
+    pages["login-logged-out"] = "/login"
     SCREENSHOTS.mkdir(exist_ok=True)
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         for device, viewport in VIEWPORTS.items():
             page.set_viewport_size(viewport)
             for name, path in pages.items():
+                if name == "login-logged-out":
+                    page.context.clear_cookies()
                 live_server.get(page, path)
-                if name == "session":
+                if name == "sessions-session_id":
                     for summary in page.locator("#transcript .card > summary").all()[:3]:
                         summary.click()
                 target = SCREENSHOTS / f"{name}-{device}-{scheme}.png"
                 page.screenshot(
-                    path=str(target), full_page=device == "laptop" and name != "session"
+                    path=str(target), full_page=device == "laptop" and name != "sessions-session_id"
                 )
                 assert target.stat().st_size > 0
+            live_server.login(page, "admin")
     assert page_log.page_errors == []
     assert page_log.foreign_requests == []
 

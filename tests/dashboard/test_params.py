@@ -14,7 +14,7 @@ HTMX = {"HX-Request": "true"}
 BAD_LIST_PARAMETERS = [
     ("context=%00", "context", "NUL"),
     ("context=model%3D%00", "context", "NUL"),
-    ("context=model", "context", "key=value"),
+    ("context=%3Dopus", "context", "key=value"),
     ("context=" + "k" * 201 + "%3Dv", "context", "at most 200"),
     ("q=" + "x" * 501, "q", "longer than 500"),
     ("q=%ED%A0%80%00", "q", "NUL"),

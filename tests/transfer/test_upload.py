@@ -59,3 +59,37 @@ def test_upload_needs_admin_and_csrf(app: Any, client: Any, auth: Any, corpus: P
     auth.login("admin")
     plain.environ_base.pop("HTTP_X_CSRFTOKEN", None)
     assert _post(plain, source, "accept").status_code in (400, 403)
+
+
+def test_uploading_an_imported_file_again_changes_nothing_and_says_so(
+    app: Any, client: Any, auth: Any, corpus: Path
+) -> None:
+    source = next(corpus.glob("*03eb5929*.jsonl"))
+    auth.login("admin")
+    assert _post(client, source, "keep").status_code == 200
+    again = _post(client, source, "keep").get_data(as_text=True)
+    assert "sessions: 0 new, 0 updated, 1 unchanged" in again
+    assert "messages added: 0" in again
+    (session,) = app.extensions["sessionboard.manager"].list()
+    assert "sessionboard-upload-" not in str(session.context)
+
+
+def test_skipped_lines_name_their_file(app: Any, client: Any, auth: Any, corpus: Path) -> None:
+    source = next(corpus.glob("*03eb5929*.jsonl"))
+    broken = source.read_bytes() + b"{not json\n"
+    auth.login("admin")
+    data = {"retention": "keep", "files": (io.BytesIO(broken), "mine.jsonl")}
+    answer = client.post("/admin/import", data=data, content_type="multipart/form-data")
+    text = answer.get_data(as_text=True)
+    assert answer.status_code == 200, text
+    line = next(x for x in text.splitlines() if "lines skipped: 1" in x)
+    assert "mine.jsonl" in line
+
+
+def test_import_form_says_the_retention_window_in_words(client: Any, auth: Any) -> None:
+    auth.login("admin")
+    page = client.get("/admin/import").get_data(as_text=True)
+    assert "older than the retention window (30 days)" in page
+    assert "0:00:00" not in page
+    assert page.count('type="radio"') == 3
+    assert page.count('<label class="check"><input type="radio"') == 3

@@ -23,6 +23,7 @@ from webapp.api import schemas
 from webapp.sessions import Message, Status
 from webapp.sessions.types import format_utc
 from webapp.sessions.usage_reads import UsageGroup
+from webapp.times import describe_duration
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 200  # idempotency_keys.key
 DEFAULT_PAGE_LIMIT = 100
@@ -136,16 +137,6 @@ class MessageRules:
     #: Whether the session is kept (exempt from retention); asked only when a
     #: timestamp is past retention, so that most appends read no session first.
     kept: Callable[[], bool] = lambda: False
-
-
-def describe_duration(value: timedelta) -> str:
-    """``30 days``, ``12 hours``, ``5 minutes``, ``90 seconds``: the largest whole unit."""
-    seconds = int(value.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{value.total_seconds():g} seconds"
 
 
 def check_message_time(moment: datetime, where: str, rules: MessageRules) -> None:

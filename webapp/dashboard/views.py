@@ -15,10 +15,12 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     make_response,
     redirect,
     render_template,
     request,
+    send_from_directory,
     url_for,
 )
 from werkzeug.datastructures import MultiDict
@@ -26,7 +28,7 @@ from werkzeug.wrappers import Response
 
 from webapp import params
 from webapp.accounts import audit
-from webapp.accounts.auth import Role, can, current_actor, requires
+from webapp.accounts.auth import Role, can, current_actor, public, requires
 from webapp.dashboard import charts, queries, turns, usage
 from webapp.dashboard.forms import (
     EXTEND_HOURS,
@@ -46,7 +48,7 @@ from webapp.sessions import Message, Session, Status
 from webapp.sessions.queries import Sort
 from webapp.sessions.search import MAX_QUERY_CHARS as MAX_SEARCH
 from webapp.sessions.search import parse
-from webapp.sessions.types import UNFINISHED_STATUSES, format_utc
+from webapp.sessions.types import UNFINISHED_STATUSES, check_session_id, format_utc
 from webapp.sessions.usage import Dimension
 
 bp = Blueprint("dashboard", __name__)
@@ -66,6 +68,16 @@ def _is_live(session: Session) -> bool:
 
 
 # -- the list -----------------------------------------------------------------------
+
+
+@bp.get("/favicon.ico")
+@public
+def favicon() -> Response:
+    """The icon browsers ask for at the root (pages link ``static/favicon.svg``)."""
+    response = send_from_directory(current_app.static_folder or "static", "favicon.svg")
+    response.mimetype = "image/svg+xml"
+    response.cache_control.max_age = 86400
+    return response
 
 
 @bp.get("/")
@@ -105,9 +117,81 @@ def sessions() -> Response:
         "counts": get_queries().count_by_status(),
         "statuses": STATUS_VALUES,
         "filtered": any(k != "sort" for k in filter_args(filters)),
+        "live_url": _live_url(filters, [(r.id, r.status) for r in page.rows]),
     }
     template = "dashboard/_results.html" if wants_fragment() else "dashboard/sessions.html"
     return html(render_template(template, **context))
+
+
+#: How many rows of a list the live check watches (a page's worth).
+LIVE_ROWS = 100
+
+
+def _live_url(
+    filters: Any, rows: list[tuple[str, str]], since: datetime | None = None, **state: Any
+) -> str:
+    """The list's live check for ``rows`` (id, status) as now shown: it knows the
+    latest activity and creation it has seen (``at``, ``since``: new sessions are
+    counted from there) and each row's status."""
+    if not state:
+        now = get_queries().list_state([])
+        state = {"at": now.last_activity}
+        since = now.last_created
+    return url_for(
+        "dashboard.sessions_live",
+        **filter_args(filters),
+        at=state["at"].isoformat() if state["at"] else None,
+        since=since.isoformat() if since else None,
+        row=[f"{status}:{session_id}" for session_id, status in rows],
+    )
+
+
+def _live_rows(args: MultiDict[str, str]) -> list[tuple[str, str]]:
+    """The rows a live check watches, ``row=status:id`` each; a 400 names a bad one."""
+    rows = []
+    for raw in args.getlist("row")[:LIVE_ROWS]:
+        status, _, session_id = raw.partition(":")
+        try:
+            check_session_id(session_id)
+        except ValueError:
+            status = ""
+        if status not in STATUS_VALUES:
+            raise BadParameter("row", "must be status:session_id, like running:abc")
+        rows.append((session_id, status))
+    return rows
+
+
+@bp.get("/sessions/live")
+@requires(Role.VIEWER)
+def sessions_live() -> Response:
+    """The list's live check: 204 while nothing changed (the ends of two indexes and
+    the shown rows' status by primary key, no rendering); otherwise how many new
+    sessions match the filters, and the changed rows' status badges (out of band)."""
+    filters = parse_filters(request.args)
+    rows = _live_rows(request.args)
+    seen_at, since = params.moment(request.args, "at"), params.moment(request.args, "since")
+    reads = get_queries()
+    state = reads.list_state([session_id for session_id, _ in rows])
+    changed = {
+        session_id: state.statuses[session_id]
+        for session_id, status in rows
+        if state.statuses.get(session_id, status) != status
+    }
+    if state.last_activity == seen_at and state.last_created == since and not changed:
+        return html("", 204)
+    new = 0
+    if state.last_created is not None and state.last_created != since:
+        new = reads.count_created_after(filters.to_filter(), since)
+    shown = [(session_id, changed.get(session_id, status)) for session_id, status in rows]
+    return html(
+        render_template(
+            "dashboard/_list_live.html",
+            live_url=_live_url(filters, shown, since, at=state.last_activity),
+            new_count=new,
+            changed=changed,
+            args=filter_args(filters),
+        )
+    )
 
 
 # -- one session -------------------------------------------------------------------

@@ -404,6 +404,16 @@ def _summary(row: Any) -> SessionSummary:
     return SessionSummary(**fields)
 
 
+@dataclass(frozen=True)
+class ListState:
+    """Where the session list stands, for its live check: the latest activity and
+    creation of any session, and the status of the sessions a page shows."""
+
+    last_activity: datetime | None
+    last_created: datetime | None
+    statuses: dict[str, str]
+
+
 class ReadModel(TranscriptReads, StatsReads, UsageReads):
     """The queries, over one store's engine. Read-only: nothing here writes."""
 
@@ -574,6 +584,33 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         )
         with self.store.read() as conn:
             return {row[0]: int(row[1]) for row in conn.execute(query)}
+
+    def list_state(self, session_ids: Sequence[str]) -> ListState:
+        """The list's live check: the ends of two indexes (``last_activity``,
+        ``created_at``) and the status of ``session_ids`` by primary key."""
+        c = sessions_t.c
+        ends = select(
+            select(func.max(c.last_activity)).scalar_subquery(),
+            select(func.max(c.created_at)).scalar_subquery(),
+        )
+        with self.store.read() as conn:
+            last_activity, last_created = conn.execute(ends).one()
+            statuses: dict[str, str] = {}
+            if session_ids:
+                query = select(c.id, c.status).where(c.id.in_(list(session_ids)))
+                statuses = {row[0]: row[1] for row in conn.execute(query)}
+        return ListState(last_activity, last_created, statuses)
+
+    def count_created_after(self, where: SessionFilter, since: datetime | None) -> int:
+        """How many sessions matching ``where`` were created after ``since`` (None:
+        since ever)."""
+        c = sessions_t.c
+        conditions = where.resolved(self.store).conditions(self.store.dialect)
+        if since is not None:
+            conditions.append(c.created_at > since)
+        query = select(func.count()).select_from(sessions_t).where(*conditions)
+        with self.store.read() as conn:
+            return int(conn.execute(query).scalar() or 0)
 
     def count_by_status(self) -> dict[str, int]:
         """Sessions per status, from the counters the triggers keep (no count)."""

@@ -358,9 +358,11 @@ class Importer:
                 if self.remember and plan.kind == "transcript":
                     ids = [item.session.id for item in contents.sessions]
                     self._remember(self.store, plan, ids, contents.end_offset)
-        for _plan, contents in batch:
+        for plan, contents in batch:
             summary.files += 1
             summary.stats.merge(contents.stats)
+            if contents.stats.skipped_total:
+                summary.skipped_files.append((plan.name, contents.stats.skipped_total))
         if progress is not None:
             progress(sum(plan.todo for plan, _contents in batch))
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from webapp.claude.transcript import ParseStats
+from webapp.times import describe_duration
 
 #: Conflicts listed one a line in the summary; more are counted.
 CONFLICTS_LISTED = 20
@@ -40,6 +41,8 @@ class ImportSummary:
     #: Records whose id was stored already: (session id, messages added to it).
     conflicts: list[tuple[str, int]] = field(default_factory=list)
     stats: ParseStats = field(default_factory=ParseStats)
+    #: The files that had lines skipped: (name, lines skipped in it).
+    skipped_files: list[tuple[str, int]] = field(default_factory=list)
 
     def describe(self) -> list[str]:
         """The summary a person reads: one fact a line."""
@@ -59,7 +62,8 @@ class ImportSummary:
         skipped = self.stats.lines_skipped
         if skipped:
             why = ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items()))
-            lines.append(f"lines skipped: {sum(skipped.values())} ({why})")
+            where = ", ".join(f"{name} {n}" for name, n in self.skipped_files)
+            lines.append(f"lines skipped: {sum(skipped.values())} ({why}) in {where}")
         else:
             lines.append("lines skipped: 0")
         for label, paths in (
@@ -74,7 +78,7 @@ class ImportSummary:
 
 def retention_facts(check: RetentionCheck, retention: timedelta) -> str:
     """What the next sweep would purge of an import, in a sentence."""
-    window = str(retention).removesuffix(", 0:00:00")
+    window = describe_duration(retention)
     facts = (
         f"{check.messages} imported message(s) in {check.sessions} session(s) are older than "
         f"the retention window ({window}): the next sweep would purge them."

@@ -12,6 +12,7 @@ from werkzeug.utils import secure_filename
 from webapp.accounts import audit
 from webapp.accounts.auth import Role, requires
 from webapp.extensions import get_manager, get_queries
+from webapp.times import describe_duration
 from webapp.transfer.export import Redactor, Writer
 from webapp.transfer.importer import Importer, ImportRefused
 from webapp.transfer.report import retention_facts
@@ -68,7 +69,7 @@ def upload() -> tuple[str, int]:
     manager = get_manager()
     choice = request.form.get("retention", "ask")
     page = {
-        "retention": manager.config.message_retention,
+        "retention": describe_duration(manager.config.message_retention),
         "choices": RETENTION_CHOICES,
         "choice": choice if choice in dict(RETENTION_CHOICES) else "ask",
     }

@@ -1,0 +1,145 @@
+"""Every page of the app, found from the URL map, on a phone and a laptop, light and dark:
+
+- no page scrolls sideways (the document is as wide as the viewport, 390 and 1366 px);
+- axe-core finds no serious or critical violation (light and dark);
+- the session list on a phone keeps each row's status, request and time in view.
+
+Pages are the GET rules that answer a whole HTML document to a signed-in admin, with
+sample path values; a new rule with a path value this file has no sample for fails
+(add one to ``SAMPLES``), so new pages are covered as they come.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from webapp.demo import generate
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1366, "height": 900}}
+#: Pages seen logged out, and error pages (path, expected status).
+ANONYMOUS = ["/login", "/login?next=/stats"]
+ERRORS = ["/sessions/no-such-session", "/sessions?from=bogus", "/no/such/page"]
+
+
+def _samples(live_server: Any) -> dict[str, str]:
+    manager = live_server.manager
+    session = max(manager.list(), key=lambda s: s.message_count if s.message_count < 80 else 0)
+    message = manager.store.get_messages(session.id)[0]
+    return {"session_id": session.id, "message_id": str(message.id), "filename": "app.css"}
+
+
+def _pages(live_server: Any, page: Any, samples: dict[str, str]) -> list[str]:
+    """The paths of every GET rule that answers a full HTML page."""
+    found = []
+    for rule in live_server.app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.endpoint == "static":
+            continue
+        missing = set(rule.arguments) - set(samples)
+        assert not missing, f"{rule.rule}: add a sample value for {missing} to SAMPLES"
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: samples[m.group(1)], rule.rule)
+        answer = page.request.get(live_server.url + path, max_redirects=0)
+        kind = answer.headers.get("content-type", "")
+        if answer.status == 200 and kind.startswith("text/html"):
+            if answer.text().lstrip().lower().startswith("<!doctype html"):
+                found.append(path)
+    return sorted(found)
+
+
+@pytest.fixture
+def site(live_server: Any, page: Any) -> Any:
+    """The live server with demo data, ``page`` signed in as an admin."""
+    now = datetime.now(UTC)
+    generate(live_server.manager.store, 60, now=now, timeout=timedelta(minutes=30),
+             retention=timedelta(days=7), seed=3)  # fmt: skip
+    live_server.login(page, "admin")
+    return live_server
+
+
+def _width(page: Any) -> dict[str, int]:
+    return page.evaluate(
+        "() => ({doc: document.documentElement.scrollWidth, view: window.innerWidth})"
+    )
+
+
+def test_no_page_scrolls_sideways(site: Any, page: Any, page_log: Any) -> None:
+    pages = _pages(site, page, _samples(site))
+    assert "/sessions" in pages and "/admin/import" in pages and "/review" in pages
+    wide = []
+    for device, viewport in WIDTHS.items():
+        page.set_viewport_size(viewport)
+        for path in pages + ERRORS:
+            site.get(page, path)
+            size = _width(page)
+            if size["doc"] > size["view"]:
+                wide.append((device, path, size["doc"]))
+    page.context.clear_cookies()
+    for device, viewport in WIDTHS.items():
+        page.set_viewport_size(viewport)
+        for path in ANONYMOUS:
+            site.get(page, path)
+            size = _width(page)
+            if size["doc"] > size["view"]:
+                wide.append((device, path, size["doc"]))
+    assert not wide, "\n".join(map(str, wide))
+    assert page_log.page_errors == []
+
+
+def _serious(page: Any) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:4]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_axe_finds_no_serious_violation(site: Any, page: Any) -> None:
+    pages = _pages(site, page, _samples(site))
+    found = {}
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for device in ("laptop", "phone"):
+            page.set_viewport_size(WIDTHS[device])
+            paths = pages + ERRORS if device == "laptop" else ["/sessions", "/review"]
+            for path in paths:
+                site.get(page, path)
+                problems = _serious(page)
+                if problems:
+                    found[f"{scheme} {device} {path}"] = problems
+    page.context.clear_cookies()
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        site.get(page, "/login")
+        if problems := _serious(page):
+            found[f"{scheme} /login"] = problems
+    assert not found, "\n".join(f"{k}: {v}" for k, v in found.items())
+
+
+def test_phone_list_keeps_status_request_and_time_in_view(site: Any, page: Any) -> None:
+    page.set_viewport_size(WIDTHS["phone"])
+    for path in ("/sessions", "/review"):
+        site.get(page, path)
+        rows = page.locator("tbody tr[data-href]")
+        assert rows.count() > 3, path
+        for i in range(4):
+            row = rows.nth(i)
+            for part in ("[data-cell=status]", "[data-cell=request]", "[data-cell=time]"):
+                box = row.locator(part).bounding_box()
+                assert box is not None, (path, part)
+                assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (path, part, box)
+            request = row.locator("[data-cell=request]").bounding_box()
+            assert request["width"] >= 250, (path, request)
+            text = row.locator("[data-cell=request] .preview")
+            lines = text.evaluate(
+                "el => Math.round(el.getBoundingClientRect().height"
+                " / parseFloat(getComputedStyle(el).lineHeight))"
+            )
+            assert 1 <= lines <= 2, (path, lines)

@@ -1,0 +1,51 @@
+"""Times as pages show them: relative ("5 min ago") with the exact moment beside it.
+
+The server writes the relative text (right without JavaScript, as of the render);
+``static/app.js`` keeps it fresh and puts the exact time in the reader's zone in
+the title. Both are used through the ``time`` macro in ``_partials/macros.html``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+#: (seconds, name, plural) from the largest; a unit is used from 3/4 of it on.
+_UNITS = (
+    (31_536_000, "year", "years"),
+    (2_592_000, "month", "months"),
+    (86_400, "day", "days"),
+    (3_600, "h", "h"),
+    (60, "min", "min"),
+)
+
+
+def relative(value: datetime, now: datetime | None = None) -> str:
+    """``just now``, ``5 min ago``, ``3 h ago``, ``2 days ago``, ``in 6 h``: the
+    largest unit that fits, rounded (``static/app.js`` writes the same words)."""
+    now = now or datetime.now(UTC)
+    seconds = round((value - now).total_seconds())
+    size = abs(seconds)
+    if size < 45:
+        return "just now" if seconds <= 0 else "in a moment"
+    for length, name, plural in _UNITS:
+        if size >= length * 0.75 or length == 60:
+            count = max(1, round(size / length))
+            text = f"{count} {name if count == 1 else plural}"
+            break
+    return f"{text} ago" if seconds < 0 else f"in {text}"
+
+
+def exact(value: datetime) -> str:
+    """The moment to the second with its zone: ``2026-01-15 12:00:05 UTC``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def describe_duration(value: timedelta) -> str:
+    """``30 days``, ``12 hours``, ``5 minutes``, ``90 seconds``: the largest whole unit
+    (a setting as a person reads it: retention windows, clock skew)."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{value.total_seconds():g} seconds"
