@@ -17,6 +17,7 @@ entry. Sessions are read only through ``get_queries()``; these tables through
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -143,10 +144,26 @@ def _changeable(row: Any, me: str) -> bool:
     return bool(row.owner == me or (row.shared and can("admin")))
 
 
-def view_count(query: str) -> int:
-    """How many sessions a view shows, counted up to ``COUNT_CAP + 1``."""
-    where = view_filters(query).to_filter()
-    return get_queries().count_sessions(where, cap=COUNT_CAP)
+#: The navigation's counts are kept this long per process (a view's filter is the
+#: same for every user, so one count serves them all).
+COUNT_TTL = 30.0
+_counts: dict[tuple[str, str], tuple[float, int]] = {}
+
+
+def view_count(query: str, *, fresh: bool = False) -> int:
+    """How many sessions a view shows, counted up to ``COUNT_CAP + 1``; the count
+    made in the last ``COUNT_TTL`` seconds by this process unless ``fresh``."""
+    now = time.monotonic()
+    queries = get_queries()
+    key = (str(queries.store.engine.url), query)
+    kept = _counts.get(key)
+    if kept is not None and kept[0] > now and not fresh:
+        return kept[1]
+    count = queries.count_sessions(view_filters(query).to_filter(), cap=COUNT_CAP)
+    if len(_counts) > 10_000:
+        _counts.clear()
+    _counts[key] = (now + COUNT_TTL, count)
+    return count
 
 
 def count_label(count: int) -> str:
