@@ -31,7 +31,20 @@ def _samples(live_server: Any) -> dict[str, str]:
     manager = live_server.manager
     session = max(manager.list(), key=lambda s: s.message_count if s.message_count < 80 else 0)
     message = manager.store.get_messages(session.id)[0]
-    return {"session_id": session.id, "message_id": str(message.id), "filename": "app.css"}
+    with live_server.app.test_request_context():
+        from webapp.queues import service as queues
+        from webapp.shares import links
+
+        token = links.create(session.id, expires_in=links.DEFAULT_AGE, actor="test")[1]
+        view = queues.save_view("Failed", "status=failed", shared=True)
+        queue = queues.create_queue("Triage", view, "claim", [live_server.users["reviewer"]])
+    return {
+        "session_id": session.id,
+        "message_id": str(message.id),
+        "filename": "app.css",
+        "token": token,
+        "queue_id": str(queue),
+    }
 
 
 def _pages(live_server: Any, page: Any, samples: dict[str, str]) -> list[str]:
@@ -70,6 +83,7 @@ def _width(page: Any) -> dict[str, int]:
 def test_no_page_scrolls_sideways(site: Any, page: Any, page_log: Any) -> None:
     pages = _pages(site, page, _samples(site))
     assert "/sessions" in pages and "/admin/import" in pages and "/review" in pages
+    assert any(p.startswith("/queues/") for p in pages)
     wide = []
     for device, viewport in WIDTHS.items():
         page.set_viewport_size(viewport)
@@ -79,9 +93,11 @@ def test_no_page_scrolls_sideways(site: Any, page: Any, page_log: Any) -> None:
             if size["doc"] > size["view"]:
                 wide.append((device, path, size["doc"]))
     page.context.clear_cookies()
+    shared = [p for p in pages if p.startswith("/s/")]
+    assert shared, "the shared page (a share link) is measured logged out too"
     for device, viewport in WIDTHS.items():
         page.set_viewport_size(viewport)
-        for path in ANONYMOUS:
+        for path in ANONYMOUS + shared:
             site.get(page, path)
             size = _width(page)
             if size["doc"] > size["view"]:
