@@ -16,6 +16,7 @@ import pytest
 from tests.corpus import CORPUS, CORPUS_2
 from tests.transcript.helpers import CORPUS_FILES, raw_pairs
 from webapp.claude import parse_paths
+from webapp.transcript.window import is_prompt
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,16 +56,20 @@ def test_every_result_is_inside_its_call_and_no_card_is_empty(
     import_corpus(live_server)
     live_server.login(page, "viewer")
     by_file: dict[str, list[str]] = {}
+    prompted: set[str] = set()
     for session in parse_paths([CORPUS, CORPUS_2]).sessions:
         by_file.setdefault(str(session.source_path), []).append(session.id)
+        if any(is_prompt(m) for m in session.messages):
+            prompted.add(session.id)
     for path in CORPUS_FILES:
         raw = raw_pairs(Path(path))
         drawn: dict[str, tuple[bool, bool]] = {}
         for session_id in by_file.get(str(path), []):
             live_server.get(page, f"/sessions/{session_id}")
             # a finished session opens at its first prompt (also when its first
-            # turn is longer than a window)
-            assert page.locator("#transcript [data-prompt]").count() >= 1, session_id
+            # turn is longer than a window); agent-c8d9b115's file has none
+            shown = page.locator("#transcript [data-prompt]").count()
+            assert shown >= 1 if session_id in prompted else shown == 0, session_id
             open_whole(live_server, page, session_id)
             for tuid, has_result, says_missing in page.evaluate(CALLS_JS):
                 drawn[tuid] = (has_result, says_missing)
