@@ -8,8 +8,10 @@ from pathlib import Path
 from tests.corpus import CORPUS, CORPUS_2
 
 TESTS = Path(__file__).resolve().parent
-# The project's shared folder beside the checkout, however it is spelled.
-OUTSIDE = re.compile(r"\.\./shared|[\"']shared[\"']")
+# The project's shared folder beside the checkout, however it is spelled as a path
+# ("../shared", a path joined with "shared", "shared/corpus"); the word alone is a
+# feature's (a view shared with the team, a share link).
+OUTSIDE = re.compile(r"\.\./shared|/\s*[\"']shared[\"']|[\"']shared/")
 
 
 def test_no_test_reads_outside_the_repository() -> None:
