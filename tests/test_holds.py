@@ -64,3 +64,16 @@ def test_deleting_a_held_session_takes_its_holds(manager: Manager, clock: Any) -
     manager.hold(sid, "share:1", clock() + timedelta(days=1))
     assert manager.delete(sid)
     assert manager.store.holds(sid) == {}
+
+
+def test_a_dry_run_counts_an_ended_hold_as_nothing_and_writes_nothing(
+    manager: Manager, clock: Any
+) -> None:
+    sid = _old_session(manager)
+    manager.hold(sid, "share:1", clock() + timedelta(days=31))
+    clock.advance(days=32)  # past retention, and the hold ended a day ago
+    dry = manager.sweep(dry_run=True)
+    assert (dry.purged_messages, dry.purged_sessions) == (2, 1)
+    assert list(manager.store.holds(sid)) == ["share:1"]  # a dry run changes nothing
+    manager.sweep()
+    assert manager.get(sid) is None

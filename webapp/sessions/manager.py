@@ -275,7 +275,6 @@ class Manager:
         retention = self.config.message_retention
         if retention > timedelta(0):
             result.message_cutoff = result.session_cutoff = now - retention
-        store.end_holds(now)  # (a dry run too: an ended hold keeps nothing)
         if dry_run:
             result.expired_sessions = store.count_expire_due(now)
             if result.message_cutoff is not None:
@@ -291,6 +290,7 @@ class Manager:
             result.purged_sessions = store.purge_sessions_older_than(
                 result.message_cutoff, batch_size=batch, now=now
             )
+        store.end_holds(now)  # only tidying: a hold past ``now`` keeps nothing already
         store.fold_rollups()
         return result
 
