@@ -33,6 +33,9 @@ def test_an_admin_token_makes_a_link_that_opens_the_page(
     page = app.test_client().get(path)
     assert page.status_code == 200 and "share me" in page.get_data(as_text=True)
     assert page.headers["X-Robots-Tag"] == "noindex, nofollow"
+    # a JSON number with no fraction is the integer it is (JSON Schema's integer)
+    whole = admin.post(f"/sessions/{session['id']}/shares", json={"expires_in": 3600.0})
+    assert whole.status_code == 201
     # absent: 7 days; redact is taken
     default = admin.post(f"/sessions/{session['id']}/shares", json={"redact": True})
     assert default.status_code == 201

@@ -182,6 +182,8 @@ def test_queue_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
                 path=str(SCREENSHOTS / f"rubric-{device}-{scheme}.png")
             )
             live_server.get(page, "/sessions")
+            if device == "phone":  # the nav sits behind the header's Menu button
+                page.click("button[data-menu]")
             page.locator("details.views-menu > summary").click()
             page.screenshot(path=str(SCREENSHOTS / f"views-nav-{device}-{scheme}.png"))
     assert page_log.page_errors == []

@@ -32,7 +32,7 @@ def test_next_and_previous_hit_load_in_place(live_server: Any, page: Any, page_l
     page.locator(f'.hit-nav[data-hit="{last}"]').wait_for()
     assert page.evaluate("() => window.stayedOnThePage === true")  # no page load
     hit = page.locator(f"#m-{last}")
-    assert hit.get_attribute("data-hit-shown") is not None
+    page.locator(f"#m-{last}[data-hit-shown]").wait_for()  # marked once htmx settled
     hit.wait_for(state="visible")
     assert page.evaluate(
         "(id) => { const r = document.getElementById(id).getBoundingClientRect();"
@@ -45,6 +45,6 @@ def test_next_and_previous_hit_load_in_place(live_server: Any, page: Any, page_l
     page.get_by_role("link", name="← Previous hit").click()
     page.locator(f'.hit-nav[data-hit="{first}"]').wait_for()
     assert page.evaluate("() => window.stayedOnThePage === true")
-    assert page.locator(f"#m-{first}").get_attribute("data-hit-shown") is not None
+    page.locator(f"#m-{first}[data-hit-shown]").wait_for()
     assert page.locator("[data-hit-shown]").count() == 1
     assert not page_log.console_errors and not page_log.page_errors

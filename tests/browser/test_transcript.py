@@ -265,9 +265,9 @@ def test_a_running_session_opened_around_a_message_follows_again_at_the_end(
     page.locator("#transcript-count").get_by_text("(301 messages)").wait_for()
     assert page.locator("#outline-list a").count() == prompts + 1
     assert page.locator("#transcript").get_by_text("a late prompt").count() == 0
-    while page.locator("#later-turns button").count():
-        page.locator("#later-turns button").click()
-        page.wait_for_load_state("networkidle")
+    while (button := page.query_selector("#later-turns button")) is not None:
+        button.click()
+        button.wait_for_element_state("hidden")  # swapped out: the next part is in
     page.locator("#live-tail").get_by_text("a late prompt").wait_for()
     manager.append_messages(session.id, [Message("assistant", "the live answer")])
     page.locator("#live-tail").get_by_text("the live answer").wait_for()

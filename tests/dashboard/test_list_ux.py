@@ -162,11 +162,11 @@ def test_a_whole_tool_message_names_its_tool_once_and_shows_errors_as_errors(
     stored = app_manager.store.get_messages(session.id)
     auth.login("viewer")
     html = client.get(f"/sessions/{session.id}/messages/{stored[0].id}").get_data(as_text=True)
-    assert "Glob</code> · **/*.py</summary>" in html
+    assert html.count('<span class="tool-name">Glob</span>') == 1
     assert "Glob: " not in html
     html = client.get(f"/sessions/{session.id}/messages/{stored[1].id}").get_data(as_text=True)
     assert "tool_use_error" not in html
-    assert 'card-result is-error' in html and "Tool error" in html
+    assert 'class="call tool-json is-error' in html and '<span class="flag-error">' in html
     assert "File does not exist." in html
 
 

@@ -170,7 +170,7 @@ def test_shared_views_are_changed_by_their_owner_or_an_admin(
         ("", "status=failed"),
         ("nul\x00", "status=failed"),
         ("x" * 150, "status=failed"),
-        ("bad context", "context=novalue"),
+        ("bad context", "context==novalue"),
         ("nul in query", "q=a%00b"),
         ("huge", "q=" + "a" * 5000),
     ],

@@ -22,12 +22,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
     WithJsonSchema,
 )
 
+from webapp.config import SETTINGS, parse_duration
 from webapp.records import Message as Message
 from webapp.records import Session as Session
 from webapp.records import UtcTimestamp as UtcTimestamp
@@ -265,13 +267,27 @@ class MessageBatch(InputModel):
     messages: list[NewMessage] = Field(min_length=1)
 
 
+def _whole_number(value: Any) -> Any:
+    """A JSON number with no fraction (``3600.0``) as the integer it is, as JSON
+    Schema's ``integer`` counts it; anything else is left to the strict check."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: SHARE_MAX_AGE's default in seconds: the document's bound on ``expires_in``.
+_DEFAULT_SHARE_MAX_AGE = int(parse_duration(SETTINGS["SHARE_MAX_AGE"][0]).total_seconds())
+
+
 class NewShare(InputModel):
     """The body of POST /sessions/{id}/shares."""
 
-    expires_in: int | None = Field(
+    expires_in: Annotated[int | None, BeforeValidator(_whole_number)] = Field(
         default=None,
-        description="Seconds the link lives: 1 to SHARE_MAX_AGE (else 422); absent or "
-        "null: 7 days (or SHARE_MAX_AGE if shorter).",
+        ge=1,
+        le=_DEFAULT_SHARE_MAX_AGE,
+        description="Seconds the link lives: 1 to SHARE_MAX_AGE (else 422; the document "
+        "gives the setting's default); absent or null: 7 days (or SHARE_MAX_AGE if shorter).",
     )
     redact: bool = Field(default=False, description="Secrets are redacted when the page is drawn.")
 

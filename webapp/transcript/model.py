@@ -260,8 +260,12 @@ class ToolCall(Generic[M]):
 
     @property
     def is_error(self) -> bool:
-        """Whether a result is marked as an error."""
-        return any(meta_of(r).get("is_error") is True for r in self.results)
+        """Whether a result is marked as an error (``is_error``, or the text Claude
+        Code wraps in ``<tool_use_error>``)."""
+        return any(
+            meta_of(r).get("is_error") is True or r.content.lstrip().startswith("<tool_use_error>")
+            for r in self.results
+        )
 
     @property
     def child_session_id(self) -> str | None:
