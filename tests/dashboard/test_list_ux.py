@@ -189,3 +189,15 @@ def test_relative_times_in_words() -> None:
     for delta, words in cases.items():
         assert relative(now + delta, now) == words
     assert exact(now) == "2026-01-15 12:00:05 UTC"
+
+
+def test_the_project_column_shows_the_last_folder_with_the_path_on_hover(
+    client: Any, auth: Any, make_session: Any
+) -> None:
+    session = make_session("running", "x", context={"project_path": "/home/ada/src/<billing>/"})
+    auth.login("viewer")
+    html = client.get("/sessions").get_data(as_text=True)
+    row = html[html.index(f'id="row-{session.id}"') :]
+    cell = re.search(r'<td class="col-project"[^>]*>.*?</td>', row, re.S)
+    assert cell is not None
+    assert 'title="/home/ada/src/&lt;billing&gt;/">&lt;billing&gt;</td>' in cell.group(0)
