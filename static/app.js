@@ -217,14 +217,29 @@
     applyColumns(document);
   });
 
+  // A table that scrolls sideways (a phone) takes the keyboard focus, so its
+  // hidden columns are reachable with the arrow keys.
+  function focusableScrolls(root) {
+    var boxes = (root || document).querySelectorAll("main table, .table-wrap, .table-scroll");
+    for (var i = 0; i < boxes.length; i++) {
+      var box = boxes[i];
+      if (box.scrollWidth > box.clientWidth + 1 && !box.hasAttribute("tabindex")) {
+        box.setAttribute("tabindex", "0");
+      }
+    }
+  }
+  window.addEventListener("resize", function () { focusableScrolls(document); });
+
   // New rows or messages arrive through htmx (swaps, out-of-band swaps, polls):
   // watch the document rather than htmx events, whose source may be swapped away.
   document.addEventListener("DOMContentLoaded", function () {
     localTimes(document);
     applyColumns(document);
+    focusableScrolls(document);
     new MutationObserver(function () {
       localTimes(document);
       applyColumns(document);
+      focusableScrolls(document);
       if (!document.querySelector(".selected")) selected = -1;
     }).observe(document.body, { childList: true, subtree: true });
   });

@@ -124,18 +124,19 @@ def test_axe_finds_no_serious_violation(site: Any, page: Any) -> None:
         page.emulate_media(color_scheme=scheme)
         for device in ("laptop", "phone"):
             page.set_viewport_size(WIDTHS[device])
-            paths = pages + ERRORS if device == "laptop" else ["/sessions", "/review"]
-            for path in paths:
+            for path in pages + ERRORS:
                 site.get(page, path)
                 problems = _serious(page)
                 if problems:
                     found[f"{scheme} {device} {path}"] = problems
     page.context.clear_cookies()
+    shared = [p for p in pages if p.startswith("/s/")]
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
-        site.get(page, "/login")
-        if problems := _serious(page):
-            found[f"{scheme} /login"] = problems
+        for path in ["/login", *shared]:
+            site.get(page, path)
+            if problems := _serious(page):
+                found[f"{scheme} {path}"] = problems
     assert not found, "\n".join(f"{k}: {v}" for k, v in found.items())
 
 

@@ -146,7 +146,7 @@ def test_favicon(client: Any) -> None:
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
     assert icon.get_data(as_text=True).startswith("<svg")
     icon.close()
-    assert 'rel="icon" href="/static/favicon.svg"' in client.get("/login").get_data(as_text=True)
+    assert 'rel="icon" href="/favicon.ico"' in client.get("/login").get_data(as_text=True)
 
 
 def test_a_whole_tool_message_names_its_tool_once_and_shows_errors_as_errors(

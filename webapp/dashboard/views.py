@@ -9,7 +9,9 @@ session header, new transcript messages, the live poller and the nav counters.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -20,7 +22,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from werkzeug.datastructures import MultiDict
@@ -73,11 +74,17 @@ def _is_live(session: Session) -> bool:
 @bp.get("/favicon.ico")
 @public
 def favicon() -> Response:
-    """The icon browsers ask for at the root (pages link ``static/favicon.svg``)."""
-    response = send_from_directory(current_app.static_folder or "static", "favicon.svg")
-    response.mimetype = "image/svg+xml"
+    """The icon, at the root where browsers ask for it and where the pages link it:
+    answered from memory (a file response left open by a request the browser drops
+    on leaving a page would hold its file until collected)."""
+    response = Response(_icon(current_app.static_folder or "static"), mimetype="image/svg+xml")
     response.cache_control.max_age = 86400
     return response
+
+
+@functools.cache
+def _icon(folder: str) -> bytes:
+    return (Path(folder) / "favicon.svg").read_bytes()
 
 
 @bp.get("/")
