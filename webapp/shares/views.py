@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 from webapp import params
 from webapp.accounts.auth import Role, can, current_actor, public, requires
 from webapp.htmx import html, wants_fragment
-from webapp.sessions import UnknownSessionError
+from webapp.sessions import Session, UnknownSessionError
 from webapp.shares import links, page
 
 #: The page anyone may open with the token.
@@ -40,14 +40,22 @@ def _gone() -> Response:
     return html(render_template("shares/gone.html"), 404)
 
 
+def _opened(token: str) -> tuple[links.ShareInfo, Session] | None:
+    """The live link of ``token`` and its session, or None (unknown, expired,
+    revoked, or its session gone): the one lookup both shared routes make."""
+    link = links.open_link(token)
+    session = page.session_of(link) if link is not None else None
+    return None if link is None or session is None else (link, session)
+
+
 @shared.get("/<token>")
 @public
 def page_view(token: str) -> Response:
     """The session, read-only: its transcript, and its comments if the link shows them."""
-    link = links.open_link(token)
-    session = page.session_of(link) if link is not None else None
-    if link is None or session is None:
+    found = _opened(token)
+    if found is None:
         return _gone()
+    link, session = found
     body = render_template(
         "shares/page.html", shared=token, **page.page_context(link, session, request.args)
     )
@@ -59,10 +67,10 @@ def page_view(token: str) -> Response:
 @public
 def turns(token: str) -> Response:
     """The turns after message ``after`` or before ``before`` of the shared session."""
-    link = links.open_link(token)
-    session = page.session_of(link) if link is not None else None
-    if link is None or session is None:
+    found = _opened(token)
+    if found is None:
         return _gone()
+    link, session = found
     context = page.more_context(link, session, request.args)
     return html(render_template("transcript/_window.html", shared=token, **context))
 
