@@ -82,6 +82,7 @@ def test_corpus_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
             page.emulate_media(color_scheme=scheme)
             page.set_viewport_size(CORPUS_VIEWPORTS[device])
             live_server.get(page, f"/sessions/{session.id}{query}")
+            page.wait_for_load_state("networkidle")  # the outline loads after the page
             suffix = "-tools" if query == opened else ""
             name = f"corpus-{session.id[:40]}-{device}-{scheme}{suffix}.png"
             page.screenshot(path=str(SCREENSHOTS / name))
