@@ -146,7 +146,11 @@ def test_favicon(client: Any) -> None:
     assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
     assert icon.get_data(as_text=True).startswith("<svg")
     icon.close()
-    assert 'rel="icon" href="/favicon.ico"' in client.get("/login").get_data(as_text=True)
+    login = client.get("/login").get_data(as_text=True)
+    assert 'rel="icon" href="/favicon.ico"' in login
+    # The header draws the same icon inline: no request of its own to fail.
+    assert '<svg class="brand-icon" width="20" height="20" aria-hidden="true"' in login
+    assert "<img" not in login.split("</header>")[0]
 
 
 def test_a_whole_tool_message_names_its_tool_once_and_shows_errors_as_errors(

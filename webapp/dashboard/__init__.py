@@ -29,14 +29,15 @@ def init_app(app: Flask) -> None:
     """Register the dashboard blueprint and its template filters: ``|usd``
     (nano-dollars, or "no price"), ``|duration``, ``|turn_cost`` (what a turn's
     responses cost, each one's part) and ``|tool_output`` (no ANSI escapes or error
-    tags); ``nav_counts()`` for the header of every page."""
+    tags); ``nav_counts()`` and ``brand_icon()`` for the header of every page."""
     from webapp.dashboard.usage import run_length, turn_cost
-    from webapp.dashboard.views import bp
+    from webapp.dashboard.views import bp, brand_icon
     from webapp.transcript.tools import clean_output
 
     app.jinja_env.filters["usd"] = format_usd
     app.jinja_env.filters["duration"] = run_length
     app.jinja_env.filters["turn_cost"] = turn_cost
     app.jinja_env.filters["tool_output"] = clean_output
+    app.jinja_env.globals["brand_icon"] = brand_icon
     app.context_processor(nav_context)
     app.register_blueprint(bp)
