@@ -151,8 +151,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def start_background_work(app: Flask) -> None:
-    """Start what a serving process runs beside requests: the sweeper thread, and
-    what features registered (the webhooks' dispatcher)."""
-    app.extensions["sessionboard.manager"].start_sweeper()
+    """Start what a serving process runs beside requests: the sweeper thread, the
+    pass that renders the messages' HTML (``webapp.prerender``), and what features
+    registered (the webhooks' dispatcher)."""
+    from webapp.prerender import Prerenderer
+
+    manager = app.extensions["sessionboard.manager"]
+    manager.start_sweeper()
+    loop = Prerenderer(manager.store).make_loop()
+    loop.start()
+    app.extensions["sessionboard.prerender"] = loop
     for start in app.extensions.get("sessionboard.background", []):
         start(app)
