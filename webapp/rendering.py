@@ -237,6 +237,12 @@ def adopt(text: str, stored: StoredRender | None) -> bool:
     return True
 
 
+def warm_up() -> None:
+    """Load what the first render would load: every Pygments lexer (a code block
+    without a language is guessed among all of them)."""
+    _highlight("x = 1\n", "", "")
+
+
 def highlight_code(code: str, language: str) -> Markup:
     """Highlighted ``code`` (``language`` a Pygments name) as sanitised HTML."""
     html = _highlight(code, language, "")
