@@ -1,5 +1,6 @@
 """`sessionboard serve` for real: gunicorn workers, each with a sweeper thread,
-of which exactly one sweeps per interval; and a wheel that works when installed."""
+of which exactly one sweeps per interval, and the pass that stores messages'
+HTML; and a wheel that works when installed."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.sessions import MessageStore
+from webapp.sessions import Manager, Message, MessageStore
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -39,6 +40,11 @@ def test_serve_runs_workers_and_one_sweeper(sqlite_url: str, tmp_path: Path) -> 
         "SESSIONBOARD_SWEEP_INTERVAL": "0.4s",
         "SESSIONBOARD_ADMIN_PASSWORD": "correct horse battery staple",
     }
+    written = MessageStore(sqlite_url, migrate=False)
+    session = Manager(store=written).create("x", expires_at=None)
+    Manager(store=written).append_message(session.id, Message("assistant", "**stored** once"))
+    (message,) = written.get_messages(session.id)
+    written.close()
     server = subprocess.Popen(
         [str(BIN / "sessionboard"), "serve", "--port", str(port), "--workers", "2"],
         env=env,
@@ -67,6 +73,11 @@ def test_serve_runs_workers_and_one_sweeper(sqlite_url: str, tmp_path: Path) -> 
         assert min(gaps) >= 0.4 * 0.95, f"two sweeps in one interval: {gaps}"
         holder_pids = {int(entry["holder"].split(":")[1]) for entry in log}
         assert server.pid not in holder_pids, "the master must not sweep; a worker does"
+        assert message.id is not None
+        while store.stored_render(message.id) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stored = store.stored_render(message.id)
+        assert stored is not None and "<strong>stored</strong>" in stored["html"]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         _, err = server.communicate(timeout=30)

@@ -150,9 +150,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def warm_up(app: Flask) -> None:
+    """Pay before the first request what it would pay otherwise: compile every
+    template (a session page's first read compiled about 30) and load the
+    highlighter's lexers (guessing a code block's language loads them all)."""
+    from webapp import rendering
+
+    for name in app.jinja_env.list_templates(filter_func=lambda n: n.endswith(".html")):
+        app.jinja_env.get_template(name)
+    rendering.warm_up()
+
+
 def start_background_work(app: Flask) -> None:
-    """Start what a serving process runs beside requests: the sweeper thread, and
-    what features registered (the webhooks' dispatcher)."""
-    app.extensions["sessionboard.manager"].start_sweeper()
+    """Start what a serving process runs beside requests: the sweeper thread, the
+    pass that renders the messages' HTML (``webapp.prerender``), and what features
+    registered (the webhooks' dispatcher)."""
+    from webapp.prerender import Prerenderer
+
+    manager = app.extensions["sessionboard.manager"]
+    manager.start_sweeper()
+    loop = Prerenderer(manager.store).make_loop()
+    loop.start()
+    app.extensions["sessionboard.prerender"] = loop
     for start in app.extensions.get("sessionboard.background", []):
         start(app)

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 )
 @with_appcontext
 def serve_command(host: str, port: int, workers: int, threads: int) -> None:
-    """Serve the app with gunicorn; each worker runs the sweeper thread."""
+    """Serve the app with gunicorn; each worker runs the sweeper thread and the
+    pass that stores new messages' HTML."""
     from gunicorn.app.base import BaseApplication
     from gunicorn.util import import_app
 
@@ -185,6 +186,25 @@ def reprice_command(since: datetime | None, batch_size: int) -> None:
     )
 
 
+@click.command("render")
+@click.option("--drop", is_flag=True, help="First remove the HTML other renderer versions left.")
+@with_appcontext
+def render_command(drop: bool) -> None:
+    """Render every message that has no stored HTML of this renderer version now
+    (what the serving processes' background pass does a little at a time)."""
+    from webapp import rendering
+    from webapp.prerender import Prerenderer
+
+    store = get_manager().store
+    dropped = store.drop_renders(keep_version=rendering.VERSION) if drop else 0
+    done = Prerenderer(store).run_pass()
+    stored, total = store.render_counts(rendering.VERSION)
+    click.echo(
+        f"rendered {done.rendered} messages ({rendering.VERSION}); "
+        f"{stored} of {total} stored" + (f"; dropped {dropped} of other versions" if drop else "")
+    )
+
+
 @click.command("settings")
 def settings_command() -> None:
     """List every SESSIONBOARD_* setting with its default."""
@@ -199,6 +219,7 @@ COMMANDS: list[Any] = [
     sweep_command,
     demo_command,
     reprice_command,
+    render_command,
     settings_command,
 ]
 

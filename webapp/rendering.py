@@ -6,6 +6,10 @@ is *escaped*, never passed through) and highlighting first, then the sanitiser h
 the last word over the whole result, so nothing the highlighter or the markdown
 renderer produced can slip past it. Pygments writes classes, never inline styles
 (``static/app.css`` colours the ``hl-`` classes), so the strict CSP holds.
+
+A message's HTML is also stored (``message_html``, filled by ``webapp.prerender``)
+under :data:`VERSION` and the text's digest; :func:`adopt` lets a page use it for
+exactly that text, rendered by exactly this renderer.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import json
 import sys
 import threading
 from collections import OrderedDict
-from typing import Any
+from importlib.metadata import version as _version
+from typing import Any, Protocol
 
+import markdown_it
 import nh3
+import pygments
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 from pygments import highlight
@@ -50,6 +57,17 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto", "data"}
 #: Highlighting is skipped for longer code blocks (their text is shown plain).
 MAX_HIGHLIGHT_CHARS = 50_000
+
+#: Raise it whenever this module's output changes (tags, attributes, highlighting,
+#: markdown options): stored HTML of another :data:`VERSION` is never used, and
+#: the background pass renders those messages again.
+RENDERER = 1
+#: The renderer's name as stored with its HTML: this module's number and the
+#: libraries' versions (an upgrade of one of them may change the HTML too).
+VERSION = (
+    f"{RENDERER};markdown-it-py {markdown_it.__version__};"
+    f"pygments {pygments.__version__};nh3 {_version('nh3')}"
+)
 
 _formatter = HtmlFormatter(nowrap=True, classprefix="hl-")
 
@@ -182,6 +200,47 @@ def render_markdown(text: str | None) -> Markup:
         html = sanitize(_markdown.render(text))
         _cache.put(key, html)
     return Markup(html)  # noqa: S704  (sanitised when it was rendered)
+
+
+def render_to_store(text: str) -> tuple[bytes, str]:
+    """The digest of ``text`` and its sanitised HTML, as :func:`render_markdown`
+    makes it: what is stored for a message under :data:`VERSION`."""
+    key = RenderCache.key(text)
+    return key, sanitize(_markdown.render(text)) if text else ""
+
+
+class StoredRender(Protocol):
+    """HTML stored for a text: the renderer ``version`` and the text's ``digest``."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def digest(self) -> bytes: ...
+
+    @property
+    def html(self) -> str: ...
+
+
+def adopt(text: str, stored: StoredRender | None) -> bool:
+    """Let :func:`render_markdown` answer ``text`` with ``stored`` HTML, if that HTML
+    is this renderer's (:data:`VERSION`) render of exactly ``text`` (its digest):
+    HTML made from another text (a message a shared page redacts, say) or by
+    another renderer is ignored. True if it was taken."""
+    if stored is None or stored.version != VERSION or not text or len(text) > CACHE_TEXT_CHARS:
+        return False
+    key = RenderCache.key(text)
+    if stored.digest != key:
+        return False
+    if _cache.get(key) is None:
+        _cache.put(key, stored.html)
+    return True
+
+
+def warm_up() -> None:
+    """Load what the first render would load: every Pygments lexer (a code block
+    without a language is guessed among all of them)."""
+    _highlight("x = 1\n", "", "")
 
 
 def highlight_code(code: str, language: str) -> Markup:

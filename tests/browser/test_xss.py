@@ -144,6 +144,8 @@ def tool_calls(payload: str) -> list[Message]:
         tuid = f"toolu_{n}"
         use = {"kind": "tool_use", "tool_name": name, "tool_input": tool_input, "tool_use_id": tuid}
         result = {"kind": "tool_result", "tool_use_id": tuid, "is_error": n % 2 == 0}
+        if name == "Agent":  # a subagent's report: markdown, with stored HTML
+            result["child_session_id"] = f"child-{n}"
         messages += [Message("assistant", "{}", meta=use), Message("tool", payload, meta=result)]
     return messages
 
@@ -182,6 +184,29 @@ def test_stored_payloads_stay_inert_on_every_page(
         assert_inert(page, page_log, f"tool renderers of {sid}")
     assert page.locator("#transcript script, #transcript iframe, #transcript svg").count() == 0
     assert live_server.manager.stats()  # the hx payload aimed at /admin/clear did nothing
+
+
+def test_stored_html_of_the_payloads_stays_inert(
+    live_server: Any, page: Any, page_log: Any
+) -> None:
+    """The same payloads once the background pass has stored their messages' HTML
+    (prompts, notes, answers, the subagent's report): the pages draw the stored
+    HTML, and nothing in it runs."""
+    from webapp.prerender import Prerenderer
+    from webapp.rendering import VERSION
+
+    ids = store_payloads(live_server)
+    store = live_server.manager.store
+    done = Prerenderer(store).run_pass()
+    assert done.rendered >= 5 * len(PAYLOADS)
+    assert store.render_counts(VERSION) == (done.rendered, done.rendered)
+    live_server.login(page, "admin")
+    for sid in ids:
+        live_server.get(page, f"/sessions/{sid}?tools=1&thinking=1&hooks=1")
+        assert page.locator("#transcript .md").count() >= 4
+        assert page.locator("#transcript script, #transcript iframe, #transcript svg").count() == 0
+        assert page.locator("#transcript [hx-get], #transcript [data-hx-get]").count() == 0
+        assert_inert(page, page_log, f"stored HTML of {sid}")
 
 
 def test_untrusted_containers_carry_hx_ignore(live_server: Any, page: Any) -> None:

@@ -142,6 +142,38 @@ def test_redacted_links_redact_at_render_and_store_nothing_redacted(
     assert any(SECRET in m.content for m in board.get_messages(session_id) or [])
 
 
+def test_stored_html_is_never_served_across_redaction(
+    app: Any, client: Any, auth: Any, session_id: str, board: Manager, monkeypatch: Any
+) -> None:
+    """The secret's message has stored HTML (marked here, as the pass would store
+    it): the plain link shows it, the redacted link never does (its text is
+    another text), and a redacted render never reaches the plain link, in
+    either order, with the process's cache shared by both."""
+    from webapp import rendering
+    from webapp.prerender import Prerenderer
+
+    monkeypatch.setattr(rendering, "_cache", rendering.RenderCache(rendering.CACHE_BYTES))
+    assert Prerenderer(board.store).run_pass().rendered == 2
+    prompt = (board.get_messages(session_id) or [])[0]
+    assert prompt.id is not None and SECRET in prompt.content
+    marked = f"<p>stored: {SECRET}</p>"
+    board.store.save_renders(
+        rendering.VERSION, [(prompt.id, rendering.RenderCache.key(prompt.content), marked)]
+    )
+    auth.login("reviewer")
+    plain = make_link(client, session_id)
+    redacted = make_link(client, session_id, redact="1")
+    stranger = app.test_client()
+    for path in (plain.path, redacted.path, plain.path, redacted.path):
+        body = stranger.get(path).get_data(as_text=True)
+        if path == plain.path:
+            assert marked in body
+        else:
+            assert SECRET not in body and "stored:" not in body
+            assert "use the key [REDACTED:anthropic_key] to deploy" in body
+    assert SECRET not in stranger.get(f"{redacted.path}/turns?after=0").get_data(as_text=True)
+
+
 def test_comments_show_only_when_chosen_and_without_forms(
     app: Any, client: Any, auth: Any, session_id: str, board: Manager
 ) -> None:

@@ -14,12 +14,12 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from webapp import params
+from webapp import params, rendering
 from webapp.extensions import get_queries
 from webapp.sessions import Session
 from webapp.sessions.transcripts import TranscriptMessage, TranscriptSlice
 from webapp.transcript import Turn, build_turns
-from webapp.transcript.model import outline_text
+from webapp.transcript.model import markdown_text, outline_text
 from webapp.transcript.options import TOGGLES, NoiseToggles
 from webapp.transcript.subagents import ChildCard
 from webapp.transcript.window import Window, trim
@@ -43,13 +43,26 @@ def noise_toggles(args: MultiDict[str, str]) -> NoiseToggles:
     return NoiseToggles(**values)
 
 
+def stored_html(messages: list[TranscriptMessage]) -> list[TranscriptMessage]:
+    """``messages``, their stored HTML handed to the renderer first: ``|markdown``
+    then renders none of their texts (``rendering.adopt`` takes HTML only for the
+    exact text it was made from, so a text rewritten later is rendered anew)."""
+    for m in messages:
+        if m.rendered is not None:
+            rendering.adopt(markdown_text(m.content, m.meta), m.rendered)
+    return messages
+
+
 def _trimmed(
     found: TranscriptSlice, *, front: bool = True, back: bool = True, rewrite: Rewrite | None = None
 ) -> Window[TranscriptMessage]:
     """The slice cut to whole turns at its ``front`` and ``back``; a side that
     touches turns already shown is not cut (and offers no "more" on that side).
-    ``rewrite`` (a shared page's redactor) is applied to each message."""
-    window = trim(found.messages, earlier=found.earlier and front, later=found.later and back)
+    ``rewrite`` (a shared page's redactor) is applied to each message, after
+    their stored HTML is adopted (:func:`stored_html`)."""
+    window = trim(
+        stored_html(found.messages), earlier=found.earlier and front, later=found.later and back
+    )
     messages = [rewrite(m) for m in window.messages] if rewrite else window.messages
     return Window(messages, earlier=window.earlier, later=window.later)
 
@@ -197,7 +210,7 @@ def more_context(
 def message_context(message: TranscriptMessage) -> dict[str, Any]:
     """One whole message drawn as the turn view draws it (the answer to "show the
     whole message"): its prompt parts or its steps, opened."""
-    built = build_turns([message])
+    built = build_turns(stored_html([message]))
     turn = built[0] if built else None
     return {
         "message": message,
@@ -240,7 +253,7 @@ def live_context(session: Session, args: MultiDict[str, str], after: int) -> dic
     else:
         found = reads.transcript_slice(session.id, after=after or None, limit=LIVE_WINDOW)
     changed = any(m.id > after for m in found.messages)
-    turns = build_turns(found.messages, first_number=number) if changed else []
+    turns = build_turns(stored_html(found.messages), first_number=number) if changed else []
     last = turns[-1:]
     return {
         "done_turns": turns[:-1],

@@ -55,7 +55,7 @@ class Manager:
         self.store = store if store is not None else MessageStore(":memory:")
         self.clock: Clock = clock or utcnow
         self.started_at = self.clock()
-        self._sweeper: Sweeper | None = None
+        self._sweeper: Sweeper[SweepResult] | None = None
         self._stopped = False
         self._lock = threading.Lock()
 
@@ -303,7 +303,7 @@ class Manager:
         log.info("sweep (%s): %s", trigger, result.describe())
         return result
 
-    def make_sweeper(self, holder: str | None = None) -> Sweeper:
+    def make_sweeper(self, holder: str | None = None) -> Sweeper[SweepResult]:
         """A sweep loop over this manager's store, clock and interval, not started;
         each pass it wins runs :meth:`sweep_and_record` (trigger ``sweeper``)."""
 
@@ -318,7 +318,7 @@ class Manager:
             holder=holder,
         )
 
-    def start_sweeper(self, holder: str | None = None) -> Sweeper:
+    def start_sweeper(self, holder: str | None = None) -> Sweeper[SweepResult]:
         """Start the background sweep loop in this process (once); return it."""
         with self._lock:
             if self._sweeper is None:

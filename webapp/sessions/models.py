@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -146,6 +147,26 @@ class MessageRow(Base):
         Index("ix_messages_timestamp", "timestamp"),
         Index("uq_messages_session_source", "session_id", "source_key", unique=True),
     )
+
+
+class MessageHtml(Base):
+    """A message's text as the transcript draws it: the sanitised HTML of its
+    markdown (``webapp.rendering``), stored once so a page read renders nothing.
+
+    ``version`` names the renderer that made it (a read ignores another
+    version's HTML) and ``digest`` the exact text it was made from (the content
+    as the transcript reads it, cut at ``TRUNCATE_CHARS``): a reader uses the
+    HTML only for the very text it would render, so a rewritten (redacted) text
+    never gets it. It goes with its message (``ON DELETE CASCADE``)."""
+
+    __tablename__ = "message_html"
+
+    message_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    version: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[bytes] = mapped_column(LargeBinary(16))
+    html: Mapped[str] = mapped_column(Text)
 
 
 class IdempotencyKey(Base):

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Row, Table, func
 
 from .models import (
     IdempotencyKey,
+    MessageHtml,
     MessageRow,
     PurgeLogEntry,
     SessionHold,
@@ -32,6 +33,7 @@ from .types import Message, Session, Status, as_utc, excerpt
 
 sessions_t = cast(Table, SessionRow.__table__)
 messages_t = cast(Table, MessageRow.__table__)
+message_html_t = cast(Table, MessageHtml.__table__)
 idempotency_t = cast(Table, IdempotencyKey.__table__)
 lease_t = cast(Table, SweeperLease.__table__)
 purge_log_t = cast(Table, PurgeLogEntry.__table__)

@@ -37,6 +37,7 @@ from .engine import (
 from .holds import HoldStore
 from .imports import ImportSupport
 from .lease import SweepLeaseStore
+from .renders import RenderStore
 from .retention import RetentionStore
 from .rows import (
     BulkRows,
@@ -96,9 +97,10 @@ class _Appended:
     changes: Sequence[Any] = ()
 
 
-class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore):
+class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, RenderStore):
     """Persistence of sessions and messages, mirroring the Go ``MessageStore``, with
-    expiry and retention, the sweeper's lease and the usage ledger; opened as a
+    expiry and retention, the sweeper's lease, the usage ledger and the messages'
+    stored HTML; opened as a
     :class:`~webapp.sessions.engine.Database` (a URL, a SQLite path or an engine)."""
 
     def _lock_session(self, conn: Connection, session_id: str) -> Row[Any] | None:

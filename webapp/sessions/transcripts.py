@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
-from .rows import messages_t, row_to_message, sessions_t
+from .rows import message_html_t, messages_t, row_to_message, sessions_t
 from .store import MessageStore
 from .types import PROMPT_KINDS, Message
 
@@ -22,8 +22,19 @@ TRUNCATE_CHARS = 20_000
 
 
 @dataclass(frozen=True)
+class StoredHtml:
+    """A message's stored HTML (``message_html``): made by renderer ``version``
+    from the text whose digest is ``digest``."""
+
+    version: str
+    digest: bytes
+    html: str
+
+
+@dataclass(frozen=True)
 class TranscriptMessage:
-    """A message as a transcript shows it: content cut at :data:`TRUNCATE_CHARS`."""
+    """A message as a transcript shows it: content cut at :data:`TRUNCATE_CHARS`,
+    with its stored HTML if it has any (``rendered``)."""
 
     id: int
     role: str
@@ -32,6 +43,7 @@ class TranscriptMessage:
     summary: str
     timestamp: datetime
     meta: dict[str, Any] = field(default_factory=dict)
+    rendered: StoredHtml | None = None
 
     @property
     def truncated(self) -> bool:
@@ -109,10 +121,12 @@ def _before(session_id: str, message_id: int) -> ColumnElement[bool]:
     return or_(m.timestamp < anchor, and_(m.timestamp == anchor, m.id < message_id))
 
 
-def _transcript_columns(limit: int | None) -> tuple[Any, ...]:
-    m = messages_t.c
+def _transcript_select(limit: int | None) -> Select[Any]:
+    """Messages as a transcript reads them, with their stored HTML (an outer join
+    on its primary key)."""
+    m, h = messages_t.c, message_html_t.c
     content = m.content if limit is None else func.substr(m.content, 1, limit)
-    return (
+    return select(
         m.id,
         m.role,
         content.label("content"),
@@ -120,11 +134,15 @@ def _transcript_columns(limit: int | None) -> tuple[Any, ...]:
         m.summary,
         m.timestamp,
         m.meta,
-    )
+        h.version.label("html_version"),
+        h.digest.label("html_digest"),
+        h.html,
+    ).select_from(messages_t.outerjoin(message_html_t, h.message_id == m.id))
 
 
 def _transcript_message(row: Any) -> TranscriptMessage:
     m = row._mapping
+    version = m["html_version"]
     return TranscriptMessage(
         id=m["id"],
         role=m["role"],
@@ -133,6 +151,9 @@ def _transcript_message(row: Any) -> TranscriptMessage:
         summary=m["summary"] or "",
         timestamp=m["timestamp"],
         meta=m["meta"] or {},
+        rendered=None
+        if version is None
+        else StoredHtml(version, bytes(m["html_digest"]), m["html"]),
     )
 
 
@@ -165,7 +186,7 @@ class TranscriptReads:
         """The latest ``limit`` messages, or the ``limit`` before message ``before``
         (keyset on (timestamp, id)), content cut at ``truncate`` characters."""
         m = messages_t.c
-        query = select(*_transcript_columns(truncate)).where(m.session_id == session_id)
+        query = _transcript_select(truncate).where(m.session_id == session_id)
         if before is not None:
             anchor = (
                 select(m.timestamp)
@@ -226,7 +247,7 @@ class TranscriptReads:
         on, before message ``before``, around message ``around`` (it and what
         follows, half of ``limit`` before it), or the last ones (``at_end``)."""
         m = messages_t.c
-        base = select(*_transcript_columns(truncate)).where(m.session_id == session_id)
+        base = _transcript_select(truncate).where(m.session_id == session_id)
         forward = base.order_by(m.timestamp, m.id)
         backward = base.order_by(m.timestamp.desc(), m.id.desc())
         with self.store.read() as conn:
@@ -291,7 +312,7 @@ class TranscriptReads:
         transcript order: what a live view appends."""
         m = messages_t.c
         query = (
-            select(*_transcript_columns(truncate))
+            _transcript_select(truncate)
             .where(m.session_id == session_id, m.id > after_id)
             .order_by(m.timestamp, m.id)
             .limit(limit)
@@ -302,9 +323,7 @@ class TranscriptReads:
     def full_message(self, session_id: str, message_id: int) -> TranscriptMessage | None:
         """One message with all of its content."""
         m = messages_t.c
-        query = select(*_transcript_columns(None)).where(
-            m.session_id == session_id, m.id == message_id
-        )
+        query = _transcript_select(None).where(m.session_id == session_id, m.id == message_id)
         with self.store.read() as conn:
             row = conn.execute(query).first()
         return _transcript_message(row) if row is not None else None

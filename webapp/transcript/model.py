@@ -108,6 +108,15 @@ def kind_of(message: TranscriptSource) -> str:
     return "event"
 
 
+def markdown_text(content: str, meta: Mapping[str, Any] | None) -> str:
+    """The text a transcript renders as markdown for a message drawn so: its
+    content, or for a tool result (a subagent's report) the content as a tool's
+    output is cleaned (:func:`~webapp.transcript.tools.clean_output`)."""
+    if isinstance(meta, Mapping) and meta.get("kind") == "tool_result":
+        return clean_output(content)
+    return content
+
+
 _NOTIFICATION_RE = re.compile(r"^\s*<task-notification>")
 _NOTIFICATION_SUMMARY_RE = re.compile(r"<summary>(.*?)</summary>", re.DOTALL)
 
