@@ -119,26 +119,37 @@ class RetentionStore(RollupStore):
         return and_(c.status.in_(_UNFINISHED), c.expires_at <= now)
 
     def expire_due(self, now: datetime, *, batch_size: int = 5000) -> int:
-        """Mark pending or running sessions past ``expires_at`` as expired."""
-        c = sessions_t.c
+        """Mark pending or running sessions past ``expires_at`` as expired.
+
+        Each write expires one slice in one statement: the first sessions of a
+        status due at ``now`` on ``ix_sessions_status_expires``, in ``(expires_at,
+        id)`` order, as many as :class:`Chunks` allows (those expired leave the
+        index range, so the next slice starts where this one ended). The rule is
+        checked in the write itself; on PostgreSQL the slice's rows are locked as
+        it picks them and rows a writer holds are left for the next pass."""
         chunks, total = Chunks(batch_size), 0
         for status in _UNFINISHED:
-            after: tuple[datetime, str] | None = None
             while True:
-                query = select(c.expires_at, c.id).where(c.status == status, c.expires_at <= now)
-                if after is not None:
-                    query = query.where(_after((c.expires_at, c.id), after))
-                with self.read() as conn:
-                    due = list(conn.execute(query.order_by(c.expires_at, c.id).limit(chunks.size)))
-                if not due:
-                    break
-                picked = and_(c.id.in_([r.id for r in due]), self._due(now))
-                expire = update(sessions_t).where(picked).values(status=Status.EXPIRED.value)
+                size = chunks.size
                 with self._sweep_write(chunks) as conn:
-                    total += conn.execute(expire).rowcount
-                after = (due[-1].expires_at, due[-1].id)
+                    done = self._expire_slice(conn, status, now, size)
+                total += done
+                if done < size:
+                    break
         self.fold_rollups()
         return total
+
+    def _expire_slice(self, conn: Connection, status: str, now: datetime, size: int) -> int:
+        c = sessions_t.c
+        due = (
+            select(c.id)
+            .where(c.status == status, c.expires_at <= now)
+            .order_by(c.expires_at, c.id)
+            .limit(size)
+        )
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        return self.move_status(conn, c.id.in_(due), Status.EXPIRED.value)
 
     def count_expire_due(self, now: datetime) -> int:
         """How many sessions :meth:`expire_due` would expire at ``now``."""

@@ -16,17 +16,31 @@ rollups equal a direct count by these expressions after every kind of write.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from .engine import Database
-from .models import ErrorRollup, SessionCount, SessionRollup
+from .models import ErrorRollup, RollupPause, SessionCount, SessionRollup
+from .rows import sessions_t, utc_day
 
 session_counts_t = cast(Table, SessionCount.__table__)
 session_rollup_t = cast(Table, SessionRollup.__table__)
 error_rollup_t = cast(Table, ErrorRollup.__table__)
+rollup_pause_t = cast(Table, RollupPause.__table__)
 
 #: Upper bounds (seconds, exclusive) of the duration histogram's buckets; one more
 #: bucket holds the rest. Migration 0009's triggers use the same bounds.
@@ -72,6 +86,63 @@ class RollupStore(Database):
         query = select(c.status, total).group_by(c.status).having(total != 0)
         with self.read() as conn:
             return {status: int(n) for status, n in conn.execute(query)}
+
+    def move_status(self, conn: Connection, picked: ColumnElement[bool], to: str) -> int:
+        """``UPDATE sessions SET status = to WHERE picked`` in ``conn``'s write; returns
+        how many rows it changed.
+
+        On SQLite the per-row rollup trigger is paused for the statement (migration
+        0013's flag, set and cleared inside this write, so no other write sees it)
+        and the statement's change rows are written summed per key, one INSERT per
+        table: a slice of thousands of rows writes a few change rows, not one
+        trigger run each. ``picked`` is read twice, so it must pick the same rows
+        both times (an ordered, limited subquery does in one SQLite write). On
+        PostgreSQL the rollup triggers work per statement already."""
+        c = sessions_t.c
+        moved = and_(picked, c.status != to)
+        change = update(sessions_t).where(moved).values(status=to)
+        if self.dialect != "sqlite":
+            return int(conn.execute(change).rowcount)
+        p = rollup_pause_t.c
+        pause = update(rollup_pause_t).where(p.id == 1)
+        if conn.execute(pause.values(paused=1)).rowcount != 1:
+            return int(conn.execute(change).rowcount)  # no flag row: the trigger counts
+        day = utc_day(c.created_at, self.dialect)
+        duration = bucket_of(
+            seconds_between(c.created_at, c.last_activity, self.dialect), DURATION_BUCKETS
+        )
+        length = bucket_of(c.message_count, MESSAGE_BUCKETS)
+        failed = case((and_(c.status == "failed", c.error != ""), c.error), else_=None)
+        keys = (day, c.status, duration, length, c.error if to == "failed" else failed)
+        groups = conn.execute(select(*keys, func.count()).where(moved).group_by(*keys)).all()
+        changed = int(conn.execute(change).rowcount)
+        conn.execute(pause.values(paused=0))
+        if changed != sum(g[-1] for g in groups):
+            raise RuntimeError("the rows moved are not the rows counted")  # rolls back
+        counts: Counter[str] = Counter()
+        rollup: Counter[tuple[Any, ...]] = Counter()
+        errors: Counter[tuple[str, str]] = Counter()
+        for day_, status, dur, msgs, error, n in groups:
+            counts[status] -= n
+            counts[to] += n
+            rollup[day_, status, dur, msgs] -= n
+            rollup[day_, to, dur, msgs] += n
+            if status == "failed" and error:
+                errors[day_, error] -= n
+            if to == "failed" and error:
+                errors[day_, error] += n
+        self._add_changes(conn, session_counts_t, {(k,): n for k, n in counts.items()})
+        self._add_changes(conn, session_rollup_t, rollup)
+        self._add_changes(conn, error_rollup_t, errors)
+        return changed
+
+    @staticmethod
+    def _add_changes(conn: Connection, table: Table, changes: Any) -> None:
+        """Insert change rows ``{key tuple: n}`` (zero sums left out), one statement."""
+        keys = _KEYS[table.name]
+        rows = [dict(zip((*keys, "n"), (*key, n), strict=True)) for key, n in changes.items() if n]
+        if rows:
+            conn.execute(insert(table), rows)
 
     def fold_rollups(self) -> None:
         """Sum the change rows of every rollup into one row per key (zero sums go).
