@@ -49,8 +49,18 @@ DURATION_BUCKETS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
 MESSAGE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000)
 
 _TABLES = (session_counts_t, session_rollup_t, error_rollup_t)
-#: The most change rows one write of a fold sums on SQLite (about 50 ms).
-FOLD_ROWS = 5_000
+#: How long one of the sweep's writes should hold the write lock, in seconds
+#: (commit included), so a writer beside it waits well under 100 ms.
+LOCK_BUDGET_S = 0.04
+#: The rows the first write of a sweep's step takes (unless its most is smaller):
+#: the first write tells how fast rows go.
+FIRST_ROWS = 200
+#: The fewest rows a write of the sweep takes: its commits wait for no fsync,
+#: so a small write costs little more than its rows (a session purged takes its
+#: messages, usage and search documents with it: tens of rows each).
+FEWEST_ROWS = 10
+#: The most change rows one write of a fold sums on SQLite.
+FOLD_ROWS = 20_000
 #: How long a fold on SQLite leaves the write lock free between its writes, so
 #: writers waiting on it (they poll) get their turn.
 FOLD_YIELD_S = 0.03
@@ -73,6 +83,22 @@ def seconds_between(start: Any, end: Any, dialect: str) -> Any:
 def bucket_of(value: Any, bounds: Sequence[int]) -> Any:
     """The index of the first bound ``value`` is below (``len(bounds)``: none)."""
     return case(*[(value < b, i) for i, b in enumerate(bounds)], else_=len(bounds))
+
+
+class Chunks:
+    """How many rows the next write of a sweep takes: ``first`` at first, then
+    scaled by how far the last write was from :data:`LOCK_BUDGET_S` (at most
+    doubled), between :data:`FEWEST_ROWS` and ``most``."""
+
+    def __init__(self, most: int, first: int = FIRST_ROWS) -> None:
+        self.most = max(most, 1)
+        self.fewest = min(self.most, FEWEST_ROWS)
+        self.size = max(self.fewest, min(self.most, first))
+
+    def took(self, seconds: float) -> None:
+        """Adjust to how long the last write held the lock."""
+        scale = min(2.0, LOCK_BUDGET_S / max(seconds, 1e-6))
+        self.size = max(self.fewest, min(self.most, int(self.size * scale)))
 
 
 class RollupStore(Database):
@@ -146,21 +172,28 @@ class RollupStore(Database):
 
     def fold_rollups(self) -> None:
         """Sum the change rows of every rollup into one row per key (zero sums go).
-        On SQLite in short writes of at most :data:`FOLD_ROWS` rows each (a slice
-        leaves one row per key it holds; the next fold merges them)."""
+        On SQLite in short writes of as many rows as keep each near
+        :data:`LOCK_BUDGET_S` (:class:`Chunks`, at most :data:`FOLD_ROWS`; a slice
+        leaves one row per key it holds; the next fold merges them). A fold lost
+        to a power failure is only a fold not done: its commits need no fsync."""
         for table in _TABLES:
             if self.dialect == "postgresql":
-                with self.write() as conn:
+                with self.write(durable=False) as conn:
                     self._fold(conn, table)
                 continue
             with self.read() as conn:
                 first, last = conn.execute(select(func.min(table.c.id), func.max(table.c.id))).one()
             if first is None:
                 continue
-            for start in range(first, last + 1, FOLD_ROWS):
-                with self.write() as conn:
-                    self._fold(conn, table, start, min(start + FOLD_ROWS - 1, last))
-                if last - start >= FOLD_ROWS:
+            chunks, start = Chunks(FOLD_ROWS), first
+            while start <= last:
+                end = min(start + chunks.size - 1, last)
+                began = time.perf_counter()
+                with self.write(durable=False) as conn:
+                    self._fold(conn, table, start, end)
+                chunks.took(time.perf_counter() - began)
+                start = end + 1
+                if start <= last:
                     time.sleep(FOLD_YIELD_S)
 
     def _fold(self, conn: Any, table: Table, first: int = 0, last: int = 0) -> None:
