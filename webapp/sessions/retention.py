@@ -51,8 +51,8 @@ from .types import UNFINISHED_STATUSES, Status, utcnow
 
 #: The statuses that time out, as stored.
 _UNFINISHED = sorted(s.value for s in UNFINISHED_STATUSES)
-#: The sessions the first write of the session purge deletes.
-_FIRST_SESSIONS = 20
+#: The sessions the first write of the session purge deletes, and the fewest.
+_SESSIONS_A_WRITE = 50
 #: The sessions whose messages one read of the old-unkept front searches.
 _SESSIONS_PER_READ = 200
 #: How long a sweep on SQLite leaves the write lock free after each write. SQLite
@@ -300,8 +300,8 @@ class RetentionStore(RollupStore):
         is never active before it was created)."""
         c = sessions_t.c
         now = now or utcnow()
-        # A session goes with its messages, usage and search documents: start small.
-        chunks, total = Chunks(batch_size, first=_FIRST_SESSIONS), 0
+        # A session goes with its messages, usage and search documents: fewer a write.
+        chunks, total = Chunks(batch_size, first=_SESSIONS_A_WRITE), 0
         after: tuple[datetime, str] | None = None
         while True:
             query = select(c.created_at, c.id).where(self._purgeable_sessions(cutoff, now))

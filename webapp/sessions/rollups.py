@@ -55,10 +55,11 @@ LOCK_BUDGET_S = 0.04
 #: The rows the first write of a sweep's step takes (unless its most is smaller):
 #: the first write tells how fast rows go.
 FIRST_ROWS = 200
-#: The fewest rows a write of the sweep takes: its commits wait for no fsync,
-#: so a small write costs little more than its rows (a session purged takes its
-#: messages, usage and search documents with it: tens of rows each).
-FEWEST_ROWS = 10
+#: The fewest rows a write of the sweep takes. A commit has a cost of its own
+#: beside its rows (on SQLite FTS5 writes its pending changes then): measured
+#: on a purge, writes of about 20 messages held the lock five times as long in
+#: total as writes of 200, each still over the budget.
+FEWEST_ROWS = 200
 #: The most change rows one write of a fold sums on SQLite.
 FOLD_ROWS = 20_000
 #: How long a fold on SQLite leaves the write lock free between its writes, so
@@ -90,9 +91,9 @@ class Chunks:
     scaled by how far the last write was from :data:`LOCK_BUDGET_S` (at most
     doubled), between :data:`FEWEST_ROWS` and ``most``."""
 
-    def __init__(self, most: int, first: int = FIRST_ROWS) -> None:
+    def __init__(self, most: int, first: int = FIRST_ROWS, fewest: int = FEWEST_ROWS) -> None:
         self.most = max(most, 1)
-        self.fewest = min(self.most, FEWEST_ROWS)
+        self.fewest = min(self.most, fewest, first)
         self.size = max(self.fewest, min(self.most, first))
 
     def took(self, seconds: float) -> None:
