@@ -15,7 +15,7 @@ from sqlalchemy import update
 from tests.conftest import FakeClock
 from tests.scale.plans import captured
 from webapp.sessions import Manager, Message, Session, Status
-from webapp.sessions.retention import LOCK_BUDGET_S, Chunks
+from webapp.sessions.rollups import FEWEST_ROWS, LOCK_BUDGET_S, Chunks
 from webapp.sessions.store import sessions_t
 
 
@@ -31,7 +31,11 @@ def test_chunks_follow_the_lock_budget_within_their_bounds() -> None:
     assert chunks.size == 5000  # never more than the batch size
     for _ in range(20):
         chunks.took(10.0)
-    assert chunks.size == 200  # a commit costs the same for one row as for 200
+    assert chunks.size == FEWEST_ROWS  # a commit costs about the same for 1 row as 200
+    sessions = Chunks(5000, first=20)
+    assert sessions.size == 20
+    sessions.took(10.0)
+    assert sessions.size == 20  # never fewer than it started with
     assert Chunks(3).size == 3
     small = Chunks(3)
     small.took(10.0)
@@ -46,9 +50,9 @@ def writes(manager: Manager, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     plain = store.write
 
     @contextmanager
-    def counted() -> Iterator[Any]:
+    def counted(**options: Any) -> Iterator[Any]:
         seen.append(1)
-        with plain() as conn:
+        with plain(**options) as conn:
             yield conn
 
     monkeypatch.setattr(store, "write", counted)
@@ -79,8 +83,8 @@ def test_expiry_rechecks_when_it_writes(
     plain = store.write
 
     @contextmanager
-    def extended_first() -> Iterator[Any]:
-        with plain() as conn:
+    def extended_first(**options: Any) -> Iterator[Any]:
+        with plain(**options) as conn:
             c = sessions_t.c
             conn.execute(update(sessions_t).where(c.id == ids[0]).values(expires_at=None))
             yield conn

@@ -79,7 +79,7 @@ def configure_engine(engine: Engine) -> None:
     in_memory = engine.url.database in (None, "", ":memory:")
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Let SQLAlchemy's "begin" event below emit BEGIN, not the driver.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -92,11 +92,20 @@ def configure_engine(engine: Engine) -> None:
         # database stay in memory; it is a ceiling, taken only as pages are read.
         cursor.execute("PRAGMA cache_size=-32768")
         cursor.close()
+        record.info["synchronous"] = "FULL"
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        options = connection.get_execution_options()
+        # A write that may be lost on power failure (the sweep's: the next pass
+        # redoes it) commits without its own fsync; the next FULL commit syncs
+        # the WAL, and every write before it with it.
+        synchronous = options.get("sqlite_synchronous", "FULL")
+        info = connection.connection.info
+        if info.get("synchronous") != synchronous:
+            connection.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
+            info["synchronous"] = synchronous
+        connection.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
     keep_fts_current(engine)
     engine._sessionboard_configured = True  # type: ignore[attr-defined]
@@ -251,6 +260,7 @@ class Database:
             self._owns_engine = True
         self.dialect = self.engine.dialect.name
         self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self._lazy_writer = self._writer.execution_options(sqlite_synchronous="NORMAL")
         self._closed = False
         if migrate:
             from .schema import upgrade_schema
@@ -258,8 +268,14 @@ class Database:
             upgrade_schema(self.engine)
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, durable: bool = True) -> Iterator[Connection]:
         """One write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success.
+
+        ``durable=False``: the commit does not wait for its own fsync (SQLite:
+        ``synchronous=NORMAL`` in WAL mode; PostgreSQL: ``synchronous_commit =
+        off`` for the transaction): a crash may undo it, never corrupt the
+        database, and the next durable commit syncs it. Only for work that is
+        redone if lost (the sweep's slices and folds).
 
         A write opened inside another one on the same engine (in the same thread or
         task) joins it as a savepoint: it commits with the outer transaction, and an
@@ -276,7 +292,10 @@ class Database:
                 yield outer[1]
             return
         lock = _writer_lock(self.engine)
-        with lock.held() if lock is not None else _nothing(), self._writer.begin() as conn:
+        writer = self._writer if durable else self._lazy_writer
+        with lock.held() if lock is not None else _nothing(), writer.begin() as conn:
+            if not durable and self.dialect == "postgresql":
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             token = _open_write.set((self.engine, conn))
             try:
                 yield conn

@@ -348,3 +348,15 @@ class ErrorRollup(Base):
     day: Mapped[str] = mapped_column(String(10), index=True)
     error: Mapped[str] = mapped_column(Text)
     n: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupPause(Base):
+    """One row (``id`` 1): whether the per-row rollup trigger on SQLite's
+    ``sessions`` updates is paused. Only the sweep sets it, inside its own write
+    transaction and back to 0 before the commit, while it writes a slice's change
+    rows summed per key itself (migration 0013)."""
+
+    __tablename__ = "rollup_pause"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    paused: Mapped[int] = mapped_column(Integer)

@@ -4,7 +4,7 @@ would do (a dry run).
 Every pass finds its rows in reads (which never hold the write lock) on indexes
 with a lower bound, then changes them by id in writes that re-check each rule, so
 a row that changed in between is left alone. A write handles a chunk of rows whose
-size adapts to keep each write near :data:`LOCK_BUDGET_S` (never more rows than
+size adapts to keep each write near ``rollups.LOCK_BUDGET_S`` (never more rows than
 the sweep's batch size), so a writer beside the sweep never waits long.
 
 Messages are purged on two fronts, neither of which walks the old messages of
@@ -45,18 +45,14 @@ from sqlalchemy import (
     update,
 )
 
-from .rollups import FOLD_YIELD_S, RollupStore
+from .rollups import FOLD_YIELD_S, Chunks, RollupStore
 from .rows import holds_t, messages_t, purge_log_t, sessions_t
 from .types import UNFINISHED_STATUSES, Status, utcnow
 
 #: The statuses that time out, as stored.
 _UNFINISHED = sorted(s.value for s in UNFINISHED_STATUSES)
-#: How long one of the sweep's writes should hold the write lock, in seconds
-#: (commit included), so a writer beside it waits well under 100 ms.
-LOCK_BUDGET_S = 0.04
-#: The fewest rows a write takes (unless the batch size is smaller): a commit
-#: costs about the same for one row as for a few hundred.
-_FEWEST_ROWS = 200
+#: The sessions the first write of the session purge deletes, and the fewest.
+_SESSIONS_A_WRITE = 50
 #: The sessions whose messages one read of the old-unkept front searches.
 _SESSIONS_PER_READ = 200
 #: How long a sweep on SQLite leaves the write lock free after each write. SQLite
@@ -82,22 +78,6 @@ def _after(columns: tuple[Any, Any], position: tuple[Any, Any]) -> ColumnElement
     return tuple_(*columns) > tuple_(*values)
 
 
-class Chunks:
-    """How many rows the next write of a sweep takes: scaled by how far the last
-    write was from :data:`LOCK_BUDGET_S` (at most doubled), between
-    :data:`_FEWEST_ROWS` and the sweep's ``batch_size``."""
-
-    def __init__(self, most: int) -> None:
-        self.most = max(most, 1)
-        self.fewest = min(self.most, _FEWEST_ROWS)
-        self.size = self.fewest
-
-    def took(self, seconds: float) -> None:
-        """Adjust to how long the last write held the lock."""
-        scale = min(2.0, LOCK_BUDGET_S / max(seconds, 1e-6))
-        self.size = max(self.fewest, min(self.most, int(self.size * scale)))
-
-
 class RetentionStore(RollupStore):
     """Expires sessions past their expiry and purges old messages and sessions;
     part of :class:`~webapp.sessions.store.MessageStore`."""
@@ -106,7 +86,7 @@ class RetentionStore(RollupStore):
     def _sweep_write(self, chunks: Chunks) -> Iterator[Connection]:
         """One short write of a sweep, timed to size the next one."""
         began = time.perf_counter()
-        with self.write() as conn:
+        with self.write(durable=False) as conn:
             yield conn
         chunks.took(time.perf_counter() - began)
         if self.dialect == "sqlite":
@@ -119,26 +99,37 @@ class RetentionStore(RollupStore):
         return and_(c.status.in_(_UNFINISHED), c.expires_at <= now)
 
     def expire_due(self, now: datetime, *, batch_size: int = 5000) -> int:
-        """Mark pending or running sessions past ``expires_at`` as expired."""
-        c = sessions_t.c
+        """Mark pending or running sessions past ``expires_at`` as expired.
+
+        Each write expires one slice in one statement: the first sessions of a
+        status due at ``now`` on ``ix_sessions_status_expires``, in ``(expires_at,
+        id)`` order, as many as :class:`Chunks` allows (those expired leave the
+        index range, so the next slice starts where this one ended). The rule is
+        checked in the write itself; on PostgreSQL the slice's rows are locked as
+        it picks them and rows a writer holds are left for the next pass."""
         chunks, total = Chunks(batch_size), 0
         for status in _UNFINISHED:
-            after: tuple[datetime, str] | None = None
             while True:
-                query = select(c.expires_at, c.id).where(c.status == status, c.expires_at <= now)
-                if after is not None:
-                    query = query.where(_after((c.expires_at, c.id), after))
-                with self.read() as conn:
-                    due = list(conn.execute(query.order_by(c.expires_at, c.id).limit(chunks.size)))
-                if not due:
-                    break
-                picked = and_(c.id.in_([r.id for r in due]), self._due(now))
-                expire = update(sessions_t).where(picked).values(status=Status.EXPIRED.value)
+                size = chunks.size
                 with self._sweep_write(chunks) as conn:
-                    total += conn.execute(expire).rowcount
-                after = (due[-1].expires_at, due[-1].id)
+                    done = self._expire_slice(conn, status, now, size)
+                total += done
+                if done < size:
+                    break
         self.fold_rollups()
         return total
+
+    def _expire_slice(self, conn: Connection, status: str, now: datetime, size: int) -> int:
+        c = sessions_t.c
+        due = (
+            select(c.id)
+            .where(c.status == status, c.expires_at <= now)
+            .order_by(c.expires_at, c.id)
+            .limit(size)
+        )
+        if self.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        return self.move_status(conn, c.id.in_(due), Status.EXPIRED.value)
 
     def count_expire_due(self, now: datetime) -> int:
         """How many sessions :meth:`expire_due` would expire at ``now``."""
@@ -309,7 +300,8 @@ class RetentionStore(RollupStore):
         is never active before it was created)."""
         c = sessions_t.c
         now = now or utcnow()
-        chunks, total = Chunks(batch_size), 0
+        # A session goes with its messages, usage and search documents: fewer a write.
+        chunks, total = Chunks(batch_size, first=_SESSIONS_A_WRITE), 0
         after: tuple[datetime, str] | None = None
         while True:
             query = select(c.created_at, c.id).where(self._purgeable_sessions(cutoff, now))

@@ -16,17 +16,31 @@ rollups equal a direct count by these expressions after every kind of write.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, func, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from .engine import Database
-from .models import ErrorRollup, SessionCount, SessionRollup
+from .models import ErrorRollup, RollupPause, SessionCount, SessionRollup
+from .rows import sessions_t, utc_day
 
 session_counts_t = cast(Table, SessionCount.__table__)
 session_rollup_t = cast(Table, SessionRollup.__table__)
 error_rollup_t = cast(Table, ErrorRollup.__table__)
+rollup_pause_t = cast(Table, RollupPause.__table__)
 
 #: Upper bounds (seconds, exclusive) of the duration histogram's buckets; one more
 #: bucket holds the rest. Migration 0009's triggers use the same bounds.
@@ -35,8 +49,19 @@ DURATION_BUCKETS = (1, 10, 60, 300, 1800, 3600, 4 * 3600, 24 * 3600)
 MESSAGE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 500, 1000)
 
 _TABLES = (session_counts_t, session_rollup_t, error_rollup_t)
-#: The most change rows one write of a fold sums on SQLite (about 50 ms).
-FOLD_ROWS = 5_000
+#: How long one of the sweep's writes should hold the write lock, in seconds
+#: (commit included), so a writer beside it waits well under 100 ms.
+LOCK_BUDGET_S = 0.04
+#: The rows the first write of a sweep's step takes (unless its most is smaller):
+#: the first write tells how fast rows go.
+FIRST_ROWS = 200
+#: The fewest rows a write of the sweep takes. A commit has a cost of its own
+#: beside its rows (on SQLite FTS5 writes its pending changes then): measured
+#: on a purge, writes of about 20 messages held the lock five times as long in
+#: total as writes of 200, each still over the budget.
+FEWEST_ROWS = 200
+#: The most change rows one write of a fold sums on SQLite.
+FOLD_ROWS = 20_000
 #: How long a fold on SQLite leaves the write lock free between its writes, so
 #: writers waiting on it (they poll) get their turn.
 FOLD_YIELD_S = 0.03
@@ -61,6 +86,22 @@ def bucket_of(value: Any, bounds: Sequence[int]) -> Any:
     return case(*[(value < b, i) for i, b in enumerate(bounds)], else_=len(bounds))
 
 
+class Chunks:
+    """How many rows the next write of a sweep takes: ``first`` at first, then
+    scaled by how far the last write was from :data:`LOCK_BUDGET_S` (at most
+    doubled), between :data:`FEWEST_ROWS` and ``most``."""
+
+    def __init__(self, most: int, first: int = FIRST_ROWS, fewest: int = FEWEST_ROWS) -> None:
+        self.most = max(most, 1)
+        self.fewest = min(self.most, fewest, first)
+        self.size = max(self.fewest, min(self.most, first))
+
+    def took(self, seconds: float) -> None:
+        """Adjust to how long the last write held the lock."""
+        scale = min(2.0, LOCK_BUDGET_S / max(seconds, 1e-6))
+        self.size = max(self.fewest, min(self.most, int(self.size * scale)))
+
+
 class RollupStore(Database):
     """Reads the status counters and folds the change rows of every rollup; part of
     :class:`~webapp.sessions.store.MessageStore`."""
@@ -73,23 +114,87 @@ class RollupStore(Database):
         with self.read() as conn:
             return {status: int(n) for status, n in conn.execute(query)}
 
+    def move_status(self, conn: Connection, picked: ColumnElement[bool], to: str) -> int:
+        """``UPDATE sessions SET status = to WHERE picked`` in ``conn``'s write; returns
+        how many rows it changed.
+
+        On SQLite the per-row rollup trigger is paused for the statement (migration
+        0013's flag, set and cleared inside this write, so no other write sees it)
+        and the statement's change rows are written summed per key, one INSERT per
+        table: a slice of thousands of rows writes a few change rows, not one
+        trigger run each. ``picked`` is read twice, so it must pick the same rows
+        both times (an ordered, limited subquery does in one SQLite write). On
+        PostgreSQL the rollup triggers work per statement already."""
+        c = sessions_t.c
+        moved = and_(picked, c.status != to)
+        change = update(sessions_t).where(moved).values(status=to)
+        if self.dialect != "sqlite":
+            return int(conn.execute(change).rowcount)
+        p = rollup_pause_t.c
+        pause = update(rollup_pause_t).where(p.id == 1)
+        if conn.execute(pause.values(paused=1)).rowcount != 1:
+            return int(conn.execute(change).rowcount)  # no flag row: the trigger counts
+        day = utc_day(c.created_at, self.dialect)
+        duration = bucket_of(
+            seconds_between(c.created_at, c.last_activity, self.dialect), DURATION_BUCKETS
+        )
+        length = bucket_of(c.message_count, MESSAGE_BUCKETS)
+        failed = case((and_(c.status == "failed", c.error != ""), c.error), else_=None)
+        keys = (day, c.status, duration, length, c.error if to == "failed" else failed)
+        groups = conn.execute(select(*keys, func.count()).where(moved).group_by(*keys)).all()
+        changed = int(conn.execute(change).rowcount)
+        conn.execute(pause.values(paused=0))
+        if changed != sum(g[-1] for g in groups):
+            raise RuntimeError("the rows moved are not the rows counted")  # rolls back
+        counts: Counter[str] = Counter()
+        rollup: Counter[tuple[Any, ...]] = Counter()
+        errors: Counter[tuple[str, str]] = Counter()
+        for day_, status, dur, msgs, error, n in groups:
+            counts[status] -= n
+            counts[to] += n
+            rollup[day_, status, dur, msgs] -= n
+            rollup[day_, to, dur, msgs] += n
+            if status == "failed" and error:
+                errors[day_, error] -= n
+            if to == "failed" and error:
+                errors[day_, error] += n
+        self._add_changes(conn, session_counts_t, {(k,): n for k, n in counts.items()})
+        self._add_changes(conn, session_rollup_t, rollup)
+        self._add_changes(conn, error_rollup_t, errors)
+        return changed
+
+    @staticmethod
+    def _add_changes(conn: Connection, table: Table, changes: Any) -> None:
+        """Insert change rows ``{key tuple: n}`` (zero sums left out), one statement."""
+        keys = _KEYS[table.name]
+        rows = [dict(zip((*keys, "n"), (*key, n), strict=True)) for key, n in changes.items() if n]
+        if rows:
+            conn.execute(insert(table), rows)
+
     def fold_rollups(self) -> None:
         """Sum the change rows of every rollup into one row per key (zero sums go).
-        On SQLite in short writes of at most :data:`FOLD_ROWS` rows each (a slice
-        leaves one row per key it holds; the next fold merges them)."""
+        On SQLite in short writes of as many rows as keep each near
+        :data:`LOCK_BUDGET_S` (:class:`Chunks`, at most :data:`FOLD_ROWS`; a slice
+        leaves one row per key it holds; the next fold merges them). A fold lost
+        to a power failure is only a fold not done: its commits need no fsync."""
         for table in _TABLES:
             if self.dialect == "postgresql":
-                with self.write() as conn:
+                with self.write(durable=False) as conn:
                     self._fold(conn, table)
                 continue
             with self.read() as conn:
                 first, last = conn.execute(select(func.min(table.c.id), func.max(table.c.id))).one()
             if first is None:
                 continue
-            for start in range(first, last + 1, FOLD_ROWS):
-                with self.write() as conn:
-                    self._fold(conn, table, start, min(start + FOLD_ROWS - 1, last))
-                if last - start >= FOLD_ROWS:
+            chunks, start = Chunks(FOLD_ROWS), first
+            while start <= last:
+                end = min(start + chunks.size - 1, last)
+                began = time.perf_counter()
+                with self.write(durable=False) as conn:
+                    self._fold(conn, table, start, end)
+                chunks.took(time.perf_counter() - began)
+                start = end + 1
+                if start <= last:
                     time.sleep(FOLD_YIELD_S)
 
     def _fold(self, conn: Any, table: Table, first: int = 0, last: int = 0) -> None:
