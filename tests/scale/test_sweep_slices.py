@@ -195,8 +195,8 @@ def test_the_slice_update_reads_its_indexes(manager: Manager, clock: FakeClock) 
             assert "Seq Scan on sessions" not in lines, lines
 
 
-def test_0013_round_trips_the_trigger(sqlite_url: str) -> None:
-    """Down to 0012 the update trigger is 0012's text again; up, it has the pause."""
+def test_0014_round_trips_the_trigger(sqlite_url: str) -> None:
+    """Down to 0013 the update trigger is 0013's text again; up, it has the pause."""
     from alembic import command
 
     from webapp.sessions.schema import alembic_config, upgrade_schema
@@ -207,7 +207,7 @@ def test_0013_round_trips_the_trigger(sqlite_url: str) -> None:
     try:
         with engine.connect() as conn:
             paused = conn.execute(query).scalar_one()
-        command.downgrade(alembic_config(engine), "0012")
+        command.downgrade(alembic_config(engine), "0013")
         with engine.connect() as conn:
             plain = conn.execute(query).scalar_one()
             assert "rollup_pause" not in plain

@@ -1,8 +1,8 @@
 """the sweep's set-based rollup changes on SQLite: a pause flag for the per-row
 rollup trigger
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 
 On SQLite the rollup trigger of migration 0009 runs per row: an expiry of 100,000
 sessions ran it 100,000 times, most of each write's time. The sweep now writes a
@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
