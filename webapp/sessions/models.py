@@ -354,7 +354,7 @@ class RollupPause(Base):
     """One row (``id`` 1): whether the per-row rollup trigger on SQLite's
     ``sessions`` updates is paused. Only the sweep sets it, inside its own write
     transaction and back to 0 before the commit, while it writes a slice's change
-    rows summed per key itself (migration 0013)."""
+    rows summed per key itself (migration 0014)."""
 
     __tablename__ = "rollup_pause"
 

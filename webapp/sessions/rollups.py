@@ -119,7 +119,7 @@ class RollupStore(Database):
         how many rows it changed.
 
         On SQLite the per-row rollup trigger is paused for the statement (migration
-        0013's flag, set and cleared inside this write, so no other write sees it)
+        0014's flag, set and cleared inside this write, so no other write sees it)
         and the statement's change rows are written summed per key, one INSERT per
         table: a slice of thousands of rows writes a few change rows, not one
         trigger run each. ``picked`` is read twice, so it must pick the same rows
