@@ -2,12 +2,15 @@
 
 The server writes the relative text (right without JavaScript, as of the render);
 ``static/app.js`` keeps it fresh and puts the exact time in the reader's zone in
-the title. Both are used through the ``time`` macro in ``_partials/macros.html``.
+the title. Both are used through :func:`time_tag` (the ``time_tag`` template global,
+and the ``time`` macro in ``_partials/macros.html`` that calls it).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
+from markupsafe import Markup, escape
 
 #: (seconds, name, plural) from the largest; a unit is used from 3/4 of it on.
 _UNITS = (
@@ -33,6 +36,19 @@ def relative(value: datetime, now: datetime | None = None) -> str:
             text = f"{count} {name if count == 1 else plural}"
             break
     return f"{text} ago" if seconds < 0 else f"in {text}"
+
+
+def time_tag(value: datetime | None, now: datetime, empty: str = "never") -> Markup:
+    """A time as pages show it: ``<time>`` with the moment in ``datetime``, the
+    exact time in ``title`` and the relative words as text (``empty``, muted, when
+    there is no time). The ``time`` macro's HTML, made in one call: a list row
+    shows three (a macro call each was ~15% of a list request)."""
+    if not value:
+        return Markup(f'<span class="muted">{escape(empty)}</span>')  # noqa: S704  (escaped)
+    return Markup(  # noqa: S704  (every part escaped)
+        f'<time datetime="{escape(value.isoformat())}" title="{escape(exact(value))}" '
+        f"data-relative>{escape(relative(value, now))}</time>"
+    )
 
 
 def exact(value: datetime) -> str:
