@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import url_for
 
-from webapp.dashboard import listing
+from webapp.params import session_hrefs
 from webapp.times import time_tag
 
 ODD_IDS = ["plain-id", "a b", "é~x", "a?b#c", "50%", "a&b=c;d", "<x>\"'", "x" * 64]
@@ -17,11 +17,16 @@ ODD_IDS = ["plain-id", "a b", "é~x", "a?b#c", "50%", "a&b=c;d", "<x>\"'", "x" *
 def test_row_links_are_what_url_for_writes(app: Any) -> None:
     for base in ("http://localhost/", "http://localhost/board/"):
         with app.test_request_context("/", base_url=base):
-            hrefs = listing.session_hrefs(ODD_IDS)
+            hrefs = session_hrefs(ODD_IDS)
             assert hrefs == {
                 sid: url_for("dashboard.session_page", session_id=sid) for sid in ODD_IDS
             }
     assert hrefs["a?b#c"] == "/board/sessions/a%3Fb%23c"
+    args = {"inbox": 1, "status": "failed", "tag": "a&b %00 é"}
+    with app.test_request_context("/"):
+        assert session_hrefs(ODD_IDS, **args) == {
+            sid: url_for("dashboard.session_page", session_id=sid, **args) for sid in ODD_IDS
+        }
 
 
 def test_time_tag() -> None:

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import current_app, url_for
 from markupsafe import Markup
 
 from webapp.dashboard.usage import run_length
-from webapp.params import SessionIdConverter
+from webapp.params import session_hrefs
 from webapp.sessions.pricing import format_usd
 from webapp.sessions.queries import SessionSummary
 from webapp.sessions.types import UNFINISHED_STATUSES
@@ -50,15 +49,6 @@ class ListRow:
     verdict: str
     tags: Sequence[str]
     children: int
-
-
-def session_hrefs(session_ids: Sequence[str]) -> dict[str, str]:
-    """Each session's page URL, as ``url_for`` writes it: one ``url_for``, then each
-    id quoted by the route's own converter."""
-    marker = "_"
-    prefix = url_for("dashboard.session_page", session_id=marker)[: -len(marker)]
-    quote = SessionIdConverter(current_app.url_map).to_url
-    return {session_id: prefix + quote(session_id) for session_id in session_ids}
 
 
 def list_rows(
