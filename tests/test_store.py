@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from webapp.sessions import Message, MessageStore, Session, Status, UnknownSessionError
+from webapp.sessions.engine import SQLITE_CACHE_KIB
 from webapp.sessions.store import database_url
 
 
@@ -150,8 +151,12 @@ def test_purge_messages_respects_cutoff_keep_and_counts(store: MessageStore, clo
 def test_purge_batches_with_equal_timestamps(store: MessageStore, clock) -> None:
     store.upsert_session(make_session(clock, id="a"))
     same = clock() - timedelta(days=1)
-    store.append_messages("a", [Message("user", str(i), timestamp=same) for i in range(7)],
-                          now=clock(), require_open=False)
+    store.append_messages(
+        "a",
+        [Message("user", str(i), timestamp=same) for i in range(7)],
+        now=clock(),
+        require_open=False,
+    )
     assert store.purge_older_than(clock(), batch_size=2) == 7
     assert store.get_session("a").message_count == 0
 
@@ -166,8 +171,15 @@ def test_purge_sessions_exceptions(store: MessageStore, clock) -> None:
         "old-expired": dict(status=Status.EXPIRED),
     }
     for sid, kw in specs.items():
-        store.upsert_session(make_session(clock, id=sid, created_at=old, last_activity=old, **{
-            "expires_at": old + timedelta(minutes=30), **kw}))
+        store.upsert_session(
+            make_session(
+                clock,
+                id=sid,
+                created_at=old,
+                last_activity=old,
+                **{"expires_at": old + timedelta(minutes=30), **kw},
+            )
+        )
         store.insert_message(sid, Message("user", "x", timestamp=old), now=old)
     store.upsert_session(make_session(clock, Status.COMPLETED, id="fresh"))
     cutoff = clock() - timedelta(days=7)
@@ -192,6 +204,8 @@ def test_sqlite_connection_settings(sqlite_url: str) -> None:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        # A bounded page cache per pooled connection (the worker's RSS), in KiB.
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
     store.close()
 
 

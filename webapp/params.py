@@ -12,9 +12,11 @@ name no route reads is ignored.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 
+from flask import current_app, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import BaseConverter
@@ -40,6 +42,17 @@ class SessionIdConverter(BaseConverter):
     (404) and the database is never asked (PostgreSQL refuses NUL in text)."""
 
     regex = rf"[^/\x00]{{1,{MAX_SESSION_ID}}}"
+
+
+def session_hrefs(session_ids: Sequence[str], **args: Any) -> dict[str, str]:
+    """Each session's page URL (with the query ``args``), as ``url_for`` writes it:
+    one ``url_for``, then each id quoted by the route's own converter. The id's
+    place is found by a NUL (``%00``), which no parameter holds (they refuse it)
+    and which a ``%00`` in a parameter's text would not give (``%2500``)."""
+    url = url_for("dashboard.session_page", session_id="\x00", **args)
+    prefix, _, suffix = url.partition("%00")
+    quote = SessionIdConverter(current_app.url_map).to_url
+    return {session_id: prefix + quote(session_id) + suffix for session_id in session_ids}
 
 
 class BadParameter(BadRequest):

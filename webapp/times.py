@@ -2,12 +2,15 @@
 
 The server writes the relative text (right without JavaScript, as of the render);
 ``static/app.js`` keeps it fresh and puts the exact time in the reader's zone in
-the title. Both are used through the ``time`` macro in ``_partials/macros.html``.
+the title. Both are used through :func:`time_tag` (the ``time_tag`` template global,
+and the ``time`` macro in ``_partials/macros.html`` that calls it).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
+from markupsafe import Markup, escape
 
 #: (seconds, name, plural) from the largest; a unit is used from 3/4 of it on.
 _UNITS = (
@@ -35,9 +38,27 @@ def relative(value: datetime, now: datetime | None = None) -> str:
     return f"{text} ago" if seconds < 0 else f"in {text}"
 
 
+def time_tag(value: datetime | None, now: datetime, empty: str = "never") -> Markup:
+    """A time as pages show it: ``<time>`` with the moment in ``datetime``, the
+    exact time in ``title`` and the relative words as text (``empty``, muted, when
+    there is no time). The ``time`` macro's HTML, made in one call: a list row
+    shows three (a macro call each was ~15% of a list request). The moment, the
+    exact time and the words are digits, signs and this module's own words, so
+    only ``empty`` needs escaping."""
+    if not value:
+        return Markup(f'<span class="muted">{escape(empty)}</span>')  # noqa: S704  (escaped)
+    return Markup(  # noqa: S704  (no text from outside: see above)
+        f'<time datetime="{value.isoformat()}" title="{exact(value)}" '
+        f"data-relative>{relative(value, now)}</time>"
+    )
+
+
 def exact(value: datetime) -> str:
     """The moment to the second with its zone: ``2026-01-15 12:00:05 UTC``."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    at = value.astimezone(UTC)
+    return "%04d-%02d-%02d %02d:%02d:%02d UTC" % (  # noqa: UP031  (twice strftime's speed)
+        at.year, at.month, at.day, at.hour, at.minute, at.second,
+    )  # fmt: skip
 
 
 def describe_duration(value: timedelta) -> str:

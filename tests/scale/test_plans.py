@@ -169,6 +169,28 @@ def test_no_list_or_inbox_sorts_every_match(filled: ReadModel, clock: FakeClock)
     assert sorting == {}
 
 
+def test_the_last_day_is_counted_on_a_range(filled: ReadModel, clock: FakeClock) -> None:
+    """/stats' "last 24 hours": each status's range of ``(status, created_at, id)``,
+    not a walk of a whole index (a GROUP BY status read every session on SQLite)."""
+    store = filled.store
+    since = clock() - timedelta(hours=24)
+    lines = all_plans(store.engine, lambda: store.count_by_status(created_since=since))
+    steps = [line.strip() for line in lines if not line.startswith("## ")]
+    if store.dialect == "sqlite":
+        assert [line for line in steps if line.startswith("SCAN") and "CONSTANT" not in line] == []
+        assert sum("ix_sessions_status_created (status=? AND created_at>?)" in line
+                   for line in steps) == len(Status)  # fmt: skip
+    else:
+        assert not any("Seq Scan on sessions" in line for line in steps)
+    counted = store.count_by_status(created_since=since)
+    everyone = filled.session_records(limit=1000).rows
+    expected: dict[str, int] = {}
+    for session in everyone:
+        if session.created_at >= since:
+            expected[session.status] = expected.get(session.status, 0) + 1
+    assert counted == expected and counted
+
+
 def test_a_known_context_key_reads_its_own_index(filled: ReadModel) -> None:
     engine = filled.store.engine
     for sort in (Sort.ACTIVITY, Sort.CREATED):

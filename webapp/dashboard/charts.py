@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 10, 36
@@ -45,12 +45,14 @@ def _fmt(value: float) -> str:
 
 
 def _frame(chart_id: str, title: str, description: str, body: list[Markup]) -> Markup:
-    head = Markup(
-        '<svg class="chart" viewBox="0 0 {w} {h}" role="img" '
-        'aria-labelledby="{id}-title {id}-desc" xmlns="http://www.w3.org/2000/svg">'
-        '<title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>'
-    ).format(w=WIDTH, h=HEIGHT, id=chart_id, title=title, desc=description)
-    return head + Markup("").join(body) + Markup("</svg>")
+    cid = escape(chart_id)
+    head = (
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'aria-labelledby="{cid}-title {cid}-desc" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{cid}-title">{escape(title)}</title>'
+        f'<desc id="{cid}-desc">{escape(description)}</desc>'
+    )
+    return Markup(head + "".join(body) + "</svg>")  # noqa: S704  (parts escaped)
 
 
 def _axes(top: float, labels: Sequence[str], every: int) -> list[Markup]:
@@ -61,18 +63,20 @@ def _axes(top: float, labels: Sequence[str], every: int) -> list[Markup]:
         value = top * i / 4
         y = TOP + plot_h - plot_h * i / 4
         parts.append(
-            Markup(
-                '<line class="grid" x1="{l}" x2="{r}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                '<text class="axis" x="{tx}" y="{ty:.1f}" text-anchor="end">{v}</text>'
-            ).format(l=LEFT, r=WIDTH - RIGHT, y=y, tx=LEFT - 6, ty=y + 4, v=_fmt(value))
+            Markup(  # noqa: S704  (numbers only)
+                f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+                f"{_fmt(value)}</text>"
+            )
         )
     slot = (WIDTH - LEFT - RIGHT) / max(len(labels), 1)
     for i, label in enumerate(labels):
         if i % every == 0:
             parts.append(
-                Markup(
-                    '<text class="axis" x="{x:.1f}" y="{y}" text-anchor="middle">{t}</text>'
-                ).format(x=LEFT + slot * (i + 0.5), y=HEIGHT - BOTTOM + 16, t=label)
+                Markup(  # noqa: S704  (the label escaped)
+                    f'<text class="axis" x="{LEFT + slot * (i + 0.5):.1f}" '
+                    f'y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(label)}</text>'
+                )
             )
     return parts
 
@@ -90,7 +94,9 @@ def stacked_bars(
     plot_h = HEIGHT - TOP - BOTTOM
     slot = (WIDTH - LEFT - RIGHT) / max(len(labels), 1)
     body = _axes(top, [label[5:] for label in labels], every=max(len(labels) // 6, 1))
-    for i, label in enumerate(labels):
+    names = {name: escape(name) for name in series}
+    escaped = [escape(label) for label in labels]
+    for i in range(len(labels)):
         y: float = TOP + plot_h
         for name, values in series.items():
             if not values[i]:
@@ -98,27 +104,21 @@ def stacked_bars(
             h = plot_h * values[i] / top
             y -= h
             body.append(
-                Markup(
-                    '<rect class="bar s-{name}" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" '
-                    'height="{h:.1f}"><title>{label}: {n} {name}</title></rect>'
-                ).format(
-                    name=name,
-                    x=LEFT + slot * i + 1,
-                    y=y,
-                    w=max(slot - 2, 1),
-                    h=h,
-                    label=label,
-                    n=values[i],
-                )  # fmt: skip
+                Markup(  # noqa: S704  (the names escaped)
+                    f'<rect class="bar s-{names[name]}" x="{LEFT + slot * i + 1:.1f}" y="{y:.1f}" '
+                    f'width="{max(slot - 2, 1):.1f}" height="{h:.1f}"><title>{escaped[i]}: '
+                    f"{escape(values[i])} {names[name]}</title></rect>"
+                )
             )
     # Room for the longest name (a model's) beside each swatch.
     step = max(90, 7 * max((len(name) for name in series), default=0) + 24)
-    legend = Markup("").join(
-        Markup(
-            '<rect class="s-{n}" x="{x}" y="{y}" width="10" height="10"/>'
-            '<text class="axis" x="{tx}" y="{ty}">{n}</text>'
-        ).format(n=name, x=LEFT + i * step, y=HEIGHT - 14, tx=LEFT + i * step + 14, ty=HEIGHT - 5)
-        for i, name in enumerate(series)
+    legend = Markup(  # noqa: S704  (the names escaped)
+        "".join(
+            f'<rect class="s-{names[name]}" x="{LEFT + i * step}" y="{HEIGHT - 14}" width="10" '
+            f'height="10"/><text class="axis" x="{LEFT + i * step + 14}" y="{HEIGHT - 5}">'
+            f"{names[name]}</text>"
+            for i, name in enumerate(series)
+        )
     )
     body.append(legend)
     rows = [
@@ -149,22 +149,15 @@ def bars(
     every = max(len(labels) // 10, 1)
     short = [label[5:] if len(label) == 10 and label[4] == "-" else label for label in labels]
     body = _axes(top, short, every=every)
+    cls, suffix = escape(css_class), escape(unit)
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         h = plot_h * value / top
         body.append(
-            Markup(
-                '<rect class="bar {cls}" x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}">'
-                "<title>{label}: {v}{unit}</title></rect>"
-            ).format(
-                cls=css_class,
-                x=LEFT + slot * i + 2,
-                y=TOP + plot_h - h,
-                w=max(slot - 4, 1),
-                h=h,
-                label=label,
-                v=_fmt(round(value, 1)),
-                unit=unit,
-            )  # fmt: skip
+            Markup(  # noqa: S704  (the texts escaped)
+                f'<rect class="bar {cls}" x="{LEFT + slot * i + 2:.1f}" y="{TOP + plot_h - h:.1f}" '
+                f'width="{max(slot - 4, 1):.1f}" height="{h:.1f}"><title>{escape(label)}: '
+                f"{_fmt(round(value, 1))}{suffix}</title></rect>"
+            )
         )
     rows = [[label, _fmt(round(v, 1)) + unit] for label, v in zip(labels, values, strict=True)]
     return Chart(

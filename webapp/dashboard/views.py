@@ -31,7 +31,7 @@ from werkzeug.wrappers import Response
 from webapp import params
 from webapp.accounts import audit
 from webapp.accounts.auth import Role, can, current_actor, public, requires
-from webapp.dashboard import charts, queries, turns, usage
+from webapp.dashboard import charts, listing, queries, turns, usage
 from webapp.dashboard.forms import (
     EXTEND_HOURS,
     MAX_NOTE,
@@ -119,18 +119,24 @@ def sessions() -> Response:
         template = "dashboard/_results_refused.html"
         return html(render_template(template, error=refused, status=refused.code), 400)
     page = queries.list_sessions(filters, older=older, newer=newer)
-    annotations = review.list_annotations([r.id for r in page.rows])
     reads = get_queries()
+    ids = [r.id for r in page.rows]
+    rows = listing.list_rows(
+        page.rows,
+        now=get_manager().clock(),
+        annotations=review.list_annotations(ids),
+        models=usage.main_models(reads, ids),
+        child_counts=reads.child_counts(ids),
+        preview=current_app.jinja_env.filters["preview"],
+    )
     context = {
-        "models": usage.main_models(reads, [r.id for r in page.rows]),
         "model_choices": reads.usage_keys(Dimension.MODEL),
-        **_search_context(filters.text, [r.id for r in page.rows]),
+        **_search_context(filters.text, ids),
         "page": page,
+        "rows": rows,
         "filters": filters,
         "args": filter_args(filters),
-        "annotations": annotations,
-        "child_counts": get_queries().child_counts([r.id for r in page.rows]),
-        "counts": get_queries().count_by_status(),
+        "counts": reads.count_by_status(),
         "statuses": STATUS_VALUES,
         "filtered": any(k != "sort" for k in filter_args(filters)),
         "live_url": _live_url(filters, [(r.id, r.status) for r in page.rows]),

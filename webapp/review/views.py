@@ -11,6 +11,7 @@ from webapp import params
 from webapp.accounts.auth import Role, can, requires
 from webapp.extensions import get_manager
 from webapp.htmx import html, wants_fragment
+from webapp.params import session_hrefs
 from webapp.review import service
 from webapp.sessions import Session, UnknownSessionError
 
@@ -130,6 +131,7 @@ def inbox() -> Response:
     body = render_template(
         template,
         rows=rows,
+        hrefs=session_hrefs([row.id for row in rows], inbox=1, **where.args()),
         total=total,
         where=where,
         more_url=more_url,

@@ -287,14 +287,25 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
 
     def count_by_status(self, created_since: datetime | None = None) -> dict[str, int]:
         """How many sessions there are in each status present: from the counters, or
-        with ``created_since`` by a GROUP BY on an index."""
+        with ``created_since`` by one count per status, each a range of
+        ``(status, created_at, id)``. (A GROUP BY status was read by SQLite, which
+        has no statistics, as a walk of that whole index in status order: every
+        session, 30 ms on 55,000 of them, to count the last day's.)"""
         if created_since is None:
             return self.status_counts()
-        query = select(sessions_t.c.status, func.count()).group_by(sessions_t.c.status)
-        if created_since is not None:
-            query = query.where(sessions_t.c.created_at >= created_since)
+        c = sessions_t.c
+        query = select(
+            *(
+                select(func.count())
+                .where(c.status == status.value, c.created_at >= created_since)
+                .scalar_subquery()
+                .label(status.value)
+                for status in Status
+            )
+        )
         with self.read() as conn:
-            return {status: n for status, n in conn.execute(query)}
+            found = conn.execute(query).one()._mapping
+        return {status: int(n) for status, n in found.items() if n}
 
     # -- messages ----------------------------------------------------------------
 
