@@ -74,6 +74,8 @@ class ListFilters:
     score_max: Decimal | None = None
     #: "yes": sessions with an answer to ``score``; "no": without one.
     scored: str = ""
+    #: ``score_value`` as the number it is stored with (not in the URL; None: unknown).
+    score_number: int | None = None
 
     def ranking(self) -> Ranking | None:
         """The read model's order for a sort by score (None for the other sorts)."""
@@ -122,6 +124,7 @@ class ListFilters:
         return scores.picked(
             self.score,
             value=self.score_value,
+            number=self.score_number,
             low=self.score_min,
             high=self.score_max,
             scored=self.scored,
@@ -197,6 +200,10 @@ def parse_score(args: MultiDict[str, str], sort: str, *, stored: bool = False) -
         raise BadParameter("score_min", "is more than score_max")
     if sort in SCORE_SORTS and criterion.kind not in scores.NUMBERED:
         raise BadParameter("sort", f"cannot order by “{criterion.label}” (free text)")
+    if found["score_value"]:
+        found["score_number"] = scores.number_of(
+            criterion.kind, criterion.answers, found["score_value"]
+        )
     return found
 
 

@@ -54,7 +54,7 @@ def _calls(reads: ReadModel, criterion: int) -> dict[str, Any]:
         "none": SessionFilter(),
         "top level": SessionFilter(top_level=True),
         "status": SessionFilter(statuses=("running",)),
-        "answer": SessionFilter(within=picked(criterion, value="3")),
+        "answer": SessionFilter(within=picked(criterion, value="3", number=3)),
         "range": SessionFilter(within=picked(criterion, low=Decimal(2), high=Decimal("4.5"))),
         "scored": SessionFilter(within=picked(criterion, scored="yes")),
         "unscored": SessionFilter(within=picked(criterion, scored="no")),

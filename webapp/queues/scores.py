@@ -113,31 +113,43 @@ def ranking(criterion_id: int, *, ascending: bool) -> Ranking:
     """The list's order by this criterion's mean score (sessions without one last),
     read from ``rubric_scores`` on its index (criterion_id, session_id, number)."""
     s = scores_t.c
-    query = (
-        select(s.session_id, _rank().label("rank"))
-        .where(s.criterion_id == criterion_id, s.number.is_not(None))
-        .group_by(s.session_id)
-    )
-    return Ranking(query, ascending=ascending)
+    numbered = (s.criterion_id == criterion_id, s.number.is_not(None))
+    query = select(s.session_id, _rank().label("rank")).where(*numbered).group_by(s.session_id)
+    return Ranking(query, ascending=ascending, ids=select(s.session_id).where(*numbered))
+
+
+def number_of(kind: str, answers: Sequence[str], value: str) -> int | None:
+    """The number an answer (one of ``answers``) is stored with: pass 1, fail 0, a
+    score its own, a choice its place from 1; None for free text. Sorts and filters
+    read it on the index."""
+    if kind == "passfail":
+        return 1 if value == "pass" else 0
+    if kind == "score":
+        return int(value)
+    if kind == "choice":
+        return list(answers).index(value) + 1
+    return None
 
 
 def picked(
     criterion_id: int,
     *,
     value: str = "",
+    number: int | None = None,
     low: Decimal | None = None,
     high: Decimal | None = None,
     scored: str = "",
 ) -> tuple[IdSet, ...]:
     """The sessions the list's score filters keep (empty: no filter): some reviewer
-    answered ``value``; the mean lies in ``[low, high]`` (exactly: compared as
-    sum × 100 against bound × 100 × count); answered at all (``scored`` "yes") or
-    not ("no")."""
+    answered ``value`` (given its ``number`` too, read on the index alone); the
+    mean lies in ``[low, high]`` (exactly: compared as sum × 100 against bound ×
+    100 × count); answered at all (``scored`` "yes") or not ("no")."""
     s = scores_t.c
     of_it = s.criterion_id == criterion_id
     found: list[IdSet] = []
     if value:
-        found.append(IdSet(select(s.session_id).where(of_it, s.value == value)))
+        answered = s.value == value if number is None else s.number == number
+        found.append(IdSet(select(s.session_id).where(of_it, answered)))
     if low is not None or high is not None:
         having = []
         total, count = func.sum(s.number) * 100, func.count(s.number)

@@ -46,7 +46,7 @@ from webapp.queues.models import (
     SavedView,
     Score,
 )
-from webapp.queues.scores import MAX_ANSWER
+from webapp.queues.scores import MAX_ANSWER, number_of
 from webapp.queues.scores import answers_of as answers_of
 from webapp.sessions import UnknownSessionError
 from webapp.sessions.events import record_event
@@ -452,11 +452,7 @@ def check_answer(criterion: dict[str, Any], value: str) -> tuple[str, int | None
     choices = criterion["choices"]
     if value not in choices:
         raise QueueError(f"“{criterion['label']}” takes one of: {', '.join(choices)}.")
-    if kind == "passfail":
-        return value, 1 if value == "pass" else 0
-    if kind == "score":
-        return value, int(value)
-    return value, choices.index(value) + 1
+    return value, number_of(kind, choices, value)
 
 
 # -- items and assignment --------------------------------------------------------------

@@ -175,9 +175,14 @@ class Ranking:
 
     query: Select[Any]
     ascending: bool = False
+    #: The ranked sessions' ids, cheaper than ``query`` (no rank computed; an id
+    #: may repeat); None: ``query``'s own.
+    ids: Select[Any] | None = None
 
     def unranked(self) -> IdSet:
         """The sessions this ranking leaves out."""
+        if self.ids is not None:
+            return IdSet(self.ids, negate=True)
         ranked = self.query.subquery()
         return IdSet(select(next(iter(ranked.c))), negate=True)
 
@@ -582,24 +587,37 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         limit: int,
     ) -> list[Any]:
         """Up to ``limit`` ranked sessions past ``after``, walking down the list (or
-        up it), in the order walked. The ranking's rows are read and ordered; each
-        session is then read by its primary key."""
+        up it), in the order walked. The ranking's rows are read and ordered with
+        each session's id alone (read by primary key, for the filter); the page's
+        own rows are then read by primary key."""
         c = sessions_t.c
         ranked = ranking.query.subquery()
         session_id, rank = list(ranked.c)[:2]
         rising = ranking.ascending == down
         key = tuple_(rank, c.id)
-        query = (
-            select(*columns, rank.label(_SORT_KEY))
+        narrow = (
+            select(c.id.label("ranked_id"), rank.label("ranked_rank"))
             .select_from(ranked.join(sessions_t, c.id == session_id))
             .where(*where.conditions(self.store.dialect))
         )
         if after is not None:
             at = tuple_(literal(after.at, BigInteger()), literal(after.id))
-            query = query.where(key > at if rising else key < at)
+            narrow = narrow.where(key > at if rising else key < at)
         order = (rank.asc(), c.id.asc()) if rising else (rank.desc(), c.id.desc())
+        page = narrow.order_by(*order).limit(limit).subquery()
+        query = (
+            select(*columns, page.c.ranked_rank.label(_SORT_KEY))
+            .select_from(page.join(sessions_t, c.id == page.c.ranked_id))
+            .order_by(
+                *(
+                    (page.c.ranked_rank.asc(), c.id.asc())
+                    if rising
+                    else (page.c.ranked_rank.desc(), c.id.desc())
+                )
+            )
+        )
         with self.store.read() as conn:
-            return list(conn.execute(query.order_by(*order).limit(limit)))
+            return list(conn.execute(query))
 
     def _rest_rows(
         self,
