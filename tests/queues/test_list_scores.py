@@ -303,3 +303,26 @@ def test_every_role_sees_scores_in_the_list(
     auth.logout()
     response = client.get(url)
     assert response.status_code in (302, 303) and "/login" in response.headers["Location"]
+
+
+def test_score_filters_round_trip_through_the_url(app: Any, rubric: dict[str, Any]) -> None:
+    """filter_args writes back exactly what parse_filters read (what saved views and
+    the pager's links keep), and the read model gets the same filter again."""
+    from webapp.filters import filter_args, parse_filters
+
+    queries = [
+        f"score={rubric['ok']}&score_value=pass&sort=score_asc",
+        f"score={rubric['quality']}&score_min=3.5&score_max=4.25&scored=yes&sort=score",
+        f"score={rubric['kind']}&score_value=feature&status=completed",
+        f"score={rubric['note']}&scored=no",
+    ]
+    with app.test_request_context():
+        for query in queries:
+            first = parse_filters(MultiDict(parse_qsl(query)))
+            args = filter_args(first)
+            again = parse_filters(MultiDict([(k, v) for k, vs in args.items()
+                                             for v in (vs if isinstance(vs, list) else [vs])]))
+            assert again == first, query
+            assert dict(parse_qsl(query)) == {
+                k: v if not isinstance(v, list) else v[0] for k, v in args.items()
+            }, query
