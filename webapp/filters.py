@@ -24,7 +24,7 @@ from webapp.params import BadParameter
 from webapp.queues import scores
 from webapp.review import service as review
 from webapp.review.service import VERDICTS
-from webapp.sessions.queries import Keyset, Ranking, SessionFilter, Sort, day_range
+from webapp.sessions.queries import IdSet, Keyset, Ranking, SessionFilter, Sort, day_range
 from webapp.sessions.search import MAX_QUERY_CHARS as MAX_SEARCH
 from webapp.sessions.types import Status
 
@@ -118,7 +118,7 @@ class ListFilters:
             + self._score_filter(),
         )
 
-    def _score_filter(self) -> tuple[Any, ...]:
+    def _score_filter(self) -> tuple[IdSet, ...]:
         if self.score is None:
             return ()
         return scores.picked(

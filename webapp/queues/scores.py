@@ -36,8 +36,6 @@ RANK_SCALE = 1_000_000
 MAX_ANSWER = 100
 #: The kinds a session's answers have a mean for (free text has no number).
 NUMBERED = ("passfail", "score", "choice")
-#: The kinds the list filters by answer (free text only by "answered or not").
-BY_VALUE = ("passfail", "score", "choice")
 #: The kind whose mean the list filters by a range, and that range.
 RANGED = "score"
 LOWEST, HIGHEST = Decimal(1), Decimal(5)
