@@ -199,7 +199,7 @@
   function applyColumns(root) {
     var hidden = hiddenColumns();
     root.querySelectorAll("table.sessions").forEach(function (table) {
-      ["project", "model", "duration", "tokens", "cost", "expires", "messages"].forEach(function (key) {
+      ["project", "model", "duration", "tokens", "cost", "expires", "messages", "score"].forEach(function (key) {
         table.classList.toggle("hide-" + key, hidden.indexOf(key) >= 0);
       });
     });

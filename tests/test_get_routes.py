@@ -43,10 +43,16 @@ READS: dict[str, tuple[str, ...]] = {
         "parent",
         "model",
         "project",
+        "score",
+        "score_value",
+        "score_min",
+        "score_max",
+        "scored",
     ),
     "dashboard.sessions_live": (
         "status", "from", "to", "context", "q", "verdict", "reviewer", "tag", "error",
         "sort", "subagents", "parent", "model", "project", "at", "since", "row",
+        "score", "score_value", "score_min", "score_max", "scored",
     ),  # fmt: skip
     "dashboard.favicon": (),
     "dashboard.session_page": (
@@ -135,6 +141,8 @@ VALID = [
     "running", "failed", "completed", "created", "activity", "approved", "flagged",
     "2026-01-15", "model=opus", "1", "0", "2026-01-15T12:00:00+00:00",
     "2026-01-15T12:00:00+00:00~00000000-0000-0000-0000-000000000000",
+    "score", "score_asc", "pass", "3.5", "yes", "no",
+    "4500000~00000000-0000-0000-0000-000000000000",
 ]  # fmt: skip
 
 
@@ -193,7 +201,34 @@ def site(app: Any, auth: Any, client: Any) -> Iterator[Site]:
         from webapp.shares import links
 
         token = links.create(session.id, expires_in=links.DEFAULT_AGE, actor="test")[1]
+    _rubric(manager, session.id)
     yield Site(app, client, app.test_client(), session.id, message_id, token)
+
+
+def _rubric(manager: Any, session_id: str) -> None:
+    """Queue 1 with criteria 1 to 4 (pass/fail, score, choice, text), each answered
+    for the session: ``score=1`` and the like get past the list's parsers."""
+    from sqlalchemy import insert
+
+    from webapp.queues import service
+
+    now = manager.clock()
+    with manager.store.write() as conn:
+        conn.execute(insert(service.views_t).values(
+            id=1, name="v", owner="admin", shared=True, query="", created_at=now))
+        conn.execute(insert(service.queues_t).values(
+            id=1, name="q", view_id=1, mode="claim", assignment_ttl=60, turn=0,
+            created_by="admin", created_at=now))  # fmt: skip
+        for n, (kind, options, value, number) in enumerate(
+            [("passfail", "", "pass", 1), ("score", "", "3", 3),
+             ("choice", "a\nb", "b", 2), ("text", "", "<b>x</b>", None)], start=1
+        ):  # fmt: skip
+            conn.execute(insert(service.criteria_t).values(
+                id=n, queue_id=1, position=n, label=kind, kind=kind, options=options,
+                required=False))
+            conn.execute(insert(service.scores_t).values(
+                criterion_id=n, session_id=session_id, reviewer="admin", value=value,
+                number=number, at=now))  # fmt: skip
 
 
 def test_every_get_route_is_listed(site: Site) -> None:

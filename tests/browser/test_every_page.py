@@ -38,12 +38,15 @@ def _samples(live_server: Any) -> dict[str, str]:
         token = links.create(session.id, expires_in=links.DEFAULT_AGE, actor="test")[1]
         view = queues.save_view("Failed", "status=failed", shared=True)
         queue = queues.create_queue("Triage", view, "claim", [live_server.users["reviewer"]])
+        criterion = queues.add_criterion(queue, "Triaged right", "score", "", True)
     return {
         "session_id": session.id,
         "message_id": str(message.id),
         "filename": "app.css",
         "token": token,
         "queue_id": str(queue),
+        # not a path variable: the list with its rubric score filter, column and sort
+        "score_list": f"/sessions?score={criterion}&sort=score&scored=no",
     }
 
 
@@ -61,7 +64,7 @@ def _pages(live_server: Any, page: Any, samples: dict[str, str]) -> list[str]:
         if answer.status == 200 and kind.startswith("text/html"):
             if answer.text().lstrip().lower().startswith("<!doctype html"):
                 found.append(path)
-    return sorted(found)
+    return sorted(found) + [samples["score_list"]]
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -14,3 +15,11 @@ def _fresh_counts() -> Iterator[None]:
     service._counts.clear()
     yield
     service._counts.clear()
+
+
+@pytest.fixture
+def manager_of(app: Any, clock: Any) -> Any:
+    """The app's Manager, driven by the test clock."""
+    manager = app.extensions["sessionboard.manager"]
+    manager.clock = clock
+    return manager

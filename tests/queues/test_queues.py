@@ -26,14 +26,6 @@ QUEUE_TABLES = (
 )
 
 
-@pytest.fixture
-def manager_of(app: Any, clock: Any) -> Any:
-    """The app's Manager, driven by the test clock."""
-    manager = app.extensions["sessionboard.manager"]
-    manager.clock = clock
-    return manager
-
-
 def save_view(client: Any, name: str, query: str, shared: bool = True) -> int:
     data = {"name": name, "query": query}
     if shared:

@@ -62,6 +62,17 @@ def scans(engine: Engine, call: Callable[[], Any]) -> list[str]:
     return found
 
 
+def scans_of(engine: Engine, calls: dict[str, Callable[[], Any]]) -> dict[str, list[str]]:
+    """Per named call, the plan lines that read all of ``sessions`` or ``messages``
+    (only the calls that have some: empty when every one uses an index)."""
+    found = {}
+    for name, call in calls.items():
+        lines = scans(engine, call)
+        if lines:
+            found[name] = lines
+    return found
+
+
 def all_plans(engine: Engine, call: Callable[[], Any], *, no_sort: bool = False) -> list[str]:
     """Every plan line of every statement ``call`` runs."""
     with captured(engine) as statements:

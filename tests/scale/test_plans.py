@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Table, insert, select, update
 
 from tests.conftest import FakeClock
-from tests.scale.plans import SORTS, all_plans, scans
+from tests.scale.plans import SORTS, all_plans, scans, scans_of
 from tests.usage.conftest import usage_message
 from webapp.review.models import Tag, Verdict
 from webapp.sessions import Manager, Message, Status
@@ -129,13 +129,7 @@ def _calls(reads: ReadModel, clock: FakeClock) -> dict[str, Callable[[], Any]]:
 
 
 def test_no_read_scans_sessions_or_messages(filled: ReadModel, clock: FakeClock) -> None:
-    engine = filled.store.engine
-    found = {}
-    for name, call in _calls(filled, clock).items():
-        lines = scans(engine, call)
-        if lines:
-            found[name] = lines
-    assert found == {}
+    assert scans_of(filled.store.engine, _calls(filled, clock)) == {}
 
 
 #: Filters that pick sessions from a feature's own table (verdicts, tags, the

@@ -15,7 +15,7 @@ from webapp.dashboard.charts import duration_label
 from webapp.extensions import get_manager, get_queries
 from webapp.filters import SORTS as SORTS
 from webapp.filters import ListFilters as ListFilters
-from webapp.sessions.queries import Keyset, Page, SessionSummary, Sort
+from webapp.sessions.queries import Keyset, Page, SessionSummary
 from webapp.sessions.stats import DURATION_BUCKETS as DURATION_BUCKETS
 from webapp.sessions.stats import MESSAGE_BUCKETS as MESSAGE_BUCKETS
 from webapp.sessions.types import Session
@@ -32,9 +32,14 @@ def list_sessions(
     newer: Keyset | None = None,
     limit: int = PAGE_SIZE,
 ) -> Page[SessionSummary]:
-    """A page of the list, newest first by the chosen sort."""
+    """A page of the list, newest first by the chosen sort (or by a rubric score)."""
     return get_queries().list_sessions(
-        filters.to_filter(), sort=Sort(filters.sort), older=older, newer=newer, limit=limit
+        filters.to_filter(),
+        sort=filters.read_sort(),
+        older=older,
+        newer=newer,
+        limit=limit,
+        ranking=filters.ranking(),
     )
 
 

@@ -47,7 +47,6 @@ from webapp.htmx import html, wants_fragment
 from webapp.params import BadParameter
 from webapp.review import service as review
 from webapp.sessions import Message, Session, Status
-from webapp.sessions.queries import Sort
 from webapp.sessions.search import MAX_QUERY_CHARS as MAX_SEARCH
 from webapp.sessions.search import parse
 from webapp.sessions.types import UNFINISHED_STATUSES, check_session_id, format_utc
@@ -111,7 +110,7 @@ def sessions() -> Response:
         filters = parse_filters(request.args)
         older, newer = parse_cursor(request.args, "older"), parse_cursor(request.args, "newer")
         for name, cursor in (("older", older), ("newer", newer)):
-            if cursor is not None and not cursor.fits(Sort(filters.sort)):
+            if cursor is not None and not filters.fits(cursor):
                 raise BadParameter(name, "is not a page position of this sort")
     except BadParameter as refused:
         if not wants_fragment():

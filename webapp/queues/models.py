@@ -136,4 +136,7 @@ class Score(Base):
             "criterion_id", "session_id", "reviewer", name="uq_rubric_scores_one_answer"
         ),
         Index("ix_rubric_scores_session", "session_id", "criterion_id"),
+        #: The session list's sort and range filter by a criterion's mean score: its
+        #: answers in session order with their numbers, read without the table.
+        Index("ix_rubric_scores_rank", "criterion_id", "session_id", "number"),
     )

@@ -46,6 +46,8 @@ from webapp.queues.models import (
     SavedView,
     Score,
 )
+from webapp.queues.scores import MAX_ANSWER, number_of
+from webapp.queues.scores import answers_of as answers_of
 from webapp.sessions import UnknownSessionError
 from webapp.sessions.events import record_event
 from webapp.sessions.queries import IdSet, SessionFilter, SessionSummary, Sort
@@ -60,7 +62,7 @@ scores_t = cast(Table, Score.__table__)
 
 MAX_NAME = 100
 MAX_LABEL = 200
-MAX_OPTION = 100
+MAX_OPTION = MAX_ANSWER
 MAX_OPTIONS = 9
 MAX_CRITERIA = 20
 MAX_TEXT_ANSWER = 5_000
@@ -71,8 +73,6 @@ COUNT_CAP = 1_000
 SYNC_BATCH = 500
 #: An assignment lasts this long without work, unless the queue says otherwise.
 DEFAULT_TTL = timedelta(hours=4)
-PASS_FAIL = ("pass", "fail")
-SCORES = ("1", "2", "3", "4", "5")
 #: The kinds agreement is computed for (free text is not categorical).
 CATEGORICAL = ("passfail", "score", "choice")
 
@@ -110,8 +110,8 @@ def normal_query(args: MultiDict[str, str]) -> str:
 
 
 def view_filters(query: str) -> ListFilters:
-    """A stored view's filters."""
-    return parse_filters(MultiDict(parse_qsl(query, keep_blank_values=False)))
+    """A stored view's filters (a rubric criterion removed since matches no score)."""
+    return parse_filters(MultiDict(parse_qsl(query, keep_blank_values=False)), stored=True)
 
 
 def _view_row(conn: Connection, view_id: int) -> Any:
@@ -440,17 +440,6 @@ def _criterion(row: Any) -> dict[str, Any]:
     return m
 
 
-def answers_of(kind: str, options: str) -> list[str]:
-    """The answers a criterion offers, in key order (none for free text)."""
-    if kind == "passfail":
-        return list(PASS_FAIL)
-    if kind == "score":
-        return list(SCORES)
-    if kind == "choice":
-        return options.split("\n") if options else []
-    return []
-
-
 def check_answer(criterion: dict[str, Any], value: str) -> tuple[str, int | None]:
     """An answer as stored (text, number) or ``QueueError``."""
     kind = criterion["kind"]
@@ -463,11 +452,7 @@ def check_answer(criterion: dict[str, Any], value: str) -> tuple[str, int | None
     choices = criterion["choices"]
     if value not in choices:
         raise QueueError(f"“{criterion['label']}” takes one of: {', '.join(choices)}.")
-    if kind == "passfail":
-        return value, 1 if value == "pass" else 0
-    if kind == "score":
-        return value, int(value)
-    return value, choices.index(value) + 1
+    return value, number_of(kind, choices, value)
 
 
 # -- items and assignment --------------------------------------------------------------

@@ -165,6 +165,29 @@ class IdSet:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """An order a feature gives sessions with its own tables (a rubric score):
+    ``query`` selects two columns, a session id and its rank (a whole number), one
+    row per ranked session. A list in this order shows the ranked sessions highest
+    first (lowest with ``ascending``), ties by id, then every session it does not
+    rank, by last activity: a position in the first part holds a rank, one in the
+    second a time."""
+
+    query: Select[Any]
+    ascending: bool = False
+    #: The ranked sessions' ids, cheaper than ``query`` (no rank computed; an id
+    #: may repeat); None: ``query``'s own.
+    ids: Select[Any] | None = None
+
+    def unranked(self) -> IdSet:
+        """The sessions this ranking leaves out."""
+        if self.ids is not None:
+            return IdSet(self.ids, negate=True)
+        ranked = self.query.subquery()
+        return IdSet(select(next(iter(ranked.c))), negate=True)
+
+
+@dataclass(frozen=True)
 class SessionFilter:
     """What a session list shows. Empty fields do not narrow.
 
@@ -457,22 +480,7 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
                 rows = [r for part in parts for r in conn.execute(query.where(part))]
                 rows.sort(key=lambda r: (r._mapping[_SORT_KEY], r.id), reverse=newer is None)
                 rows = rows[: limit + 1]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        if newer is not None:
-            rows.reverse()
-            has_newer, has_older = more, True
-        else:
-            has_newer, has_older = older is not None, more
-
-        def position(row: Any) -> Keyset:
-            return Keyset(row._mapping[_SORT_KEY], row._mapping["id"])
-
-        return (
-            rows,
-            position(rows[-1]) if rows and has_older else None,
-            position(rows[0]) if rows and has_newer else None,
-        )
+        return _paged(rows, limit, older, newer)
 
     def _partitions(
         self, conn: Connection, where: SessionFilter, sort: Sort
@@ -524,11 +532,108 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         older: Keyset | None = None,
         newer: Keyset | None = None,
         limit: int = 50,
+        ranking: Ranking | None = None,
     ) -> Page[SessionSummary]:
         """A page of sessions newest first: after ``older`` (the next page down) or
-        before ``newer`` (the page above), by keyset on (sort column, id)."""
-        rows, down, up = self._page(_SUMMARY_COLUMNS, where, sort, older, newer, limit)
+        before ``newer`` (the page above), by keyset on (sort column, id). With a
+        ``ranking``, in its order instead (``sort`` ignored)."""
+        columns = _SUMMARY_COLUMNS
+        if ranking is not None:
+            rows, down, up = self._ranked_page(columns, where, ranking, older, newer, limit)
+        else:
+            rows, down, up = self._page(columns, where, sort, older, newer, limit)
         return Page([_summary(r) for r in rows], down, up)
+
+    def _ranked_page(
+        self,
+        columns: Sequence[Any],
+        where: SessionFilter,
+        ranking: Ranking,
+        older: Keyset | None,
+        newer: Keyset | None,
+        limit: int,
+    ) -> tuple[list[Any], Keyset | None, Keyset | None]:
+        """A page of a list in a ranking's order: its ranked part read by keyset on
+        (rank, id), its unranked rest by keyset on (last activity, id), a page that
+        spans both reading the end of one and the start of the other."""
+        where = where.resolved(self.store)
+        rest = replace(where, within=(*where.within, ranking.unranked()))
+        down = newer is None
+        at = older if down else newer
+        in_rest = at is not None and not isinstance(at.at, int)
+        want = limit + 1
+        rows: list[Any] = []
+        if down:
+            if not in_rest:
+                rows = self._ranked_rows(columns, where, ranking, at, True, want)
+            if len(rows) < want:
+                after = at if in_rest else None
+                rows += self._rest_rows(columns, rest, after, True, want - len(rows))
+        else:
+            if in_rest:
+                rows = self._rest_rows(columns, rest, at, False, want)
+            if len(rows) < want:
+                after = None if in_rest else at
+                rows += self._ranked_rows(columns, where, ranking, after, False, want - len(rows))
+        return _paged(rows, limit, older, newer)
+
+    def _ranked_rows(
+        self,
+        columns: Sequence[Any],
+        where: SessionFilter,
+        ranking: Ranking,
+        after: Keyset | None,
+        down: bool,
+        limit: int,
+    ) -> list[Any]:
+        """Up to ``limit`` ranked sessions past ``after``, walking down the list (or
+        up it), in the order walked. The ranking's rows are read and ordered with
+        each session's id alone (read by primary key, for the filter); the page's
+        own rows are then read by primary key."""
+        c = sessions_t.c
+        ranked = ranking.query.subquery()
+        session_id, rank = list(ranked.c)[:2]
+        rising = ranking.ascending == down
+        key = tuple_(rank, c.id)
+        narrow = (
+            select(c.id.label("ranked_id"), rank.label("ranked_rank"))
+            .select_from(ranked.join(sessions_t, c.id == session_id))
+            .where(*where.conditions(self.store.dialect))
+        )
+        if after is not None:
+            at = tuple_(literal(after.at, BigInteger()), literal(after.id))
+            narrow = narrow.where(key > at if rising else key < at)
+        order = (rank.asc(), c.id.asc()) if rising else (rank.desc(), c.id.desc())
+        page = narrow.order_by(*order).limit(limit).subquery()
+        query = (
+            select(*columns, page.c.ranked_rank.label(_SORT_KEY))
+            .select_from(page.join(sessions_t, c.id == page.c.ranked_id))
+            .order_by(
+                *(
+                    (page.c.ranked_rank.asc(), c.id.asc())
+                    if rising
+                    else (page.c.ranked_rank.desc(), c.id.desc())
+                )
+            )
+        )
+        with self.store.read() as conn:
+            return list(conn.execute(query))
+
+    def _rest_rows(
+        self,
+        columns: Sequence[Any],
+        where: SessionFilter,
+        after: Keyset | None,
+        down: bool,
+        limit: int,
+    ) -> list[Any]:
+        """Up to ``limit`` sessions by last activity past ``after``, walking down
+        the list (or up it), in the order walked."""
+        older, newer = (after, None) if down else (None, after)
+        if not down and after is None:
+            raise ValueError("the unranked part is read upwards only from a position in it")
+        rows, _, _ = self._page(columns, where, Sort.ACTIVITY, older, newer, limit)
+        return rows if down else rows[::-1]
 
     def session_records(
         self,
@@ -735,6 +840,30 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
             key = self._inbox_key(conn, session_id)
             rows = self._inbox_rows(conn, within, status, key, forward, 1)
         return rows[0].id if rows else None
+
+
+def _paged(
+    rows: list[Any], limit: int, older: Keyset | None, newer: Keyset | None
+) -> tuple[list[Any], Keyset | None, Keyset | None]:
+    """A page from up to ``limit + 1`` rows read in the order walked (up the list
+    when ``newer`` is given): its rows in list order, and the positions of the
+    pages below and above it (None: no more)."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if newer is not None:
+        rows.reverse()
+        has_newer, has_older = more, True
+    else:
+        has_newer, has_older = older is not None, more
+
+    def position(row: Any) -> Keyset:
+        return Keyset(row._mapping[_SORT_KEY], row._mapping["id"])
+
+    return (
+        rows,
+        position(rows[-1]) if rows and has_older else None,
+        position(rows[0]) if rows and has_newer else None,
+    )
 
 
 def _count_picked(
