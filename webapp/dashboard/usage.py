@@ -265,9 +265,7 @@ def turn_cost(messages: Iterable[Any]) -> TurnCost | None:
             unpriced += 1
         else:
             nanos += entry.cost_nanos
-        responses.append(
-            ResponseCost(entry.model, entry.usage.total, format_usd(entry.cost_nanos))
-        )
+        responses.append(ResponseCost(entry.model, entry.usage.total, format_usd(entry.cost_nanos)))
     if not responses:
         return None
     total = format_usd(nanos) if unpriced < len(responses) else format_usd(None)
