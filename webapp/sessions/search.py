@@ -47,6 +47,7 @@ from sqlalchemy import (
     select,
     table,
     text,
+    true,
 )
 from sqlalchemy.exc import OperationalError
 
@@ -387,6 +388,36 @@ def _docs(columns: Sequence[Any], statuses: Sequence[str]) -> Select[Any]:
     return select(*columns).select_from(joined).where(*_status_in(statuses))
 
 
+def _status_walk(
+    columns: Sequence[Any],
+    statuses: Sequence[str],
+    where: Sequence[ColumnElement[bool]],
+    low: int,
+    high: int,
+    limit: int,
+) -> Select[Any]:
+    """PostgreSQL: ``columns`` of the newest ``limit`` documents with ids in
+    [``low``, ``high``) of sessions in ``statuses`` that meet ``where``, read
+    newest first on the status index and checked one by one.
+
+    The document is a LATERAL subquery with a LIMIT, which the planner cannot
+    pull up: joined plainly, it walked the documents' own index and checked the
+    text of every one, the other sessions' too (0.8 s for a phrase at 20,000
+    sessions)."""
+    walked = (
+        select(st.doc_id)
+        .where(*_status_in(statuses), st.doc_id >= low, st.doc_id < high)
+        .subquery("walked")
+    )
+    doc = select(*columns).where(d.id == walked.c.doc_id, *where).limit(1).lateral("doc")
+    return (
+        select(doc)
+        .select_from(walked.join(doc, true()))
+        .order_by(walked.c.doc_id.desc())
+        .limit(limit)
+    )
+
+
 def _floor(conn: Connection, top: int, n: int, statuses: Sequence[str]) -> int:
     """PostgreSQL: a document id below ``top`` such that the ids from it up to
     ``top`` hold about ``n`` documents (at most ``n`` of each of ``statuses`` when
@@ -461,15 +492,16 @@ class Search:
         if not self.uses_fts or query.bounded:
             return [(plain, d.id)]
         upto = select(fts_state.c.indexed_upto).scalar_subquery()
-        joined = fts.join(search_docs_t, d.id == fts.c.rowid)
-        if statuses:
-            joined = joined.join(search_doc_status_t, st.doc_id == d.id)
         indexed = (
             select(*columns)
-            .select_from(joined)
+            .select_from(fts.join(search_docs_t, d.id == fts.c.rowid))
             .where(fts.c.rowid <= upto, *self._conditions(query, in_fts=True), *where)
-            .where(*_status_in(statuses))
         )
+        if statuses:
+            # Each candidate's status, looked up by its id: joined, SQLite would
+            # walk the status index and run the FTS5 query once per text.
+            status = select(st.status).where(st.doc_id == d.id).scalar_subquery()
+            indexed = indexed.where(status.in_(list(statuses)))
         return [(plain.where(d.id > upto), d.id), (indexed, fts.c.rowid)]
 
     def _newest(
@@ -535,35 +567,39 @@ class Search:
         Every step reads a disjoint range of ids, newest first: the answer is the
         one a plain "matches, newest first" gives.
         """
-        matches = self._conditions(query)
-        key = st.doc_id if statuses else d.id
+        matches = [*self._conditions(query), *where]
         top = after if after is not None else self._top(conn) + 1
         _settings(conn, **_serial(), **_WALK)
-        newest = _docs(columns, statuses).where(*where).order_by(key.desc())
 
-        def walk(n: int, *bounds: ColumnElement[bool]) -> list[Any]:
-            return list(conn.execute(newest.where(*matches, *bounds).limit(n)))
+        def walk(n: int, low: int, high: int) -> list[Any]:
+            """The newest ``n`` matches with ids in [``low``, ``high``)."""
+            if statuses:
+                return list(conn.execute(_status_walk(columns, statuses, matches, low, high, n)))
+            bounded = select(*columns).where(*matches, d.id >= low, d.id < high)
+            return list(conn.execute(bounded.order_by(d.id.desc()).limit(n)))
 
         floor = _floor(conn, top, RECENT_WALK, statuses)
-        rows = walk(limit, key >= floor, key < top)
+        rows = walk(limit, floor, top)
         if len(rows) >= limit or floor <= 0:
             return rows
-        probe = _docs([d.id], statuses).where(*matches, key < floor).limit(INDEX_PROBE + 1)
+        probe = _docs([d.id], statuses).where(*self._conditions(query), d.id < floor)
+        probe = probe.limit(INDEX_PROBE + 1)
         found = _within_budget(conn, probe)
         if found is None:
             # Common trigrams: walk on as far as a page of a phrase needs, at most.
             low = _floor(conn, floor, WALK_MAX, statuses)
-            rows += walk(limit - len(rows), key >= low, key < floor)
+            rows += walk(limit - len(rows), low, floor)
             floor = low
             if len(rows) >= limit or floor <= 0:
                 return rows
             _settings(conn, **_INDEX)
-            found = list(conn.execute(probe.where(key < floor)).scalars())
+            found = list(conn.execute(probe.where(d.id < floor)).scalars())
             _settings(conn, **_WALK)
         rest = limit - len(rows)
         if len(found) <= INDEX_PROBE:
-            return rows + list(conn.execute(newest.where(d.id.in_(found)).limit(rest)))
-        return rows + walk(rest, key < floor)
+            these = select(*columns).where(d.id.in_(found), *where).order_by(d.id.desc())
+            return rows + list(conn.execute(these.limit(rest)))
+        return rows + walk(rest, 0, floor)
 
     @contextmanager
     def _tuned(self) -> Iterator[Connection]:
