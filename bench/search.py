@@ -120,6 +120,8 @@ def _newest_documents(store: MessageStore, statuses: tuple[str, ...]) -> object:
         sql = (
             "SELECT d.id, d.session_id, d.at FROM search_doc_status AS x "
             "JOIN search_docs AS d ON d.id = x.doc_id WHERE x.status = :status "
+            # bounded as a row, so only the status index answers (as the search does)
+            "AND (x.status, x.doc_id) <= (:status, 9223372036854775807) "
             "ORDER BY x.doc_id DESC LIMIT 50"
         )
     with store.read() as conn:

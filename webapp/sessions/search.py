@@ -42,12 +42,15 @@ from sqlalchemy import (
     column,
     false,
     func,
+    literal,
     not_,
     or_,
     select,
     table,
     text,
     true,
+    tuple_,
+    union_all,
 )
 from sqlalchemy.exc import OperationalError
 
@@ -400,22 +403,41 @@ def _status_walk(
     [``low``, ``high``) of sessions in ``statuses`` that meet ``where``, read
     newest first on the status index and checked one by one.
 
-    The document is a LATERAL subquery with a LIMIT, which the planner cannot
-    pull up: joined plainly, it walked the documents' own index and checked the
-    text of every one, the other sessions' too (0.8 s for a phrase at 20,000
-    sessions)."""
-    walked = (
-        select(st.doc_id)
-        .where(*_status_in(statuses), st.doc_id >= low, st.doc_id < high)
-        .subquery("walked")
-    )
-    doc = select(*columns).where(d.id == walked.c.doc_id, *where).limit(1).lateral("doc")
-    return (
-        select(doc)
-        .select_from(walked.join(doc, true()))
-        .order_by(walked.c.doc_id.desc())
-        .limit(limit)
-    )
+    Each status's range is bounded as a row, (status, doc_id), which only the
+    status index answers: bounded on doc_id, the planner walked the primary key
+    of ``search_doc_status`` and filtered on the status (230,000 entries, 355
+    ms, for 1,000 failed texts at 300,000 sessions; 87 ms on the status
+    index). The document is a
+    LATERAL subquery with a LIMIT, which the planner cannot pull up: joined
+    plainly, it walked the documents' primary key and checked the text of every
+    one, the other sessions' too (0.8 s for a phrase at 20,000 sessions).
+    Several statuses: the newest of each, merged."""
+    pages = []
+    for status in dict.fromkeys(statuses):
+        walked = (
+            select(st.doc_id).where(st.status == status, *_status_range(status, low, high))
+        ).subquery("walked")
+        doc = select(*columns).where(d.id == walked.c.doc_id, *where).limit(1).lateral("doc")
+        pages.append(
+            select(doc)
+            .select_from(walked.join(doc, true()))
+            .order_by(walked.c.doc_id.desc())
+            .limit(limit)
+        )
+    if len(pages) == 1:
+        return pages[0]
+    merged = union_all(*pages).subquery("merged")
+    return select(merged).order_by(merged.c.id.desc()).limit(limit)
+
+
+def _status_range(status: str, low: int, high: int) -> list[ColumnElement[bool]]:
+    """Ids in [``low``, ``high``) of one status, as bounds on the row (status,
+    doc_id): only the status index answers them (see :func:`_status_walk`)."""
+    row = tuple_(st.status, st.doc_id)
+    return [
+        row >= tuple_(literal(status), literal(low)),
+        row < tuple_(literal(status), literal(high)),
+    ]
 
 
 def _floor(conn: Connection, top: int, n: int, statuses: Sequence[str]) -> int:
@@ -424,9 +446,10 @@ def _floor(conn: Connection, top: int, n: int, statuses: Sequence[str]) -> int:
     given, read on their index; 0: fewer are left)."""
     if not statuses:
         return max(0, top - n)
+    row = tuple_(st.status, st.doc_id)
     nth = (
         select(st.doc_id)
-        .where(st.status == bindparam("status"), st.doc_id < top)
+        .where(st.status == bindparam("status"), row < tuple_(bindparam("status"), literal(top)))
         .order_by(st.doc_id.desc())
         .offset(n - 1)
         .limit(1)
