@@ -574,7 +574,9 @@ class Search:
         other way round. The planner cannot tell which (its estimate for an
         ``ILIKE`` is a guess), so:
 
-        1. the newest :data:`RECENT_WALK` texts are checked one by one;
+        1. the newest :data:`RECENT_WALK` texts are checked one by one; when
+           they matched often enough that the rest of the page is expected
+           within :data:`WALK_MAX` more, those are walked too (no probe);
         2. the trigram index is asked for the older matches with a probe that
            stops at :data:`INDEX_PROBE` matches and may take at most
            :data:`INDEX_BUDGET_MS`: fewer matches, and those are all of them;
@@ -605,6 +607,15 @@ class Search:
         rows = walk(limit, floor, top)
         if len(rows) >= limit or floor <= 0:
             return rows
+        if rows and (limit - len(rows)) * RECENT_WALK <= len(rows) * WALK_MAX:
+            # At the rate the newest texts matched, the page is full within
+            # WALK_MAX more: walk on (a phrase of common trigrams, whose probe
+            # would only run out of time).
+            low = _floor(conn, floor, WALK_MAX, statuses)
+            rows += walk(limit - len(rows), low, floor)
+            floor = low
+            if len(rows) >= limit or floor <= 0:
+                return rows
         probe = _docs([d.id], statuses).where(*self._conditions(query), d.id < floor)
         probe = probe.limit(INDEX_PROBE + 1)
         found = _within_budget(conn, probe)
