@@ -196,8 +196,7 @@ def search() -> Response:
     after = payloads.decode_cursor(cursor, "search", int)[1] if cursor else None
     search = get_queries().search
     statuses = (status.value,) if status else ()
-    where = SessionFilter(statuses=statuses).conditions(search.store.dialect)
-    page = search.hits(query, where, after=after, limit=limit)
+    page = search.hits(query, statuses=statuses, after=after, limit=limit)
     last = page.hits[-1] if page.hits and page.next_after is not None else None
     next_cursor = payloads.encode_cursor("search", last.timestamp, last.doc_id) if last else None
     results = [schemas.SearchHit.of(hit) for hit in page.hits]

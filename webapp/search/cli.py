@@ -10,7 +10,6 @@ from flask.cli import with_appcontext
 
 from webapp.extensions import get_manager, get_queries
 from webapp.sessions import Status
-from webapp.sessions.queries import SessionFilter
 from webapp.sessions.search import Hit, parse
 from webapp.sessions.search_index import rebuild
 
@@ -77,8 +76,7 @@ def search_command(query: str, statuses: tuple[str, ...], limit: int, rebuild_in
     if parsed.is_empty:
         raise click.UsageError("Give a QUERY (or --rebuild).")
     search = get_queries().search
-    where = SessionFilter(statuses=statuses).conditions(search.store.dialect)
-    page = search.hits(parsed, where, limit=limit)
+    page = search.hits(parsed, statuses=statuses, limit=limit)
     for hit in page.hits:
         click.echo(_line(hit))
     if page.bounded:

@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 
 #: Rows read and indexed per statement when an existing database is filled.
 FILL_BATCH = 5000
+#: Documents given their status per statement when the status table is filled:
+#: each statement reads the sessions (PostgreSQL hashes the whole table).
+STATUS_FILL_BATCH = 100_000
 #: The FTS5 table (SQLite) over ``search_docs.body``.
 FTS_TABLE = "search_index"
 #: One row: the highest document id FTS5 holds; documents above it are scanned.
@@ -106,6 +109,40 @@ class SearchDoc(Base):
 
 
 search_docs_t = cast(Table, SearchDoc.__table__)
+
+
+class SearchDocStatus(Base):
+    """The status of a document's session, beside the document: what lets a search
+    with a status filter walk the newest documents *of those sessions* (the index
+    on (status, doc_id)) instead of every document, checking each one's session.
+
+    A table of its own, not a column of ``search_docs``: a session's status
+    changes once or twice in its life, and each change rewrites a narrow row per
+    document here, where on ``search_docs`` it would rewrite the text too (and on
+    PostgreSQL enter it into the trigram index again). Kept by triggers: a new
+    document takes its session's status, a session's new status goes to all its
+    documents, and a document's row goes with it (``ON DELETE CASCADE``)."""
+
+    __tablename__ = "search_doc_status"
+
+    doc_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("search_docs.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (Index("ix_search_doc_status_status", "status", "doc_id"),)
+
+
+search_doc_status_t = cast(Table, SearchDocStatus.__table__)
+
+#: What the status triggers are called (SQLite triggers, PostgreSQL functions too).
+_STATUS_DOC_TRIGGER = "search_docs_status_ai"
+_STATUS_SESSION_TRIGGER = "search_sessions_status_au"
+#: A document's status row, from its session (``{docs}``: the new documents).
+_STATUS_FILL = (
+    "INSERT INTO search_doc_status (doc_id, status) SELECT d.id, s.status "
+    "FROM {docs} AS d JOIN sessions AS s ON s.id = d.session_id"
+)
 
 #: A session's own fields as documents: (source, role, the column its time comes from).
 SESSION_FIELDS = (
@@ -173,6 +210,20 @@ def _sqlite_statements() -> list[str]:
         + " END",
         f"CREATE TRIGGER IF NOT EXISTS search_sessions_au AFTER UPDATE OF {fields} ON sessions "
         f"WHEN {changed} BEGIN " + _session_docs("IS NOT") + " END",
+        *_sqlite_status_statements(),
+    ]
+
+
+def _sqlite_status_statements() -> list[str]:
+    """The triggers that keep ``search_doc_status`` (see :class:`SearchDocStatus`)."""
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS {_STATUS_DOC_TRIGGER} AFTER INSERT ON search_docs BEGIN "  # noqa: S608
+        "INSERT INTO search_doc_status (doc_id, status) "
+        "SELECT NEW.id, status FROM sessions WHERE id = NEW.session_id; END",
+        f"CREATE TRIGGER IF NOT EXISTS {_STATUS_SESSION_TRIGGER} AFTER UPDATE OF status "  # noqa: S608
+        "ON sessions WHEN OLD.status IS NOT NEW.status BEGIN "
+        "UPDATE search_doc_status SET status = NEW.status WHERE doc_id IN "
+        "(SELECT id FROM search_docs WHERE session_id = NEW.id); END",
     ]
 
 
@@ -191,7 +242,12 @@ _SQLITE_FLUSH = [
     f"UPDATE {FTS_STATE} SET indexed_upto = "  # noqa: S608
     "(SELECT coalesce(max(id), indexed_upto) FROM search_docs)",
 ]
+_SQLITE_STATUS_DROPS = [
+    f"DROP TRIGGER IF EXISTS {_STATUS_SESSION_TRIGGER}",
+    f"DROP TRIGGER IF EXISTS {_STATUS_DOC_TRIGGER}",
+]
 _SQLITE_DROPS = [
+    *_SQLITE_STATUS_DROPS,
     "DROP TRIGGER IF EXISTS search_sessions_au",
     "DROP TRIGGER IF EXISTS search_sessions_ai",
     "DROP TRIGGER IF EXISTS search_messages_au",
@@ -259,10 +315,40 @@ def _pg_statements() -> list[str]:
         "DROP TRIGGER IF EXISTS search_sessions_au ON sessions",
         f"CREATE TRIGGER search_sessions_au AFTER UPDATE OF {fields} ON sessions "
         f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION search_session_updated()",
+        *_pg_status_statements(),
     ]
 
 
+def _pg_status_statements() -> list[str]:
+    """The triggers that keep ``search_doc_status`` (see :class:`SearchDocStatus`):
+    one statement per statement of new documents (a batch of messages is one), one
+    per session whose status changes."""
+    return [
+        _pg_function(_STATUS_DOC_TRIGGER, _STATUS_FILL.format(docs="new_docs") + ";"),
+        _pg_function(
+            _STATUS_SESSION_TRIGGER,
+            "UPDATE search_doc_status SET status = NEW.status WHERE doc_id IN "
+            "(SELECT id FROM search_docs WHERE session_id = NEW.id);",
+        ),
+        f"DROP TRIGGER IF EXISTS {_STATUS_DOC_TRIGGER} ON search_docs",
+        f"CREATE TRIGGER {_STATUS_DOC_TRIGGER} AFTER INSERT ON search_docs "
+        "REFERENCING NEW TABLE AS new_docs FOR EACH STATEMENT "
+        f"EXECUTE FUNCTION {_STATUS_DOC_TRIGGER}()",
+        f"DROP TRIGGER IF EXISTS {_STATUS_SESSION_TRIGGER} ON sessions",
+        f"CREATE TRIGGER {_STATUS_SESSION_TRIGGER} AFTER UPDATE OF status ON sessions "
+        "FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) "
+        f"EXECUTE FUNCTION {_STATUS_SESSION_TRIGGER}()",
+    ]
+
+
+_PG_STATUS_DROPS = [
+    f"DROP TRIGGER IF EXISTS {_STATUS_SESSION_TRIGGER} ON sessions",
+    f"DROP TRIGGER IF EXISTS {_STATUS_DOC_TRIGGER} ON search_docs",
+    f"DROP FUNCTION IF EXISTS {_STATUS_SESSION_TRIGGER}()",
+    f"DROP FUNCTION IF EXISTS {_STATUS_DOC_TRIGGER}()",
+]
 _PG_DROPS = [
+    *_PG_STATUS_DROPS,
     "DROP TRIGGER IF EXISTS search_sessions_au ON sessions",
     "DROP TRIGGER IF EXISTS search_sessions_ai ON sessions",
     "DROP TRIGGER IF EXISTS search_messages_au ON messages",
@@ -319,20 +405,23 @@ def _fill(conn: Connection, progress: Progress | None, batch: int) -> int:
     statement, then (SQLite) their FTS entries; return how many documents there are.
 
     ``progress`` is told (rows done, rows in all) after every statement: sessions,
-    then messages (by id), then on SQLite the documents' FTS entries (by id).
+    then messages (by id), then on SQLite the documents' FTS entries (by id), then
+    the documents' status rows (by id).
     """
     dialect = conn.dialect.name
     sessions = _count(conn, "SELECT count(*) FROM sessions")
     top_message = _count(conn, "SELECT coalesce(max(id), 0) FROM messages")
     # The FTS part is sized once the documents are there; until then, guessed.
     fts_rows = top_message + 3 * sessions if dialect == "sqlite" else 0
+    # The documents' status rows, sized the same way.
+    status_rows = top_message + 3 * sessions
     done = 0
 
     def step(n: int) -> None:
         nonlocal done
         done += n
         if progress is not None:
-            progress(done, sessions + top_message + fts_rows)
+            progress(done, sessions + top_message + fts_rows + status_rows)
 
     ids_sql = text("SELECT id FROM sessions WHERE id > :last ORDER BY id LIMIT :n")
     fill_sessions = _fill_sessions_sql()
@@ -345,8 +434,9 @@ def _fill(conn: Connection, progress: Progress | None, batch: int) -> int:
     for low in range(0, top_message, batch):
         conn.execute(fill_messages, {"low": low, "high": low + batch})
         step(min(batch, top_message - low))
+    top_doc = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
+    status_rows = top_doc
     if dialect == "sqlite":
-        top_doc = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
         fts_rows = top_doc
         fill_fts = text(
             f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
@@ -356,12 +446,65 @@ def _fill(conn: Connection, progress: Progress | None, batch: int) -> int:
             conn.execute(fill_fts, {"low": low, "high": low + batch})
             step(min(batch, top_doc - low))
         conn.execute(text(f"UPDATE {FTS_STATE} SET indexed_upto = :top"), {"top": top_doc})  # noqa: S608
+    fill_statuses(conn, progress=step)
     return _count(conn, "SELECT count(*) FROM search_docs")
 
 
+def fill_statuses(
+    conn: Connection,
+    *,
+    progress: Callable[[int], None] | None = None,
+    batch: int = STATUS_FILL_BATCH,
+) -> int:
+    """Give every document without one its session's status (``search_doc_status``),
+    ``batch`` documents (by id) per statement; ``progress`` is told how many ids
+    each statement covered. Returns the highest document id."""
+    top_doc = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
+    # ON CONFLICT, not NOT EXISTS: PostgreSQL read the anti-join by a merge over
+    # the whole status index from its start, once per batch (quadratic: 3 s a
+    # batch at 300,000 sessions).
+    fill = text(
+        _STATUS_FILL.format(docs="search_docs")  # noqa: S608
+        + " WHERE d.id > :low AND d.id <= :high ON CONFLICT (doc_id) DO NOTHING"
+    )
+    for low in range(0, top_doc, batch):
+        conn.execute(fill, {"low": low, "high": low + batch})
+        if progress is not None:
+            progress(min(batch, top_doc - low))
+    return top_doc
+
+
+def install_statuses(conn: Connection, *, progress: Progress | None = None) -> None:
+    """Add ``search_doc_status`` and its triggers to an index made without them
+    (migration 0013), filled from the stored documents. Nothing when it is there."""
+    if has_statuses(conn):
+        return
+    search_doc_status_t.create(conn)
+    dialect = conn.dialect.name
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(done, top)
+
+    top = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
+    fill_statuses(conn, progress=step)
+    _run(conn, _pg_status_statements() if dialect == "postgresql" else _sqlite_status_statements())
+
+
+def uninstall_statuses(conn: Connection) -> None:
+    """Drop ``search_doc_status`` and its triggers (migration 0013's downgrade)."""
+    dialect = conn.dialect.name
+    _run(conn, _PG_STATUS_DROPS if dialect == "postgresql" else _SQLITE_STATUS_DROPS)
+    search_doc_status_t.drop(conn, checkfirst=True)
+
+
 def _create(conn: Connection) -> None:
-    """The documents' table and, on SQLite, the (empty) FTS table."""
+    """The documents' tables and, on SQLite, the (empty) FTS table."""
     search_docs_t.create(conn, checkfirst=True)
+    search_doc_status_t.create(conn, checkfirst=True)
     if conn.dialect.name == "sqlite":
         _run(conn, _SQLITE_FTS)
 
@@ -433,12 +576,18 @@ def keep_fts_current(engine: Engine) -> None:
 def uninstall(conn: Connection) -> None:
     """Drop the index (the migration's downgrade)."""
     _run(conn, _dropping_statements(conn.dialect.name))
+    search_doc_status_t.drop(conn, checkfirst=True)
     search_docs_t.drop(conn, checkfirst=True)
 
 
 def is_installed(conn: Connection) -> bool:
     """Whether this database has the search index."""
     return bool(inspect(conn).has_table(search_docs_t.name))
+
+
+def has_statuses(conn: Connection) -> bool:
+    """Whether this database's index keeps the documents' statuses (0013)."""
+    return bool(inspect(conn).has_table(search_doc_status_t.name))
 
 
 # -- what features feed ---------------------------------------------------------------

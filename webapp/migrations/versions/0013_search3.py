@@ -1,0 +1,48 @@
+"""the session's status beside each search document (search_doc_status), kept by
+triggers, so a search with a status filter walks only those sessions' texts
+
+Revision ID: 0013
+Revises: 0012
+
+The DDL lives in ``webapp.sessions.search_index`` (a database made at head has
+the table from 0007 already: then this does nothing). Fills the table from the
+stored documents, in batches with a progress bar.
+"""
+
+import sys
+import time
+from collections.abc import Sequence
+
+import click
+from alembic import op
+
+from webapp.sessions import search_index
+
+revision: str = "0013"
+down_revision: str | None = "0012"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    conn = op.get_bind()
+    if not search_index.is_installed(conn) or search_index.has_statuses(conn):
+        return
+    started = time.monotonic()
+    with click.progressbar(
+        length=1, label="Search index: statuses", file=sys.stderr, show_pos=True
+    ) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        search_index.install_statuses(conn, progress=progress)
+    click.echo(
+        f"Search index: statuses beside the texts in {time.monotonic() - started:.1f} s",
+        err=True,
+    )
+
+
+def downgrade() -> None:
+    search_index.uninstall_statuses(op.get_bind())
