@@ -59,7 +59,7 @@ def test_0007_fills_the_index_matches_the_model_and_downgrades(
         engine.dispose()
 
 
-def test_0013_puts_the_status_beside_every_text_and_downgrades(
+def test_0016_puts_the_status_beside_every_text_and_downgrades(
     database_url: str, capfd: Any
 ) -> None:
     engine = make_engine(database_url)
@@ -68,7 +68,7 @@ def test_0013_puts_the_status_beside_every_text_and_downgrades(
         manager = Manager(Config(), store)
         last = needles(manager, failing=True)
         engine.dispose()
-        command.downgrade(alembic_config(engine), "0012")
+        command.downgrade(alembic_config(engine), "0015")
         assert "search_doc_status" not in inspect(engine).get_table_names()
         # Written without the table and its triggers: the migration must fill it.
         manager.set_running(last)

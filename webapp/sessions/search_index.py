@@ -476,7 +476,7 @@ def fill_statuses(
 
 def install_statuses(conn: Connection, *, progress: Progress | None = None) -> None:
     """Add ``search_doc_status`` and its triggers to an index made without them
-    (migration 0013), filled from the stored documents. Nothing when it is there."""
+    (migration 0016), filled from the stored documents. Nothing when it is there."""
     if has_statuses(conn):
         return
     search_doc_status_t.create(conn)
@@ -495,7 +495,7 @@ def install_statuses(conn: Connection, *, progress: Progress | None = None) -> N
 
 
 def uninstall_statuses(conn: Connection) -> None:
-    """Drop ``search_doc_status`` and its triggers (migration 0013's downgrade)."""
+    """Drop ``search_doc_status`` and its triggers (migration 0016's downgrade)."""
     dialect = conn.dialect.name
     _run(conn, _PG_STATUS_DROPS if dialect == "postgresql" else _SQLITE_STATUS_DROPS)
     search_doc_status_t.drop(conn, checkfirst=True)
@@ -586,7 +586,7 @@ def is_installed(conn: Connection) -> bool:
 
 
 def has_statuses(conn: Connection) -> bool:
-    """Whether this database's index keeps the documents' statuses (0013)."""
+    """Whether this database's index keeps the documents' statuses (0016)."""
     return bool(inspect(conn).has_table(search_doc_status_t.name))
 
 

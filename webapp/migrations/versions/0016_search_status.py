@@ -1,8 +1,8 @@
 """the session's status beside each search document (search_doc_status), kept by
 triggers, so a search with a status filter walks only those sessions' texts
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0016
+Revises: 0015
 
 The DDL lives in ``webapp.sessions.search_index`` (a database made at head has
 the table from 0007 already: then this does nothing). Fills the table from the
@@ -18,8 +18,8 @@ from alembic import op
 
 from webapp.sessions import search_index
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
