@@ -64,6 +64,13 @@ CORPUS_VIEWPORTS = {
 }
 
 
+#: True once the side panel's outline has replaced its "Loading" line (or has none).
+LOADED = (
+    "() => !Array.from(document.querySelectorAll('#outline-list > li.muted'))"
+    ".some(li => li.textContent.startsWith('Loading'))"
+)
+
+
 def test_corpus_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
     """Every corpus session (laptop light, phone dark, laptop dark with tools open),
     for comparing with another viewer's pages of the same files."""
@@ -82,7 +89,7 @@ def test_corpus_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
             page.emulate_media(color_scheme=scheme)
             page.set_viewport_size(CORPUS_VIEWPORTS[device])
             live_server.get(page, f"/sessions/{session.id}{query}")
-            page.wait_for_load_state("networkidle")  # the outline loads after the page
+            page.wait_for_function(LOADED)  # the outline loads after the page
             suffix = "-tools" if query == opened else ""
             name = f"corpus-{session.id[:40]}-{device}-{scheme}{suffix}.png"
             page.screenshot(path=str(SCREENSHOTS / name))
