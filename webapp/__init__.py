@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging.config
 import os
 from pathlib import Path
@@ -54,26 +53,6 @@ def web_engine_options(url: str, lock_wait: float) -> dict[str, Any]:
         lock_timeout_ms = max(1, round(lock_wait * 1000))
         options["connect_args"] = {"options": f"-c lock_timeout={lock_timeout_ms}"}
     return options
-
-
-#: How many previews a process keeps, and the longest text it keeps one of: a
-#: session's request excerpt is at most 200 characters, so a few hundred KB.
-PREVIEW_CACHE_ENTRIES = 4096
-PREVIEW_CACHE_CHARS = 400
-
-
-def _previews(render: Any) -> Any:
-    """``render`` (markdown to one line of plain text: a markdown parse and a
-    sanitiser pass, ~0.3 ms a text) remembered for short texts: the list and the
-    inbox show 50 request excerpts a page, and an excerpt never changes."""
-    cached = functools.lru_cache(maxsize=PREVIEW_CACHE_ENTRIES)(render)
-
-    def preview(text: str | None) -> str:
-        if text and len(text) <= PREVIEW_CACHE_CHARS:
-            return str(cached(text))
-        return str(render(text))
-
-    return preview
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -148,7 +127,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # the database cannot hold, NUL or over 64 characters, matches no route: a 404).
     app.jinja_env.filters["markdown"] = rendering.render_markdown
     app.jinja_env.filters["json_code"] = rendering.highlight_json
-    app.jinja_env.filters["preview"] = _previews(rendering.plain_preview)
+    app.jinja_env.filters["preview"] = rendering.plain_preview
     app.jinja_env.filters["relative_time"] = lambda value: times.relative(value, manager.clock())
     app.jinja_env.filters["exact_time"] = times.exact
     app.jinja_env.globals["time_tag"] = lambda value, empty="never": times.time_tag(

@@ -11,7 +11,7 @@ places them, so autoescaping still covers everything a session's writer chose.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from markupsafe import Markup
 
 from webapp.dashboard.usage import run_length
 from webapp.params import session_hrefs
+from webapp.rendering import plain_preview
 from webapp.sessions.pricing import format_usd
 from webapp.sessions.queries import SessionSummary
 from webapp.sessions.types import UNFINISHED_STATUSES
@@ -58,11 +59,10 @@ def list_rows(
     annotations: Mapping[str, Mapping[str, Any]],
     models: Mapping[str, str],
     child_counts: Mapping[str, int],
-    preview: Callable[[str], str],
 ) -> list[ListRow]:
     """The cells of ``rows``: ``annotations`` (verdict and tags per id), ``models``
     (the main model of each session with usage), ``child_counts`` (subagents per
-    id), ``preview`` (a request excerpt as one line of plain text)."""
+    id); each request excerpt as one line of plain text (:func:`plain_preview`)."""
     hrefs = session_hrefs([row.id for row in rows])
     made = []
     for row in rows:
@@ -75,7 +75,7 @@ def list_rows(
             ListRow(
                 row=row,
                 href=hrefs[row.id],
-                preview=preview(row.request_excerpt),
+                preview=plain_preview(row.request_excerpt),
                 created=time_tag(row.created_at, now),
                 activity=time_tag(row.last_activity, now),
                 expires=time_tag(row.expires_at, now) if row.status in _UNFINISHED else Markup(),

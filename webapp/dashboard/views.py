@@ -126,7 +126,6 @@ def sessions() -> Response:
         annotations=review.list_annotations(ids),
         models=usage.main_models(reads, ids),
         child_counts=reads.child_counts(ids),
-        preview=current_app.jinja_env.filters["preview"],
     )
     context = {
         "model_choices": reads.usage_keys(Dimension.MODEL),
