@@ -125,7 +125,7 @@ def test_filtered_hits_are_the_matching_texts_of_those_sessions_newest_first(
     ]
     for text, statuses in cases:
         expected = reference(search, text.strip('"'), statuses)
-        for size in (1, 3, 50):
+        for size in (2, 50):
             got = paged(search, text, statuses, size)
             assert got == expected, (text, statuses, size)
     assert reference(search, "needle", ("failed",)), "the dataset has filtered hits"
@@ -159,7 +159,7 @@ _POSTGRES_FULL = re.compile(r"Seq Scan on (search_docs|search_doc_status)\b")
 def test_the_filtered_reads_use_the_status_index(board: Manager, search: Search, way: str) -> None:
     """EXPLAIN of every statement a filtered search runs: no full read of the
     texts or of the status table, and the status walks (when this way has them)
-    on ``ix_search_doc_status_status``."""
+    on ``ix_search_doc_status_status``, within their window's range on SQLite."""
     generate(board)
     engine = search.store.engine
     with captured(engine) as statements:
@@ -172,8 +172,13 @@ def test_the_filtered_reads_use_the_status_index(board: Manager, search: Search,
     for statement, parameters in statements:
         lines = [line.strip() for line in plan(engine, statement, parameters)]
         assert not [line for line in lines if full.search(line)], (statement, lines)
+        if search.store.dialect == "sqlite":
+            # Bounded on the ids too, not only by the status (a (status, doc_id)
+            # row bound is only a status bound to SQLite: every failed text).
+            on_status = [line for line in lines if "ix_search_doc_status_status" in line]
+            assert all("(status=? AND doc_id>?" in line for line in on_status), lines
         if "search_doc_status.status =" in statement and "search_docs.body" in statement:
             assert any("ix_search_doc_status_status" in line for line in lines), lines
             walked = True
-    if way in ("status walk", "walks of one", "defaults"):
+    if way in ("status walk", "walks of one"):
         assert walked, "this way walks the status index"

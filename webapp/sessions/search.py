@@ -458,12 +458,15 @@ def _count_of_statuses(
     conn: Connection, statuses: Sequence[str], low: int, high: int, cap: float
 ) -> int:
     """SQLite: how many documents with ids in [``low``, ``high``) are of sessions in
-    ``statuses``, counted on the status index up to ``cap`` (more: ``cap``)."""
+    ``statuses``, counted on the status index up to ``cap`` (more: ``cap``).
+    Bounded on ``doc_id`` itself: SQLite bounds the index's range by a
+    (status, doc_id) row only on its status, and counted every failed text
+    (50 ms a window at 200,000 sessions)."""
     total = 0
     for status in statuses:
         inside = (
             select(literal(1))
-            .where(st.status == status, *_status_range(status, low, high))
+            .where(st.status == status, st.doc_id >= low, st.doc_id < high)
             .limit(max(1, math.ceil(cap - total)))
             .subquery()
         )
@@ -491,7 +494,7 @@ def _walk_statuses_on_sqlite(
         walked = (
             select(*columns)
             .select_from(search_doc_status_t.join(search_docs_t, d.id == st.doc_id))
-            .where(st.status == status, *_status_range(status, low, high), *matches)
+            .where(st.status == status, st.doc_id >= low, st.doc_id < high, *matches)
             .order_by(st.doc_id.desc())
             .limit(limit)
         )
