@@ -25,6 +25,7 @@ text around the first match, HTML-escaped, with every match wrapped in
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -88,6 +89,9 @@ _QUERY_CANCELED = "57014"
 #: PostgreSQL: matches among the newest :data:`RECENT_WALK` documents that make a
 #: term common for a session list (see :meth:`Search.session_ids`).
 COMMON_MATCHES = 10
+#: SQLite, with a status filter: FTS5's newest matches (of any status) a search
+#: reads first; fewer, and they are all (see :meth:`Search._newest_of_statuses_on_sqlite`).
+STATUS_PROBE = 50
 #: How many matching documents a thinly spread term reads for its sessions' ids.
 SESSION_PROBE_MAX = 20_000
 #: The share of the index the first probe must reach back over to count as thin.
@@ -440,6 +444,66 @@ def _status_range(status: str, low: int, high: int) -> list[ColumnElement[bool]]
     ]
 
 
+def _trigrams(query: SearchQuery) -> int:
+    """SQLite: the trigrams FTS5 intersects for ``query``, what one of its matches
+    costs in documents walked and checked one by one. Measured at 20,000 and
+    200,000 sessions: a match of ``refund`` (4 trigrams) about 15 µs, of the
+    phrase "Run the billing tests" (19) about 60 µs, a walked document 3 to 6 µs
+    (FTS5 reads each trigram's list of texts over the range, and each
+    candidate's text to check the LIKE)."""
+    return max(1, sum(len(run) - 2 for t in query.terms for run in literal_runs(t)))
+
+
+def _count_of_statuses(
+    conn: Connection, statuses: Sequence[str], low: int, high: int, cap: float
+) -> int:
+    """SQLite: how many documents with ids in [``low``, ``high``) are of sessions in
+    ``statuses``, counted on the status index up to ``cap`` (more: ``cap``).
+    Bounded on ``doc_id`` itself: SQLite bounds the index's range by a
+    (status, doc_id) row only on its status, and counted every failed text
+    (50 ms a window at 200,000 sessions)."""
+    total = 0
+    for status in statuses:
+        inside = (
+            select(literal(1))
+            .where(st.status == status, st.doc_id >= low, st.doc_id < high)
+            .limit(max(1, math.ceil(cap - total)))
+            .subquery()
+        )
+        total += int(conn.execute(select(func.count()).select_from(inside)).scalar_one())
+        if total >= cap:
+            break
+    return total
+
+
+def _walk_statuses_on_sqlite(
+    conn: Connection,
+    columns: Sequence[Any],
+    statuses: Sequence[str],
+    matches: Sequence[ColumnElement[bool]],
+    low: int,
+    high: int,
+    limit: int,
+) -> list[Any]:
+    """SQLite: ``columns`` of the newest ``limit`` documents with ids in [``low``,
+    ``high``) of sessions in ``statuses`` that meet ``matches``, read newest first
+    on the status index and each text checked (its row by primary key). Several
+    statuses: the newest of each, merged."""
+    rows: list[Any] = []
+    for status in statuses:
+        walked = (
+            select(*columns)
+            .select_from(search_doc_status_t.join(search_docs_t, d.id == st.doc_id))
+            .where(st.status == status, st.doc_id >= low, st.doc_id < high, *matches)
+            .order_by(st.doc_id.desc())
+            .limit(limit)
+        )
+        rows += conn.execute(walked)
+    if len(statuses) > 1:
+        rows.sort(key=lambda r: -int(r.id))
+    return rows[:limit]
+
+
 def _floor(conn: Connection, top: int, n: int, statuses: Sequence[str]) -> int:
     """PostgreSQL: a document id below ``top`` such that the ids from it up to
     ``top`` hold about ``n`` documents (at most ``n`` of each of ``statuses`` when
@@ -515,17 +579,94 @@ class Search:
         if not self.uses_fts or query.bounded:
             return [(plain, d.id)]
         upto = select(fts_state.c.indexed_upto).scalar_subquery()
-        indexed = (
-            select(*columns)
-            .select_from(fts.join(search_docs_t, d.id == fts.c.rowid))
-            .where(fts.c.rowid <= upto, *self._conditions(query, in_fts=True), *where)
-        )
+        indexed = self._in_fts(query, columns, where)
         if statuses:
             # Each candidate's status, looked up by its id: joined, SQLite would
             # walk the status index and run the FTS5 query once per text.
             status = select(st.status).where(st.doc_id == d.id).scalar_subquery()
             indexed = indexed.where(status.in_(list(statuses)))
         return [(plain.where(d.id > upto), d.id), (indexed, fts.c.rowid)]
+
+    def _in_fts(
+        self, query: SearchQuery, columns: Sequence[Any], where: Sequence[ColumnElement[bool]]
+    ) -> Select[Any]:
+        """SQLite: ``columns`` of the documents FTS5 holds that match ``query`` and
+        ``where``, through FTS5 (order and page by ``fts.c.rowid``)."""
+        upto = select(fts_state.c.indexed_upto).scalar_subquery()
+        return (
+            select(*columns)
+            .select_from(fts.join(search_docs_t, d.id == fts.c.rowid))
+            .where(fts.c.rowid <= upto, *self._conditions(query, in_fts=True), *where)
+        )
+
+    def _newest_of_statuses_on_sqlite(
+        self,
+        conn: Connection,
+        query: SearchQuery,
+        columns: Sequence[Any],
+        where: Sequence[ColumnElement[bool]],
+        limit: int,
+        after: int | None,
+        statuses: Sequence[str],
+    ) -> list[Any]:
+        """SQLite: the newest ``limit`` matches FTS5 holds (below ``after``) of
+        sessions in ``statuses``.
+
+        Two ways to find them, each stopping at a full page: FTS5's matches newest
+        first, each one's status looked up by id (a cost per *match*, about 15 µs:
+        FTS5 reads each candidate's text to check the LIKE); or the status index
+        (status, doc_id) newest first, each text read and checked (a cost per
+        *document of those sessions*, a few µs). Which one reads fewer depends on
+        the term and on where in the index: a common word among sessions that
+        are mostly running (the newest texts) has thousands of matches per
+        failed text.
+
+        1. A probe: FTS5's newest :data:`STATUS_PROBE` matches, of any status.
+           Fewer, and those are all of them (a rare word, a no-match query):
+           their texts of ``statuses`` are the answer.
+        2. Otherwise, below the probe, in windows of ids growing fourfold (the
+           first one sized from the probe's rate of matches of ``statuses``):
+           the status index's count of the window's documents of ``statuses``
+           (up to what would cost more) against the matches the probe's rate
+           predicts there, and the cheaper way, one FTS5 match costing as much as
+           a walked document per trigram of the query (:func:`_trigrams`).
+
+        The probe and the windows cover disjoint ranges of ids, newest first: the
+        answer is the one a plain "matches of these statuses, newest first" gives.
+        """
+        wanted = list(dict.fromkeys(statuses))
+        status = select(st.status).where(st.doc_id == d.id).scalar_subquery()
+        probe = self._in_fts(query, [fts.c.rowid.label("id"), status.label("status")], where)
+        if after is not None:
+            probe = probe.where(fts.c.rowid < after)
+        found = list(conn.execute(probe.order_by(fts.c.rowid.desc()).limit(STATUS_PROBE)))
+        ids = [int(r.id) for r in found if r.status in wanted][:limit]
+        these = select(*columns).where(d.id.in_(ids)).order_by(d.id.desc())
+        rows = list(conn.execute(these)) if ids else []
+        if len(found) < STATUS_PROBE or len(rows) >= limit:
+            return rows
+        high = int(found[-1].id)
+        top = after if after is not None else int(found[0].id) + 1
+        rate = len(found) / max(1, top - high)  # matches per id
+        # The probe's matches of these statuses per id (one at least: none yet).
+        rate_of_these = max(len(ids), 1) / max(1, top - high)
+        window = max(1, math.ceil((limit - len(rows)) / rate_of_these))
+        fts_window = self._in_fts(query, columns, where).where(status.in_(wanted))
+        matches = [*self._conditions(query), *where]
+        cost = _trigrams(query)
+        while len(rows) < limit and high > 1:
+            need = limit - len(rows)
+            low = max(1, high - window)
+            predicted = rate * (high - low)
+            walked = _count_of_statuses(conn, wanted, low, high, cost * predicted + 1)
+            if walked <= cost * predicted:
+                rows += _walk_statuses_on_sqlite(conn, columns, wanted, matches, low, high, need)
+            else:
+                bounded = fts_window.where(fts.c.rowid >= low, fts.c.rowid < high)
+                rows += conn.execute(bounded.order_by(fts.c.rowid.desc()).limit(need))
+            high = low
+            window *= 4
+        return rows
 
     def _newest(
         self,
@@ -547,6 +688,11 @@ class Search:
                 )
         with self.store.read() as conn:
             for stmt, key in self._matching(query, columns, where, statuses):
+                if statuses and key is fts.c.rowid:
+                    rows += self._newest_of_statuses_on_sqlite(
+                        conn, query, columns, where, limit - len(rows), after, statuses
+                    )
+                    break
                 if after is not None:
                     stmt = stmt.where(key < after)
                 rows += conn.execute(stmt.order_by(key.desc()).limit(limit - len(rows)))
@@ -584,10 +730,13 @@ class Search:
            goes on down, :data:`WALK_MAX` texts at most after a probe out of time
            (then the index is asked again, without a budget).
 
-        With ``statuses``, "texts" are those of sessions in ``statuses``: the walk
-        reads them newest first through ``search_doc_status`` (status, doc_id),
-        so a filter that keeps few sessions does not check text after text of
-        the others.
+        With ``statuses``, the newest :data:`RECENT_WALK` texts of any status are
+        checked first (:meth:`_newest_texts_of_statuses`): fewer than
+        :data:`COMMON_MATCHES` matches there, and the trigram index is asked
+        first (step 2, whose few matches are all of them). Then "texts" are
+        those of sessions in ``statuses``: the walk reads them newest first
+        through ``search_doc_status`` (status, doc_id), so a filter that keeps
+        few sessions does not check text after text of the others.
 
         Every step reads a disjoint range of ids, newest first: the answer is the
         one a plain "matches, newest first" gives.
@@ -595,6 +744,71 @@ class Search:
         matches = [*self._conditions(query), *where]
         top = after if after is not None else self._top(conn) + 1
         _settings(conn, **_serial(), **_WALK)
+        first: list[Any] = []
+        if statuses:
+            first, top, common = self._newest_texts_of_statuses(
+                conn, columns, matches, limit, top, statuses
+            )
+            limit -= len(first)
+            if limit <= 0 or top <= 0:
+                return first
+            if not common:
+                # Few matches among the newest texts: the trigram index first (a
+                # rare word's few matches, all of them), not the walk through
+                # the texts of these statuses, spread over the whole table.
+                probe = _docs([d.id], statuses).where(*self._conditions(query), d.id < top)
+                found = _within_budget(conn, probe.limit(INDEX_PROBE + 1))
+                if found is not None and len(found) <= INDEX_PROBE:
+                    these = select(*columns).where(d.id.in_(found), *where)
+                    return first + list(conn.execute(these.order_by(d.id.desc()).limit(limit)))
+        return first + self._stepped_on_postgresql(
+            conn, query, columns, where, limit, top, statuses
+        )
+
+    def _newest_texts_of_statuses(
+        self,
+        conn: Connection,
+        columns: Sequence[Any],
+        matches: Sequence[ColumnElement[bool]],
+        limit: int,
+        top: int,
+        statuses: Sequence[str],
+    ) -> tuple[list[Any], int, bool]:
+        """PostgreSQL, with a status filter: the newest :data:`RECENT_WALK` texts
+        below ``top`` of any status (the primary key's range), each checked: the
+        newest ``limit`` matches of sessions in ``statuses`` among them, the bottom
+        of the range, and whether the term is common there (at least
+        :data:`COMMON_MATCHES` matches of any status). A common term goes on with
+        the walk through the texts of these statuses; a rare one (a rare word,
+        a no-match query) asks the trigram index first: their walk read 1,000
+        texts of failed sessions spread over the table before the index answered
+        (307 ms p50 for a rare word at 300,000 sessions)."""
+        low = max(0, top - RECENT_WALK)
+        status = st.status.label("status")
+        recent = (
+            select(d.id, status)
+            .select_from(search_docs_t.join(search_doc_status_t, st.doc_id == d.id))
+            .where(*matches, d.id >= low, d.id < top)
+            .order_by(d.id.desc())
+        )
+        found = list(conn.execute(recent))
+        ids = [int(r.id) for r in found if r.status in statuses][:limit]
+        these = select(*columns).where(d.id.in_(ids)).order_by(d.id.desc())
+        rows = list(conn.execute(these)) if ids else []
+        return rows, low, len(found) >= COMMON_MATCHES
+
+    def _stepped_on_postgresql(
+        self,
+        conn: Connection,
+        query: SearchQuery,
+        columns: Sequence[Any],
+        where: Sequence[ColumnElement[bool]],
+        limit: int,
+        top: int,
+        statuses: Sequence[str],
+    ) -> list[Any]:
+        """The steps of :meth:`_newest_on_postgresql` below ``top``."""
+        matches = [*self._conditions(query), *where]
 
         def walk(n: int, low: int, high: int) -> list[Any]:
             """The newest ``n`` matches with ids in [``low``, ``high``)."""
