@@ -287,7 +287,8 @@ def append_messages(session_id: str) -> tuple[Response, int, dict[str, str]]:
         raise Conflict(f"session {session_id!r} is closed, expired or past its expiry")
     if outcome.status == "replayed":
         return jsonify(outcome.response), 201, {"Idempotent-Replayed": "true"}
-    return jsonify(schemas.Appended(appended=outcome.appended).wire()), 201, {}
+    # schemas.Appended's one field, without building the model (the hot path)
+    return jsonify({"appended": outcome.appended}), 201, {}
 
 
 @bp.get("/sessions/<session_id:session_id>/messages")
