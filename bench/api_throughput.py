@@ -23,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -269,6 +270,7 @@ def main() -> None:
             real.stop()
         finally:
             hello.stop()
+            shutil.rmtree(workdir, ignore_errors=True)  # the SQLite file and instance
     backend = url.split(":", 1)[0]
     print(
         f"\ngunicorn gthread, {args.workers} workers x {args.worker_threads} threads; "
