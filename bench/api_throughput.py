@@ -11,7 +11,10 @@ messages each by default), each with an Idempotency-Key as the client sends it.
     .venv/bin/python bench/api_throughput.py --database-url postgresql://postgres@127.0.0.1/bench
 
 Not a test: it prints a table (markdown) and exits. The client threads share the
-machine's cores with the servers, for both apps alike.
+machine's cores with the servers, for both apps alike. Besides the rates, each
+row gives the CPU time the server (gunicorn's master and workers, the app's
+background threads included) spent per request, from ``/proc``: on a shared
+machine the steadier figure. A server counts as started when it answers HTTP.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -77,20 +81,45 @@ class Server:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        # Until it answers HTTP: the workers warm up (templates, lexers) after the
+        # port is open, which takes minutes on a loaded machine.
+        deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                conn.request("GET", "/api/v1/openapi.json")
+                conn.getresponse().read()
+                conn.close()
+                return
             except OSError:
                 if self.process.poll() is not None:
                     raise SystemExit(f"gunicorn {app_spec} exited") from None
-                time.sleep(0.1)
+                time.sleep(0.2)
+        self.stop()
         raise SystemExit(f"gunicorn {app_spec} did not start")
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user and system) of a gunicorn: its master and its workers
+    (Linux ``/proc``; 0 elsewhere). Steadier than wall time on a shared machine."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        for each in [pid, *map(int, children)]:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    except OSError:
+        return 0.0
+    return total
 
 
 @dataclass
@@ -100,25 +129,29 @@ class Result:
     messages: int
     seconds: float
     latencies: list[float]
+    cpu: float = 0.0
 
     def row(self) -> str:
         p50 = statistics.median(self.latencies) * 1000
         p95 = statistics.quantiles(self.latencies, n=20)[-1] * 1000
         return (
             f"| {self.name} | {self.requests} | {self.requests / self.seconds:,.0f} | "
-            f"{self.messages / self.seconds:,.0f} | {p50:.1f} | {p95:.1f} |"
+            f"{self.messages / self.seconds:,.0f} | {p50:.1f} | {p95:.1f} | "
+            f"{self.cpu * 1000 / self.requests:.2f} |"
         )
 
 
 def run_load(
     name: str,
-    port: int,
+    server: Server,
     token: str,
     sessions: list[str],
     requests: int,
     batch: int,
 ) -> Result:
-    """``requests`` POSTs spread over one thread per session, timed together."""
+    """``requests`` POSTs spread over one thread per session, timed together,
+    and the server's CPU time meanwhile."""
+    port = server.port
     per_thread = requests // len(sessions)
     latencies: list[list[float]] = [[] for _ in sessions]
     failures: list[str] = []
@@ -153,14 +186,15 @@ def run_load(
     for thread in threads:
         thread.start()
     start.wait()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), server_cpu(server.process.pid)
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - began
+    cpu = server_cpu(server.process.pid) - cpu
     if failures:
         raise SystemExit(f"{name}: {len(failures)} failed requests, e.g. {failures[:3]}")
     done = per_thread * len(sessions)
-    return Result(name, done, done * batch, seconds, [x for lat in latencies for x in lat])
+    return Result(name, done, done * batch, seconds, [x for lat in latencies for x in lat], cpu)
 
 
 def main() -> None:
@@ -191,11 +225,15 @@ def main() -> None:
         "SESSIONBOARD_LOG_LEVEL": "WARNING",
     }
     real = Server("wsgi:app", env, args)
-    hello = Server("api_throughput:make_hello_app()", env, args)
+    try:
+        hello = Server("api_throughput:make_hello_app()", env, args)
+    except BaseException:
+        real.stop()
+        raise
     try:
         sessions = []
         for _ in range(args.clients):
-            conn = http.client.HTTPConnection("127.0.0.1", real.port, timeout=30)
+            conn = http.client.HTTPConnection("127.0.0.1", real.port, timeout=120)
             conn.request(
                 "POST",
                 "/api/v1/sessions",
@@ -205,14 +243,14 @@ def main() -> None:
             sessions.append(json.loads(conn.getresponse().read())["id"])
             conn.close()
         warmup = max(args.clients * 5, 40)
-        for port in (real.port, hello.port):  # imports, connections, caches
-            run_load("warmup", port, token, sessions, warmup, 1)
+        for server in (real, hello):  # imports, connections, caches
+            run_load("warmup", server, token, sessions, warmup, 1)
         results = [
-            run_load("hello-world Flask, single", hello.port, token, sessions, args.requests, 1),
-            run_load("Sessionboard API, single", real.port, token, sessions, args.requests, 1),
+            run_load("hello-world Flask, single", hello, token, sessions, args.requests, 1),
+            run_load("Sessionboard API, single", real, token, sessions, args.requests, 1),
             run_load(
                 f"hello-world Flask, batch of {args.batch_size}",
-                hello.port,
+                hello,
                 token,
                 sessions,
                 args.batch_requests,
@@ -220,7 +258,7 @@ def main() -> None:
             ),
             run_load(
                 f"Sessionboard API, batch of {args.batch_size}",
-                real.port,
+                real,
                 token,
                 sessions,
                 args.batch_requests,
@@ -228,16 +266,22 @@ def main() -> None:
             ),
         ]
     finally:
-        real.stop()
-        hello.stop()
+        try:
+            real.stop()
+        finally:
+            hello.stop()
+            shutil.rmtree(workdir, ignore_errors=True)  # the SQLite file and instance
     backend = url.split(":", 1)[0]
     print(
         f"\ngunicorn gthread, {args.workers} workers x {args.worker_threads} threads; "
         f"{args.clients} client threads (keep-alive); database: {backend}; "
-        f"{os.cpu_count()} CPUs\n"
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}\n"
     )
-    print("| endpoint | requests | requests/s | messages/s | p50 ms | p95 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| endpoint | requests | requests/s | messages/s | p50 ms | p95 ms "
+        "| server CPU ms/request |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for result in results:
         print(result.row())
 

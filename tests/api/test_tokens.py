@@ -129,3 +129,67 @@ def test_tokens_are_unique_and_random(app: Any) -> None:
     made = [token_service.create_token(engine, f"t{i}")[1] for i in range(20)]
     assert len(set(made)) == 20
     assert len({hashlib.sha256(t.encode()).hexdigest() for t in made}) == 20
+
+
+def test_appends_take_their_token_from_the_cache(app: Any, api: Any, monkeypatch: Any) -> None:
+    """After one lookup, an append does not look its token up again (the cache);
+    other routes still do."""
+    from webapp.api import auth
+
+    session = api.new_session()
+    path = f"/sessions/{session['id']}/messages"
+    assert api.post(path, json={"role": "user", "content": "one"}).status_code == 201
+    looked_up: list[str] = []
+    real = auth.authenticate
+
+    def counted(engine: Any, token: str, **kwargs: Any) -> Any:
+        looked_up.append(token)
+        return real(engine, token, **kwargs)
+
+    monkeypatch.setattr(auth, "authenticate", counted)
+    assert api.post(path, json={"role": "user", "content": "two"}).status_code == 201
+    assert looked_up == []
+    assert api.get(f"/sessions/{session['id']}").status_code == 200
+    assert looked_up == [api.token]
+
+
+def test_a_revoked_token_appends_nothing_at_once(app: Any, api: Any) -> None:
+    """Revoked elsewhere (the CLI is another process: this one's cache is not
+    told), a cached token's next append is 401 and writes nothing; a retry
+    with an idempotency key the token used before is 401 too."""
+    session = api.new_session()
+    path = f"/sessions/{session['id']}/messages"
+    first = api.post(
+        path, json={"role": "user", "content": "one"}, headers={"Idempotency-Key": "k"}
+    )
+    assert first.status_code == 201
+    token_service.revoke_token(engine_of(app), "runner")
+    batch = {"messages": [{"role": "user", "content": "two"}, {"role": "user", "content": "3"}]}
+    for headers in ({}, {"Idempotency-Key": "k"}, {"Idempotency-Key": "new"}):
+        refused = api.post(path, json=batch, headers=headers)
+        assert refused.status_code == 401, refused.get_json()
+        assert "revoked" in refused.get_json()["error"]["message"]
+    admin = api.as_admin()
+    assert admin.get(f"/sessions/{session['id']}").get_json()["message_count"] == 1
+    messages = admin.get(f"/sessions/{session['id']}/messages").get_json()["messages"]
+    assert [m["content"] for m in messages] == ["one"]
+    # and the token stays refused: it left the cache
+    assert api.post(path, json=batch).status_code == 401
+
+
+def test_a_cached_token_is_looked_up_again_after_a_minute(app: Any, api: Any) -> None:
+    """The cache keeps an entry for at most LAST_USED_PRECISION, so last use is
+    still noted about once a minute."""
+    from datetime import timedelta
+
+    from webapp.api import auth
+
+    session = api.new_session()
+    path = f"/sessions/{session['id']}/messages"
+    assert api.post(path, json={"role": "user", "content": "one"}).status_code == 201
+    cache = auth._cache_of(engine_of(app))
+    digest = token_service.hash_token(api.token)
+    info, at = cache.entries[digest]
+    cache.entries[digest] = (info, at - token_service.LAST_USED_PRECISION - timedelta(seconds=1))
+    assert api.post(path, json={"role": "user", "content": "two"}).status_code == 201
+    assert cache.entries[digest][1] > at - timedelta(seconds=1)

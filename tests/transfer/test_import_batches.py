@@ -48,3 +48,39 @@ def test_a_transaction_holds_at_most_its_bound_of_messages(
     files, messages, commits = _import_counting_commits(manager, corpus)
     assert messages == count_rows(manager, MessageRow) > 0
     assert commits == files + 1  # every file over the bound: one each, and the links
+
+
+def _import_counting_reads(
+    manager: Manager, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, int, int]:
+    """Files planned, reads of a file (check and write together), messages added."""
+    reads: list[Path] = []
+    real = Importer.read
+
+    def counted(self: Importer, plan: importer_module.FilePlan) -> importer_module.FileContents:
+        reads.append(plan.path)
+        return real(self, plan)
+
+    monkeypatch.setattr(Importer, "read", counted)
+    importer = Importer(manager, keep=True, remember=False)
+    plans = importer.plan([corpus])
+    importer.check_retention(plans)
+    summary = importer.run(plans)
+    return len(plans), len(reads), summary.messages_added
+
+
+def test_the_check_and_the_write_parse_a_file_once(
+    manager: Manager, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files, reads, messages = _import_counting_reads(manager, corpus, monkeypatch)
+    assert files >= 5 and reads == files
+    assert messages == count_rows(manager, MessageRow) > 0
+
+
+def test_files_past_the_kept_bytes_are_read_again(
+    manager: Manager, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer_module, "PARSED_KEPT_BYTES", 0)
+    files, reads, messages = _import_counting_reads(manager, corpus, monkeypatch)
+    assert reads == 2 * files
+    assert messages == count_rows(manager, MessageRow) > 0

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy.exc import IntegrityError
 
 from webapp.api.payloads import UNSET, SessionPatch
-from webapp.sessions import AppendOutcome, Manager, Message, Session, Status
+from webapp.sessions import AppendGuard, AppendOutcome, Manager, Message, Session, Status
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +68,27 @@ def append_messages(
     messages: Sequence[Message],
     idempotency_key: str | None,
     runner: str | None = None,
+    guard: AppendGuard | None = None,
 ) -> AppendOutcome:
     """Append as one transaction, their usage counted for ``runner`` (the token's
-    name). Two requests racing with one idempotency key (or one ``source_key``) can
-    both pass the check before either commits; the loser's unique-key error rolls
-    it back whole, and trying once more returns the winner's answer."""
-    try:
+    name), if ``guard`` holds (the token is still live). The messages were checked
+    by the API's schemas. A racing twin with the same idempotency key makes this
+    one a replay; two racing with one ``source_key`` can both pass the check
+    before either commits: the loser's unique-key error rolls it back whole, and
+    trying once more skips the winner's message."""
+
+    def append() -> AppendOutcome:
         return manager.append_messages(
-            session_id, messages, idempotency_key=idempotency_key, runner=runner
+            session_id,
+            messages,
+            idempotency_key=idempotency_key,
+            runner=runner,
+            guard=guard,
+            checked=True,
         )
+
+    try:
+        return append()
     except IntegrityError:
         log.info("append to %s raced another with the same key; trying again", session_id)
-        return manager.append_messages(
-            session_id, messages, idempotency_key=idempotency_key, runner=runner
-        )
+        return append()

@@ -25,7 +25,13 @@ from werkzeug.routing import BaseConverter
 
 from webapp.accounts import audit
 from webapp.api import payloads, schemas, service
-from webapp.api.auth import admin_required, authenticate_request, current_token
+from webapp.api.auth import (
+    admin_required,
+    append_guard,
+    authenticate_request,
+    current_token,
+    revoked,
+)
 from webapp.api.openapi import openapi_document
 from webapp.config import parse_duration
 from webapp.extensions import get_database, get_manager, get_queries
@@ -264,17 +270,25 @@ def append_messages(session_id: str) -> tuple[Response, int, dict[str, str]]:
     key = payloads.parse_idempotency_key(request.headers.get("Idempotency-Key"))
     try:
         outcome = service.append_messages(
-            get_manager(), session_id, messages, key, runner=current_token().name
+            get_manager(),
+            session_id,
+            messages,
+            key,
+            runner=current_token().name,
+            guard=append_guard(),
         )
     except ValueError as exc:  # a message the store refuses: parse_messages should have
         raise UnprocessableEntity(str(exc)) from None
+    if outcome.status == "refused":  # the token was revoked since it was cached
+        raise revoked()
     if outcome.status == "unknown":
         raise _unknown(session_id)
     if outcome.status == "closed":
         raise Conflict(f"session {session_id!r} is closed, expired or past its expiry")
     if outcome.status == "replayed":
         return jsonify(outcome.response), 201, {"Idempotent-Replayed": "true"}
-    return jsonify(schemas.Appended(appended=outcome.appended).wire()), 201, {}
+    # schemas.Appended's one field, without building the model (the hot path)
+    return jsonify({"appended": outcome.appended}), 201, {}
 
 
 @bp.get("/sessions/<session_id:session_id>/messages")

@@ -10,6 +10,7 @@ True
 from .manager import Manager
 from .rows import BulkRows
 from .store import (
+    AppendGuard,
     AppendOutcome,
     DuplicateSessionError,
     MessageStore,
@@ -18,6 +19,7 @@ from .store import (
 from .types import Config, Message, Session, Status, SweepResult
 
 __all__ = [
+    "AppendGuard",
     "AppendOutcome",
     "BulkRows",
     "Config",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from .store import AppendOutcome, MessageStore
+from .store import AppendGuard, AppendOutcome, MessageStore
 from .sweeper import Sweeper
 from .types import (
     UNFINISHED_STATUSES,
@@ -204,11 +204,14 @@ class Manager:
         *,
         idempotency_key: str | None = None,
         runner: str | None = None,
+        guard: AppendGuard | None = None,
+        checked: bool = False,
     ) -> AppendOutcome:
         """Append messages as one transaction (all or nothing) by the rules of
         :meth:`append_message`; a repeated ``idempotency_key`` appends nothing.
         Their usage is counted for ``runner`` (e.g. the API token's name) when
-        given, else for the session context's ``runner``."""
+        given, else for the session context's ``runner``. ``guard`` and
+        ``checked``: see :meth:`MessageStore.append_messages`."""
         return self.store.append_messages(
             id,
             messages,
@@ -216,6 +219,8 @@ class Manager:
             sliding_timeout=self._sliding,
             idempotency_key=idempotency_key,
             runner=runner,
+            guard=guard,
+            checked=checked,
         )
 
     def get_messages(self, id: str) -> builtins.list[Message] | None:

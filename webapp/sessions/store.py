@@ -7,6 +7,8 @@ sweeper's lease and purge log in :mod:`.lease`; :class:`MessageStore` is all of 
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +39,7 @@ from .engine import (
 from .holds import HoldStore
 from .imports import ImportSupport
 from .lease import SweepLeaseStore
+from .pricing import check_usage_meta
 from .renders import RenderStore
 from .retention import RetentionStore
 from .rows import (
@@ -81,12 +84,24 @@ class DuplicateSessionError(ValueError):
 @dataclass(frozen=True)
 class AppendOutcome:
     """What an append did: ``status`` is ``appended``, ``replayed`` (the
-    idempotency key was seen: ``response`` is the first answer), ``unknown`` or
-    ``closed`` (terminal or past expiry); nothing is written unless ``appended``."""
+    idempotency key was seen: ``response`` is the first answer), ``unknown``,
+    ``closed`` (terminal or past expiry) or ``refused`` (its :class:`AppendGuard`
+    did not hold); nothing is written unless ``appended``."""
 
     status: str
     appended: int = 0
     response: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class AppendGuard:
+    """A condition an append also needs, checked in its own transaction by the
+    statement that claims the session (so that it costs no statement of its own):
+    plain SQL with ``{mark}`` where each of ``params`` goes, e.g. that the API
+    token of the request is still live. An append it refuses is ``refused``."""
+
+    condition: str
+    params: tuple[Any, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,85 @@ class _Appended:
 
     outcome: AppendOutcome
     changes: Sequence[Any] = ()
+
+
+class _Replayed(Exception):  # noqa: N818  (a signal, not an error)
+    """Raised inside an append whose idempotency key is stored already: it undoes
+    the append, and :meth:`MessageStore.append_messages` answers ``response``."""
+
+    def __init__(self, response: dict[str, Any] | None) -> None:
+        super().__init__("idempotency key seen already")
+        self.response = response
+
+
+@dataclass(frozen=True)
+class _AppendSql:
+    """The statements of an append as plain SQL for one dialect and one shape
+    (sliding expiry or not, guarded or not), made once (:func:`_append_sql`)."""
+
+    dialect: str
+    mark: str
+    claim: str
+    claim_key: str
+    exists: str
+    seen_key: str
+    #: ``SELECT 1`` when the guard holds (None: no guard).
+    guard: str | None
+    #: Whether the claim is guarded by the session being open (one more time marker).
+    guarded_open: bool
+
+    def instant(self, moment: datetime) -> Any:
+        """A time as the driver takes it: SQLite's text (the form SQLAlchemy writes,
+        which sorts and compares), PostgreSQL's aware datetime."""
+        if self.dialect == "sqlite":
+            return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return as_utc(moment)
+
+    def stored_keys(self, n: int) -> str:
+        """Which of ``n`` source keys a session holds already."""
+        marks = ", ".join([self.mark] * n)
+        where = f"session_id = {self.mark} AND source_key IN ({marks})"
+        return f"SELECT source_key FROM messages WHERE {where}"  # noqa: S608 (markers only)
+
+
+@functools.lru_cache(maxsize=32)
+def _append_sql(dialect: str, *, sliding: bool, open_: bool, guard: str | None) -> _AppendSql:
+    # Only the driver's markers and the Status constants are put in the text.
+    p = "?" if dialect == "sqlite" else "%s"
+    sets = [f"message_count = message_count + {p}", f"last_activity = {p}"]
+    if sliding:
+        sets.append(f"expires_at = CASE WHEN expires_at IS NULL THEN NULL ELSE {p} END")
+    where = f"id = {p}"
+    if open_:
+        terminal = ", ".join(f"'{status}'" for status in _TERMINAL)  # constants of Status
+        where += f" AND status NOT IN ({terminal}) AND (expires_at IS NULL OR expires_at > {p})"
+    if guard is not None:
+        where += f" AND ({guard.format(mark=p)})"
+    return _AppendSql(
+        dialect=dialect,
+        mark=p,
+        claim=f"UPDATE sessions SET {', '.join(sets)} WHERE {where} RETURNING context",  # noqa: S608
+        claim_key=(
+            'INSERT INTO idempotency_keys (session_id, "key", response, created_at) '  # noqa: S608
+            f'VALUES ({p}, {p}, {p}, {p}) ON CONFLICT (session_id, "key") DO NOTHING'
+        ),
+        exists=f"SELECT 1 FROM sessions WHERE id = {p}",  # noqa: S608
+        guard=None if guard is None else f"SELECT 1 WHERE {guard.format(mark=p)}",  # noqa: S608
+        guarded_open=open_,
+        seen_key=f'SELECT response FROM idempotency_keys WHERE session_id = {p} AND "key" = {p}',  # noqa: S608
+    )
+
+
+def _json_value(value: Any) -> Any:
+    """A JSON column's value as the driver gives it: text on SQLite, parsed on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _stored_response(
+    conn: Connection, sql: _AppendSql, session_id: str, key: str
+) -> dict[str, Any] | None:
+    row = conn.exec_driver_sql(sql.seen_key, (session_id, key)).first()
+    return None if row is None else _json_value(row[0])
 
 
 class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, RenderStore):
@@ -310,9 +404,27 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
     # -- messages ----------------------------------------------------------------
 
     def _message_rows(
-        self, session_id: str, messages: Sequence[Message], now: datetime
+        self, session_id: str, messages: Sequence[Message], now: datetime, *, checked: bool = False
     ) -> list[dict[str, Any]]:
-        return message_values(session_id, messages, now)
+        if not checked:
+            return message_values(session_id, messages, now)
+        # Checked by the caller (the API's schemas run the domain's rules): only
+        # the usage, which the schemas leave to the store.
+        rows = []
+        for msg in messages:
+            check_usage_meta(msg.meta)
+            rows.append(
+                {
+                    "session_id": session_id,
+                    "role": msg.role,
+                    "content": msg.content,
+                    "summary": msg.summary or "",
+                    "timestamp": as_utc(msg.timestamp) if msg.timestamp else now,
+                    "meta": msg.meta,
+                    "source_key": msg.source_key,
+                }
+            )
+        return rows
 
     def insert_message(self, session_id: str, msg: Message, *, now: datetime | None = None) -> None:
         """Store one message as it is, with no lifecycle rule (the Go store's
@@ -352,6 +464,8 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
         idempotency_key: str | None = None,
         require_open: bool = True,
         runner: str | None = None,
+        guard: AppendGuard | None = None,
+        checked: bool = False,
     ) -> AppendOutcome:
         """Append messages as one transaction, if the session takes them; returns once
         it committed (concurrent appends of this process commit together: see
@@ -362,23 +476,41 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
         writer. Messages whose ``source_key`` is stored already are skipped. The
         usage they carry goes to the ledger in the same transaction, counted for
         ``runner`` (the API token's name) when given, else the context's runner.
+        ``guard``: a condition the append also needs (:class:`AppendGuard`).
+        ``checked=True``: the caller checked the messages by the domain's rules
+        already (the API's schemas apply them), so only their usage is checked
+        here; else each is validated (``ValueError``).
         """
-        rows = self._message_rows(session_id, messages, now)
+        rows = self._message_rows(session_id, messages, now, checked=checked)
+        sql = _append_sql(
+            self.dialect,
+            sliding=sliding_timeout is not None,
+            open_=require_open,
+            guard=None if guard is None else guard.condition,
+        )
+        extra = () if guard is None else guard.params
 
         def append(conn: Connection) -> _Appended:
             return self._append_rows(
-                conn, session_id, rows, now, sliding_timeout, idempotency_key, require_open, runner
+                conn, sql, extra, session_id, rows, now, sliding_timeout, idempotency_key, runner
             )
 
         # Concurrent appends of this process share one transaction (group commit).
-        appended = self.write_grouped(
-            append,
-            key=session_id,
-            name="append",
-            start=self._lock_sessions,
-            finish=self._add_totals,
-        )
-        return appended.outcome
+        for _attempt in range(2):
+            try:
+                appended = self.write_grouped(
+                    append,
+                    key=session_id,
+                    name="append",
+                    start=self._lock_sessions,
+                    finish=self._add_totals,
+                )
+            except _Replayed as replayed:
+                if replayed.response is None:  # the stored key went (purged): once more
+                    continue
+                return AppendOutcome("replayed", response=replayed.response)
+            return appended.outcome
+        raise RuntimeError(f"append to {session_id!r}: its idempotency key came and went")
 
     def _lock_sessions(self, conn: Connection, session_ids: list[str]) -> None:
         """A group of appends locks its sessions' rows first, by id (PostgreSQL;
@@ -398,36 +530,31 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
     def _append_rows(
         self,
         conn: Connection,
+        sql: _AppendSql,
+        guard_params: tuple[Any, ...],
         session_id: str,
         rows: list[dict[str, Any]],
         now: datetime,
         sliding_timeout: timedelta | None,
         idempotency_key: str | None,
-        require_open: bool,
         runner: str | None,
     ) -> _Appended:
         """The body of :meth:`append_messages`, in ``conn``'s transaction; the
-        usage totals it adds are left to :meth:`_add_totals`."""
-        c = sessions_t.c
-        if idempotency_key is not None:
-            seen = conn.execute(
-                select(idempotency_t.c.response).where(
-                    idempotency_t.c.session_id == session_id,
-                    idempotency_t.c.key == idempotency_key,
-                )
-            ).scalar()
-            if seen is not None:
-                return _Appended(AppendOutcome("replayed", response=seen))
+        usage totals it adds are left to :meth:`_add_totals`.
+
+        Its statements are plain SQL made once per dialect (:class:`_AppendSql`)
+        and run through the driver: building, caching and compiling SQLAlchemy
+        expressions cost more than the statements themselves. The idempotency
+        key is claimed by its insert (``ON CONFLICT DO NOTHING``), last: a key
+        seen already raises :class:`_Replayed`, which undoes the append (its
+        savepoint or transaction) and answers the stored response."""
+        at = sql.instant(now)
         keys = [r["source_key"] for r in rows if r["source_key"] is not None]
         if keys:
-            stored = set(
-                conn.execute(
-                    select(messages_t.c.source_key).where(
-                        messages_t.c.session_id == session_id,
-                        messages_t.c.source_key.in_(keys),
-                    )
-                ).scalars()
-            )
+            stored = {
+                key
+                for (key,) in conn.exec_driver_sql(sql.stored_keys(len(keys)), (session_id, *keys))
+            }
             fresh, seen_keys = [], set()
             for r in rows:
                 key = r["source_key"]
@@ -436,41 +563,54 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
                     if key is not None:
                         seen_keys.add(key)
             rows = fresh
-        values: dict[str, Any] = {
-            "message_count": c.message_count + len(rows),
-            "last_activity": now,
-        }
+        params: list[Any] = [len(rows), at]
         if sliding_timeout is not None:
-            values["expires_at"] = case(
-                (c.expires_at.is_(None), None), else_=literal(now + sliding_timeout)
-            )
-        stmt = update(sessions_t).where(c.id == session_id).values(values)
-        if require_open:
-            stmt = stmt.where(
-                c.status.not_in(_TERMINAL), or_(c.expires_at.is_(None), c.expires_at > now)
-            )
-        claimed = conn.execute(stmt.returning(c.context)).first()
+            params.append(sql.instant(now + sliding_timeout))
+        params.append(session_id)
+        if sql.guarded_open:
+            params.append(at)
+        params.extend(guard_params)
+        claimed = conn.exec_driver_sql(sql.claim, tuple(params)).first()
         if claimed is None:
-            exists = conn.execute(select(c.id).where(c.id == session_id)).first()
-            return _Appended(AppendOutcome("closed" if exists else "unknown"))
+            outcome = self._not_claimed(conn, sql, guard_params, session_id, idempotency_key)
+            return _Appended(outcome)
         changes: list[Any] = []
         if rows:
             # The driver's executemany: SQLAlchemy's per-row type processing cost
             # more than the insert itself (the rows are validated already).
             insert_bulk_rows(conn, messages_t, to_bulk_rows(rows, dialect=self.dialect))
-            labels = Labels.of(claimed.context, runner)
+            labels = Labels.of(_json_value(claimed[0]), runner)
             changes = self.record_entries(conn, self.usage_entries(session_id, rows, labels))
         if idempotency_key is not None:
             response = {"appended": len(rows)}
-            conn.execute(
-                insert(idempotency_t).values(
-                    session_id=session_id,
-                    key=idempotency_key,
-                    response=response,
-                    created_at=now,
-                )
-            )
+            added = conn.exec_driver_sql(
+                sql.claim_key, (session_id, idempotency_key, json.dumps(response), at)
+            ).rowcount
+            if added != 1:  # seen already (a retry, or a racing twin that committed)
+                raise _Replayed(_stored_response(conn, sql, session_id, idempotency_key))
         return _Appended(AppendOutcome("appended", appended=len(rows)), changes)
+
+    @staticmethod
+    def _not_claimed(
+        conn: Connection,
+        sql: _AppendSql,
+        guard_params: tuple[Any, ...],
+        session_id: str,
+        idempotency_key: str | None,
+    ) -> AppendOutcome:
+        """Why a session did not take an append: refused by its guard (asked
+        first: a refused caller learns nothing of the session); a retry of an
+        append it took before it closed gets that first answer; else it is
+        closed or unknown."""
+        if sql.guard is not None and conn.exec_driver_sql(sql.guard, guard_params).first() is None:
+            return AppendOutcome("refused")
+        if conn.exec_driver_sql(sql.exists, (session_id,)).first() is None:
+            return AppendOutcome("unknown")
+        if idempotency_key is not None:
+            seen = _stored_response(conn, sql, session_id, idempotency_key)
+            if seen is not None:
+                return AppendOutcome("replayed", response=seen)
+        return AppendOutcome("closed")
 
     def get_messages(
         self, session_id: str, *, after: Message | None = None, limit: int | None = None
@@ -513,6 +653,7 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
 # read-model work removes those uses (see the import-linter contracts).
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_S",
+    "AppendGuard",
     "AppendOutcome",
     "BulkRows",
     "DuplicateSessionError",

@@ -6,9 +6,11 @@ unchanged one is left out). :meth:`Importer.check_retention` reads and validates
 every planned file by the domain's rules (:class:`ImportRefused` names the file
 and the line, record or session at fault) and counts what the next sweep would
 purge of the import; the caller stops there unless the user chose to keep those
-sessions or to accept it. :meth:`Importer.run` then writes the files (memory is
-a few files' sessions), each file validated again and written whole in one
-transaction, small files several to a transaction: all of a file or none of it.
+sessions or to accept it. :meth:`Importer.run` then writes the files, each
+written whole in one transaction, small files several to a transaction: all of
+a file or none of it. The files the check parsed, up to :data:`PARSED_KEPT_BYTES`
+of them, are written as the check read them (a file is parsed once); those past
+it are read and validated again (memory is then a few files' sessions).
 
 An import never overwrites a session it did not create. A record whose id is
 stored already is a *conflict*: the stored session keeps its fields (status,
@@ -27,10 +29,11 @@ imported, in this run or a later one.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -67,6 +70,10 @@ MESSAGES_PER_TRANSACTION = 5000
 FILES_PER_TRANSACTION = 100
 #: Ids per ``IN (...)`` list.
 ID_BATCH = 500
+#: Bytes of files whose parse :meth:`Importer.check_retention` keeps for
+#: :meth:`Importer.run`, which then does not read them again (a file is parsed
+#: once); the files past it are read again when they are written.
+PARSED_KEPT_BYTES = 128 * 1024 * 1024
 #: The ``context["source"]`` of sessions made from Claude Code transcripts.
 CLAUDE_CODE_SOURCE = "claude-code"
 
@@ -189,6 +196,8 @@ class Importer:
         self._link_stubs: list[ParsedSession] = []  # parents' calls of subagents
         self._children: list[ParsedSession] = []  # subagent sessions, without messages
         self.unchanged_files = 0
+        #: Files parsed by check_retention, for run (see PARSED_KEPT_BYTES).
+        self._parsed: dict[str, FileContents] = {}
 
     # -- planning -------------------------------------------------------------------
 
@@ -262,17 +271,24 @@ class Importer:
         check = RetentionCheck()
         if not self.keep and retention.total_seconds() > 0:
             check.cutoff = self.now - retention
+        kept = 0
+        self._parsed.clear()
         for plan in plans:
-            for item in self.read(plan).sessions:
-                if check.cutoff is not None:
+            contents = self.read(plan)
+            if check.cutoff is not None:
+                for item in contents.sessions:
                     self._count_purged(item, check, check.cutoff)
+            if kept + plan.todo <= PARSED_KEPT_BYTES:
+                kept += plan.todo
+                self._parsed[plan.key] = contents
             if progress is not None:
                 progress(plan.todo)
         return check
 
     def _count_purged(self, item: Incoming, check: RetentionCheck, cutoff: datetime) -> None:
         stored = self.store.get_session(item.session.id)
-        after = self._merged(item, stored)
+        # on a copy of the session: run() merges the item it keeps again, when it writes
+        after = self._merged(replace(item, session=copy.copy(item.session)), stored)
         if after.keep:
             return
         messages = item.messages
@@ -329,7 +345,7 @@ class Importer:
         messages = 0
         for plan in plans:
             try:
-                contents = self.read(plan)
+                contents = self._parsed.pop(plan.key, None) or self.read(plan)
             except ImportRefused:
                 self._write(batch, summary, progress)
                 raise
@@ -412,8 +428,8 @@ class Importer:
         the session's ``last_activity`` at ``session``'s; return how many were added."""
         added = 0
         for batch in _chunks(messages, APPEND_BATCH):
-            outcome = store.append_messages(
-                session.id, batch, now=session.last_activity, require_open=False
+            outcome = store.append_messages(  # read() validated the messages
+                session.id, batch, now=session.last_activity, require_open=False, checked=True
             )
             added += outcome.appended
         return added
