@@ -13,7 +13,9 @@ the benchmark adds its rare-word and Japanese sessions) filled before, at
 2. The first page of results for a rare word, a common word, a phrase, a Japanese
    word and a no-match query, with and without a status filter, p50 and p99 over
    ``--repeat`` runs: the API's page of hits (50) and the dashboard's page of
-   sessions with their snippets (50 sessions, three snippets each).
+   sessions with their snippets (50 sessions, three snippets each); all texts
+   indexed (the background pass run first), then the no-match query and the rare
+   word with ``SEARCH_TAIL_LIMIT`` texts not yet indexed (rolled back after).
 3. Append throughput, single messages and batches of 50, on fresh databases of
    the same engine in the same run, all at head: the index on with its
    background pass running (``webapp.search_flush``, every second), the index
@@ -163,6 +165,38 @@ def search_rows(store: MessageStore, repeat: int) -> list[str]:
     return rows
 
 
+class _Undo(Exception):
+    """Raised to roll back the texts :func:`tail_rows` added."""
+
+
+def tail_rows(store: MessageStore, repeat: int) -> list[str]:
+    """The no-match query and the rare word with ``FTS_TAIL_LIMIT`` texts not yet
+    indexed (the most a search scans: SQLite's texts above the watermark,
+    PostgreSQL's GIN pending list), in a transaction rolled back afterwards."""
+    manager = Manager(Config(), store)
+    session = manager.create("tail benchmark", expires_at=None)
+    manager.set_running(session.id)
+    search = Search(store)
+    rows = []
+    try:
+        with store.write():
+            for b in range(FTS_TAIL_LIMIT // 100):
+                batch = [Message("assistant", f"{b}.{i} {APPEND_TEXT}") for i in range(100)]
+                manager.append_messages(session.id, batch)
+            for name in ("no match", "rare word"):
+                query = parse(QUERIES[name])
+                hits = partial(search.hits, query, limit=50)
+                h50, h99 = percentiles(hits, repeat)
+                label = f"{name} `{QUERIES[name]}`, {FTS_TAIL_LIMIT:,} texts not yet indexed"
+                rows.append(f"| {label} | {len(hits().hits)} | {h50:.1f} | {h99:.1f} | | |")
+            raise _Undo
+    except _Undo:
+        pass
+    manager.delete(session.id)
+    manager.stop()
+    return rows
+
+
 @contextmanager
 def fresh_database(url: str, name: str, folder: Path) -> Iterator[str]:
     """An empty database of the same engine as ``url``, dropped afterwards."""
@@ -271,6 +305,8 @@ def main() -> None:
     else:
         store, demo_s = generate(url, args.sessions)
         add_markers(Manager(Config(), store))
+    # What a serving process's background pass does: nothing left unindexed.
+    SearchFlusher(store).run_pass()
     if store.dialect == "postgresql":
         # The planner's statistics, as autovacuum keeps them (off on the test server).
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -294,6 +330,8 @@ def main() -> None:
     print("| query | hits | hits p50 | hits p99 | sessions p50 | sessions p99 |")
     print("|---|---|---|---|---|---|")
     for row in search_rows(store, args.repeat):
+        print(row)
+    for row in tail_rows(store, args.repeat):
         print(row)
     store.close()
     if args.no_appends:
