@@ -18,8 +18,10 @@ from webapp.sessions.search_index import (
     FTS_TAIL_LIMIT,
     clean_pending,
     fts_tail,
+    install,
     keep_fts_current,
     search_docs_t,
+    uninstall,
 )
 
 from .test_search import check_fts, found, running
@@ -167,5 +169,29 @@ def test_postgresql_pending_list_is_cleaned(indexed_store: MessageStore, clock: 
         assert len(found(Search(indexed_store), "pending")) == 31
         hits = Search(indexed_store).hits(parse('"pending 2"'), limit=100).hits
         assert len(hits) == 11  # pending 2, pending 20 .. 29
+    finally:
+        board.stop()
+
+
+def test_the_commit_check_follows_the_schema(indexed_store: MessageStore, clock: FakeClock) -> None:
+    """The writer's check remembers whether the index is there per connection
+    until the schema changes: dropped, appends go on without it; installed again
+    (it fills from the messages), the bound holds again."""
+    keep_fts_current(indexed_store.engine, tail_limit=1)
+    board = manager(indexed_store, clock)
+    try:
+        sid = running(board, "schema request")
+        board.append_message(sid, Message("user", "schema one"))
+        with indexed_store.write() as conn:
+            uninstall(conn)
+        board.append_message(sid, Message("user", "schema two"))
+        assert tail(indexed_store) == 0
+        with indexed_store.write() as conn:
+            install(conn)
+        for i in range(3):
+            board.append_message(sid, Message("user", f"schema more {i}"))
+            assert tail(indexed_store) <= 1
+        assert len(found(Search(indexed_store), "schema")) == 6
+        check_fts(indexed_store)
     finally:
         board.stop()
