@@ -7,7 +7,9 @@ the pass loses nothing."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import FakeClock
@@ -195,3 +197,39 @@ def test_the_commit_check_follows_the_schema(indexed_store: MessageStore, clock:
         check_fts(indexed_store)
     finally:
         board.stop()
+
+
+def test_the_app_runs_the_pass_and_takes_the_setting(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A serving process starts the pass beside the sweeper and the renderer, and
+    ``SEARCH_TAIL_LIMIT`` is the bound its writers keep (SQLite)."""
+    from webapp import create_app, start_background_work
+    from webapp.extensions import db
+
+    monkeypatch.setenv("SESSIONBOARD_INSTANCE_PATH", str(tmp_path / "instance"))
+    application = create_app(
+        {"TESTING": True, "SECRET_KEY": "t", "DATABASE_URL": database_url, "SEARCH_TAIL_LIMIT": 3}
+    )
+    manager = application.extensions["sessionboard.manager"]
+    # Only the domain's loops, which stop: not the features' (the webhooks' dispatcher).
+    monkeypatch.setitem(application.extensions, "sessionboard.background", [])
+    start_background_work(application)
+    loop = application.extensions["sessionboard.search_flush"]
+    try:
+        assert loop.name == LEASE
+        sid = running(manager, "setting request")
+        tails = []
+        for i in range(6):
+            manager.append_message(sid, Message("user", f"setting {i}"))
+            tails.append(tail(manager.store))
+        assert max(tails) <= 3
+        if manager.store.dialect == "sqlite":
+            assert max(tails) > 0
+        assert len(found(Search(manager.store), "setting")) == 7
+    finally:
+        loop.stop()
+        application.extensions["sessionboard.prerender"].stop()
+        manager.stop()
+        with application.app_context():
+            db.engine.dispose()
