@@ -233,8 +233,9 @@ def append_rate(url: str, mode: str, singles: int, batches: int) -> tuple[float,
     database at head, with the search index dropped (``off``), on with the
     background pass running in this process as a serving process runs it
     (``on``; every ``search_flush.INTERVAL``, ``SEARCH_TAIL_LIMIT`` at its
-    default), or on with every commit indexing its texts (``inline``: the limit
-    at 0, as before round 4). For ``on`` also the rates with what the pass had
+    default), or on as before round 4 without the pass (``inline``: the limit
+    at 0, so on SQLite every commit indexes its texts; on PostgreSQL the writers
+    clean the GIN pending list). For ``on`` also the rates with what the pass had
     not indexed yet indexed before the clock stops (all the indexing paid)."""
     engine = make_engine(url)
     upgrade_schema(engine)
@@ -346,7 +347,8 @@ def main() -> None:
         f"\nAppends, messages per second (same run, fresh databases; the best of "
         f"{args.append_rounds} rounds, the three in turn; on: the background pass "
         "running; on, all paid: what it had not indexed yet indexed before the "
-        "clock stops; inline: every commit indexes, as before round 4):\n"
+        "clock stops; inline: as before round 4, no pass: on SQLite every commit "
+        "indexes, on PostgreSQL the writers clean the GIN pending list):\n"
     )
     print(
         "| | index off (floor) | on | on / off | on, all paid | all paid / off "
