@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 LEASE = "search-index"
 #: How often a pass is due; a pass indexes for at most this long. Short: on
 #: PostgreSQL a writer that fills the GIN pending list past its 4 MB cleans it
-#: itself (a batch then took twice as long), about 1,500 of the benchmark's texts.
+#: itself (batches took twice as long on average: docs/search.md, round 4).
 INTERVAL = timedelta(seconds=5)
 
 
