@@ -15,8 +15,9 @@ runs it (a CLI import). A crash between an append and the pass loses nothing:
 the documents stay above the watermark, and the next pass indexes them.
 
 On PostgreSQL the GIN trigram index has its own pending list (``fastupdate``):
-the pass moves it into the index (``gin_clean_pending_list``), so the writer
-that fills it past ``gin_pending_list_limit`` rarely has to.
+the pass moves it into the index (``gin_clean_pending_list``), so a writer
+fills it past ``gin_pending_list_limit`` and merges it itself less often (the
+trigram extraction stays in the writing statement).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 LEASE = "search-index"
 #: How often a pass is due; a pass indexes for at most this long. Short: on
 #: PostgreSQL a writer that fills the GIN pending list past its 4 MB cleans it
-#: itself (batches took twice as long on average: docs/search.md, round 4).
+#: itself (the merge is about a third of the GIN index's cost: docs/search.md).
 INTERVAL = timedelta(seconds=5)
 
 
