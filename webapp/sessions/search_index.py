@@ -73,8 +73,8 @@ FTS_TABLE = "search_index"
 FTS_STATE = "search_fts_state"
 #: Most documents a committing writer leaves above the watermark (the setting
 #: ``SEARCH_TAIL_LIMIT``): past it, the writer adds them all to FTS5 before it
-#: commits. Bounds what a search scans without FTS5 (66 ms at 2,000 texts under
-#: a load of 15: docs/search.md, round 4).
+#: commits. Bounds what a search scans without FTS5 (at 2,000 texts about 3 ms
+#: on a quiet machine, 66 ms under a load of 15: docs/search.md, round 4).
 FTS_TAIL_LIMIT = 2000
 #: Documents the background pass adds to FTS5 per transaction (bounds how long
 #: it holds SQLite's write lock: about 30 ms of CPU by round 4's ablation).
