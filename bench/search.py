@@ -13,10 +13,15 @@ the benchmark adds its rare-word and Japanese sessions) filled before, at
 2. The first page of results for a rare word, a common word, a phrase, a Japanese
    word and a no-match query, with and without a status filter, p50 and p99 over
    ``--repeat`` runs: the API's page of hits (50) and the dashboard's page of
-   sessions with their snippets (50 sessions, three snippets each).
-3. Append throughput, single messages and batches of 50, on two fresh databases
-   of the same engine in the same run, both at head: one with the index, one
-   with it dropped (``search_index.uninstall``), ``--append-rounds`` times each
+   sessions with their snippets (50 sessions, three snippets each); all texts
+   indexed (the background pass run first), then the no-match query and the rare
+   word with ``SEARCH_TAIL_LIMIT`` texts not yet indexed (rolled back after).
+3. Append throughput, single messages and batches of 50, on fresh databases of
+   the same engine in the same run, all at head: the index on with its
+   background pass running (``webapp.search_flush``, at its interval; and the
+   same with what it had not indexed yet indexed before the clock stops), the index
+   dropped (``search_index.uninstall``: the floor), and the index on with every
+   commit indexing its texts (as before round 4), ``--append-rounds`` times each
    in turn (the best of each).
 4. The index's size as a share of the database.
 """
@@ -37,11 +42,17 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from webapp import demo
+from webapp.search_flush import SearchFlusher
 from webapp.sessions import Config, Manager, Message, MessageStore
 from webapp.sessions.queries import IdSet, ReadModel, SessionFilter
 from webapp.sessions.schema import upgrade_schema
 from webapp.sessions.search import Search, SearchQuery, parse
-from webapp.sessions.search_index import index_size, keep_fts_current, uninstall
+from webapp.sessions.search_index import (
+    FTS_TAIL_LIMIT,
+    index_size,
+    keep_fts_current,
+    uninstall,
+)
 from webapp.sessions.store import make_engine
 
 RARE = "xylophonequartz"
@@ -154,12 +165,50 @@ def search_rows(store: MessageStore, repeat: int) -> list[str]:
     return rows
 
 
+class _Undo(Exception):
+    """Raised to roll back the texts :func:`tail_rows` added."""
+
+
+def tail_rows(store: MessageStore, repeat: int) -> list[str]:
+    """The no-match query and the rare word with ``FTS_TAIL_LIMIT`` texts not yet
+    indexed (the most a search scans: SQLite's texts above the watermark,
+    PostgreSQL's GIN pending list), in a transaction rolled back afterwards."""
+    manager = Manager(Config(), store)
+    session = manager.create("tail benchmark", expires_at=None)
+    manager.set_running(session.id)
+    search = Search(store)
+    rows = []
+    try:
+        with store.write():
+            for b in range(FTS_TAIL_LIMIT // 100):
+                batch = [Message("assistant", f"{b}.{i} {APPEND_TEXT}") for i in range(100)]
+                manager.append_messages(session.id, batch)
+            for name in ("no match", "rare word"):
+                query = parse(QUERIES[name])
+                hits = partial(search.hits, query, limit=50)
+                h50, h99 = percentiles(hits, repeat)
+                label = f"{name} `{QUERIES[name]}`, {FTS_TAIL_LIMIT:,} texts not yet indexed"
+                rows.append(f"| {label} | {len(hits().hits)} | {h50:.1f} | {h99:.1f} | | |")
+            raise _Undo
+    except _Undo:
+        pass
+    manager.delete(session.id)
+    manager.stop()
+    return rows
+
+
 @contextmanager
 def fresh_database(url: str, name: str, folder: Path) -> Iterator[str]:
     """An empty database of the same engine as ``url``, dropped afterwards."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        yield f"sqlite:///{folder / (name + '.db')}"
+        path = folder / (name + ".db")
+        try:
+            yield f"sqlite:///{path}"
+        finally:
+            # Dropped, as on PostgreSQL: a round used to append to the last one's file.
+            for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
         return
     admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
     database = f"{parsed.database}_{name}"
@@ -174,52 +223,66 @@ def fresh_database(url: str, name: str, folder: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def append_rate(url: str, indexed: bool, singles: int, batches: int) -> tuple[float, float]:
+#: The append part's three sides: the index dropped; on, with its background
+#: pass running (round 4); on, indexed at every commit (before round 4).
+APPEND_MODES = ("off", "on", "inline")
+
+
+def append_rate(url: str, mode: str, singles: int, batches: int) -> tuple[float, ...]:
     """Messages per second appended one by one and in batches of 50, on a fresh
-    database at head, with the search index or with it dropped (``indexed``)."""
+    database at head, with the search index dropped (``off``), on with the
+    background pass running in this process as a serving process runs it
+    (``on``; every ``search_flush.INTERVAL``, ``SEARCH_TAIL_LIMIT`` at its
+    default), or on as before round 4 without the pass (``inline``: the limit
+    at 0, so on SQLite every commit indexes its texts; on PostgreSQL the writers
+    clean the GIN pending list). For ``on`` also the rates with what the pass had
+    not indexed yet indexed before the clock stops (all the indexing paid)."""
     engine = make_engine(url)
     upgrade_schema(engine)
-    if not indexed:
+    if mode == "off":
         with engine.begin() as conn:
             uninstall(conn)
-    keep_fts_current(engine)
-    manager = Manager(Config(), MessageStore(engine, migrate=False))
+    keep_fts_current(engine, tail_limit=0 if mode == "inline" else FTS_TAIL_LIMIT)
+    store = MessageStore(engine, migrate=False)
+    manager = Manager(Config(), store)
+    flusher = SearchFlusher(store)
+    loop = flusher.make_loop()
+    if mode == "on":
+        loop.start()
     session = manager.create("append benchmark", expires_at=None)
     manager.set_running(session.id)
     start = time.perf_counter()
     for i in range(singles):
         manager.append_message(session.id, Message("assistant", f"{i} {APPEND_TEXT}"))
-    single = singles / (time.perf_counter() - start)
+    single_s = time.perf_counter() - start
+    flusher.run_pass()
+    single_paid = time.perf_counter() - start
     start = time.perf_counter()
     for b in range(batches):
         batch = [Message("assistant", f"{b}.{i} {APPEND_TEXT}") for i in range(50)]
         manager.append_messages(session.id, batch)
-    batch_rate = batches * 50 / (time.perf_counter() - start)
+    batch_s = time.perf_counter() - start
+    flusher.run_pass()
+    batch_paid = time.perf_counter() - start
+    loop.stop()
     manager.stop()
     engine.dispose()
-    return single, batch_rate
+    n = batches * 50
+    return singles / single_s, n / batch_s, singles / single_paid, n / batch_paid
 
 
-def append_rates(
-    url: str, folder: Path, singles: int, rounds: int
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The best single and batch rates with the index on and off, over ``rounds``
-    rounds of one fresh database each, on then off. The best, as ``timeit``
-    takes: on a shared machine one run of each moved the batch ratio from 34%
-    to 75% and the rate without the index from 1,300 to 8,000 per second; the
-    fastest run is the one other load disturbed least."""
-    rates: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+def append_rates(url: str, folder: Path, singles: int, rounds: int) -> dict[str, tuple[float, ...]]:
+    """The best single and batch rates of each of :data:`APPEND_MODES`, over
+    ``rounds`` rounds of one fresh database each, the modes in turn. The best, as
+    ``timeit`` takes: on a shared machine one run of each moved the batch ratio
+    from 34% to 75% and the rate without the index from 1,300 to 8,000 per
+    second; the fastest run is the one other load disturbed least."""
+    rates: dict[str, list[tuple[float, ...]]] = {mode: [] for mode in APPEND_MODES}
     for _ in range(rounds):
-        for indexed in (True, False):
-            name = "append_on" if indexed else "append_off"
-            with fresh_database(url, name, folder) as fresh:
-                rates[indexed].append(append_rate(fresh, indexed, singles, singles // 10))
-
-    def best(indexed: bool) -> tuple[float, float]:
-        runs = rates[indexed]
-        return max(r[0] for r in runs), max(r[1] for r in runs)
-
-    return best(True), best(False)
+        for mode in APPEND_MODES:
+            with fresh_database(url, f"append_{mode}", folder) as fresh:
+                rates[mode].append(append_rate(fresh, mode, singles, singles // 10))
+    return {mode: tuple(max(r[i] for r in runs) for i in range(4)) for mode, runs in rates.items()}
 
 
 def main() -> None:
@@ -247,6 +310,8 @@ def main() -> None:
     else:
         store, demo_s = generate(url, args.sessions)
         add_markers(Manager(Config(), store))
+    # What a serving process's background pass does: nothing left unindexed.
+    SearchFlusher(store).run_pass()
     if store.dialect == "postgresql":
         # The planner's statistics, as autovacuum keeps them (off on the test server).
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -271,18 +336,31 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for row in search_rows(store, args.repeat):
         print(row)
+    for row in tail_rows(store, args.repeat):
+        print(row)
     store.close()
     if args.no_appends:
         return
-    on, off = append_rates(url, folder, args.appends, args.append_rounds)
+    rates = append_rates(url, folder, args.appends, args.append_rounds)
+    on, off, inline = rates["on"], rates["off"], rates["inline"]
     print(
         f"\nAppends, messages per second (same run, fresh databases; the best of "
-        f"{args.append_rounds} rounds, index on and off in turn):\n"
+        f"{args.append_rounds} rounds, the three in turn; on: the background pass "
+        "running; on, all paid: what it had not indexed yet indexed before the "
+        "clock stops; inline: as before round 4, no pass: on SQLite every commit "
+        "indexes, on PostgreSQL the writers clean the GIN pending list):\n"
     )
-    print("| | index on | index off | on / off |")
-    print("|---|---|---|---|")
-    print(f"| single | {on[0]:.0f} | {off[0]:.0f} | {on[0] / off[0]:.0%} |")
-    print(f"| batches of 50 | {on[1]:.0f} | {off[1]:.0f} | {on[1] / off[1]:.0%} |")
+    print(
+        "| | index off (floor) | on | on / off | on, all paid | all paid / off "
+        "| inline | inline / off |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for i, label in enumerate(("single", "batches of 50")):
+        print(
+            f"| {label} | {off[i]:.0f} | {on[i]:.0f} | {on[i] / off[i]:.0%} "
+            f"| {on[i + 2]:.0f} | {on[i + 2] / off[i]:.0%} "
+            f"| {inline[i]:.0f} | {inline[i] / off[i]:.0%} |"
+        )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from webapp.sessions import Manager, MessageStore
 from webapp.sessions.engine import Database, database_url, engine_options
 from webapp.sessions.pricing import PriceTable
 from webapp.sessions.queries import ReadModel
+from webapp.sessions.search_index import keep_fts_current
 from webapp.version import __version__ as __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -103,6 +104,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["sessionboard.manager"] = manager
     app.extensions["sessionboard.queries"] = ReadModel(store)
     app.extensions["sessionboard.database"] = Database(store.engine, migrate=False)
+    # searchwrite: how far FTS5 may lag behind before a writer indexes inline.
+    keep_fts_current(store.engine, tail_limit=int(app.config["SEARCH_TAIL_LIMIT"]))
 
     from webapp import (
         accounts,
@@ -166,14 +169,20 @@ def warm_up(app: Flask) -> None:
 
 def start_background_work(app: Flask) -> None:
     """Start what a serving process runs beside requests: the sweeper thread, the
-    pass that renders the messages' HTML (``webapp.prerender``), and what features
+    pass that renders the messages' HTML (``webapp.prerender``), the one that
+    indexes the search index's pending texts (``webapp.search_flush``), and what features
     registered (the webhooks' dispatcher)."""
     from webapp.prerender import Prerenderer
+    from webapp.search_flush import SearchFlusher
 
     manager = app.extensions["sessionboard.manager"]
     manager.start_sweeper()
     loop = Prerenderer(manager.store).make_loop()
     loop.start()
     app.extensions["sessionboard.prerender"] = loop
+    # searchwrite: the search index's pending documents, indexed off the append path.
+    flusher = SearchFlusher(manager.store).make_loop()
+    flusher.start()
+    app.extensions["sessionboard.search_flush"] = flusher
     for start in app.extensions.get("sessionboard.background", []):
         start(app)

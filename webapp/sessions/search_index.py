@@ -18,9 +18,13 @@ whose external content is ``search_docs``, with ``detail='none'``: it keeps whic
 texts hold each trigram, not where, so it takes a quarter of the space and of the
 write time of ``detail='full'``; it answers ``LIKE '%term%'``, whose candidates
 SQLite checks against the text. FTS5 holds the documents up to a watermark
-(``search_fts_state``): the documents of a transaction are added to it in one
-statement just before it commits (:func:`keep_fts_current`), and a search scans
-the few above the watermark, so it is exact whether or not they are added yet.
+(``search_fts_state``), and a search scans the documents above it with ``LIKE``,
+so it is exact whether or not they are added yet: FTS5's own "pending list", as
+PostgreSQL's GIN ``fastupdate`` has one. A background pass adds them
+(``webapp.search_flush``, one process at a time under a lease), off the append
+path; a writer that commits with more than :data:`FTS_TAIL_LIMIT` documents
+above the watermark adds them itself, in one statement just before it commits
+(:func:`keep_fts_current`), so a search never scans more than that.
 PostgreSQL matches with a ``pg_trgm`` GIN index on ``search_docs.body`` that
 answers ``ILIKE '%term%'``.
 
@@ -67,6 +71,14 @@ STATUS_FILL_BATCH = 100_000
 FTS_TABLE = "search_index"
 #: One row: the highest document id FTS5 holds; documents above it are scanned.
 FTS_STATE = "search_fts_state"
+#: Most documents a committing writer leaves above the watermark (the setting
+#: ``SEARCH_TAIL_LIMIT``): past it, the writer adds them all to FTS5 before it
+#: commits. Bounds what a search scans without FTS5 (at 2,000 texts about 3 ms
+#: on a quiet machine, 66 ms under a load of 15: docs/search.md, round 4).
+FTS_TAIL_LIMIT = 2000
+#: Documents the background pass adds to FTS5 per transaction (bounds how long
+#: it holds SQLite's write lock: about 30 ms of CPU by round 4's ablation).
+FTS_FLUSH_BATCH = 1000
 
 #: Called with (rows done, rows in all) while the index is filled.
 Progress = Callable[[int, int], None]
@@ -234,14 +246,11 @@ _SQLITE_FTS = [
     "id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL)",
     f"INSERT OR IGNORE INTO {FTS_STATE} (id, indexed_upto) VALUES (1, 0)",  # noqa: S608
 ]
-#: Adds the documents written since the last time to FTS5, in the committing
-#: transaction (see :func:`keep_fts_current`).
-_SQLITE_FLUSH = [
-    f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
-    f"WHERE id > (SELECT indexed_upto FROM {FTS_STATE})",
-    f"UPDATE {FTS_STATE} SET indexed_upto = "  # noqa: S608
-    "(SELECT coalesce(max(id), indexed_upto) FROM search_docs)",
-]
+#: How many documents FTS5 may not hold yet: ids above the watermark (ids of
+#: deleted documents count too, so it never says fewer than there are).
+_SQLITE_TAIL = (
+    f"SELECT coalesce((SELECT max(id) FROM search_docs), 0) - indexed_upto FROM {FTS_STATE}"  # noqa: S608
+)
 _SQLITE_STATUS_DROPS = [
     f"DROP TRIGGER IF EXISTS {_STATUS_SESSION_TRIGGER}",
     f"DROP TRIGGER IF EXISTS {_STATUS_DOC_TRIGGER}",
@@ -538,12 +547,41 @@ def rebuild(conn: Connection, *, progress: Progress | None = None, batch: int = 
     return count
 
 
-def flush_fts(conn: Connection) -> None:
-    """Add the documents written since the last flush to FTS5 (SQLite), in
-    ``conn``'s transaction. Searches are exact without it (they scan the documents
-    FTS5 does not hold yet); it keeps that part small."""
-    if conn.dialect.name == "sqlite" and _has_fts(conn):
-        _run(conn, _SQLITE_FLUSH)
+def flush_fts(conn: Connection, *, limit: int | None = None) -> int:
+    """Add the documents above the watermark to FTS5 (SQLite), the oldest
+    ``limit`` of them (all by default), in ``conn``'s transaction, and move the
+    watermark over them; return how many were added. Searches are exact without
+    it (they scan the documents FTS5 does not hold yet); it keeps that part small.
+    Nothing on PostgreSQL or without the index."""
+    if conn.dialect.name != "sqlite" or not _has_fts(conn):
+        return 0
+    upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
+    above = "SELECT id FROM search_docs WHERE id > :upto ORDER BY id"
+    if limit is not None:
+        above += " LIMIT :limit"
+    top = conn.execute(
+        text(f"SELECT max(id) FROM ({above})"),  # noqa: S608
+        {"upto": upto, "limit": limit},
+    ).scalar()
+    if top is None:
+        return 0
+    added = conn.execute(
+        text(
+            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
+            "WHERE id > :upto AND id <= :top"
+        ),
+        {"upto": upto, "top": top},
+    ).rowcount
+    conn.execute(text(f"UPDATE {FTS_STATE} SET indexed_upto = :top"), {"top": top})  # noqa: S608
+    return int(added)
+
+
+def fts_tail(conn: Connection) -> int:
+    """How many documents FTS5 may not hold yet (SQLite; 0 elsewhere): the ids
+    above its watermark, deleted ones included (never fewer than there are)."""
+    if conn.dialect.name != "sqlite" or not _has_fts(conn):
+        return 0
+    return _count(conn, _SQLITE_TAIL)
 
 
 def _has_fts(conn: Connection) -> bool:
@@ -553,24 +591,69 @@ def _has_fts(conn: Connection) -> bool:
     return found.first() is not None
 
 
-def keep_fts_current(engine: Engine) -> None:
-    """Flush FTS5 at the end of every transaction on ``engine`` that commits.
+def _commit_tail(conn: Connection) -> int:
+    """:func:`fts_tail` as every commit asks it: on the driver's connection (each
+    statement through SQLAlchemy took 6% of an append's time in the profile), and
+    whether the index is there remembered per connection until the schema changes
+    (``PRAGMA schema_version``) instead of read from ``sqlite_master`` each time."""
+    raw: Any = conn.connection.driver_connection
+    info = conn.connection.info
+    version = raw.execute("PRAGMA schema_version").fetchone()[0]
+    known = info.get("sessionboard_fts")
+    if known is None or known[0] != version:
+        found = raw.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (FTS_STATE,)
+        ).fetchone()
+        info["sessionboard_fts"] = known = (version, found is not None)
+    if not known[1]:
+        return 0
+    return int(raw.execute(_SQLITE_TAIL).fetchone()[0])
+
+
+def keep_fts_current(engine: Engine, *, tail_limit: int | None = None) -> None:
+    """Keep FTS5 within ``tail_limit`` documents (default :data:`FTS_TAIL_LIMIT`)
+    of ``search_docs`` on ``engine`` (SQLite): a transaction that commits with
+    more above the watermark adds them all to FTS5 first. Below the limit the
+    background pass (``webapp.search_flush``) adds them, off the append path.
+    Called again, it changes the limit (0: every commit flushes, as before
+    round 4).
 
     Why not a trigger: FTS5 writes its pending entries out at every savepoint, and
     every statement of a trigger is one, so a trigger per document wrote one FTS5
     segment per message: batch appends ran at a third of their speed without the
-    index. One ``INSERT ... SELECT`` before the commit adds the transaction's
-    documents together, in the same transaction. (Deletes stay in a trigger:
-    FTS5 reads the text of each candidate, so it must never hold a deleted row.)
+    index. One ``INSERT ... SELECT`` adds many documents together. (Deletes stay
+    in a trigger: FTS5 reads the text of each candidate, so it must never hold a
+    deleted row.)
     """
-    if engine.dialect.name != "sqlite" or getattr(engine, "_sessionboard_fts", False):
+    if engine.dialect.name != "sqlite":
+        return
+    if tail_limit is not None or not hasattr(engine, "_sessionboard_fts_tail"):
+        engine._sessionboard_fts_tail = (  # type: ignore[attr-defined]
+            FTS_TAIL_LIMIT if tail_limit is None else tail_limit
+        )
+    if getattr(engine, "_sessionboard_fts", False):
         return
 
     @event.listens_for(engine, "commit")
     def _flush_before_commit(conn: Connection) -> None:
-        flush_fts(conn)
+        limit: int = engine._sessionboard_fts_tail  # type: ignore[attr-defined]
+        if _commit_tail(conn) > limit:
+            flush_fts(conn)
 
     engine._sessionboard_fts = True  # type: ignore[attr-defined]
+
+
+def clean_pending(conn: Connection) -> int:
+    """Move the GIN trigram index's pending list (``fastupdate``) into the index
+    (PostgreSQL), in ``conn``'s transaction; return the pending-list pages it
+    moved. Nothing elsewhere or without the index."""
+    if conn.dialect.name != "postgresql":
+        return 0
+    # to_regclass is NULL without the index, and the function is strict.
+    pages = conn.exec_driver_sql(
+        "SELECT gin_clean_pending_list(to_regclass('ix_search_docs_body'))"
+    ).scalar()
+    return int(pages or 0)
 
 
 def uninstall(conn: Connection) -> None:

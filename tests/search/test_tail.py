@@ -1,0 +1,235 @@
+"""The search index's pending texts, indexed off the append path (round 4): on
+both engines a search is exact while texts wait to be indexed (found when
+committed, never once deleted or purged), the background pass indexes them, a
+writer past the bound indexes them itself, and a crash between an append and
+the pass loses nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import FakeClock
+from webapp.search_flush import LEASE, FlushPass, SearchFlusher
+from webapp.sessions import Config, Manager, Message, MessageStore
+from webapp.sessions.search import Search, parse
+from webapp.sessions.search_index import (
+    FTS_TAIL_LIMIT,
+    clean_pending,
+    fts_tail,
+    install,
+    keep_fts_current,
+    search_docs_t,
+    uninstall,
+)
+
+from .test_search import check_fts, found, running
+
+
+def tail(store: MessageStore) -> int:
+    with store.read() as conn:
+        return fts_tail(conn)
+
+
+def in_fts(store: MessageStore, word: str) -> int:
+    """How many texts FTS5 itself holds with ``word`` (SQLite; -1 elsewhere)."""
+    if store.dialect != "sqlite":
+        return -1
+    with store.read() as conn:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM search_index WHERE body LIKE ?", (f"%{word}%",)
+            ).scalar_one()
+        )
+
+
+def manager(store: MessageStore, clock: FakeClock) -> Manager:
+    return Manager(Config(message_retention=timedelta(0)), store, clock=clock)
+
+
+def test_a_search_is_exact_while_texts_wait(indexed_store: MessageStore, clock: FakeClock) -> None:
+    keep_fts_current(indexed_store.engine, tail_limit=10_000)
+    board = manager(indexed_store, clock)
+    search = Search(indexed_store)
+    try:
+        kept = running(board, "needle request")
+        board.append_messages(kept, [Message("user", f"needle {i}") for i in range(5)])
+        gone = running(board, "needle in a doomed session")
+        board.append_message(gone, Message("user", "needle doomed"))
+        board.append_message(kept, Message("user", "needle deleted"))
+        deleted = [m for m in indexed_store.get_messages(kept) if m.content == "needle deleted"]
+        with indexed_store.write() as conn:
+            conn.execute(search_docs_t.delete().where(search_docs_t.c.message_id == deleted[0].id))
+        assert board.delete(gone)
+        if indexed_store.dialect == "sqlite":
+            assert tail(indexed_store) == 6  # nothing indexed by FTS5 yet
+            assert in_fts(indexed_store, "needle") == 0
+        expected = {kept}
+        hits = found(search, "needle")
+        assert {sid for sid, _m in hits} == expected
+        assert len(hits) == 6  # the request and five messages
+        done = SearchFlusher(indexed_store).run_pass()
+        assert tail(indexed_store) == 0
+        if indexed_store.dialect == "sqlite":
+            assert done.indexed == 6
+            assert in_fts(indexed_store, "needle") == 6
+        assert found(search, "needle") == hits
+        check_fts(indexed_store)
+    finally:
+        board.stop()
+
+
+def test_a_writer_past_the_bound_indexes_inline(
+    indexed_store: MessageStore, clock: FakeClock
+) -> None:
+    keep_fts_current(indexed_store.engine, tail_limit=5)
+    board = manager(indexed_store, clock)
+    try:
+        sid = running(board, "bound request")
+        tails = []
+        for i in range(12):
+            board.append_message(sid, Message("user", f"bound {i}"))
+            tails.append(tail(indexed_store))
+        assert max(tails) <= 5
+        if indexed_store.dialect == "sqlite":
+            assert tails[0] > 0  # below the bound nothing is indexed inline
+            assert 0 in tails  # past it, the writer indexed all
+        board.append_messages(sid, [Message("user", f"bound batch {i}") for i in range(20)])
+        assert tail(indexed_store) == 0
+        assert len(found(Search(indexed_store), "bound")) == 33
+        check_fts(indexed_store)
+    finally:
+        board.stop()
+
+
+def test_the_pass_indexes_in_batches_under_its_lease(
+    indexed_store: MessageStore, clock: FakeClock
+) -> None:
+    keep_fts_current(indexed_store.engine, tail_limit=FTS_TAIL_LIMIT)
+    board = manager(indexed_store, clock)
+    try:
+        sid = running(board, "batched request")
+        board.append_messages(sid, [Message("user", f"batched {i}") for i in range(9)])
+        loop = SearchFlusher(indexed_store, batch=2).make_loop(holder="one")
+        other = SearchFlusher(indexed_store).make_loop(holder="two")
+        now = clock()
+        done = loop.tick(now)
+        assert isinstance(done, FlushPass)
+        assert other.tick(now) is None  # the lease is held: one process indexes
+        assert loop.name == LEASE
+        assert tail(indexed_store) == 0
+        if indexed_store.dialect == "sqlite":
+            assert done.indexed == 10
+            assert in_fts(indexed_store, "batched") == 10
+        assert SearchFlusher(indexed_store).run_pass() == FlushPass()
+        check_fts(indexed_store)
+    finally:
+        board.stop()
+
+
+def test_a_crash_before_the_pass_loses_nothing(
+    database_url: str, indexed_store: MessageStore, clock: FakeClock
+) -> None:
+    """Texts committed but not yet indexed survive the process: a new one finds
+    them (the scan) and its pass indexes them."""
+    keep_fts_current(indexed_store.engine, tail_limit=10_000)
+    board = manager(indexed_store, clock)
+    sid = running(board, "survivor request")
+    board.append_messages(sid, [Message("user", f"survivor {i}") for i in range(4)])
+    board.stop()
+    indexed_store.engine.dispose()  # the process is gone, its pass never ran
+    again = MessageStore(database_url, migrate=False)
+    try:
+        if again.dialect == "sqlite":
+            assert tail(again) >= 5
+        assert len(found(Search(again), "survivor")) == 5
+        SearchFlusher(again).run_pass()
+        assert tail(again) == 0
+        if again.dialect == "sqlite":
+            assert in_fts(again, "survivor") == 5
+        assert len(found(Search(again), "survivor")) == 5
+        check_fts(again)
+    finally:
+        again.close()
+
+
+def test_postgresql_pending_list_is_cleaned(indexed_store: MessageStore, clock: FakeClock) -> None:
+    """The pass empties the GIN index's pending list (PostgreSQL): a second
+    clean right after finds nothing; on SQLite there is none (0)."""
+    board = manager(indexed_store, clock)
+    try:
+        sid = running(board, "pending request")
+        board.append_messages(sid, [Message("user", f"pending {i}") for i in range(30)])
+        SearchFlusher(indexed_store).run_pass()
+        with indexed_store.write() as conn:
+            assert clean_pending(conn) == 0
+            count = conn.execute(select(func.count()).select_from(search_docs_t)).scalar_one()
+        assert count == 31
+        assert len(found(Search(indexed_store), "pending")) == 31
+        hits = Search(indexed_store).hits(parse('"pending 2"'), limit=100).hits
+        assert len(hits) == 11  # pending 2, pending 20 .. 29
+    finally:
+        board.stop()
+
+
+def test_the_commit_check_follows_the_schema(indexed_store: MessageStore, clock: FakeClock) -> None:
+    """The writer's check remembers whether the index is there per connection
+    until the schema changes: dropped, appends go on without it; installed again
+    (it fills from the messages), the bound holds again."""
+    keep_fts_current(indexed_store.engine, tail_limit=1)
+    board = manager(indexed_store, clock)
+    try:
+        sid = running(board, "schema request")
+        board.append_message(sid, Message("user", "schema one"))
+        with indexed_store.write() as conn:
+            uninstall(conn)
+        board.append_message(sid, Message("user", "schema two"))
+        assert tail(indexed_store) == 0
+        with indexed_store.write() as conn:
+            install(conn)
+        for i in range(3):
+            board.append_message(sid, Message("user", f"schema more {i}"))
+            assert tail(indexed_store) <= 1
+        assert len(found(Search(indexed_store), "schema")) == 6
+        check_fts(indexed_store)
+    finally:
+        board.stop()
+
+
+def test_the_app_runs_the_pass_and_takes_the_setting(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A serving process starts the pass beside the sweeper and the renderer, and
+    ``SEARCH_TAIL_LIMIT`` is the bound its writers keep (SQLite)."""
+    from webapp import create_app, start_background_work
+    from webapp.extensions import db
+
+    monkeypatch.setenv("SESSIONBOARD_INSTANCE_PATH", str(tmp_path / "instance"))
+    application = create_app(
+        {"TESTING": True, "SECRET_KEY": "t", "DATABASE_URL": database_url, "SEARCH_TAIL_LIMIT": 3}
+    )
+    manager = application.extensions["sessionboard.manager"]
+    # Only the domain's loops, which stop: not the features' (the webhooks' dispatcher).
+    monkeypatch.setitem(application.extensions, "sessionboard.background", [])
+    start_background_work(application)
+    loop = application.extensions["sessionboard.search_flush"]
+    try:
+        assert loop.name == LEASE
+        sid = running(manager, "setting request")
+        tails = []
+        for i in range(6):
+            manager.append_message(sid, Message("user", f"setting {i}"))
+            tails.append(tail(manager.store))
+        assert max(tails) <= 3
+        if manager.store.dialect == "sqlite":
+            assert max(tails) > 0
+        assert len(found(Search(manager.store), "setting")) == 7
+    finally:
+        loop.stop()
+        application.extensions["sessionboard.prerender"].stop()
+        manager.stop()
+        with application.app_context():
+            db.engine.dispose()

@@ -1,0 +1,101 @@
+"""The search index's pending documents, indexed in the background: off the
+append path, as :mod:`webapp.prerender` renders messages.
+
+On SQLite FTS5 holds the documents up to a watermark and a search scans the
+ones above it (see :mod:`webapp.sessions.search_index`), so a search is exact
+whether or not they are indexed yet. An append only adds its documents to
+``search_docs``; this pass, in each serving process, one at a time through a
+lease (the sweeper's, under its own name), adds the documents above the
+watermark to FTS5, :data:`~webapp.sessions.search_index.FTS_FLUSH_BATCH` per
+short transaction, until none is left. Backpressure: a writer that commits with
+more than ``SEARCH_TAIL_LIMIT`` documents above the watermark indexes them
+itself (:func:`~webapp.sessions.search_index.keep_fts_current`), so a search
+never scans more than that however far this pass falls behind or when no server
+runs it (a CLI import). A crash between an append and the pass loses nothing:
+the documents stay above the watermark, and the next pass indexes them.
+
+On PostgreSQL the GIN trigram index has its own pending list (``fastupdate``):
+the pass moves it into the index (``gin_clean_pending_list``), so a writer
+fills it past ``gin_pending_list_limit`` and merges it itself less often (the
+trigram extraction stays in the writing statement).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from webapp.sessions import MessageStore, search_index
+from webapp.sessions.sweeper import Sweeper
+from webapp.sessions.types import utcnow
+
+log = logging.getLogger(__name__)
+
+#: The lease's name (one process indexes at a time).
+LEASE = "search-index"
+#: How often a pass is due; a pass indexes for at most this long. Short: on
+#: PostgreSQL a writer that fills the GIN pending list past its 4 MB cleans it
+#: itself (the merge is about a third of the GIN index's cost: docs/search.md).
+INTERVAL = timedelta(seconds=5)
+
+
+@dataclass
+class FlushPass:
+    """What a pass did: documents added to FTS5 (SQLite), and GIN pending-list
+    pages moved into the index (PostgreSQL)."""
+
+    indexed: int = 0
+    pending_pages: int = 0
+
+
+class SearchFlusher:
+    """Indexes the documents a search would otherwise scan (SQLite), and empties
+    the GIN index's pending list (PostgreSQL)."""
+
+    def __init__(self, store: MessageStore, *, batch: int = search_index.FTS_FLUSH_BATCH) -> None:
+        self.store = store
+        self.batch = batch
+        self._lock = threading.Lock()
+
+    def run_pass(self, budget: timedelta | None = None) -> FlushPass:
+        """Index batches until none is left (or ``budget`` is spent)."""
+        done = FlushPass()
+        deadline = None if budget is None else time.monotonic() + budget.total_seconds()
+        with self._lock:
+            if self.store.dialect == "postgresql":
+                # Redone by the next pass if lost: no fsync of its own.
+                with self.store.write(durable=False) as conn:
+                    done.pending_pages = search_index.clean_pending(conn)
+                return done
+            while deadline is None or time.monotonic() < deadline:
+                with self.store.write(durable=False) as conn:
+                    added = search_index.flush_fts(conn, limit=self.batch)
+                if not added:
+                    break
+                done.indexed += added
+        return done
+
+    def sweep(self, _now: datetime, _holder: str) -> FlushPass:
+        """One pass as the lease's holder runs it (at most an interval long)."""
+        done = self.run_pass(INTERVAL)
+        if done.indexed or done.pending_pages:
+            log.info(
+                "search index: %d texts indexed, %d pending pages cleaned",
+                done.indexed,
+                done.pending_pages,
+            )
+        return done
+
+    def make_loop(
+        self, holder: str | None = None, interval: timedelta = INTERVAL
+    ) -> Sweeper[FlushPass]:
+        """The background loop (not started): one process per interval indexes."""
+        return Sweeper(
+            self.store, self.sweep, interval=interval, clock=utcnow, holder=holder, name=LEASE
+        )
+
+
+__all__ = ["INTERVAL", "LEASE", "FlushPass", "SearchFlusher"]
