@@ -18,8 +18,9 @@ from sqlalchemy import event, func, select, text, update
 from tests.conftest import FakeClock
 from tests.scale.plans import plan
 from tests.scale.test_rollups import assert_in_step
-from webapp.sessions import Manager, Message, Status
+from webapp.sessions import Manager, Message, MessageStore, Status
 from webapp.sessions.rollups import rollup_pause_t
+from webapp.sessions.search_index import search_doc_status_t, search_docs_t
 from webapp.sessions.store import sessions_t
 
 
@@ -223,3 +224,64 @@ def test_0014_round_trips_the_trigger(sqlite_url: str) -> None:
         assert paused == f"{head} ON sessions WHEN {pause} AND ({condition}) BEGIN {body}"
     finally:
         engine.dispose()
+
+
+def _doc_statuses(manager: Manager) -> dict[str, set[str]]:
+    """Each session's id -> the statuses beside its search documents."""
+    d, x = search_docs_t.c, search_doc_status_t.c
+    joined = search_docs_t.join(search_doc_status_t, x.doc_id == d.id)
+    with manager.store.read() as conn:
+        rows = conn.execute(select(d.session_id, x.status).select_from(joined)).all()
+    found: dict[str, set[str]] = {}
+    for sid, status in rows:
+        found.setdefault(sid, set()).add(status)
+    return found
+
+
+def test_the_documents_statuses_follow_each_slice(manager: Manager, clock: FakeClock) -> None:
+    """The slices' sessions' search documents say ``expired`` after the sweep (on
+    PostgreSQL moved by one statement a slice while the per-session trigger
+    stands aside), the others keep theirs, and the trigger is back for the next
+    status change: in the same transaction after a slice, and after the sweep."""
+    store = manager.store
+    ids = _due(manager, clock, 5, running=3)
+    for sid in ids[:3]:
+        manager.append_messages(sid, [Message("user", "one"), Message("assistant", "two")])
+    clock.advance(hours=30)  # past every expiry again (appends extended some)
+    fresh = manager.create("fresh", expires_at=clock() + timedelta(hours=2)).id
+    assert store.expire_due(clock(), batch_size=2) == 5
+    docs = _doc_statuses(manager)
+    assert {sid: docs[sid] for sid in ids} == {sid: {"expired"} for sid in ids}
+    assert docs[fresh] == {"pending"}
+    assert sum(len(s) for s in docs.values()) == 6  # one request each
+    manager.set_running(fresh)  # another write, another pooled connection: the trigger
+    assert _doc_statuses(manager)[fresh] == {"running"}
+    other = manager.create("other", expires_at=clock() - timedelta(minutes=1)).id
+    c = sessions_t.c
+    with store.write() as conn:
+        assert store.move_status(conn, c.id == other, Status.EXPIRED.value) == 1
+        conn.execute(update(sessions_t).where(c.id == fresh).values(status="failed"))
+    docs = _doc_statuses(manager)
+    assert (docs[other], docs[fresh]) == ({"expired"}, {"failed"})
+
+
+def test_0017_replaces_the_status_trigger(store: MessageStore) -> None:
+    """At head the per-session status trigger is 0017's: on PostgreSQL it names
+    its documents as an array and stands aside under the sweep's setting; on
+    SQLite it is the trigger 0016 made."""
+    with store.read() as conn:
+        if store.dialect == "sqlite":
+            sql = conn.execute(text(
+                "SELECT sql FROM sqlite_master WHERE name = 'search_sessions_status_au'"
+            )).scalar_one()  # fmt: skip
+            assert "WHEN OLD.status IS NOT NEW.status BEGIN" in sql
+            return
+        body = conn.execute(text(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'search_sessions_status_au'"
+        )).scalar_one()  # fmt: skip
+        trigger = conn.execute(text(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE tgname = 'search_sessions_status_au'"
+        )).scalar_one()  # fmt: skip
+    assert "doc_id = ANY (ARRAY(" in body
+    assert "sessionboard.statuses_by_statement" in trigger

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from .engine import Database
 from .models import ErrorRollup, RollupPause, SessionCount, SessionRollup
 from .rows import sessions_t, utc_day
+from .search_index import move_doc_statuses, statuses_by_statement
 
 session_counts_t = cast(Table, SessionCount.__table__)
 session_rollup_t = cast(Table, SessionRollup.__table__)
@@ -124,12 +125,21 @@ class RollupStore(Database):
         table: a slice of thousands of rows writes a few change rows, not one
         trigger run each. ``picked`` is read twice, so it must pick the same rows
         both times (an ordered, limited subquery does in one SQLite write). On
-        PostgreSQL the rollup triggers work per statement already."""
+        PostgreSQL the rollup triggers work per statement already, and the
+        per-session trigger that moves a session's search documents' statuses
+        stands aside for the statement: its sessions' documents are moved after
+        it in one statement (``search_index.move_doc_statuses``)."""
         c = sessions_t.c
         moved = and_(picked, c.status != to)
         change = update(sessions_t).where(moved).values(status=to)
         if self.dialect != "sqlite":
-            return int(conn.execute(change).rowcount)
+            # (sweeper2) the documents' statuses by statement, not a trigger a session
+            by_statement = statuses_by_statement(conn, True)
+            ids = list(conn.execute(change.returning(c.id)).scalars())
+            if by_statement:
+                statuses_by_statement(conn, False)
+                move_doc_statuses(conn, ids, to)
+            return len(ids)
         p = rollup_pause_t.c
         pause = update(rollup_pause_t).where(p.id == 1)
         if conn.execute(pause.values(paused=1)).rowcount != 1:
