@@ -127,6 +127,7 @@ def test_without_the_flag_row_the_trigger_counts(manager: Manager, clock: FakeCl
         conn.execute(rollup_pause_t.delete())
     assert store.expire_due(clock(), batch_size=2) == 3
     assert_in_step(store)
+    assert set(_doc_statuses(manager).values()) == {frozenset({"expired"})}
 
 
 def test_a_listening_webhook_gets_one_event_per_expired_session(
@@ -171,14 +172,18 @@ def test_expiry_rechecks_in_its_own_statement(manager: Manager, clock: FakeClock
 
 
 def test_the_slice_update_reads_its_indexes(manager: Manager, clock: FakeClock) -> None:
-    """EXPLAIN of the slice's UPDATE: the due rows on ix_sessions_status_expires
-    and the updated rows by primary key; no scan of ``sessions``."""
+    """EXPLAIN of the slice's statements on ``sessions``: the due rows on
+    ix_sessions_status_expires (in the UPDATE's subquery; on SQLite in the read
+    of the slice's ids, the UPDATE then by primary key); no scan of ``sessions``,
+    and the documents' statuses on indexes too."""
     store = manager.store
     _due(manager, clock, 3, running=1)
     statements: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE SESSIONS"):
+        first = statement.lstrip().upper()
+        due = "sessions.expires_at <=" in statement and first.startswith("SELECT SESSIONS.ID")
+        if first.startswith(("UPDATE SESSIONS", "UPDATE SEARCH_DOC_STATUS")) or due:
             statements.append((statement, parameters))
 
     event.listen(store.engine, "before_cursor_execute", record)
@@ -187,13 +192,18 @@ def test_the_slice_update_reads_its_indexes(manager: Manager, clock: FakeClock) 
     finally:
         event.remove(store.engine, "before_cursor_execute", record)
     assert statements
+    every = []
     for statement, parameters in statements:
         lines = " | ".join(plan(store.engine, statement, parameters))
-        assert "ix_sessions_status_expires" in lines, lines
+        every.append(lines)
         if store.dialect == "sqlite":
-            assert "SCAN sessions" not in lines.replace("SCAN sessions USING", ""), lines
+            bare = lines.replace("SCAN sessions USING", "").replace("SCAN search_docs USING", "")
+            assert "SCAN sessions" not in bare and "SCAN search_doc" not in bare, lines
         else:
             assert "Seq Scan on sessions" not in lines, lines
+            assert "Seq Scan on search_doc" not in lines, lines
+    assert all("ix_sessions_status_expires" in lines for lines in every[:1]), every
+    assert any("ix_search_docs_session" in lines for lines in every), every
 
 
 def test_0014_round_trips_the_trigger(sqlite_url: str) -> None:
@@ -226,7 +236,7 @@ def test_0014_round_trips_the_trigger(sqlite_url: str) -> None:
         engine.dispose()
 
 
-def _doc_statuses(manager: Manager) -> dict[str, set[str]]:
+def _doc_statuses(manager: Manager) -> dict[str, frozenset[str]]:
     """Each session's id -> the statuses beside its search documents."""
     d, x = search_docs_t.c, search_doc_status_t.c
     joined = search_docs_t.join(search_doc_status_t, x.doc_id == d.id)
@@ -235,7 +245,7 @@ def _doc_statuses(manager: Manager) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for sid, status in rows:
         found.setdefault(sid, set()).add(status)
-    return found
+    return {sid: frozenset(statuses) for sid, statuses in found.items()}
 
 
 def test_the_documents_statuses_follow_each_slice(manager: Manager, clock: FakeClock) -> None:
@@ -268,13 +278,14 @@ def test_the_documents_statuses_follow_each_slice(manager: Manager, clock: FakeC
 def test_0017_replaces_the_status_trigger(store: MessageStore) -> None:
     """At head the per-session status trigger is 0017's: on PostgreSQL it names
     its documents as an array and stands aside under the sweep's setting; on
-    SQLite it is the trigger 0016 made."""
+    SQLite it stands aside while the rollups' pause flag is set."""
     with store.read() as conn:
         if store.dialect == "sqlite":
             sql = conn.execute(text(
                 "SELECT sql FROM sqlite_master WHERE name = 'search_sessions_status_au'"
             )).scalar_one()  # fmt: skip
-            assert "WHEN OLD.status IS NOT NEW.status BEGIN" in sql
+            pause = "(SELECT paused FROM rollup_pause WHERE id = 1) IS NOT 1 BEGIN"
+            assert f"WHEN OLD.status IS NOT NEW.status AND {pause}" in sql
             return
         body = conn.execute(text(
             "SELECT prosrc FROM pg_proc WHERE proname = 'search_sessions_status_au'"

@@ -123,8 +123,10 @@ class RollupStore(Database):
         0014's flag, set and cleared inside this write, so no other write sees it)
         and the statement's change rows are written summed per key, one INSERT per
         table: a slice of thousands of rows writes a few change rows, not one
-        trigger run each. ``picked`` is read twice, so it must pick the same rows
-        both times (an ordered, limited subquery does in one SQLite write). On
+        trigger run each; the search documents' status trigger stands aside under
+        the same flag, and the slice's documents are moved in one statement.
+        ``picked`` is read once, for the ids of its rows (SQLite has one writer: an
+        ordered, limited subquery picks the same rows until this write ends). On
         PostgreSQL the rollup triggers work per statement already, and the
         per-session trigger that moves a session's search documents' statuses
         stands aside for the statement: its sessions' documents are moved after
@@ -143,7 +145,12 @@ class RollupStore(Database):
         p = rollup_pause_t.c
         pause = update(rollup_pause_t).where(p.id == 1)
         if conn.execute(pause.values(paused=1)).rowcount != 1:
-            return int(conn.execute(change).rowcount)  # no flag row: the trigger counts
+            return int(conn.execute(change).rowcount)  # no flag row: the triggers count
+        # (sweeper2) the rows by id: the documents' statuses follow them below, the
+        # per-session trigger standing aside while the flag is set
+        ids = list(conn.execute(select(c.id).where(moved)).scalars())
+        moved = c.id.in_(ids)
+        change = update(sessions_t).where(moved).values(status=to)
         day = utc_day(c.created_at, self.dialect)
         duration = bucket_of(
             seconds_between(c.created_at, c.last_activity, self.dialect), DURATION_BUCKETS
@@ -153,6 +160,7 @@ class RollupStore(Database):
         keys = (day, c.status, duration, length, c.error if to == "failed" else failed)
         groups = conn.execute(select(*keys, func.count()).where(moved).group_by(*keys)).all()
         changed = int(conn.execute(change).rowcount)
+        move_doc_statuses(conn, ids, to)
         conn.execute(pause.values(paused=0))
         if changed != sum(g[-1] for g in groups):
             raise RuntimeError("the rows moved are not the rows counted")  # rolls back

@@ -1,6 +1,7 @@
-"""sweeper2: the search documents' status triggers replaced (PostgreSQL: the
-per-session function names its documents as an array, and stands aside while the
-sweep's expiry moves its documents' statuses itself, in one statement a slice)
+"""sweeper2: the search documents' per-session status trigger replaced: it stands
+aside while the sweep's expiry moves its slice's documents' statuses itself, in
+one statement a slice (SQLite: under the rollups' pause flag; PostgreSQL: under a
+transaction-local setting, and its function names the documents as an array)
 
 Revision ID: 0017
 Revises: 0016
