@@ -125,8 +125,9 @@ class RollupStore(Database):
         table: a slice of thousands of rows writes a few change rows, not one
         trigger run each; the search documents' status trigger stands aside under
         the same flag, and the slice's documents are moved in one statement.
-        ``picked`` is read once, for the ids of its rows (SQLite has one writer: an
-        ordered, limited subquery picks the same rows until this write ends). On
+        ``picked`` is read three times (the keys, the documents, the rows), so it
+        must pick the same rows each time (an ordered, limited subquery does in one
+        SQLite write). On
         PostgreSQL the rollup triggers work per statement already, and the
         per-session trigger that moves a session's search documents' statuses
         stands aside for the statement: its sessions' documents are moved after
@@ -146,11 +147,6 @@ class RollupStore(Database):
         pause = update(rollup_pause_t).where(p.id == 1)
         if conn.execute(pause.values(paused=1)).rowcount != 1:
             return int(conn.execute(change).rowcount)  # no flag row: the triggers count
-        # (sweeper2) the rows by id: the documents' statuses follow them below, the
-        # per-session trigger standing aside while the flag is set
-        ids = list(conn.execute(select(c.id).where(moved)).scalars())
-        moved = c.id.in_(ids)
-        change = update(sessions_t).where(moved).values(status=to)
         day = utc_day(c.created_at, self.dialect)
         duration = bucket_of(
             seconds_between(c.created_at, c.last_activity, self.dialect), DURATION_BUCKETS
@@ -159,8 +155,10 @@ class RollupStore(Database):
         failed = case((and_(c.status == "failed", c.error != ""), c.error), else_=None)
         keys = (day, c.status, duration, length, c.error if to == "failed" else failed)
         groups = conn.execute(select(*keys, func.count()).where(moved).group_by(*keys)).all()
+        # (sweeper2) the rows' documents first, in one statement, the per-session
+        # trigger standing aside while the flag is set
+        move_doc_statuses(conn, select(c.id).where(moved), to)
         changed = int(conn.execute(change).rowcount)
-        move_doc_statuses(conn, ids, to)
         conn.execute(pause.values(paused=0))
         if changed != sum(g[-1] for g in groups):
             raise RuntimeError("the rows moved are not the rows counted")  # rolls back

@@ -41,6 +41,7 @@ from sqlalchemy import (
     Engine,
     ForeignKey,
     Index,
+    Select,
     String,
     Table,
     Text,
@@ -50,7 +51,9 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
+    select,
     text,
+    update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -378,28 +381,30 @@ def statuses_by_statement(conn: Connection, on: bool) -> bool:
     return True
 
 
-def move_doc_statuses(conn: Connection, session_ids: list[str], status: str) -> int:
-    """Give the documents of ``session_ids`` the status ``status`` in one statement
-    (what the per-session trigger does a session at a time, while it stands
-    aside), on the documents' and the status table's indexes; returns how many
-    status rows changed. Nothing when the index keeps no statuses."""
+def move_doc_statuses(conn: Connection, sessions: list[str] | Select[Any], status: str) -> int:
+    """Give the documents of ``sessions`` (ids, or on SQLite a query of them) the
+    status ``status`` in one statement (what the per-session trigger does a
+    session at a time, while it stands aside), on the documents' and the status
+    table's indexes; returns how many status rows changed. Nothing when the index
+    keeps no statuses."""
     if conn.dialect.name == "postgresql":
         exists = text(f"SELECT to_regclass('{search_doc_status_t.name}') IS NOT NULL")
+        if not sessions or not conn.execute(exists).scalar_one():
+            return 0
         move = text(
             "UPDATE search_doc_status SET status = :status WHERE doc_id = ANY (ARRAY("
             "SELECT id FROM search_docs WHERE session_id = ANY (:ids)))"
         )
-    else:
-        exists = text(
-            f"SELECT count(*) FROM sqlite_master WHERE name = '{search_doc_status_t.name}'"  # noqa: S608
-        )
-        move = text(
-            "UPDATE search_doc_status SET status = :status WHERE doc_id IN ("
-            "SELECT id FROM search_docs WHERE session_id IN :ids)"
-        ).bindparams(bindparam("ids", expanding=True))
-    if not session_ids or not conn.execute(exists).scalar_one():
+        return int(conn.execute(move, {"status": status, "ids": sessions}).rowcount)
+    exists = text(
+        f"SELECT count(*) FROM sqlite_master WHERE name = '{search_doc_status_t.name}'"  # noqa: S608
+    )
+    if not conn.execute(exists).scalar_one():
         return 0
-    return int(conn.execute(move, {"status": status, "ids": session_ids}).rowcount)
+    d, x = search_docs_t.c, search_doc_status_t.c
+    docs = select(d.id).where(d.session_id.in_(sessions))
+    move_ = update(search_doc_status_t).where(x.doc_id.in_(docs)).values(status=status)
+    return int(conn.execute(move_).rowcount)
 
 
 _PG_STATUS_DROPS = [
