@@ -21,7 +21,10 @@ beside its floor in the same run.
    of the 50,000-message session alone, and every worker's RSS (and peak).
 4. The sweeper, in this process: expiring 100,000 sessions (added for it, removed
    after; the rollups' change rows of their insertion folded first) while a
-   writer appends one message at a time beside it (its longest wait), and
+   writer appends one message at a time beside it (its longest wait), beside
+   two floors of the same run: the writer alone for 3 s before, and the same
+   status changes in the same number of writes on a bare table (id, status, one
+   index); and
    purging a backlog (old messages in 20,000 unkept sessions, among the demo's
    kept old messages): each slice's read and write time.
 
@@ -447,6 +450,9 @@ def bench_expiry(manager: Any, count: int) -> dict[str, float]:
     t0 = time.perf_counter()
     store.fold_rollups()
     setup_fold = time.perf_counter() - t0
+    # The floor: the same writer, alone, for a few seconds just before.
+    with Writer(manager) as alone:
+        time.sleep(3)
     watch = Stopwatch(store)
     with Writer(manager) as writer, watch.installed():
         t0 = time.perf_counter()
@@ -456,16 +462,56 @@ def bench_expiry(manager: Any, count: int) -> dict[str, float]:
         ids = [r["id"] for r in rows[first : first + 5000]]
         with store.write() as conn:
             conn.execute(delete(sessions_t).where(sessions_t.c.id.in_(ids)))
+    floor = expiry_floor(store, [r["id"] for r in rows], max(len(watch.writes), 1))
     return {
         "expired": expired,
         "seconds": elapsed,
         "lock seconds": sum(watch.writes),
+        "lock s per 100,000": sum(watch.writes) / max(expired, 1) * 100_000,
         "longest write ms": max(watch.writes, default=0) * 1000,
         "writes": len(watch.writes),
         "writer max wait ms": max(writer.waits, default=0) * 1000,
+        "writer p99 wait ms": _p99(writer.waits) * 1000,
         "writer appends": len(writer.waits),
+        "floor: lock s of a bare status table": floor,
+        "floor: writer alone max ms": max(alone.waits, default=0) * 1000,
+        "floor: writer alone p99 ms": _p99(alone.waits) * 1000,
         "fold of the insert's change rows before it, s": setup_fold,
     }
+
+
+def expiry_floor(store: Any, ids: list[str], writes: int) -> float:
+    """The floor of an expiry: the seconds of ``writes`` writes that change the
+    status of ``ids`` in a bare table (the id, the status, one index on both), in
+    the same database; the table is dropped after."""
+    from sqlalchemy import bindparam, text
+
+    table = "bench_expiry_floor"
+    with store.write() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        conn.execute(text(f"CREATE TABLE {table} (id VARCHAR(64) PRIMARY KEY, status VARCHAR(16))"))
+        conn.execute(text(f"CREATE INDEX ix_{table} ON {table} (status, id)"))
+        for first in range(0, len(ids), 10_000):
+            rows = [{"id": i, "status": "running"} for i in ids[first : first + 10_000]]
+            conn.execute(text(f"INSERT INTO {table} (id, status) VALUES (:id, :status)"), rows)  # noqa: S608
+    size, took = -(-len(ids) // writes), 0.0
+    update = text(f"UPDATE {table} SET status = 'expired' WHERE id IN :ids").bindparams(  # noqa: S608
+        bindparam("ids", expanding=True)
+    )
+    for first in range(0, len(ids), size):
+        t0 = time.perf_counter()
+        with store.write(durable=False) as conn:
+            conn.execute(update, {"ids": ids[first : first + size]})
+        took += time.perf_counter() - t0
+    with store.write() as conn:
+        conn.execute(text(f"DROP TABLE {table}"))
+    return took
+
+
+def _p99(values: list[float]) -> float:
+    """The 99th percentile (the largest of fewer than 100 values)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, len(ordered) * 99 // 100)] if ordered else 0.0
 
 
 def bench_purge(manager: Any, sessions: int, per_session: int) -> dict[str, float]:

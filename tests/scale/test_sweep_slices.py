@@ -18,8 +18,9 @@ from sqlalchemy import event, func, select, text, update
 from tests.conftest import FakeClock
 from tests.scale.plans import plan
 from tests.scale.test_rollups import assert_in_step
-from webapp.sessions import Manager, Message, Status
+from webapp.sessions import Manager, Message, MessageStore, Status
 from webapp.sessions.rollups import rollup_pause_t
+from webapp.sessions.search_index import search_doc_status_t, search_docs_t
 from webapp.sessions.store import sessions_t
 
 
@@ -126,6 +127,7 @@ def test_without_the_flag_row_the_trigger_counts(manager: Manager, clock: FakeCl
         conn.execute(rollup_pause_t.delete())
     assert store.expire_due(clock(), batch_size=2) == 3
     assert_in_step(store)
+    assert set(_doc_statuses(manager).values()) == {frozenset({"expired"})}
 
 
 def test_a_listening_webhook_gets_one_event_per_expired_session(
@@ -170,14 +172,18 @@ def test_expiry_rechecks_in_its_own_statement(manager: Manager, clock: FakeClock
 
 
 def test_the_slice_update_reads_its_indexes(manager: Manager, clock: FakeClock) -> None:
-    """EXPLAIN of the slice's UPDATE: the due rows on ix_sessions_status_expires
-    and the updated rows by primary key; no scan of ``sessions``."""
+    """EXPLAIN of the slice's statements on ``sessions``: the due rows on
+    ix_sessions_status_expires (in the UPDATE's subquery; on SQLite in the read
+    of the slice's ids, the UPDATE then by primary key); no scan of ``sessions``,
+    and the documents' statuses on indexes too."""
     store = manager.store
     _due(manager, clock, 3, running=1)
     statements: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE SESSIONS"):
+        first = statement.lstrip().upper()
+        due = "sessions.expires_at <=" in statement and first.startswith("SELECT SESSIONS.ID")
+        if first.startswith(("UPDATE SESSIONS", "UPDATE SEARCH_DOC_STATUS")) or due:
             statements.append((statement, parameters))
 
     event.listen(store.engine, "before_cursor_execute", record)
@@ -186,13 +192,18 @@ def test_the_slice_update_reads_its_indexes(manager: Manager, clock: FakeClock) 
     finally:
         event.remove(store.engine, "before_cursor_execute", record)
     assert statements
+    every = []
     for statement, parameters in statements:
         lines = " | ".join(plan(store.engine, statement, parameters))
-        assert "ix_sessions_status_expires" in lines, lines
+        every.append(lines)
         if store.dialect == "sqlite":
-            assert "SCAN sessions" not in lines.replace("SCAN sessions USING", ""), lines
+            bare = lines.replace("SCAN sessions USING", "").replace("SCAN search_docs USING", "")
+            assert "SCAN sessions" not in bare and "SCAN search_doc" not in bare, lines
         else:
             assert "Seq Scan on sessions" not in lines, lines
+            assert "Seq Scan on search_doc" not in lines, lines
+    assert all("ix_sessions_status_expires" in lines for lines in every[:1]), every
+    assert any("ix_search_docs_session" in lines for lines in every), every
 
 
 def test_0014_round_trips_the_trigger(sqlite_url: str) -> None:
@@ -223,3 +234,65 @@ def test_0014_round_trips_the_trigger(sqlite_url: str) -> None:
         assert paused == f"{head} ON sessions WHEN {pause} AND ({condition}) BEGIN {body}"
     finally:
         engine.dispose()
+
+
+def _doc_statuses(manager: Manager) -> dict[str, frozenset[str]]:
+    """Each session's id -> the statuses beside its search documents."""
+    d, x = search_docs_t.c, search_doc_status_t.c
+    joined = search_docs_t.join(search_doc_status_t, x.doc_id == d.id)
+    with manager.store.read() as conn:
+        rows = conn.execute(select(d.session_id, x.status).select_from(joined)).all()
+    found: dict[str, set[str]] = {}
+    for sid, status in rows:
+        found.setdefault(sid, set()).add(status)
+    return {sid: frozenset(statuses) for sid, statuses in found.items()}
+
+
+def test_the_documents_statuses_follow_each_slice(manager: Manager, clock: FakeClock) -> None:
+    """The slices' sessions' search documents say ``expired`` after the sweep (on
+    PostgreSQL moved by one statement a slice while the per-session trigger
+    stands aside), the others keep theirs, and the trigger is back for the next
+    status change: in the same transaction after a slice, and after the sweep."""
+    store = manager.store
+    ids = _due(manager, clock, 5, running=3)
+    for sid in ids[:3]:
+        manager.append_messages(sid, [Message("user", "one"), Message("assistant", "two")])
+    clock.advance(hours=30)  # past every expiry again (appends extended some)
+    fresh = manager.create("fresh", expires_at=clock() + timedelta(hours=2)).id
+    assert store.expire_due(clock(), batch_size=2) == 5
+    docs = _doc_statuses(manager)
+    assert {sid: docs[sid] for sid in ids} == {sid: {"expired"} for sid in ids}
+    assert docs[fresh] == {"pending"}
+    assert sum(len(s) for s in docs.values()) == 6  # one request each
+    manager.set_running(fresh)  # another write, another pooled connection: the trigger
+    assert _doc_statuses(manager)[fresh] == {"running"}
+    other = manager.create("other", expires_at=clock() - timedelta(minutes=1)).id
+    c = sessions_t.c
+    with store.write() as conn:
+        assert store.move_status(conn, c.id == other, Status.EXPIRED.value) == 1
+        conn.execute(update(sessions_t).where(c.id == fresh).values(status="failed"))
+    docs = _doc_statuses(manager)
+    assert (docs[other], docs[fresh]) == ({"expired"}, {"failed"})
+
+
+def test_0017_replaces_the_status_trigger(store: MessageStore) -> None:
+    """At head the per-session status trigger is 0017's: on PostgreSQL it names
+    its documents as an array and stands aside under the sweep's setting; on
+    SQLite it stands aside while the rollups' pause flag is set."""
+    with store.read() as conn:
+        if store.dialect == "sqlite":
+            sql = conn.execute(text(
+                "SELECT sql FROM sqlite_master WHERE name = 'search_sessions_status_au'"
+            )).scalar_one()  # fmt: skip
+            pause = "(SELECT paused FROM rollup_pause WHERE id = 1) IS NOT 1 BEGIN"
+            assert f"WHEN OLD.status IS NOT NEW.status AND {pause}" in sql
+            return
+        body = conn.execute(text(
+            "SELECT prosrc FROM pg_proc WHERE proname = 'search_sessions_status_au'"
+        )).scalar_one()  # fmt: skip
+        trigger = conn.execute(text(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+            "WHERE tgname = 'search_sessions_status_au'"
+        )).scalar_one()  # fmt: skip
+    assert "doc_id = ANY (ARRAY(" in body
+    assert "sessionboard.statuses_by_statement" in trigger

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from .engine import Database
 from .models import ErrorRollup, RollupPause, SessionCount, SessionRollup
 from .rows import sessions_t, utc_day
+from .search_index import move_doc_statuses, statuses_by_statement
 
 session_counts_t = cast(Table, SessionCount.__table__)
 session_rollup_t = cast(Table, SessionRollup.__table__)
@@ -122,18 +123,30 @@ class RollupStore(Database):
         0014's flag, set and cleared inside this write, so no other write sees it)
         and the statement's change rows are written summed per key, one INSERT per
         table: a slice of thousands of rows writes a few change rows, not one
-        trigger run each. ``picked`` is read twice, so it must pick the same rows
-        both times (an ordered, limited subquery does in one SQLite write). On
-        PostgreSQL the rollup triggers work per statement already."""
+        trigger run each; the search documents' status trigger stands aside under
+        the same flag, and the slice's documents are moved in one statement.
+        ``picked`` is read three times (the keys, the documents, the rows), so it
+        must pick the same rows each time (an ordered, limited subquery does in one
+        SQLite write). On
+        PostgreSQL the rollup triggers work per statement already, and the
+        per-session trigger that moves a session's search documents' statuses
+        stands aside for the statement: its sessions' documents are moved after
+        it in one statement (``search_index.move_doc_statuses``)."""
         c = sessions_t.c
         moved = and_(picked, c.status != to)
         change = update(sessions_t).where(moved).values(status=to)
         if self.dialect != "sqlite":
-            return int(conn.execute(change).rowcount)
+            # (sweeper2) the documents' statuses by statement, not a trigger a session
+            by_statement = statuses_by_statement(conn, True)
+            ids = list(conn.execute(change.returning(c.id)).scalars())
+            if by_statement:
+                statuses_by_statement(conn, False)
+                move_doc_statuses(conn, ids, to)
+            return len(ids)
         p = rollup_pause_t.c
         pause = update(rollup_pause_t).where(p.id == 1)
         if conn.execute(pause.values(paused=1)).rowcount != 1:
-            return int(conn.execute(change).rowcount)  # no flag row: the trigger counts
+            return int(conn.execute(change).rowcount)  # no flag row: the triggers count
         day = utc_day(c.created_at, self.dialect)
         duration = bucket_of(
             seconds_between(c.created_at, c.last_activity, self.dialect), DURATION_BUCKETS
@@ -142,6 +155,9 @@ class RollupStore(Database):
         failed = case((and_(c.status == "failed", c.error != ""), c.error), else_=None)
         keys = (day, c.status, duration, length, c.error if to == "failed" else failed)
         groups = conn.execute(select(*keys, func.count()).where(moved).group_by(*keys)).all()
+        # (sweeper2) the rows' documents first, in one statement, the per-session
+        # trigger standing aside while the flag is set
+        move_doc_statuses(conn, select(c.id).where(moved), to)
         changed = int(conn.execute(change).rowcount)
         conn.execute(pause.values(paused=0))
         if changed != sum(g[-1] for g in groups):
