@@ -136,7 +136,7 @@ class RollupStore(Database):
         moved = and_(picked, c.status != to)
         change = update(sessions_t).where(moved).values(status=to)
         if self.dialect != "sqlite":
-            # (sweeper2) the documents' statuses by statement, not a trigger a session
+            # The documents' statuses by statement, not a trigger a session.
             by_statement = statuses_by_statement(conn, True)
             ids = list(conn.execute(change.returning(c.id)).scalars())
             if by_statement:
@@ -155,8 +155,8 @@ class RollupStore(Database):
         failed = case((and_(c.status == "failed", c.error != ""), c.error), else_=None)
         keys = (day, c.status, duration, length, c.error if to == "failed" else failed)
         groups = conn.execute(select(*keys, func.count()).where(moved).group_by(*keys)).all()
-        # (sweeper2) the rows' documents first, in one statement, the per-session
-        # trigger standing aside while the flag is set
+        # The rows' documents first, in one statement, the per-session
+        # trigger standing aside while the flag is set.
         move_doc_statuses(conn, select(c.id).where(moved), to)
         changed = int(conn.execute(change).rowcount)
         conn.execute(pause.values(paused=0))

@@ -1,4 +1,4 @@
-"""sweeper2: the search documents' per-session status trigger replaced: it stands
+"""The search documents' per-session status trigger replaced: it stands
 aside while the sweep's expiry moves its slice's documents' statuses itself, in
 one statement a slice (SQLite: under the rollups' pause flag; PostgreSQL: under a
 transaction-local setting, and its function names the documents as an array)
