@@ -157,7 +157,7 @@ def list_annotations(session_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
 def _annotations() -> Any:
     """Verdicts and tags of the sessions ``ids`` as (session, is a tag, value) rows,
     the tags by name (listpage2: a list page ran two statements, each built anew)."""
-    ids = bindparam("ids", expanding=True)
+    ids: Any = bindparam("ids", expanding=True)
     verdict_rows = select(
         verdicts_t.c.session_id, literal(0).label("is_tag"), verdicts_t.c.verdict.label("value")
     ).where(verdicts_t.c.session_id.in_(ids))
