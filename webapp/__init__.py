@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging.config
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -54,6 +55,27 @@ def web_engine_options(url: str, lock_wait: float) -> dict[str, Any]:
         lock_timeout_ms = max(1, round(lock_wait * 1000))
         options["connect_args"] = {"options": f"-c lock_timeout={lock_timeout_ms}"}
     return options
+
+
+def share_reads_per_request(app: Flask, database: Database) -> None:
+    """Every read of a request on one pooled connection (``Database.shared_reads``),
+    checked out at its first read and returned when the request ends: a list page
+    made ten checkouts (on PostgreSQL each a ``pool_pre_ping`` round trip, a BEGIN
+    and a ROLLBACK). Registered before the other hooks, so the login's user is
+    loaded on it too."""
+
+    def open_scope() -> None:
+        scope = ExitStack()
+        scope.enter_context(database.shared_reads())
+        g.sessionboard_reads = scope
+
+    def close_scope(_error: BaseException | None) -> None:
+        scope = g.pop("sessionboard_reads", None)
+        if scope is not None:
+            scope.close()
+
+    app.before_request(open_scope)
+    app.teardown_request(close_scope)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -104,8 +126,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["sessionboard.manager"] = manager
     app.extensions["sessionboard.queries"] = ReadModel(store)
     app.extensions["sessionboard.database"] = Database(store.engine, migrate=False)
-    # searchwrite: how far FTS5 may lag behind before a writer indexes inline.
+    # How far FTS5 may lag behind before a writer indexes inline.
     keep_fts_current(store.engine, tail_limit=int(app.config["SEARCH_TAIL_LIMIT"]))
+    share_reads_per_request(app, app.extensions["sessionboard.database"])
 
     from webapp import (
         accounts,
@@ -121,6 +144,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         shares,
         times,
         transfer,
+        urls,
         webhooks,
     )
 
@@ -137,6 +161,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         value, manager.clock(), empty
     )
     app.jinja_env.globals["is_safe_image_url"] = rendering.is_safe_image_url
+    app.jinja_env.globals["url_for"] = urls.remembering_url_for(app)
     app.url_map.converters["session_id"] = params.SessionIdConverter
     security.init_app(app)
     errors.init_app(app)
@@ -180,7 +205,7 @@ def start_background_work(app: Flask) -> None:
     loop = Prerenderer(manager.store).make_loop()
     loop.start()
     app.extensions["sessionboard.prerender"] = loop
-    # searchwrite: the search index's pending documents, indexed off the append path.
+    # The search index's pending documents, indexed off the append path.
     flusher = SearchFlusher(manager.store).make_loop()
     flusher.start()
     app.extensions["sessionboard.search_flush"] = flusher

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import secrets
 from dataclasses import dataclass
@@ -85,10 +86,13 @@ def _now() -> datetime:
 def login_lifetime() -> logins.Lifetime:
     """How long logins last, from the settings LOGIN_IDLE_TIMEOUT and LOGIN_MAX_AGE."""
     config = current_app.config
-    return logins.Lifetime(
-        idle=parse_duration(config["LOGIN_IDLE_TIMEOUT"]),
-        max_age=parse_duration(config["LOGIN_MAX_AGE"]),
-    )
+    return _lifetime(config["LOGIN_IDLE_TIMEOUT"], config["LOGIN_MAX_AGE"])
+
+
+@functools.lru_cache(maxsize=16)
+def _lifetime(idle: Any, max_age: Any) -> logins.Lifetime:
+    """Each request asks (the user loader): parsed once per pair of settings."""
+    return logins.Lifetime(idle=parse_duration(idle), max_age=parse_duration(max_age))
 
 
 def random_password(name: str = "") -> str:
@@ -104,17 +108,20 @@ def load_user(login_secret: str) -> UserInfo | None:
     cookie's secret, or None (the browser then gets the login page)."""
     now = _now()
     store = get_database()
+    params = logins.live_login_params(login_secret, now, login_lifetime())
     with store.read() as conn:
-        login = logins.find_live(conn, login_secret, now, login_lifetime())
-        if login is None:
-            return None
-        row = conn.execute(select(users_t).where(users_t.c.id == login.user_id)).first()
-    if row is None or row._mapping["disabled"]:
+        row = conn.execute(_LIVE_LOGIN_USER, params).first()
+    if row is None or row.disabled:
         return None
+    login = logins.LiveLogin(row.login_id, row.id, row.last_seen_at)
     if login.stale(now):
         with store.write() as conn:
             logins.touch(conn, login.id, now)
     return dataclasses.replace(_info(row), login_secret=login_secret)
+
+
+#: The statement of :func:`load_user`, built once.
+_LIVE_LOGIN_USER = logins.live_login_user(users_t)
 
 
 def start_login(user: UserInfo, *, address: str, user_agent: str) -> UserInfo:

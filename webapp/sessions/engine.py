@@ -247,6 +247,43 @@ _open_write: ContextVar[tuple[Engine, Connection] | None] = ContextVar(
 )
 
 
+class _SharedRead:
+    """The connection of :meth:`Database.shared_reads`, opened at its first read."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Connection | None = None
+
+    depth = 0
+
+    @contextmanager
+    def block(self) -> Iterator[Connection]:
+        """The connection for one read block; a block inside another is part of it."""
+        if self.conn is None:
+            self.conn = self.engine.connect()
+        conn = self.conn
+        self.depth += 1
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        else:
+            if self.depth == 1:
+                conn.rollback()  # the block's transaction ends with it, as before
+        finally:
+            self.depth -= 1
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()  # rolls back what is open, returns it to the pool
+            self.conn = None
+
+
+#: The shared reads of this thread or task (:meth:`Database.shared_reads`), if any.
+_shared_read: ContextVar[_SharedRead | None] = ContextVar("sessionboard_shared_read", default=None)
+
+
 class Database:
     """An engine with Sessionboard's rules and its two kinds of transaction.
 
@@ -408,13 +445,38 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A read-only connection; its snapshot ends when the block ends. Inside an
         open write on this engine it is that write's connection, which sees its
-        changes."""
+        changes. Inside :meth:`shared_reads` it is that scope's one connection."""
         outer = _open_write.get()
         if outer is not None and outer[0] is self.engine:
             yield outer[1]
             return
+        shared = _shared_read.get()
+        if shared is not None and shared.engine is self.engine:
+            with shared.block() as conn:
+                yield conn
+            return
         with self.engine.connect() as conn:
             yield conn
+
+    # -- one connection for all the reads of a request ------------------
+
+    @contextmanager
+    def shared_reads(self) -> Iterator[None]:
+        """Every :meth:`read` on this engine inside the block (in this thread or
+        task) uses one connection, checked out at the first read and returned at
+        the end: a web request's ten reads cost one pool checkout (on PostgreSQL,
+        one ``pool_pre_ping`` round trip) instead of ten. Each read block still
+        ends its own transaction, as before: its snapshot ends with the block (on
+        SQLite a read after a write of the same request sees it), and what a read
+        set for its transaction (search's ``set_config(..., true)`` planner
+        settings on PostgreSQL) does not reach the next read."""
+        shared = _SharedRead(self.engine)
+        token = _shared_read.set(shared)
+        try:
+            yield
+        finally:
+            _shared_read.reset(token)
+            shared.close()
 
     def _insert(self, table: Table) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT."""

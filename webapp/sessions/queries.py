@@ -29,6 +29,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     func,
     literal,
     literal_column,
@@ -437,6 +438,19 @@ class ListState:
     statuses: dict[str, str]
 
 
+# Statements every list page runs, built once (building one anew cost
+# more than running it: SQLAlchemy's coercions and cache key on each call).
+_CHILD_COUNTS = (
+    select(sessions_t.c.parent_id, func.count())
+    .where(sessions_t.c.parent_id.in_(bindparam("ids", expanding=True)))
+    .group_by(sessions_t.c.parent_id)
+)
+_LIST_ENDS = select(
+    select(func.max(sessions_t.c.last_activity)).scalar_subquery(),
+    select(func.max(sessions_t.c.created_at)).scalar_subquery(),
+)
+
+
 class ReadModel(TranscriptReads, StatsReads, UsageReads):
     """The queries, over one store's engine. Read-only: nothing here writes."""
 
@@ -681,25 +695,16 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         """How many subagent sessions each of ``parent_ids`` started (none: absent)."""
         if not parent_ids:
             return {}
-        c = sessions_t.c
-        query = (
-            select(c.parent_id, func.count())
-            .where(c.parent_id.in_(list(parent_ids)))
-            .group_by(c.parent_id)
-        )
         with self.store.read() as conn:
-            return {row[0]: int(row[1]) for row in conn.execute(query)}
+            rows = conn.execute(_CHILD_COUNTS, {"ids": list(parent_ids)})
+            return {row[0]: int(row[1]) for row in rows}
 
     def list_state(self, session_ids: Sequence[str]) -> ListState:
         """The list's live check: the ends of two indexes (``last_activity``,
         ``created_at``) and the status of ``session_ids`` by primary key."""
         c = sessions_t.c
-        ends = select(
-            select(func.max(c.last_activity)).scalar_subquery(),
-            select(func.max(c.created_at)).scalar_subquery(),
-        )
         with self.store.read() as conn:
-            last_activity, last_created = conn.execute(ends).one()
+            last_activity, last_created = conn.execute(_LIST_ENDS).one()
             statuses: dict[str, str] = {}
             if session_ids:
                 query = select(c.id, c.status).where(c.id.in_(list(session_ids)))

@@ -1,0 +1,123 @@
+"""A request's reads on one connection (``Database.shared_reads``, opened by the
+app per request) and the templates' remembered ``url_for`` (``webapp.urls``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+from sqlalchemy import event, text
+
+from webapp.extensions import get_database
+from webapp.sessions.engine import Database
+
+
+def _checkouts(engine: Any) -> list[int]:
+    seen: list[int] = []
+    event.listen(engine, "checkout", lambda *_: seen.append(1))
+    return seen
+
+
+def test_a_page_checks_out_one_connection(
+    client: Any, auth: Any, app: Any, make_session: Any
+) -> None:
+    auth.login("reviewer")
+    for _ in range(3):
+        make_session("completed")
+    seen = _checkouts(app.extensions["sessionboard.database"].engine)
+    for path in ("/sessions", "/sessions?status=failed", "/review", "/stats"):
+        seen.clear()
+        assert client.get(path).status_code == 200
+        assert len(seen) == 1, path
+
+
+def test_a_read_after_a_write_sees_it(app: Any) -> None:
+    """Inside the shared scope each read still sees what was committed before it,
+    also by a write of the same scope on another connection."""
+    database = Database(app.extensions["sessionboard.database"].engine, migrate=False)
+    other = Database(database.engine.url.render_as_string(hide_password=False), migrate=False)
+    try:
+        with database.write() as conn:
+            conn.execute(text("CREATE TABLE shared_probe (n INTEGER)"))
+        with database.shared_reads():
+            with database.read() as conn:
+                assert conn.execute(text("SELECT count(*) FROM shared_probe")).scalar() == 0
+            with database.write() as conn:
+                conn.execute(text("INSERT INTO shared_probe VALUES (1)"))
+            with other.write() as conn:  # another process's engine
+                conn.execute(text("INSERT INTO shared_probe VALUES (2)"))
+            with database.read() as first, database.read() as nested:
+                assert first is nested
+                assert first.execute(text("SELECT count(*) FROM shared_probe")).scalar() == 2
+    finally:
+        other.close()
+        with database.write() as conn:
+            conn.execute(text("DROP TABLE shared_probe"))
+
+
+def test_a_failed_read_does_not_spoil_the_next(app: Any) -> None:
+    database = app.extensions["sessionboard.database"]
+    with database.shared_reads():
+        try:
+            with database.read() as conn:
+                conn.execute(text("SELECT * FROM no_such_table"))
+        except Exception:  # noqa: BLE001, S110  (the failure is the point)
+            pass
+        with database.read() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_the_scope_ends_with_the_request(app: Any, client: Any, auth: Any) -> None:
+    auth.login("viewer")
+    engine = app.extensions["sessionboard.database"].engine
+    client.get("/sessions")
+    assert engine.pool.checkedout() == 0
+    with app.test_request_context("/"):
+        app.preprocess_request()
+        with get_database().read() as first:
+            pass
+        with get_database().read() as second:
+            assert first is second
+        assert engine.pool.checkedout() == 1
+        app.do_teardown_request()
+        assert engine.pool.checkedout() == 0
+
+
+def test_remembered_urls_are_what_url_for_writes(app: Any) -> None:
+    remembered = app.jinja_env.globals["url_for"]
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("dashboard.sessions", {}),
+        ("dashboard.sessions", {"status": "failed", "tag": "a&b %00 é"}),
+        ("dashboard.sessions", {"status": ["running", "pending"]}),  # unhashable
+        ("static", {"filename": "app.css"}),
+        ("dashboard.session_page", {"session_id": "a?b#c", "_anchor": "m-1"}),
+        ("dashboard.sessions", {"_external": True}),
+    ]
+    for base in ("http://localhost/", "http://localhost/board/", "http://other.example/"):
+        with app.test_request_context("/", base_url=base):
+            for _ in range(2):  # built, then remembered
+                for endpoint, values in cases:
+                    assert remembered(endpoint, **values) == url_for(endpoint, **values)
+    with app.test_request_context("/", base_url="http://localhost/board/"):
+        assert remembered("dashboard.sessions") == "/board/sessions"
+
+
+def test_what_a_read_sets_for_its_transaction_ends_with_it(app: Any) -> None:
+    """Search sets planner switches for its transaction (PostgreSQL): they must
+    not reach the next read of the request."""
+    database = app.extensions["sessionboard.database"]
+    if database.dialect != "postgresql":
+        with database.shared_reads():
+            with database.read() as conn:
+                conn.execute(text("SELECT 1"))
+                assert conn.in_transaction()
+            with database.read() as again:
+                assert again is conn
+                assert not conn.in_transaction()
+        return
+    with database.shared_reads():
+        with database.read() as conn:
+            conn.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
+            assert conn.execute(text("SHOW enable_seqscan")).scalar() == "off"
+        with database.read() as conn:
+            assert conn.execute(text("SHOW enable_seqscan")).scalar() == "on"
