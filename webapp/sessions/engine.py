@@ -253,8 +253,7 @@ class _SharedRead:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.conn: Connection | None = None
-
-    depth = 0
+        self.depth = 0  # read blocks open inside one another
 
     @contextmanager
     def block(self) -> Iterator[Connection]:
