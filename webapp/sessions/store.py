@@ -39,7 +39,6 @@ from .engine import (
 from .holds import HoldStore
 from .imports import ImportSupport
 from .lease import SweepLeaseStore
-from .pricing import check_usage_meta
 from .renders import RenderStore
 from .retention import RetentionStore
 from .rows import (
@@ -406,25 +405,7 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
     def _message_rows(
         self, session_id: str, messages: Sequence[Message], now: datetime, *, checked: bool = False
     ) -> list[dict[str, Any]]:
-        if not checked:
-            return message_values(session_id, messages, now)
-        # Checked by the caller (the API's schemas run the domain's rules): only
-        # the usage, which the schemas leave to the store.
-        rows = []
-        for msg in messages:
-            check_usage_meta(msg.meta)
-            rows.append(
-                {
-                    "session_id": session_id,
-                    "role": msg.role,
-                    "content": msg.content,
-                    "summary": msg.summary or "",
-                    "timestamp": as_utc(msg.timestamp) if msg.timestamp else now,
-                    "meta": msg.meta,
-                    "source_key": msg.source_key,
-                }
-            )
-        return rows
+        return message_values(session_id, messages, now, checked=checked)
 
     def insert_message(self, session_id: str, msg: Message, *, now: datetime | None = None) -> None:
         """Store one message as it is, with no lifecycle rule (the Go store's
