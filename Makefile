@@ -47,7 +47,7 @@ typecheck: install-test
 	$(BIN)/mypy
 
 pytest: install-test browser postgres
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist worksteal $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
