@@ -96,6 +96,15 @@ STATUS_PROBE = 50
 SESSION_PROBE_MAX = 20_000
 #: The share of the index the first probe must reach back over to count as thin.
 SPARSE_SPAN = 0.1
+#: SQLite: the newest matches a session-level search reads first, the share of
+#: the index they may span at most for the term to count as common at once (as
+#: dense among the newest texts as :data:`SESSION_PROBE` matches within
+#: :data:`SPARSE_SPAN`, for a tenth of the reading), and the sessions they must
+#: come from at least (a burst in a few sessions is not a common term; the
+#: demo's common word has 38 sessions in its newest 201 matches).
+DENSE_PROBE = 200
+DENSE_SPAN = SPARSE_SPAN * DENSE_PROBE / SESSION_PROBE
+DENSE_SESSIONS = 20
 
 #: ``in:`` values and the document sources they pick.
 SOURCES_BY_NAME = {
@@ -964,7 +973,10 @@ class Search:
         index): up to :data:`SESSION_PROBE_MAX` are read for their ids. Otherwise
         the term is common: a correlated condition, "this session has a matching
         text" (its texts read through the session's index), which a list in time
-        order checks session by session and finds in most of them.
+        order checks session by session and finds in most of them. The first
+        :data:`DENSE_PROBE` matches decide that at once when they lie within
+        :data:`DENSE_SPAN` of the index (the same density, a tenth of the reading)
+        and come from at least :data:`DENSE_SESSIONS` sessions.
         """
         s = sessions_t.c
         if query.is_empty:
@@ -987,21 +999,25 @@ class Search:
                 return correlated
             return select(s.id).where(s.id.in_(sorted(set(found_ids))))
         columns, window = (d.session_id, d.id), self._window(query)
-        cap = SESSION_PROBE
+        cap = DENSE_PROBE
         found = self._newest(query, columns, window, cap + 1)
-        if len(found) > cap and self._sparse(found[-1].id):
-            cap = SESSION_PROBE_MAX
-            found += self._newest(query, columns, window, cap + 1 - len(found), found[-1].id)
+        stages = ((DENSE_SPAN, DENSE_SESSIONS, SESSION_PROBE), (SPARSE_SPAN, 0, SESSION_PROBE_MAX))
+        for thin, sessions, more in stages:
+            if len(found) <= cap:
+                break
+            if self._span(found[-1].id) <= thin and len({r.session_id for r in found}) >= sessions:
+                return correlated
+            found += self._newest(query, columns, window, more + 1 - len(found), found[-1].id)
+            cap = more
         if len(found) <= cap:
             return select(s.id).where(s.id.in_(sorted({r.session_id for r in found})))
         return correlated
 
-    def _sparse(self, oldest_id: int) -> bool:
-        """Whether matches down to document ``oldest_id`` span more than
-        :data:`SPARSE_SPAN` of the index."""
+    def _span(self, oldest_id: int) -> float:
+        """The share of the index that matches down to document ``oldest_id`` span."""
         with self.store.read() as conn:
             newest = conn.execute(select(func.max(d.id))).scalar() or 0
-        return newest > 0 and (newest - oldest_id) / newest > SPARSE_SPAN
+        return (newest - oldest_id) / newest if newest > 0 else 0.0
 
     def session_hits(
         self, query: SearchQuery, session_ids: Sequence[str], *, per_session: int = 3
