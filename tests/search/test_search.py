@@ -335,9 +335,23 @@ def test_hits_keep_to_the_list_filters(board: Manager, search: Search) -> None:
 
 
 @pytest.mark.parametrize(
-    ("probe", "probe_max", "sparse", "common"),
-    [(2000, 20000, 0.1, 10), (1, 20000, 0.0, 10), (1, 1, 0.0, 10), (2000, 20000, 0.1, 1)],
-    ids=["few matches", "spread thin", "common", "common among the newest"],
+    ("probe", "probe_max", "sparse", "common", "dense"),
+    [
+        (2000, 20000, 0.1, 10, None),
+        (1, 20000, 0.0, 10, None),
+        (1, 1, 0.0, 10, None),
+        (2000, 20000, 0.1, 1, None),
+        (2000, 20000, 0.1, 10, 2),
+        (2000, 20000, 0.1, 10, 3),
+    ],
+    ids=[
+        "few matches",
+        "spread thin",
+        "common",
+        "common among the newest",
+        "dense",
+        "dense in too few sessions",
+    ],
 )
 def test_session_list_narrowed_by_a_search(
     board: Manager,
@@ -348,15 +362,24 @@ def test_session_list_narrowed_by_a_search(
     probe_max: int,
     sparse: float,
     common: int,
+    dense: int | None,
 ) -> None:
     """The ways of narrowing (the matching sessions' ids after one probe or a
     longer one, or "has a match" checked session by session, which PostgreSQL
     takes for a term common among the newest texts or with more matches than one
-    probe) give the same pages."""
+    probe, and SQLite for one whose first matches lie densely among the newest
+    texts) give the same pages."""
     monkeypatch.setattr(search_module, "SESSION_PROBE", probe)
     monkeypatch.setattr(search_module, "SESSION_PROBE_MAX", probe_max)
     monkeypatch.setattr(search_module, "SPARSE_SPAN", sparse)
     monkeypatch.setattr(search_module, "COMMON_MATCHES", common)
+    monkeypatch.setattr(search_module, "DENSE_PROBE", min(search_module.DENSE_PROBE, probe))
+    if dense is not None:
+        # A first probe of one match: its two newest matches, of two sessions, lie
+        # within the whole index; dense when they must come from ``dense`` sessions.
+        monkeypatch.setattr(search_module, "DENSE_PROBE", 1)
+        monkeypatch.setattr(search_module, "DENSE_SPAN", 1.0)
+        monkeypatch.setattr(search_module, "DENSE_SESSIONS", dense)
     ids = []
     for i in range(6):
         clock.advance(minutes=1)
@@ -380,7 +403,7 @@ def test_session_list_narrowed_by_a_search(
     if search.store.dialect == "postgresql":
         correlated = probe == 1 or common == 1
     else:
-        correlated = probe_max == 1
+        correlated = probe_max == 1 or dense == 2
     assert ("search_docs.session_id = sessions.id" in narrowing) == correlated
     assert listed("common") == [ids[5], ids[3], ids[1]]
     assert listed("common", statuses=("failed",)) == [ids[5]]

@@ -26,7 +26,9 @@ path; a writer that commits with more than :data:`FTS_TAIL_LIMIT` documents
 above the watermark adds them itself, in one statement just before it commits
 (:func:`keep_fts_current`), so a search never scans more than that.
 PostgreSQL matches with a ``pg_trgm`` GIN index on ``search_docs.body`` that
-answers ``ILIKE '%term%'``.
+answers ``ILIKE '%term%'``, partial over the texts the same pass moved in: a new
+text waits outside it (``unindexed``) and a search checks the waiting ones, so
+an append pays no trigram extraction (:func:`_pg_tail_statements`).
 
 Document ids grow with every write, so the newest documents have the highest
 ids: results come newest first by id, and a page goes on below the last id.
@@ -151,9 +153,10 @@ class SearchDocStatus(Base):
     A table of its own, not a column of ``search_docs``: a session's status
     changes once or twice in its life, and each change rewrites a narrow row per
     document here, where on ``search_docs`` it would rewrite the text too (and on
-    PostgreSQL enter it into the trigram index again). Kept by triggers: a new
-    document takes its session's status, a session's new status goes to all its
-    documents, and a document's row goes with it (``ON DELETE CASCADE``). The
+    PostgreSQL enter it into the trigram index again). A new document takes its
+    session's status (PostgreSQL: a statement trigger; SQLite: when it goes into
+    FTS5, :func:`flush_fts`), a session's new status goes to all its documents
+    (a trigger), and a document's row goes with it (``ON DELETE CASCADE``). The
     sweep's expiry moves its slice's documents itself, one statement a slice,
     while the per-session trigger stands aside (:func:`move_doc_statuses`)."""
 
