@@ -31,7 +31,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "SWEEP_BATCH_SIZE": (5000, "rows per statement in a sweep"),
     "SEARCH_TAIL_LIMIT": (
         2000,
-        "most texts the search index may lag behind (SQLite); past it a writer indexes inline",
+        "most texts the search index may lag behind; past it a writer indexes inline",
     ),
     "MAX_BODY_BYTES": (10 * 1024 * 1024, "largest accepted request body (413 above it)"),
     "API_PAGE_LIMIT": (500, "largest `limit` of an API list"),

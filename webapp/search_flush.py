@@ -14,10 +14,12 @@ never scans more than that however far this pass falls behind or when no server
 runs it (a CLI import). A crash between an append and the pass loses nothing:
 the documents stay above the watermark, and the next pass indexes them.
 
-On PostgreSQL the GIN trigram index has its own pending list (``fastupdate``):
-the pass moves it into the index (``gin_clean_pending_list``), so a writer
-fills it past ``gin_pending_list_limit`` and merges it itself less often (the
-trigram extraction stays in the writing statement).
+On PostgreSQL (round 5) the same: a new text waits outside the trigram
+index (``search_docs.unindexed``), searches check the waiting texts one by
+one, and this pass moves them into the index,
+:data:`~webapp.sessions.search_index.FTS_FLUSH_BATCH` per transaction, then
+empties the GIN index's own pending list (``gin_clean_pending_list``): the
+pass is the index's only writer but for a writer past the bound.
 """
 
 from __future__ import annotations
@@ -44,15 +46,16 @@ INTERVAL = timedelta(seconds=5)
 
 @dataclass
 class FlushPass:
-    """What a pass did: documents added to FTS5 (SQLite), and GIN pending-list
-    pages moved into the index (PostgreSQL)."""
+    """What a pass did: texts moved into the index (FTS5 on SQLite, the
+    trigram index on PostgreSQL), and GIN pending-list pages merged into the
+    index (PostgreSQL)."""
 
     indexed: int = 0
     pending_pages: int = 0
 
 
 class SearchFlusher:
-    """Indexes the documents a search would otherwise scan (SQLite), and empties
+    """Indexes the texts a search would otherwise check one by one, and empties
     the GIN index's pending list (PostgreSQL)."""
 
     def __init__(self, store: MessageStore, *, batch: int = search_index.FTS_FLUSH_BATCH) -> None:
@@ -65,17 +68,16 @@ class SearchFlusher:
         done = FlushPass()
         deadline = None if budget is None else time.monotonic() + budget.total_seconds()
         with self._lock:
-            if self.store.dialect == "postgresql":
-                # Redone by the next pass if lost: no fsync of its own.
-                with self.store.write(durable=False) as conn:
-                    done.pending_pages = search_index.clean_pending(conn)
-                return done
             while deadline is None or time.monotonic() < deadline:
                 with self.store.write(durable=False) as conn:
                     added = search_index.flush_fts(conn, limit=self.batch)
                 if not added:
                     break
                 done.indexed += added
+            if self.store.dialect == "postgresql":
+                # Redone by the next pass if lost: no fsync of its own.
+                with self.store.write(durable=False) as conn:
+                    done.pending_pages = search_index.clean_pending(conn)
         return done
 
     def sweep(self, _now: datetime, _holder: str) -> FlushPass:

@@ -18,6 +18,7 @@ from sqlalchemy import event, func, select, text, update
 from tests.conftest import FakeClock
 from tests.scale.plans import plan
 from tests.scale.test_rollups import assert_in_step
+from webapp.search_flush import SearchFlusher
 from webapp.sessions import Manager, Message, MessageStore, Status
 from webapp.sessions.rollups import rollup_pause_t
 from webapp.sessions.search_index import search_doc_status_t, search_docs_t
@@ -237,7 +238,9 @@ def test_0014_round_trips_the_trigger(sqlite_url: str) -> None:
 
 
 def _doc_statuses(manager: Manager) -> dict[str, frozenset[str]]:
-    """Each session's id -> the statuses beside its search documents."""
+    """Each session's id -> the statuses beside its search documents (once the
+    search index's pass has indexed them: on SQLite it writes their rows)."""
+    SearchFlusher(manager.store).run_pass()
     d, x = search_docs_t.c, search_doc_status_t.c
     joined = search_docs_t.join(search_doc_status_t, x.doc_id == d.id)
     with manager.store.read() as conn:

@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 from webapp.sessions import Config, Manager, Message, MessageStore
 from webapp.sessions.schema import alembic_config, upgrade_schema
 from webapp.sessions.search import Search, parse
-from webapp.sessions.search_index import SearchDoc
+from webapp.sessions.search_index import SearchDoc, fts_tail, keep_fts_current
 from webapp.sessions.store import make_engine
 
 from .test_statuses import assert_statuses_follow
@@ -31,6 +31,22 @@ def needles(manager: Manager, *, failing: bool = False) -> str:
     return session.id
 
 
+#: PostgreSQL's indexes made by DDL, not by the model: the trigram index and
+#: the index of the texts waiting for it.
+DDL_INDEXES = ("ix_search_docs_body", "ix_search_docs_unindexed")
+
+
+def model_diff(engine: Any, tables: str) -> list[Any]:
+    """How the database's tables named like ``tables`` differ from the model."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return [
+            d
+            for d in compare_metadata(context, SearchDoc.metadata)
+            if tables in repr(d) and not any(name in repr(d) for name in DDL_INDEXES)
+        ]
+
+
 def test_0007_fills_the_index_matches_the_model_and_downgrades(
     database_url: str, capfd: Any
 ) -> None:
@@ -46,14 +62,7 @@ def test_0007_fills_the_index_matches_the_model_and_downgrades(
         upgrade_schema(engine)
         assert "Search index: 6 texts indexed" in capfd.readouterr().err
         assert len(Search(store).hits(parse("needle"), limit=100).hits) == 6
-        with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
-            diff = [
-                d
-                for d in compare_metadata(context, SearchDoc.metadata)
-                if "search_docs" in repr(d) and "ix_search_docs_body" not in repr(d)
-            ]
-        assert diff == []
+        assert model_diff(engine, "search_docs") == []
     finally:
         upgrade_schema(engine)  # the database stays at head for the tests after this one
         engine.dispose()
@@ -78,12 +87,46 @@ def test_0016_puts_the_status_beside_every_text_and_downgrades(
         assert assert_statuses_follow(store) == 8
         failed = Search(store).hits(parse("needle"), statuses=("failed",), limit=100).hits
         assert len(failed) == 3  # the second session's texts; the third runs again
+        assert model_diff(engine, "search_doc") == []
+    finally:
+        upgrade_schema(engine)
+        engine.dispose()
+
+
+def test_0018_keeps_waiting_texts_and_downgrades(database_url: str) -> None:
+    """Down to 0017 with texts waiting for the index, a write there (the old
+    triggers), and up again: every text is found, with its status, and the
+    tables match the model; at 0017 the trigram index (PostgreSQL) holds every
+    text and the documents' status trigger (SQLite) is back."""
+    engine = make_engine(database_url)
+    try:
+        keep_fts_current(engine, tail_limit=10_000)
+        store = MessageStore(engine, migrate=False)
+        manager = Manager(Config(), store)
+        needles(manager, failing=True)
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
-            diff = [
-                d for d in compare_metadata(context, SearchDoc.metadata) if "search_doc" in repr(d)
-            ]
-        assert [d for d in diff if "ix_search_docs_body" not in repr(d)] == []
+            assert fts_tail(conn) > 0
+        engine.dispose()
+        command.downgrade(alembic_config(engine), "0017")
+        columns = {c["name"] for c in inspect(engine).get_columns("search_docs")}
+        assert "unindexed" not in columns
+        if engine.dialect.name == "postgresql":
+            body = next(
+                i for i in inspect(engine).get_indexes("search_docs") if i["name"] == DDL_INDEXES[0]
+            )
+            assert "postgresql_where" not in body["dialect_options"]
+        last = needles(manager, failing=True)
+        manager.set_running(last)
+        engine.dispose()
+        upgrade_schema(engine)
+        assert model_diff(engine, "search_doc") == []
+        assert assert_statuses_follow(store) == 16
+        search = Search(store)
+        assert len(search.hits(parse("needle"), limit=100).hits) == 16
+        failed = search.hits(parse("needle"), statuses=("failed",), limit=100).hits
+        assert len(failed) == 9  # two failed sessions of the first three, one of the next
+        with engine.connect() as conn:
+            assert fts_tail(conn) == 0  # the status check ran the pass
     finally:
         upgrade_schema(engine)
         engine.dispose()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import FakeClock
+from webapp.search_flush import SearchFlusher
 from webapp.sessions import Manager, Message, MessageStore
 from webapp.sessions.queries import SessionFilter
 from webapp.sessions.rows import sessions_t
@@ -28,7 +29,11 @@ d, x, s = search_docs_t.c, search_doc_status_t.c, sessions_t.c
 
 
 def statuses_beside(store: MessageStore) -> dict[int, tuple[str, str | None]]:
-    """Every document's id -> (its session's status, the status beside it)."""
+    """Every document's id -> (its session's status, the status beside it), once
+    the background pass has indexed them (on SQLite it writes a new document's
+    status row; a search reads a waiting one's from its session: the tests of
+    the status filter run with texts waiting)."""
+    SearchFlusher(store).run_pass()
     joined = search_docs_t.join(sessions_t, s.id == d.session_id).outerjoin(
         search_doc_status_t, x.doc_id == d.id
     )
@@ -52,6 +57,7 @@ def assert_statuses_follow(store: MessageStore) -> int:
 
 
 def statuses_of(store: MessageStore, session_id: str) -> set[str]:
+    SearchFlusher(store).run_pass()
     with store.read() as conn:
         found = conn.execute(
             select(x.status)

@@ -375,6 +375,19 @@ _WALK = _plan("enable_bitmapscan", "enable_seqscan")
 _INDEX = _plan("enable_seqscan", "enable_indexscan")
 
 
+def _indexed_or_waiting(probe: Select[Any], limit: int) -> Select[Any]:
+    """PostgreSQL: up to ``limit`` rows of ``probe`` (a select over the
+    documents), in no order: through the trigram index, which holds the texts
+    the background pass moved in (``unindexed`` NULL), and the texts waiting
+    for it (at most ``SEARCH_TAIL_LIMIT``, on their own index), each checked.
+    One statement, so one snapshot: a text the pass moves meanwhile is found
+    on one side or the other, never neither."""
+    held = probe.where(d.unindexed.is_(None)).limit(limit)
+    waiting = probe.where(d.unindexed).limit(limit)
+    both = union_all(held, waiting).subquery("probed")
+    return select(both).limit(limit)
+
+
 def _within_budget(conn: Connection, probe: Select[Any]) -> list[int] | None:
     """PostgreSQL: the ids ``probe`` selects through the trigram index, or None
     when it takes more than :data:`INDEX_BUDGET_MS` (it is cancelled; the rest of
@@ -585,6 +598,17 @@ class Search:
         those it holds (through FTS5). Elsewhere one select.
         """
         plain = _docs(columns, statuses).where(*self._conditions(query), *where)
+        if self.uses_fts and statuses:
+            # SQLite: a document above the watermark has no status row yet (the
+            # pass writes it with its FTS entry): its session's status, read by
+            # the session's id (at most SEARCH_TAIL_LIMIT texts; a short term's
+            # bounded scan, the latest SCAN_WINDOW).
+            owner = sessions_t.alias("owner")
+            plain = (
+                select(*columns)
+                .select_from(search_docs_t.join(owner, owner.c.id == d.session_id))
+                .where(owner.c.status.in_(list(statuses)), *self._conditions(query), *where)
+            )
         if not self.uses_fts or query.bounded:
             return [(plain, d.id)]
         upto = select(fts_state.c.indexed_upto).scalar_subquery()
@@ -766,7 +790,7 @@ class Search:
                 # rare word's few matches, all of them), not the walk through
                 # the texts of these statuses, spread over the whole table.
                 probe = _docs([d.id], statuses).where(*self._conditions(query), d.id < top)
-                found = _within_budget(conn, probe.limit(INDEX_PROBE + 1))
+                found = _within_budget(conn, _indexed_or_waiting(probe, INDEX_PROBE + 1))
                 if found is not None and len(found) <= INDEX_PROBE:
                     these = select(*columns).where(d.id.in_(found), *where)
                     return first + list(conn.execute(these.order_by(d.id.desc()).limit(limit)))
@@ -839,9 +863,12 @@ class Search:
             floor = low
             if len(rows) >= limit or floor <= 0:
                 return rows
-        probe = _docs([d.id], statuses).where(*self._conditions(query), d.id < floor)
-        probe = probe.limit(INDEX_PROBE + 1)
-        found = _within_budget(conn, probe)
+
+        def probe(below: int) -> Select[Any]:
+            matching = _docs([d.id], statuses).where(*self._conditions(query), d.id < below)
+            return _indexed_or_waiting(matching, INDEX_PROBE + 1)
+
+        found = _within_budget(conn, probe(floor))
         if found is None:
             # Common trigrams: walk on as far as a page of a phrase needs, at most.
             low = _floor(conn, floor, WALK_MAX, statuses)
@@ -850,7 +877,7 @@ class Search:
             if len(rows) >= limit or floor <= 0:
                 return rows
             _settings(conn, **_INDEX)
-            found = list(conn.execute(probe.where(d.id < floor)).scalars())
+            found = list(conn.execute(probe(floor)).scalars())
             _settings(conn, **_WALK)
         rest = limit - len(rows)
         if len(found) <= INDEX_PROBE:
@@ -879,8 +906,8 @@ class Search:
         through the trigram index."""
         with self._tuned() as conn:
             _settings(conn, **_serial(), **_INDEX)
-            probe = select(d.session_id).where(*self._conditions(query)).limit(limit)
-            return list(conn.execute(probe).scalars())
+            probe = select(d.session_id).where(*self._conditions(query))
+            return list(conn.execute(_indexed_or_waiting(probe, limit)).scalars())
 
     def _common_on_postgresql(self, query: SearchQuery) -> bool:
         """PostgreSQL: whether at least :data:`COMMON_MATCHES` of the newest

@@ -26,7 +26,9 @@ path; a writer that commits with more than :data:`FTS_TAIL_LIMIT` documents
 above the watermark adds them itself, in one statement just before it commits
 (:func:`keep_fts_current`), so a search never scans more than that.
 PostgreSQL matches with a ``pg_trgm`` GIN index on ``search_docs.body`` that
-answers ``ILIKE '%term%'``.
+answers ``ILIKE '%term%'``, partial over the texts the same pass moved in: a new
+text waits outside it (``unindexed``) and a search checks the waiting ones, so
+an append pays no trigram extraction (:func:`_pg_tail_statements`).
 
 Document ids grow with every write, so the newest documents have the highest
 ids: results come newest first by id, and a page goes on below the last id.
@@ -41,6 +43,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Connection,
     Engine,
     ForeignKey,
@@ -83,6 +86,10 @@ FTS_TAIL_LIMIT = 2000
 #: it holds SQLite's write lock: about 30 ms of CPU by round 4's ablation).
 FTS_FLUSH_BATCH = 1000
 
+#: The index of the comments' documents, and the rows it holds.
+_COMMENT_INDEX = "ix_search_docs_comment"
+_COMMENT_ROWS = "comment_id IS NOT NULL"
+
 #: Called with (rows done, rows in all) while the index is filled.
 Progress = Callable[[int, int], None]
 
@@ -113,11 +120,23 @@ class SearchDoc(Base):
     tool: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime]
     body: Mapped[str] = mapped_column(Text)
+    #: PostgreSQL: true while the text is not in the trigram index yet (a
+    #: writer's new text, until the background pass moves it in), NULL once it
+    #: is: the GIN index holds the rows where it is NULL only, so a writer pays
+    #: no trigram extraction. Always NULL on SQLite (FTS5 has its watermark).
+    unindexed: Mapped[bool | None] = mapped_column(Boolean)
 
     __table_args__ = (
         Index("uq_search_docs_message", "message_id", unique=True),
         Index("ix_search_docs_session", "session_id", "id"),
-        Index("ix_search_docs_comment", "comment_id"),
+        # Partial: a message's document (comment_id NULL) skips it, a tenth of
+        # a batch append's time on SQLite (round 5's ablation).
+        Index(
+            _COMMENT_INDEX,
+            "comment_id",
+            sqlite_where=text(_COMMENT_ROWS),
+            postgresql_where=text(_COMMENT_ROWS),
+        ),
         # Ids are never reused: FTS5 holds the ids up to a watermark.
         {"sqlite_autoincrement": True},
     )
@@ -134,9 +153,10 @@ class SearchDocStatus(Base):
     A table of its own, not a column of ``search_docs``: a session's status
     changes once or twice in its life, and each change rewrites a narrow row per
     document here, where on ``search_docs`` it would rewrite the text too (and on
-    PostgreSQL enter it into the trigram index again). Kept by triggers: a new
-    document takes its session's status, a session's new status goes to all its
-    documents, and a document's row goes with it (``ON DELETE CASCADE``). The
+    PostgreSQL enter it into the trigram index again). A new document takes its
+    session's status (PostgreSQL: a statement trigger; SQLite: when it goes into
+    FTS5, :func:`flush_fts`), a session's new status goes to all its documents
+    (a trigger), and a document's row goes with it (``ON DELETE CASCADE``). The
     sweep's expiry moves its slice's documents itself, one statement a slice,
     while the per-session trigger stands aside (:func:`move_doc_statuses`)."""
 
@@ -159,6 +179,15 @@ _STATUS_SESSION_TRIGGER = "search_sessions_status_au"
 _STATUS_FILL = (
     "INSERT INTO search_doc_status (doc_id, status) SELECT d.id, s.status "
     "FROM {docs} AS d JOIN sessions AS s ON s.id = d.session_id"
+)
+
+#: The status rows of the documents with ids in (``:upto``, ``:top``] that have
+#: none. ON CONFLICT, not NOT EXISTS: PostgreSQL read the anti-join by a merge
+#: over the whole status index from its start, once per batch (quadratic: 3 s a
+#: batch at 300,000 sessions).
+_STATUS_FILL_RANGE = (
+    _STATUS_FILL.format(docs="search_docs")  # noqa: S608
+    + " WHERE d.id > :upto AND d.id <= :top ON CONFLICT (doc_id) DO NOTHING"
 )
 
 #: A session's own fields as documents: (source, role, the column its time comes from).
@@ -232,9 +261,14 @@ def _sqlite_statements() -> list[str]:
 
 
 def _sqlite_status_statements() -> list[str]:
-    """The triggers that keep ``search_doc_status`` (see :class:`SearchDocStatus`).
+    """The trigger that keeps ``search_doc_status`` (see :class:`SearchDocStatus`)
+    as sessions change status. A new document gets its row when it goes into
+    FTS5 (:func:`flush_fts`, the background pass or a writer past the bound),
+    not from a trigger of its own: that trigger was a sixth of a batch append's
+    time (round 5's ablation). Above the watermark a search reads the status
+    from the session (``search.py``), at most ``SEARCH_TAIL_LIMIT`` texts.
 
-    The per-session one stands aside while the sweep's expiry has the rollups'
+    The trigger stands aside while the sweep's expiry has the rollups'
     pause flag set (``rollup_pause``, migration 0014, set and cleared inside the
     sweep's own write): that write moves its sessions' documents itself, in one
     statement (:func:`move_doc_statuses`), two to ten times cheaper than a
@@ -242,9 +276,6 @@ def _sqlite_status_statements() -> list[str]:
     before 0014 makes the flag's table: no migration between them changes a
     status.)"""
     return [
-        f"CREATE TRIGGER IF NOT EXISTS {_STATUS_DOC_TRIGGER} AFTER INSERT ON search_docs BEGIN "  # noqa: S608
-        "INSERT INTO search_doc_status (doc_id, status) "
-        "SELECT NEW.id, status FROM sessions WHERE id = NEW.session_id; END",
         f"CREATE TRIGGER IF NOT EXISTS {_STATUS_SESSION_TRIGGER} AFTER UPDATE OF status "  # noqa: S608
         "ON sessions WHEN OLD.status IS NOT NEW.status "
         "AND (SELECT paused FROM rollup_pause WHERE id = 1) IS NOT 1 BEGIN "
@@ -252,6 +283,14 @@ def _sqlite_status_statements() -> list[str]:
         "(SELECT id FROM search_docs WHERE session_id = NEW.id); END",
     ]
 
+
+#: The trigger that gave each new document its status row before round 5
+#: (migration 0018's downgrade puts it back).
+_SQLITE_DOC_STATUS_TRIGGER = (
+    f"CREATE TRIGGER IF NOT EXISTS {_STATUS_DOC_TRIGGER} AFTER INSERT ON search_docs BEGIN "  # noqa: S608
+    "INSERT INTO search_doc_status (doc_id, status) "
+    "SELECT NEW.id, status FROM sessions WHERE id = NEW.session_id; END"
+)
 
 _SQLITE_FTS = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
@@ -303,18 +342,30 @@ def _pg_function(name: str, body: str) -> str:
     )
 
 
+def _pg_messages_inserted(*, waiting: bool) -> str:
+    """The function of the trigger that adds new messages' documents: ``waiting``,
+    outside the trigram index (round 5), but for a statement of more messages
+    than a writer may leave waiting (a bulk load), which would move them all in
+    before it commits: straight in, then."""
+    new_message = _PG_MESSAGE_DOC.format(row="n")
+    if not waiting:
+        insert = f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message}"
+    else:
+        insert = (
+            f"INSERT INTO search_docs {_PG_DOC_COLUMNS} {new_message}, CASE WHEN "  # noqa: S608
+            f"(SELECT count(*) FROM new_messages) > {FTS_TAIL_LIMIT} THEN NULL ELSE true END"
+        )
+    return _pg_function("search_messages_inserted", f"{insert} FROM new_messages AS n;")
+
+
 def _pg_statements() -> list[str]:
     fields = ", ".join(f for f, _r, _a in SESSION_FIELDS)
     changed = " OR ".join(f"OLD.{f} IS DISTINCT FROM NEW.{f}" for f, _r, _a in SESSION_FIELDS)
     new_message = _PG_MESSAGE_DOC.format(row="n")
     return [
         "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-        "CREATE INDEX IF NOT EXISTS ix_search_docs_body ON search_docs "
-        "USING gin (body gin_trgm_ops)",
-        _pg_function(
-            "search_messages_inserted",
-            f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message} FROM new_messages AS n;",
-        ),
+        *_pg_tail_statements(),
+        _pg_messages_inserted(waiting=True),
         _pg_function(
             "search_message_updated",
             "DELETE FROM search_docs WHERE message_id = OLD.id; "  # noqa: S608
@@ -340,6 +391,58 @@ def _pg_statements() -> list[str]:
         f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION search_session_updated()",
         *_pg_status_statements(),
     ]
+
+
+#: PostgreSQL: the trigram index, over the texts the pass moved in.
+_PG_TRGM_INDEX = "ix_search_docs_body"
+#: PostgreSQL: the texts not in the trigram index yet (by id), which a search
+#: checks one by one, as SQLite's above the watermark.
+_PG_TAIL_INDEX = "ix_search_docs_unindexed"
+#: PostgreSQL: the connection's setting that carries ``SEARCH_TAIL_LIMIT`` to
+#: the tail trigger (:func:`keep_fts_current`).
+_PG_TAIL_SETTING = "sessionboard.search_tail_limit"
+_PG_TAIL_TRIGGER = "search_docs_tail_ai"
+_PG_DOC_COLUMNS = _DOC_COLUMNS[:-1] + ", unindexed)"
+
+
+def _pg_tail_statements() -> list[str]:
+    """PostgreSQL: a new text waits outside the trigram index (``unindexed``,
+    true by default), so the writing statement pays no trigram extraction (all
+    of what the index cost a batch append: docs/search.md, round 5), until the
+    background pass moves it in (:func:`flush_fts`). A statement that adds texts
+    and leaves more than ``SEARCH_TAIL_LIMIT`` of them waiting moves them all
+    in itself (a statement trigger: one per statement of new texts, two lookups
+    on the indexes of ids, then a count when the span of waiting ids is over
+    the limit), so a search never checks more than that one by one."""
+    limit = (
+        f"coalesce(nullif(current_setting('{_PG_TAIL_SETTING}', true), '')::integer, "
+        f"{FTS_TAIL_LIMIT})"
+    )
+    return [
+        f"CREATE INDEX IF NOT EXISTS {_PG_TRGM_INDEX} ON search_docs "
+        "USING gin (body gin_trgm_ops) WHERE unindexed IS NULL",
+        f"CREATE INDEX IF NOT EXISTS {_PG_TAIL_INDEX} ON search_docs (id) WHERE unindexed",
+        "ALTER TABLE search_docs ALTER COLUMN unindexed SET DEFAULT true",
+        f"CREATE OR REPLACE FUNCTION {_PG_TAIL_TRIGGER}() RETURNS trigger LANGUAGE plpgsql AS $$ "  # noqa: S608
+        f"DECLARE lim integer := {limit}; BEGIN "
+        "IF (SELECT max(id) FROM search_docs) "
+        "- (SELECT min(id) FROM search_docs WHERE unindexed) >= lim "
+        "AND (SELECT count(*) FROM (SELECT 1 FROM search_docs WHERE unindexed "
+        "LIMIT lim + 1) AS waiting) > lim THEN " + _PG_MOVE_IN.format(limit="") + "; "
+        "END IF; RETURN NULL; END $$",
+        f"DROP TRIGGER IF EXISTS {_PG_TAIL_TRIGGER} ON search_docs",
+        f"CREATE TRIGGER {_PG_TAIL_TRIGGER} AFTER INSERT ON search_docs "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {_PG_TAIL_TRIGGER}()",
+    ]
+
+
+#: PostgreSQL: the oldest waiting texts (``{limit}``: all, or ``LIMIT n``) into
+#: the trigram index. Rows another transaction is moving are skipped (it moves
+#: them), so two movers never wait on each other or deadlock.
+_PG_MOVE_IN = (
+    "UPDATE search_docs SET unindexed = NULL WHERE id IN (SELECT id FROM search_docs "
+    "WHERE unindexed ORDER BY id {limit} FOR UPDATE SKIP LOCKED)"
+)
 
 
 def _pg_status_statements() -> list[str]:
@@ -422,8 +525,14 @@ _PG_STATUS_DROPS = [
     f"DROP FUNCTION IF EXISTS {_STATUS_SESSION_TRIGGER}()",
     f"DROP FUNCTION IF EXISTS {_STATUS_DOC_TRIGGER}()",
 ]
+_PG_TAIL_DROPS = [
+    f"DROP TRIGGER IF EXISTS {_PG_TAIL_TRIGGER} ON search_docs",
+    f"DROP FUNCTION IF EXISTS {_PG_TAIL_TRIGGER}()",
+    f"DROP INDEX IF EXISTS {_PG_TAIL_INDEX}",
+]
 _PG_DROPS = [
     *_PG_STATUS_DROPS,
+    *_PG_TAIL_DROPS,
     "DROP TRIGGER IF EXISTS search_sessions_au ON sessions",
     "DROP TRIGGER IF EXISTS search_sessions_ai ON sessions",
     "DROP TRIGGER IF EXISTS search_messages_au ON messages",
@@ -432,7 +541,7 @@ _PG_DROPS = [
     "DROP FUNCTION IF EXISTS search_sessions_inserted()",
     "DROP FUNCTION IF EXISTS search_message_updated()",
     "DROP FUNCTION IF EXISTS search_messages_inserted()",
-    "DROP INDEX IF EXISTS ix_search_docs_body",
+    f"DROP INDEX IF EXISTS {_PG_TRGM_INDEX}",
 ]
 
 
@@ -535,15 +644,9 @@ def fill_statuses(
     ``batch`` documents (by id) per statement; ``progress`` is told how many ids
     each statement covered. Returns the highest document id."""
     top_doc = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
-    # ON CONFLICT, not NOT EXISTS: PostgreSQL read the anti-join by a merge over
-    # the whole status index from its start, once per batch (quadratic: 3 s a
-    # batch at 300,000 sessions).
-    fill = text(
-        _STATUS_FILL.format(docs="search_docs")  # noqa: S608
-        + " WHERE d.id > :low AND d.id <= :high ON CONFLICT (doc_id) DO NOTHING"
-    )
+    fill = text(_STATUS_FILL_RANGE)
     for low in range(0, top_doc, batch):
-        conn.execute(fill, {"low": low, "high": low + batch})
+        conn.execute(fill, {"upto": low, "top": low + batch})
         if progress is not None:
             progress(min(batch, top_doc - low))
     return top_doc
@@ -580,6 +683,62 @@ def reinstall_status_triggers(conn: Connection) -> bool:
     else:
         _run(conn, [*_SQLITE_STATUS_DROPS, *_sqlite_status_statements()])
     return True
+
+
+def install_waiting(conn: Connection) -> bool:
+    """Give an index made before round 5 its waiting texts (migration 0018):
+    the column ``unindexed`` (added empty: every stored text is indexed), and on
+    PostgreSQL the trigram index rebuilt over the rows where it is NULL, with
+    the index of waiting texts and the tail trigger. Returns whether the
+    trigram index was rebuilt (the only step that takes time: one statement,
+    over every text). Nothing when the index is missing or has them already."""
+    if not is_installed(conn):
+        return False
+    columns = {c["name"] for c in inspect(conn).get_columns(search_docs_t.name)}
+    if "unindexed" not in columns:
+        conn.exec_driver_sql("ALTER TABLE search_docs ADD COLUMN unindexed BOOLEAN")
+    _comment_index(conn, partial=True)
+    if conn.dialect.name == "sqlite":
+        # The pass writes a new document's status row (every stored one has its).
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {_STATUS_DOC_TRIGGER}")
+        return False
+    if _has_fts(conn):
+        return False
+    conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_PG_TRGM_INDEX}")
+    _run(conn, _pg_statements())
+    return True
+
+
+def _comment_index(conn: Connection, *, partial: bool) -> None:
+    """(Re)make the comments' index over their rows only (``partial``) or over
+    every document (before round 5), when it is not that way already."""
+    index = next(
+        i for i in inspect(conn).get_indexes(search_docs_t.name) if i["name"] == _COMMENT_INDEX
+    )
+    options = index.get("dialect_options", {})
+    if (options.get(f"{conn.dialect.name}_where") is not None) == partial:
+        return
+    conn.exec_driver_sql(f"DROP INDEX {_COMMENT_INDEX}")
+    where = f" WHERE {_COMMENT_ROWS}" if partial else ""
+    conn.exec_driver_sql(f"CREATE INDEX {_COMMENT_INDEX} ON search_docs (comment_id){where}")
+
+
+def uninstall_waiting(conn: Connection) -> None:
+    """Migration 0018's downgrade: the trigram index over every text again,
+    without the waiting texts' column, index and trigger."""
+    if not is_installed(conn):
+        return
+    flush_fts(conn)
+    if conn.dialect.name == "sqlite" and has_statuses(conn):
+        conn.exec_driver_sql(_SQLITE_DOC_STATUS_TRIGGER)
+    if conn.dialect.name == "postgresql":
+        _run(conn, [*_PG_TAIL_DROPS, _pg_messages_inserted(waiting=False)])
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_PG_TRGM_INDEX}")
+        conn.exec_driver_sql(
+            f"CREATE INDEX {_PG_TRGM_INDEX} ON search_docs USING gin (body gin_trgm_ops)"
+        )
+    conn.exec_driver_sql("ALTER TABLE search_docs DROP COLUMN unindexed")
+    _comment_index(conn, partial=False)
 
 
 def uninstall_statuses(conn: Connection) -> None:
@@ -619,6 +778,9 @@ def rebuild(conn: Connection, *, progress: Progress | None = None, batch: int = 
         conn.exec_driver_sql("LOCK TABLE sessions, messages IN SHARE MODE")
     _run(conn, _dropping_statements(dialect))
     search_docs_t.create(conn, checkfirst=True)
+    if dialect == "postgresql":
+        # The refill goes straight into the trigram index, made after it.
+        conn.exec_driver_sql("ALTER TABLE search_docs ALTER COLUMN unindexed DROP DEFAULT")
     conn.execute(delete(search_docs_t).where(search_docs_t.c.source != "comment"))
     _create(conn)
     count = _fill(conn, progress, batch)
@@ -627,13 +789,17 @@ def rebuild(conn: Connection, *, progress: Progress | None = None, batch: int = 
 
 
 def flush_fts(conn: Connection, *, limit: int | None = None) -> int:
-    """Add the documents above the watermark to FTS5 (SQLite), the oldest
-    ``limit`` of them (all by default), in ``conn``'s transaction, and move the
-    watermark over them; return how many were added. Searches are exact without
-    it (they scan the documents FTS5 does not hold yet); it keeps that part small.
-    Nothing on PostgreSQL or without the index."""
-    if conn.dialect.name != "sqlite" or not _has_fts(conn):
+    """Move the oldest ``limit`` texts (all by default) the index does not hold
+    yet into it, in ``conn``'s transaction; return how many it moved. SQLite:
+    the documents above the watermark into FTS5, and the watermark over them;
+    PostgreSQL: the waiting texts (``unindexed``) into the trigram index.
+    Searches are exact without it (they check the waiting texts one by one); it
+    keeps that part small. Nothing without the index."""
+    if not _has_fts(conn):
         return 0
+    if conn.dialect.name == "postgresql":
+        bounded = "" if limit is None else f"LIMIT {int(limit)}"
+        return int(conn.exec_driver_sql(_PG_MOVE_IN.format(limit=bounded)).rowcount)
     upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
     above = "SELECT id FROM search_docs WHERE id > :upto ORDER BY id"
     if limit is not None:
@@ -644,26 +810,39 @@ def flush_fts(conn: Connection, *, limit: int | None = None) -> int:
     ).scalar()
     if top is None:
         return 0
+    bounds = {"upto": upto, "top": top}
     added = conn.execute(
         text(
             f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
             "WHERE id > :upto AND id <= :top"
         ),
-        {"upto": upto, "top": top},
+        bounds,
     ).rowcount
+    if has_statuses(conn):
+        # Their statuses too (a document written before round 5 has its row).
+        conn.execute(text(_STATUS_FILL_RANGE), bounds)
     conn.execute(text(f"UPDATE {FTS_STATE} SET indexed_upto = :top"), {"top": top})  # noqa: S608
     return int(added)
 
 
 def fts_tail(conn: Connection) -> int:
-    """How many documents FTS5 may not hold yet (SQLite; 0 elsewhere): the ids
-    above its watermark, deleted ones included (never fewer than there are)."""
-    if conn.dialect.name != "sqlite" or not _has_fts(conn):
+    """How many texts the index may not hold yet: SQLite, the ids above FTS5's
+    watermark, deleted ones included (never fewer than there are); PostgreSQL,
+    the texts waiting outside the trigram index."""
+    if not _has_fts(conn):
         return 0
+    if conn.dialect.name == "postgresql":
+        return _count(conn, "SELECT count(*) FROM search_docs WHERE unindexed")
     return _count(conn, _SQLITE_TAIL)
 
 
 def _has_fts(conn: Connection) -> bool:
+    """Whether the index keeps texts waiting: SQLite's FTS5 watermark, or
+    PostgreSQL's index of the waiting texts."""
+    if conn.dialect.name == "postgresql":
+        return bool(
+            conn.exec_driver_sql(f"SELECT to_regclass('{_PG_TAIL_INDEX}') IS NOT NULL").scalar()
+        )
     found = conn.exec_driver_sql(
         f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{FTS_STATE}'"  # noqa: S608
     )
@@ -690,34 +869,52 @@ def _commit_tail(conn: Connection) -> int:
 
 
 def keep_fts_current(engine: Engine, *, tail_limit: int | None = None) -> None:
-    """Keep FTS5 within ``tail_limit`` documents (default :data:`FTS_TAIL_LIMIT`)
-    of ``search_docs`` on ``engine`` (SQLite): a transaction that commits with
-    more above the watermark adds them all to FTS5 first. Below the limit the
-    background pass (``webapp.search_flush``) adds them, off the append path.
-    Called again, it changes the limit (0: every commit flushes, as before
-    round 4).
+    """Keep the index within ``tail_limit`` texts (default :data:`FTS_TAIL_LIMIT`)
+    of ``search_docs`` on ``engine``: a write that would leave more waiting
+    moves them all in itself. Below the limit the background pass
+    (``webapp.search_flush``) moves them, off the append path. Called again,
+    it changes the limit (0: every write indexes its texts, as before round 4).
 
-    Why not a trigger: FTS5 writes its pending entries out at every savepoint, and
-    every statement of a trigger is one, so a trigger per document wrote one FTS5
-    segment per message: batch appends ran at a third of their speed without the
-    index. One ``INSERT ... SELECT`` adds many documents together. (Deletes stay
-    in a trigger: FTS5 reads the text of each candidate, so it must never hold a
-    deleted row.)
+    SQLite: a transaction that commits with more above FTS5's watermark adds
+    them all first (an engine ``commit`` hook). Why not a trigger: FTS5 writes
+    its pending entries out at every savepoint, and every statement of a trigger
+    is one, so a trigger per document wrote one FTS5 segment per message: batch
+    appends ran at a third of their speed without the index. One ``INSERT ...
+    SELECT`` adds many documents together. (Deletes stay in a trigger: FTS5
+    reads the text of each candidate, so it must never hold a deleted row.)
+
+    PostgreSQL: the tail trigger (one per statement of new texts, see
+    :func:`_pg_tail_statements`) reads the limit from a setting of the
+    connection, set here when a connection is checked out with another.
     """
-    if engine.dialect.name != "sqlite":
-        return
     if tail_limit is not None or not hasattr(engine, "_sessionboard_fts_tail"):
         engine._sessionboard_fts_tail = (  # type: ignore[attr-defined]
             FTS_TAIL_LIMIT if tail_limit is None else tail_limit
         )
     if getattr(engine, "_sessionboard_fts", False):
         return
+    if engine.dialect.name == "postgresql":
 
-    @event.listens_for(engine, "commit")
-    def _flush_before_commit(conn: Connection) -> None:
-        limit: int = engine._sessionboard_fts_tail  # type: ignore[attr-defined]
-        if _commit_tail(conn) > limit:
-            flush_fts(conn)
+        @event.listens_for(engine, "checkout")
+        def _tail_limit(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+            limit: int = engine._sessionboard_fts_tail  # type: ignore[attr-defined]
+            if record.info.get("sessionboard_tail") != limit:
+                # Outside any transaction (checked out), committed at once: a
+                # setting made in a transaction rolled back later is undone.
+                with dbapi_conn.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT set_config(%s, %s, false)", (_PG_TAIL_SETTING, str(limit))
+                    )
+                dbapi_conn.commit()
+                record.info["sessionboard_tail"] = limit
+
+    elif engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "commit")
+        def _flush_before_commit(conn: Connection) -> None:
+            limit: int = engine._sessionboard_fts_tail  # type: ignore[attr-defined]
+            if _commit_tail(conn) > limit:
+                flush_fts(conn)
 
     engine._sessionboard_fts = True  # type: ignore[attr-defined]
 
@@ -730,7 +927,7 @@ def clean_pending(conn: Connection) -> int:
         return 0
     # to_regclass is NULL without the index, and the function is strict.
     pages = conn.exec_driver_sql(
-        "SELECT gin_clean_pending_list(to_regclass('ix_search_docs_body'))"
+        f"SELECT gin_clean_pending_list(to_regclass('{_PG_TRGM_INDEX}'))"
     ).scalar()
     return int(pages or 0)
 

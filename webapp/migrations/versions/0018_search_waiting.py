@@ -1,0 +1,41 @@
+"""new search texts wait outside the trigram index until the background pass
+moves them in (PostgreSQL), so an append pays no trigram extraction; on SQLite
+the pass, not a trigger per document, writes a new text's status row
+
+Revision ID: 0018
+Revises: 0017
+
+Adds ``search_docs.unindexed`` (empty: every stored text is indexed; instant on
+both engines). On PostgreSQL the trigram index is rebuilt over the rows where
+it is NULL, with an index of the waiting texts and the trigger that bounds
+them: one ``CREATE INDEX`` over every text (it reports its time; PostgreSQL
+builds a GIN index in one statement, so no progress bar). On SQLite the
+documents' status trigger is dropped (instant). The DDL lives in
+``webapp.sessions.search_index``.
+"""
+
+import time
+from collections.abc import Sequence
+
+import click
+from alembic import op
+
+from webapp.sessions import search_index
+
+revision: str = "0018"
+down_revision: str | None = "0017"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    started = time.monotonic()
+    if search_index.install_waiting(op.get_bind()):
+        click.echo(
+            f"Search index: trigram index rebuilt in {time.monotonic() - started:.1f} s",
+            err=True,
+        )
+
+
+def downgrade() -> None:
+    search_index.uninstall_waiting(op.get_bind())
