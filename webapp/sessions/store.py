@@ -534,8 +534,7 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
         keys = [r["source_key"] for r in rows if r["source_key"] is not None]
         if keys:
             stored = {
-                key
-                for (key,) in run_sql(conn, sql.stored_keys(len(keys)), (session_id, *keys))
+                key for (key,) in run_sql(conn, sql.stored_keys(len(keys)), (session_id, *keys))
             }
             fresh, seen_keys = [], set()
             for r in rows:
