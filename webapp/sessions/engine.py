@@ -112,9 +112,9 @@ def configure_engine(engine: Engine) -> None:
         synchronous = options.get("sqlite_synchronous", "FULL")
         info = connection.connection.info
         if info.get("synchronous") != synchronous:
-            connection.exec_driver_sql(f"PRAGMA synchronous={synchronous}")
+            run_sql(connection, f"PRAGMA synchronous={synchronous}")
             info["synchronous"] = synchronous
-        connection.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
+        run_sql(connection, f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
     keep_fts_current(engine)
     engine._sessionboard_configured = True  # type: ignore[attr-defined]
