@@ -131,6 +131,11 @@ class Result:
     latencies: list[float]
     cpu: float = 0.0
 
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.requests / self.seconds
+
     def row(self) -> str:
         p50 = statistics.median(self.latencies) * 1000
         p95 = statistics.quantiles(self.latencies, n=20)[-1] * 1000
@@ -284,6 +289,13 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for result in results:
         print(result.row())
+    hello_single, api_single, _hello_batch, api_batch = results
+    batch_rate = api_batch.messages / api_batch.seconds
+    print(
+        f"\nAPI / hello-world: single {api_single.rate / hello_single.rate:.2f}x "
+        f"(goal >= 0.5x); batch of {args.batch_size}: {batch_rate:,.0f} messages/s "
+        "(goal >= 50,000)"
+    )
 
 
 if __name__ == "__main__":

@@ -75,11 +75,11 @@ def _cache_of(engine: Engine) -> _TokenCache:
     return cast(_TokenCache, cache)
 
 
-def _lookup(engine: Engine, token: str, cached: bool) -> TokenInfo | None:
-    """The live token ``token`` is, from the cache when ``cached`` and fresh."""
+def _lookup(engine: Engine, token: str, digest: str, cached: bool) -> TokenInfo | None:
+    """The live token ``token`` (whose hash is ``digest``) is, from the cache when
+    ``cached`` and fresh."""
     if len(token) > MAX_TOKEN_LENGTH:
         return None
-    digest = hash_token(token)
     cache = _cache_of(engine)
     now = utcnow()
     if cached:
@@ -131,11 +131,12 @@ def authenticate_request() -> None:
     token = bearer_token()
     if token is None:
         raise _challenge("this needs an API token: Authorization: Bearer <token>")
-    info = _lookup(get_database().engine, token, request.endpoint in CACHED_ENDPOINTS)
+    digest = hash_token(token)
+    info = _lookup(get_database().engine, token, digest, request.endpoint in CACHED_ENDPOINTS)
     if info is None:
         raise _challenge("the API token is unknown or revoked")
     g.api_token = info
-    g.api_token_hash = hash_token(token)
+    g.api_token_hash = digest
 
 
 def revoked() -> Unauthorized:

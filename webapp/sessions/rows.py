@@ -16,6 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, func
 
+from .engine import run_sql
 from .models import (
     IdempotencyKey,
     MessageHtml,
@@ -200,11 +201,11 @@ def bulk_insert(conn: Connection, table: Table, bulk: BulkRows) -> None:
     if conn.dialect.name != "postgresql":
         marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         row = f"({', '.join([marker] * len(bulk.columns))})"
-        conn.exec_driver_sql(f"{into}VALUES {row}", bulk.values)
+        run_sql(conn, f"{into}VALUES {row}", bulk.values, many=True)
         return
     row = f"({', '.join(['%s'] * len(bulk.columns))})"
     step = max(1, min(PG_ROWS_PER_INSERT, 65_535 // len(bulk.columns)))
     for start in range(0, len(bulk.values), step):
         chunk = bulk.values[start : start + step]
         params = tuple(value for values in chunk for value in values)
-        conn.exec_driver_sql(f"{into}VALUES {', '.join([row] * len(chunk))}", params)
+        run_sql(conn, f"{into}VALUES {', '.join([row] * len(chunk))}", params)

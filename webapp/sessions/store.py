@@ -35,6 +35,7 @@ from .engine import (
     database_url,
     engine_options,
     make_engine,
+    run_sql,
 )
 from .holds import HoldStore
 from .imports import ImportSupport
@@ -186,7 +187,7 @@ def _json_value(value: Any) -> Any:
 def _stored_response(
     conn: Connection, sql: _AppendSql, session_id: str, key: str
 ) -> dict[str, Any] | None:
-    row = conn.exec_driver_sql(sql.seen_key, (session_id, key)).first()
+    row = run_sql(conn, sql.seen_key, (session_id, key)).fetchone()
     return None if row is None else _json_value(row[0])
 
 
@@ -533,8 +534,7 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
         keys = [r["source_key"] for r in rows if r["source_key"] is not None]
         if keys:
             stored = {
-                key
-                for (key,) in conn.exec_driver_sql(sql.stored_keys(len(keys)), (session_id, *keys))
+                key for (key,) in run_sql(conn, sql.stored_keys(len(keys)), (session_id, *keys))
             }
             fresh, seen_keys = [], set()
             for r in rows:
@@ -551,7 +551,7 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
         if sql.guarded_open:
             params.append(at)
         params.extend(guard_params)
-        claimed = conn.exec_driver_sql(sql.claim, tuple(params)).first()
+        claimed = run_sql(conn, sql.claim, tuple(params)).fetchone()
         if claimed is None:
             outcome = self._not_claimed(conn, sql, guard_params, session_id, idempotency_key)
             return _Appended(outcome)
@@ -564,8 +564,8 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
             changes = self.record_entries(conn, self.usage_entries(session_id, rows, labels))
         if idempotency_key is not None:
             response = {"appended": len(rows)}
-            added = conn.exec_driver_sql(
-                sql.claim_key, (session_id, idempotency_key, json.dumps(response), at)
+            added = run_sql(
+                conn, sql.claim_key, (session_id, idempotency_key, json.dumps(response), at)
             ).rowcount
             if added != 1:  # seen already (a retry, or a racing twin that committed)
                 raise _Replayed(_stored_response(conn, sql, session_id, idempotency_key))
@@ -583,9 +583,9 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
         first: a refused caller learns nothing of the session); a retry of an
         append it took before it closed gets that first answer; else it is
         closed or unknown."""
-        if sql.guard is not None and conn.exec_driver_sql(sql.guard, guard_params).first() is None:
+        if sql.guard is not None and run_sql(conn, sql.guard, guard_params).fetchone() is None:
             return AppendOutcome("refused")
-        if conn.exec_driver_sql(sql.exists, (session_id,)).first() is None:
+        if run_sql(conn, sql.exists, (session_id,)).fetchone() is None:
             return AppendOutcome("unknown")
         if idempotency_key is not None:
             seen = _stored_response(conn, sql, session_id, idempotency_key)

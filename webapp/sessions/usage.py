@@ -32,16 +32,14 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
-    case,
     func,
     insert,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from .engine import Database
+from .engine import Database, run_sql
 from .pricing import PriceTable, Usage, runner_cost_nanos
 from .rows import (
     bulk_insert,
@@ -502,18 +500,13 @@ def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
         total = per_session_total.setdefault(sid, [0, 0])
         total[0] += sum(sums.values[i] for i in tokens_at)
         total[1] += sums.values[cost_at]
-    c = sessions_t.c
-    conn.execute(
-        update(sessions_t)
-        .where(c.id == bindparam("sid"))
-        .values(
-            total_tokens=c.total_tokens + bindparam("tokens"),
-            cost_nanos=c.cost_nanos + bindparam("cost"),
-        ),
-        [
-            {"sid": sid, "tokens": tokens, "cost": cost}
-            for sid, (tokens, cost) in sorted(per_session_total.items())
-        ],
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    run_sql(
+        conn,
+        f"UPDATE sessions SET total_tokens = total_tokens + {mark}, "  # noqa: S608 (markers only)
+        f"cost_nanos = cost_nanos + {mark} WHERE id = {mark}",
+        [(tokens, cost, sid) for sid, (tokens, cost) in sorted(per_session_total.items())],
+        many=True,
     )
     session_rows = [
         {"session_id": sid, "model": model, **sums.row()}
@@ -538,19 +531,36 @@ def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
 def _upsert_sums(
     conn: Connection, table: Table, rows: list[dict[str, Any]], *, spans: bool
 ) -> None:
-    """Insert rows, or add their sums to the rows with the same key."""
+    """Insert rows, or add their sums to the rows with the same key: plain SQL
+    made once per table (:func:`_upsert_sql`) through the driver's executemany.
+    Building the dialect's ``on_conflict_do_update`` with its ``excluded``
+    columns for every group, then its cache key, was 40% of the CPU of an
+    append of 100 messages with usage."""
     if not rows:
         return
-    stmt = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
-    changes: dict[str, Any] = {name: table.c[name] + stmt.excluded[name] for name in SUM_COLUMNS}
+    bulk = bulk_rows(rows, dialect=conn.dialect.name)
+    sql = _upsert_sql(conn.dialect.name, table.name, bulk.columns, spans=spans)
+    run_sql(conn, sql, bulk.values, many=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _upsert_sql(dialect: str, table_name: str, columns: tuple[str, ...], *, spans: bool) -> str:
+    table = {t.name: t for t in (session_usage_t, usage_rollups_t)}[table_name]
+    mark = "?" if dialect == "sqlite" else "%s"
+    keys = ", ".join(f'"{c.name}"' for c in table.primary_key)
+    changes = [f'"{name}" = {table_name}."{name}" + excluded."{name}"' for name in SUM_COLUMNS]
     if spans:
-        first, last = table.c.first_at, table.c.last_at
-        changes["first_at"] = case(
-            (stmt.excluded.first_at < first, stmt.excluded.first_at), else_=first
-        )
-        changes["last_at"] = case((stmt.excluded.last_at > last, stmt.excluded.last_at), else_=last)
-    stmt = stmt.on_conflict_do_update(index_elements=list(table.primary_key), set_=changes)
-    conn.execute(stmt, rows)
+        changes += [
+            f"first_at = CASE WHEN excluded.first_at < {table_name}.first_at "
+            f"THEN excluded.first_at ELSE {table_name}.first_at END",
+            f"last_at = CASE WHEN excluded.last_at > {table_name}.last_at "
+            f"THEN excluded.last_at ELSE {table_name}.last_at END",
+        ]
+    return (
+        f"INSERT INTO {table_name} ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in columns)}) "  # noqa: S608
+        f"VALUES ({', '.join([mark] * len(columns))}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {', '.join(changes)}"
+    )
 
 
 def backfill_usage(conn: Connection, prices: PriceTable, *, batch_size: int = 5000) -> int:
