@@ -10,6 +10,7 @@ session header, new transcript messages, the live poller and the nav counters.
 from __future__ import annotations
 
 import functools
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,30 +118,33 @@ def sessions() -> Response:
             raise
         template = "dashboard/_results_refused.html"
         return html(render_template(template, error=refused, status=refused.code), 400)
-    page = queries.list_sessions(filters, older=older, newer=newer)
-    reads = get_queries()
-    ids = [r.id for r in page.rows]
-    rows = listing.list_rows(
-        page.rows,
-        now=get_manager().clock(),
-        annotations=review.list_annotations(ids),
-        models=usage.main_models(reads, ids),
-        child_counts=reads.child_counts(ids),
-    )
-    context = {
-        "model_choices": reads.usage_keys(Dimension.MODEL),
-        **_search_context(filters.text, ids),
-        "page": page,
-        "rows": rows,
-        "filters": filters,
-        "args": filter_args(filters),
-        "counts": reads.count_by_status(),
-        "statuses": STATUS_VALUES,
-        "filtered": any(k != "sort" for k in filter_args(filters)),
-        "live_url": _live_url(filters, [(r.id, r.status) for r in page.rows]),
-    }
-    template = "dashboard/_results.html" if wants_fragment() else "dashboard/sessions.html"
-    return html(render_template(template, **context))
+    # The page's ten reads in one transaction (one BEGIN and one snapshot, not one
+    # each), but for a search: its planner settings last as long as its transaction.
+    with get_database().read() if not filters.text else nullcontext():
+        page = queries.list_sessions(filters, older=older, newer=newer)
+        reads = get_queries()
+        ids = [r.id for r in page.rows]
+        rows = listing.list_rows(
+            page.rows,
+            now=get_manager().clock(),
+            annotations=review.list_annotations(ids),
+            models=usage.main_models(reads, ids),
+            child_counts=reads.child_counts(ids),
+        )
+        context = {
+            "model_choices": reads.usage_keys(Dimension.MODEL),
+            **_search_context(filters.text, ids),
+            "page": page,
+            "rows": rows,
+            "filters": filters,
+            "args": filter_args(filters),
+            "counts": reads.count_by_status(),
+            "statuses": STATUS_VALUES,
+            "filtered": any(k != "sort" for k in filter_args(filters)),
+            "live_url": _live_url(filters, [(r.id, r.status) for r in page.rows]),
+        }
+        template = "dashboard/_results.html" if wants_fragment() else "dashboard/sessions.html"
+        return html(render_template(template, **context))
 
 
 #: How many rows of a list the live check watches (a page's worth).
