@@ -10,7 +10,6 @@ session header, new transcript messages, the live poller and the nav counters.
 from __future__ import annotations
 
 import functools
-from contextlib import nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from webapp.dashboard.forms import (
     parse_expiry,
     parse_filters,
 )
-from webapp.extensions import get_database, get_manager, get_queries
+from webapp.extensions import get_database, get_manager, get_queries, page_reads
 from webapp.htmx import html, wants_fragment
 from webapp.params import BadParameter
 from webapp.review import service as review
@@ -118,9 +117,7 @@ def sessions() -> Response:
             raise
         template = "dashboard/_results_refused.html"
         return html(render_template(template, error=refused, status=refused.code), 400)
-    # The page's ten reads in one transaction (one BEGIN and one snapshot, not one
-    # each), but for a search: its planner settings last as long as its transaction.
-    with get_database().read() if not filters.text else nullcontext():
+    with page_reads(search=bool(filters.text)):
         page = queries.list_sessions(filters, older=older, newer=newer)
         reads = get_queries()
         ids = [r.id for r in page.rows]

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from webapp import params
 from webapp.accounts.auth import Role, can, requires
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, page_reads
 from webapp.htmx import html, wants_fragment
 from webapp.params import session_hrefs
 from webapp.review import service
@@ -124,20 +124,23 @@ def _inbox_filter() -> service.InboxFilter:
 @requires(Role.VIEWER)
 def inbox() -> Response:
     """Sessions awaiting review: failed and expired first, then oldest."""
-    where = _inbox_filter()
-    rows, next_after, total = service.inbox(where, after=params.session_id(request.args, "after"))
-    more_url = url_for("review.inbox", **where.args(), after=next_after) if next_after else None
-    template = "review/_inbox_rows.html" if wants_fragment() else "review/inbox.html"
-    body = render_template(
-        template,
-        rows=rows,
-        hrefs=session_hrefs([row.id for row in rows], inbox=1, **where.args()),
-        total=total,
-        where=where,
-        more_url=more_url,
-        statuses=service.INBOX_STATUSES,
-        tags=service.all_tags(),
-    )
+    with page_reads():
+        where = _inbox_filter()
+        rows, next_after, total = service.inbox(
+            where, after=params.session_id(request.args, "after")
+        )
+        more_url = url_for("review.inbox", **where.args(), after=next_after) if next_after else None
+        template = "review/_inbox_rows.html" if wants_fragment() else "review/inbox.html"
+        body = render_template(
+            template,
+            rows=rows,
+            hrefs=session_hrefs([row.id for row in rows], inbox=1, **where.args()),
+            total=total,
+            where=where,
+            more_url=more_url,
+            statuses=service.INBOX_STATUSES,
+            tags=service.all_tags(),
+        )
     return html(body)
 
 
