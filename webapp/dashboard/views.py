@@ -125,7 +125,7 @@ def sessions() -> Response:
             page.rows,
             now=get_manager().clock(),
             annotations=review.list_annotations(ids),
-            models=usage.main_models(reads, ids),
+            models=reads.main_models(ids),
             child_counts=reads.child_counts(ids),
         )
         context = {
