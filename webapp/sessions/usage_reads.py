@@ -145,6 +145,15 @@ _MAIN_MODELS = select(
 ).where(_u.session_id.in_(bindparam("ids", expanding=True)))
 
 
+@functools.cache
+def _usage_keys(dimension: Dimension) -> Select[Any]:
+    """:meth:`UsageReads.usage_keys`' statement, built once per dimension (the
+    list's filter form reads the models on every page)."""
+    r = usage_rollups_t.c
+    column = r.model if dimension is Dimension.MODEL else r.key
+    return select(column).where(r.dimension == dimension.value).distinct().order_by(column)
+
+
 class UsageReads:
     """The usage queries of :class:`~webapp.sessions.queries.ReadModel`."""
 
@@ -204,11 +213,8 @@ class UsageReads:
 
     def usage_keys(self, dimension: Dimension) -> list[str]:
         """Every model, project, runner or user the ledger has counted, sorted."""
-        r = usage_rollups_t.c
-        column = r.model if dimension is Dimension.MODEL else r.key
-        query = select(column).where(r.dimension == dimension.value).distinct().order_by(column)
         with self.store.read() as conn:
-            return [key for key in conn.execute(query).scalars() if key]
+            return [key for key in conn.execute(_usage_keys(dimension)).scalars() if key]
 
     def _rollup_range(
         self,
