@@ -43,7 +43,9 @@ def get_database() -> Database:
 
 def page_reads(*, search: bool = False) -> AbstractContextManager[Any]:
     """A page's reads in one read transaction (a read block inside it joins it):
-    one BEGIN and one snapshot for all of them, where a list page opened ten.
-    Only for a page that writes nothing; and not when it searches, whose planner
-    settings (PostgreSQL) last as long as their transaction."""
+    one BEGIN and one snapshot for all of them, where a list page opened seven.
+    Only around a view's own reads, for a page that writes nothing; not when it
+    searches, nor around the rendering (a saved view's count in the nav may
+    search): a search's planner settings (PostgreSQL) last as long as their
+    transaction."""
     return nullcontext() if search else get_database().read()

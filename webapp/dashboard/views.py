@@ -140,8 +140,8 @@ def sessions() -> Response:
             "filtered": any(k != "sort" for k in filter_args(filters)),
             "live_url": _live_url(filters, [(r.id, r.status) for r in page.rows]),
         }
-        template = "dashboard/_results.html" if wants_fragment() else "dashboard/sessions.html"
-        return html(render_template(template, **context))
+    template = "dashboard/_results.html" if wants_fragment() else "dashboard/sessions.html"
+    return html(render_template(template, **context))
 
 
 #: How many rows of a list the live check watches (a page's worth).

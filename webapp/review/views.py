@@ -129,18 +129,19 @@ def inbox() -> Response:
         rows, next_after, total = service.inbox(
             where, after=params.session_id(request.args, "after")
         )
-        more_url = url_for("review.inbox", **where.args(), after=next_after) if next_after else None
-        template = "review/_inbox_rows.html" if wants_fragment() else "review/inbox.html"
-        body = render_template(
-            template,
-            rows=rows,
-            hrefs=session_hrefs([row.id for row in rows], inbox=1, **where.args()),
-            total=total,
-            where=where,
-            more_url=more_url,
-            statuses=service.INBOX_STATUSES,
-            tags=service.all_tags(),
-        )
+        tags = service.all_tags()
+    more_url = url_for("review.inbox", **where.args(), after=next_after) if next_after else None
+    template = "review/_inbox_rows.html" if wants_fragment() else "review/inbox.html"
+    body = render_template(
+        template,
+        rows=rows,
+        hrefs=session_hrefs([row.id for row in rows], inbox=1, **where.args()),
+        total=total,
+        where=where,
+        more_url=more_url,
+        statuses=service.INBOX_STATUSES,
+        tags=tags,
+    )
     return html(body)
 
 
