@@ -17,7 +17,11 @@ beside its floor in the same run.
    measured, so no pass runs under them.
 3. Logs in, and loads each page with N client threads on keep-alive connections:
    p50, p99, requests/s, beside the floor page's and the raw SQL time of the
-   query behind it (the read model's call, in this process). Then the first byte
+   query behind it (the read model's call, in this process); with ``--paired``
+   the floor is loaded again right before each page and the page's ratio is to
+   that floor (on a shared machine the speed drifts within a run; the page's
+   cookie is the one a browser holds after its first page, CSRF token included,
+   so no request signs a new one). Then the first byte
    of the 50,000-message session alone, and every worker's RSS (and peak).
 4. The sweeper, in this process: expiring 100,000 sessions (added for it, removed
    after; the rollups' change rows of their insertion folded first) while a
@@ -238,7 +242,14 @@ def log_in(port: int, name: str, password: str) -> str:
     answer.read()
     if answer.status != 302:
         raise SystemExit(f"login failed: {answer.status}")
-    return answer.getheader("Set-Cookie", "").split(";", 1)[0]
+    cookie = answer.getheader("Set-Cookie", "").split(";", 1)[0]
+    # The first page after a login puts a new CSRF token in the session and sends
+    # the cookie again; a browser keeps it. Without this, every measured request
+    # made a token and signed a new cookie, which no browser's request does.
+    conn.request("GET", "/sessions", headers={"Cookie": cookie})
+    answer = conn.getresponse()
+    answer.read()
+    return answer.getheader("Set-Cookie", cookie).split(";", 1)[0]
 
 
 def timed(fn: Callable[[], Any], repeat: int = 5) -> float:
@@ -618,6 +629,12 @@ def main() -> None:
     parser.add_argument(
         "--read-model", action="store_true", help="time the read model's calls only (no server)"
     )
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="load the floor again right before each page and give the page's ratio to that"
+        " (a shared machine's speed drifts within a run)",
+    )
     args = parser.parse_args()
 
     from webapp.sessions import Config, Manager, MessageStore
@@ -842,12 +859,15 @@ def measure_pages(
             flush=True,
         )
         for name, path, call in pages:
+            if args.paired:
+                floor_load = load(floor.port, "/sessions", cookie, **options)
             result = load(port, path, cookie, **options)
             sql = f"{timed(raw[call]):.2f}" if call else ""
+            paired = f" (floor {floor_load.rate:,.0f})" if args.paired else ""
             print(
                 f"| {name} | {','.join(map(str, sorted(result.statuses)))} | "
                 f"{result.percentile(50):.1f} | {result.percentile(99):.1f} | "
-                f"{result.rate:,.0f} | {result.rate / floor_load.rate:.2f} | {sql} |",
+                f"{result.rate:,.0f} | {result.rate / floor_load.rate:.2f}{paired} | {sql} |",
                 flush=True,
             )
         print(f"\nnav counts (read model): {timed(raw['counts']):.2f} ms")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -36,3 +39,13 @@ def get_database() -> Database:
     A write opened on it takes in the Manager's writes made inside it."""
     database: Database = current_app.extensions["sessionboard.database"]
     return database
+
+
+def page_reads(*, search: bool = False) -> AbstractContextManager[Any]:
+    """A page's reads in one read transaction (a read block inside it joins it):
+    one BEGIN and one snapshot for all of them, where a list page opened seven.
+    Only around a view's own reads, for a page that writes nothing; not when it
+    searches, nor around the rendering (a saved view's count in the nav may
+    search): a search's planner settings (PostgreSQL) last as long as their
+    transaction."""
+    return nullcontext() if search else get_database().read()

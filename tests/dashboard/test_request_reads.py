@@ -31,6 +31,28 @@ def test_a_page_checks_out_one_connection(
         assert len(seen) == 1, path
 
 
+def test_a_list_page_reads_in_few_transactions(
+    client: Any, auth: Any, app: Any, make_session: Any
+) -> None:
+    """The list's and the inbox's own reads share one transaction (the login's,
+    the nav's saved views and the filter form's criteria have their own); a
+    search's do not, since its planner settings last as long as its transaction."""
+    auth.login("reviewer")
+    for _ in range(3):
+        make_session("failed")
+    begins: list[int] = []
+    event.listen(
+        app.extensions["sessionboard.database"].engine, "begin", lambda *_: begins.append(1)
+    )
+    for path, most in (("/sessions", 4), ("/sessions?status=failed", 4), ("/review", 4)):
+        begins.clear()
+        assert client.get(path).status_code == 200
+        assert len(begins) <= most, (path, len(begins))
+    begins.clear()
+    assert client.get("/sessions?q=nothing-matches").status_code == 200
+    assert len(begins) > 4
+
+
 def test_a_read_after_a_write_sees_it(app: Any) -> None:
     """Inside the shared scope each read still sees what was committed before it,
     also by a write of the same scope on another connection."""

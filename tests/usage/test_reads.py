@@ -181,6 +181,11 @@ def test_a_page_of_sessions_their_models_and_the_filters(
     assert set(page) == {*ids, *opus}
     assert set(page[ids[0]]) == {"claude-haiku-4-5", "claude-fable-5"}
     assert page[opus[0]]["claude-opus-4-5"].usage.output == 4
+    # The list's model column: each session's model with the most tokens.
+    assert filled.main_models([*ids, *opus, "unknown"]) == {
+        sid: max(models, key=lambda m: (models[m].usage.total, m)) for sid, models in page.items()
+    }
+    assert filled.main_models([]) == {}
     assert filled.usage_keys(Dimension.MODEL) == [
         "claude-fable-5",
         "claude-haiku-4-5",

@@ -3,10 +3,12 @@
 A list page shows 50 rows of 13 cells. Written in the template with a macro per
 time, a ``url_for`` per link and a method call per lookup, the rows were most of
 a ``/sessions`` request (py-spy: Jinja 40%, a third of it the ``time`` macro and
-``url_for``). Here each row's cells are worked out once, as plain text (the
-template escapes it) or as :class:`~markupsafe.Markup` made by
-:func:`webapp.times.time_tag` (which escapes every part); the template only
-places them, so autoescaping still covers everything a session's writer chose.
+``url_for``). Here each row's cells are worked out once, and written as the
+row's HTML (:attr:`ListRow.cells`, :attr:`ListRow.marks`): every text goes
+through :func:`~markupsafe.escape`, as the template's autoescaping would
+(Jinja's escape and attribute lookups per cell were still a fifth of a request);
+the times are :class:`~markupsafe.Markup` made by :func:`webapp.times.time_tag`,
+which escapes every part. The template places the row around them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from markupsafe import Markup
+from flask import url_for
+from markupsafe import Markup, escape
 
 from webapp.dashboard.usage import run_length
 from webapp.params import session_hrefs
@@ -50,6 +53,57 @@ class ListRow:
     verdict: str
     tags: Sequence[str]
     children: int
+
+    @property
+    def cells(self) -> Markup:
+        """The cells from the status to the message count, as the page writes them."""
+        row, href = self.row, escape(self.href)
+        parent = (
+            f'<span class="chip" title="started by session {escape(row.parent_id)}">subagent'
+            "</span> "
+            if row.parent_id
+            else ""
+        )
+        children = ""
+        if self.children:
+            plural = "s" if self.children != 1 else ""
+            children = (
+                f' <a class="chip subagent-count" '
+                f'href="{escape(url_for("dashboard.sessions", parent=row.id))}">'
+                f"{self.children} subagent{plural}</a>"
+            )
+        project = f' title="{escape(row.project)}"' if row.project else ""
+        status = escape(row.status)
+        # Every text is escaped above or here; the times are escaped Markup.
+        return Markup(  # noqa: S704
+            f'<td data-cell="status"><span id="badge-{escape(row.id)}" class="badge '
+            f's-{status}">{status}</span></td>\n        '
+            f'<td class="request" data-cell="request">{parent}<a class="preview" '
+            f'href="{href}" title="{escape(self.preview)}">'
+            f"{escape(self.preview or '(no request)')}</a>{children}</td>\n        "
+            f"<td>{self.created}</td>\n        "
+            f'<td data-cell="time">{self.activity}</td>\n        '
+            f'<td class="col-project"{project}>{escape(self.project_name)}</td>\n        '
+            f'<td class="col-model">{escape(self.model)}</td>\n        '
+            f'<td class="num col-duration">{escape(self.duration)}</td>\n        '
+            f'<td class="num col-tokens">{escape(self.tokens)}</td>\n        '
+            f'<td class="num col-cost">{escape(self.cost)}</td>\n        '
+            f'<td class="col-expires">{self.expires}</td>\n        '
+            f'<td class="num col-messages">{row.message_count}</td>'
+        )
+
+    @property
+    def marks(self) -> Markup:
+        """The verdict and tags cells, as the page writes them."""
+        verdict = escape(self.verdict)
+        tags = "".join(f'<span class="tag">{escape(tag)}</span> ' for tag in self.tags)
+        # Every text is escaped here.
+        return Markup(  # noqa: S704
+            (f'<td data-cell="extra"><span class="verdict v-{verdict}">{verdict}</span></td>'
+             if verdict else "<td></td>")
+            + "\n        "
+            + (f'<td data-cell="extra">{tags}</td>' if self.tags else "<td></td>")
+        )  # fmt: skip
 
 
 def list_rows(

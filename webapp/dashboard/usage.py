@@ -283,14 +283,6 @@ def run_length(span: timedelta) -> str:
     return " ".join(parts[:2])
 
 
-def main_models(reads: ReadModel, session_ids: list[str]) -> dict[str, str]:
-    """Each session's model with the most tokens (a list's "model" column)."""
-    return {
-        sid: max(per_model, key=lambda m: (per_model[m].usage.total, m))
-        for sid, per_model in reads.usage_of_sessions(session_ids).items()
-    }
-
-
 def costly_sessions(reads: ReadModel, days: DayRange, limit: int = 10) -> list[CostlySession]:
     """The costliest sessions created in ``days``."""
     return reads.costly_sessions(days.since, days.until, limit=limit)

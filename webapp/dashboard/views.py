@@ -42,7 +42,7 @@ from webapp.dashboard.forms import (
     parse_expiry,
     parse_filters,
 )
-from webapp.extensions import get_database, get_manager, get_queries
+from webapp.extensions import get_database, get_manager, get_queries, page_reads
 from webapp.htmx import html, wants_fragment
 from webapp.params import BadParameter
 from webapp.review import service as review
@@ -117,28 +117,29 @@ def sessions() -> Response:
             raise
         template = "dashboard/_results_refused.html"
         return html(render_template(template, error=refused, status=refused.code), 400)
-    page = queries.list_sessions(filters, older=older, newer=newer)
-    reads = get_queries()
-    ids = [r.id for r in page.rows]
-    rows = listing.list_rows(
-        page.rows,
-        now=get_manager().clock(),
-        annotations=review.list_annotations(ids),
-        models=usage.main_models(reads, ids),
-        child_counts=reads.child_counts(ids),
-    )
-    context = {
-        "model_choices": reads.usage_keys(Dimension.MODEL),
-        **_search_context(filters.text, ids),
-        "page": page,
-        "rows": rows,
-        "filters": filters,
-        "args": filter_args(filters),
-        "counts": reads.count_by_status(),
-        "statuses": STATUS_VALUES,
-        "filtered": any(k != "sort" for k in filter_args(filters)),
-        "live_url": _live_url(filters, [(r.id, r.status) for r in page.rows]),
-    }
+    with page_reads(search=bool(filters.text)):
+        page = queries.list_sessions(filters, older=older, newer=newer)
+        reads = get_queries()
+        ids = [r.id for r in page.rows]
+        rows = listing.list_rows(
+            page.rows,
+            now=get_manager().clock(),
+            annotations=review.list_annotations(ids),
+            models=reads.main_models(ids),
+            child_counts=reads.child_counts(ids),
+        )
+        context = {
+            "model_choices": reads.usage_keys(Dimension.MODEL),
+            **_search_context(filters.text, ids),
+            "page": page,
+            "rows": rows,
+            "filters": filters,
+            "args": filter_args(filters),
+            "counts": reads.count_by_status(),
+            "statuses": STATUS_VALUES,
+            "filtered": any(k != "sort" for k in filter_args(filters)),
+            "live_url": _live_url(filters, [(r.id, r.status) for r in page.rows]),
+        }
     template = "dashboard/_results.html" if wants_fragment() else "dashboard/sessions.html"
     return html(render_template(template, **context))
 

@@ -69,15 +69,24 @@ def answers_of(kind: str, options: str) -> list[str]:
     return []
 
 
-def _criteria(criterion_id: int | None = None) -> list[ListCriterion]:
-    c, q = criteria_t.c, queues_t.c
-    query = (
-        select(c.id, q.name, c.label, c.kind, c.options)
-        .join(queues_t, q.id == c.queue_id)
-        .order_by(q.name, c.position, c.id)
+#: Every criterion with its queue's name (the filter form reads them on every list
+#: page: built once).
+_CRITERIA = (
+    select(
+        criteria_t.c.id,
+        queues_t.c.name,
+        criteria_t.c.label,
+        criteria_t.c.kind,
+        criteria_t.c.options,
     )
-    if criterion_id is not None:
-        query = query.where(c.id == criterion_id)
+    .join(queues_t, queues_t.c.id == criteria_t.c.queue_id)
+    .order_by(queues_t.c.name, criteria_t.c.position, criteria_t.c.id)
+)
+
+
+def _criteria(criterion_id: int | None = None) -> list[ListCriterion]:
+    c = criteria_t.c
+    query = _CRITERIA if criterion_id is None else _CRITERIA.where(c.id == criterion_id)
     with get_database().read() as conn:
         return [
             ListCriterion(r.id, r.name, r.label, r.kind, tuple(answers_of(r.kind, r.options)))

@@ -26,7 +26,18 @@ from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode
 
 from flask import current_app
-from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from werkzeug.datastructures import MultiDict
 
 from webapp import params
@@ -127,14 +138,19 @@ def _may_change_view(row: Any) -> None:
     raise NotAllowed("Only its owner (or an admin, when it is shared) changes a saved view.")
 
 
+#: :func:`visible_views`' statement, built once (the nav reads it on every page).
+_VISIBLE_VIEWS = (
+    select(views_t)
+    .where(or_(views_t.c.owner == bindparam("me"), views_t.c.shared))
+    .order_by(views_t.c.name, views_t.c.id)
+)
+
+
 def visible_views() -> list[dict[str, Any]]:
     """The views this user sees: their own and the shared ones, by name."""
-    v = views_t.c
     me = current_actor()
     with get_database().read() as conn:
-        rows = conn.execute(
-            select(views_t).where(or_(v.owner == me, v.shared)).order_by(v.name, v.id)
-        )
+        rows = conn.execute(_VISIBLE_VIEWS, {"me": me})
         return [
             {**r._mapping, "mine": r.owner == me, "may_change": _changeable(r, me)} for r in rows
         ]

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from webapp import params
 from webapp.accounts.auth import Role, can, requires
-from webapp.extensions import get_manager
+from webapp.extensions import get_manager, page_reads
 from webapp.htmx import html, wants_fragment
 from webapp.params import session_hrefs
 from webapp.review import service
@@ -124,8 +124,12 @@ def _inbox_filter() -> service.InboxFilter:
 @requires(Role.VIEWER)
 def inbox() -> Response:
     """Sessions awaiting review: failed and expired first, then oldest."""
-    where = _inbox_filter()
-    rows, next_after, total = service.inbox(where, after=params.session_id(request.args, "after"))
+    with page_reads():
+        where = _inbox_filter()
+        rows, next_after, total = service.inbox(
+            where, after=params.session_id(request.args, "after")
+        )
+        tags = service.all_tags()
     more_url = url_for("review.inbox", **where.args(), after=next_after) if next_after else None
     template = "review/_inbox_rows.html" if wants_fragment() else "review/inbox.html"
     body = render_template(
@@ -136,7 +140,7 @@ def inbox() -> Response:
         where=where,
         more_url=more_url,
         statuses=service.INBOX_STATUSES,
-        tags=service.all_tags(),
+        tags=tags,
     )
     return html(body)
 

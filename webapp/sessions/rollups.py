@@ -103,17 +103,20 @@ class Chunks:
         self.size = max(self.fewest, min(self.most, int(self.size * scale)))
 
 
+_counts = session_counts_t.c
+_total = func.sum(_counts.n)
+#: The nav counts' statement, built once (every page reads it).
+_STATUS_COUNTS = select(_counts.status, _total).group_by(_counts.status).having(_total != 0)
+
+
 class RollupStore(Database):
     """Reads the status counters and folds the change rows of every rollup; part of
     :class:`~webapp.sessions.store.MessageStore`."""
 
     def status_counts(self) -> dict[str, int]:
         """How many sessions there are in each status present, from the counters."""
-        c = session_counts_t.c
-        total = func.sum(c.n)
-        query = select(c.status, total).group_by(c.status).having(total != 0)
         with self.read() as conn:
-            return {status: int(n) for status, n in conn.execute(query)}
+            return {status: int(n) for status, n in conn.execute(_STATUS_COUNTS)}
 
     def move_status(self, conn: Connection, picked: ColumnElement[bool], to: str) -> int:
         """``UPDATE sessions SET status = to WHERE picked`` in ``conn``'s write; returns

@@ -136,6 +136,24 @@ def _sums() -> list[Any]:
     return [func.sum(r[name]).label(name) for name in SUM_COLUMNS]
 
 
+_u = session_usage_t.c
+#: Each session's tokens per model, for :meth:`UsageReads.main_models` (built once).
+_MAIN_MODELS = select(
+    _u.session_id,
+    _u.model,
+    _u.input + _u.output + _u.cache_read + _u.cache_write_5m + _u.cache_write_1h,
+).where(_u.session_id.in_(bindparam("ids", expanding=True)))
+
+
+@functools.cache
+def _usage_keys(dimension: Dimension) -> Select[Any]:
+    """:meth:`UsageReads.usage_keys`' statement, built once per dimension (the
+    list's filter form reads the models on every page)."""
+    r = usage_rollups_t.c
+    column = r.model if dimension is Dimension.MODEL else r.key
+    return select(column).where(r.dimension == dimension.value).distinct().order_by(column)
+
+
 class UsageReads:
     """The usage queries of :class:`~webapp.sessions.queries.ReadModel`."""
 
@@ -176,6 +194,18 @@ class UsageReads:
                 )
         return result
 
+    def main_models(self, session_ids: Sequence[str]) -> dict[str, str]:
+        """Each of ``session_ids``' model with the most tokens (the later name on a
+        tie): a list's "model" column; a session without usage is missing. Reads
+        only the ids, models and token sums (a page's totals of every kind, made
+        into objects, were a twelfth of a list request)."""
+        best: dict[str, tuple[int, str]] = {}
+        with self.store.read() as conn:
+            for session_id, model, tokens in conn.execute(_MAIN_MODELS, {"ids": list(session_ids)}):
+                if session_id not in best or (tokens, model) > best[session_id]:
+                    best[session_id] = (tokens, model)
+        return {session_id: model for session_id, (_, model) in best.items()}
+
     def sessions_using(self, model: str) -> Select[Any]:
         """The ids of the sessions with responses of ``model`` (for a list filter)."""
         u = session_usage_t.c
@@ -183,11 +213,8 @@ class UsageReads:
 
     def usage_keys(self, dimension: Dimension) -> list[str]:
         """Every model, project, runner or user the ledger has counted, sorted."""
-        r = usage_rollups_t.c
-        column = r.model if dimension is Dimension.MODEL else r.key
-        query = select(column).where(r.dimension == dimension.value).distinct().order_by(column)
         with self.store.read() as conn:
-            return [key for key in conn.execute(query).scalars() if key]
+            return [key for key in conn.execute(_usage_keys(dimension)).scalars() if key]
 
     def _rollup_range(
         self,
