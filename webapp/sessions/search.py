@@ -29,7 +29,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -545,6 +545,24 @@ def _floor(conn: Connection, top: int, n: int, statuses: Sequence[str]) -> int:
     return max((int(f) for f in floors if f is not None), default=0)
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """What a read of the newest matches asks for: ``limit`` rows of ``columns``
+    of the documents matching ``query`` and ``where`` (of sessions in
+    ``statuses``, when given), newest first below document ``after``."""
+
+    query: SearchQuery
+    columns: Sequence[Any]
+    where: Sequence[ColumnElement[bool]]
+    limit: int
+    after: int | None = None
+    statuses: Sequence[str] = ()
+
+    def rest(self, found: int, after: int | None = None) -> _Wanted:
+        """The same read for what ``found`` rows leave, below ``after`` when given."""
+        return replace(self, limit=self.limit - found, after=self.after if after is None else after)
+
+
 class Search:
     """Searches over one store's index. Read-only."""
 
@@ -632,16 +650,7 @@ class Search:
             .where(fts.c.rowid <= upto, *self._conditions(query, in_fts=True), *where)
         )
 
-    def _newest_of_statuses_on_sqlite(
-        self,
-        conn: Connection,
-        query: SearchQuery,
-        columns: Sequence[Any],
-        where: Sequence[ColumnElement[bool]],
-        limit: int,
-        after: int | None,
-        statuses: Sequence[str],
-    ) -> list[Any]:
+    def _newest_of_statuses_on_sqlite(self, conn: Connection, want: _Wanted) -> list[Any]:
         """SQLite: the newest ``limit`` matches FTS5 holds (below ``after``) of
         sessions in ``statuses``.
 
@@ -667,7 +676,10 @@ class Search:
         The probe and the windows cover disjoint ranges of ids, newest first: the
         answer is the one a plain "matches of these statuses, newest first" gives.
         """
-        wanted = list(dict.fromkeys(statuses))
+        query, columns, where, limit, after = (
+            want.query, want.columns, want.where, want.limit, want.after
+        )  # fmt: skip
+        wanted = list(dict.fromkeys(want.statuses))
         status = select(st.status).where(st.doc_id == d.id).scalar_subquery()
         probe = self._in_fts(query, [fts.c.rowid.label("id"), status.label("status")], where)
         if after is not None:
@@ -701,48 +713,25 @@ class Search:
             window *= 4
         return rows
 
-    def _newest(
-        self,
-        query: SearchQuery,
-        columns: Sequence[Any],
-        where: Sequence[ColumnElement[bool]],
-        limit: int,
-        after: int | None = None,
-        statuses: Sequence[str] = (),
-    ) -> list[Any]:
-        """Up to ``limit`` rows of ``columns`` of the matching documents newest
-        first (below document ``after``; of sessions in ``statuses`` when given),
-        read in one snapshot."""
+    def _newest(self, want: _Wanted) -> list[Any]:
+        """What ``want`` asks for, read in one snapshot."""
         rows: list[Any] = []
-        if self.store.dialect == "postgresql" and not query.bounded:
+        if self.store.dialect == "postgresql" and not want.query.bounded:
             with self._tuned() as conn:
-                return self._newest_on_postgresql(
-                    conn, query, columns, where, limit, after, statuses
-                )
+                return self._newest_on_postgresql(conn, want)
         with self.store.read() as conn:
-            for stmt, key in self._matching(query, columns, where, statuses):
-                if statuses and key is fts.c.rowid:
-                    rows += self._newest_of_statuses_on_sqlite(
-                        conn, query, columns, where, limit - len(rows), after, statuses
-                    )
+            for stmt, key in self._matching(want.query, want.columns, want.where, want.statuses):
+                if want.statuses and key is fts.c.rowid:
+                    rows += self._newest_of_statuses_on_sqlite(conn, want.rest(len(rows)))
                     break
-                if after is not None:
-                    stmt = stmt.where(key < after)
-                rows += conn.execute(stmt.order_by(key.desc()).limit(limit - len(rows)))
-                if len(rows) >= limit:
+                if want.after is not None:
+                    stmt = stmt.where(key < want.after)
+                rows += conn.execute(stmt.order_by(key.desc()).limit(want.limit - len(rows)))
+                if len(rows) >= want.limit:
                     break
         return rows
 
-    def _newest_on_postgresql(
-        self,
-        conn: Connection,
-        query: SearchQuery,
-        columns: Sequence[Any],
-        where: Sequence[ColumnElement[bool]],
-        limit: int,
-        after: int | None,
-        statuses: Sequence[str] = (),
-    ) -> list[Any]:
+    def _newest_on_postgresql(self, conn: Connection, want: _Wanted) -> list[Any]:
         """The newest matches, below ``after``, in bounded steps.
 
         A GIN trigram index gives every match at once (a bitmap, in no order),
@@ -774,41 +763,33 @@ class Search:
         Every step reads a disjoint range of ids, newest first: the answer is the
         one a plain "matches, newest first" gives.
         """
-        matches = [*self._conditions(query), *where]
-        top = after if after is not None else self._top(conn) + 1
+        want = want.rest(0, self._top(conn) + 1 if want.after is None else want.after)
         _settings(conn, **_serial(), **_WALK)
         first: list[Any] = []
-        if statuses:
-            first, top, common = self._newest_texts_of_statuses(
-                conn, columns, matches, limit, top, statuses
-            )
-            limit -= len(first)
-            if limit <= 0 or top <= 0:
+        if want.statuses:
+            first, top, common = self._newest_texts_of_statuses(conn, want)
+            want = want.rest(len(first), top)
+            if want.limit <= 0 or top <= 0:
                 return first
             if not common:
                 # Few matches among the newest texts: the trigram index first (a
                 # rare word's few matches, all of them), not the walk through
                 # the texts of these statuses, spread over the whole table.
-                probe = _docs([d.id], statuses).where(*self._conditions(query), d.id < top)
+                probe = _docs([d.id], want.statuses).where(
+                    *self._conditions(want.query), d.id < top
+                )
                 found = _within_budget(conn, _indexed_or_waiting(probe, INDEX_PROBE + 1))
                 if found is not None and len(found) <= INDEX_PROBE:
-                    these = select(*columns).where(d.id.in_(found), *where)
-                    return first + list(conn.execute(these.order_by(d.id.desc()).limit(limit)))
-        return first + self._stepped_on_postgresql(
-            conn, query, columns, where, limit, top, statuses
-        )
+                    these = select(*want.columns).where(d.id.in_(found), *want.where)
+                    these = these.order_by(d.id.desc()).limit(want.limit)
+                    return first + list(conn.execute(these))
+        return first + self._stepped_on_postgresql(conn, want)
 
     def _newest_texts_of_statuses(
-        self,
-        conn: Connection,
-        columns: Sequence[Any],
-        matches: Sequence[ColumnElement[bool]],
-        limit: int,
-        top: int,
-        statuses: Sequence[str],
+        self, conn: Connection, want: _Wanted
     ) -> tuple[list[Any], int, bool]:
         """PostgreSQL, with a status filter: the newest :data:`RECENT_WALK` texts
-        below ``top`` of any status (the primary key's range), each checked: the
+        below ``after`` of any status (the primary key's range), each checked: the
         newest ``limit`` matches of sessions in ``statuses`` among them, the bottom
         of the range, and whether the term is common there (at least
         :data:`COMMON_MATCHES` matches of any status). A common term goes on with
@@ -816,31 +797,27 @@ class Search:
         a no-match query) asks the trigram index first: their walk read 1,000
         texts of failed sessions spread over the table before the index answered
         (307 ms p50 for a rare word at 300,000 sessions)."""
+        top = int(want.after or 0)
         low = max(0, top - RECENT_WALK)
         status = st.status.label("status")
         recent = (
             select(d.id, status)
             .select_from(search_docs_t.join(search_doc_status_t, st.doc_id == d.id))
-            .where(*matches, d.id >= low, d.id < top)
+            .where(*self._conditions(want.query), *want.where, d.id >= low, d.id < top)
             .order_by(d.id.desc())
         )
         found = list(conn.execute(recent))
-        ids = [int(r.id) for r in found if r.status in statuses][:limit]
-        these = select(*columns).where(d.id.in_(ids)).order_by(d.id.desc())
+        ids = [int(r.id) for r in found if r.status in want.statuses][: want.limit]
+        these = select(*want.columns).where(d.id.in_(ids)).order_by(d.id.desc())
         rows = list(conn.execute(these)) if ids else []
         return rows, low, len(found) >= COMMON_MATCHES
 
-    def _stepped_on_postgresql(
-        self,
-        conn: Connection,
-        query: SearchQuery,
-        columns: Sequence[Any],
-        where: Sequence[ColumnElement[bool]],
-        limit: int,
-        top: int,
-        statuses: Sequence[str],
-    ) -> list[Any]:
-        """The steps of :meth:`_newest_on_postgresql` below ``top``."""
+    def _stepped_on_postgresql(self, conn: Connection, want: _Wanted) -> list[Any]:
+        """The steps of :meth:`_newest_on_postgresql` below ``after``."""
+        query, columns, where, limit, statuses = (
+            want.query, want.columns, want.where, want.limit, want.statuses
+        )  # fmt: skip
+        top = int(want.after or 0)
         matches = [*self._conditions(query), *where]
 
         def walk(n: int, low: int, high: int) -> list[Any]:
@@ -979,7 +956,7 @@ class Search:
             # most sessions costs nothing up front.
             s = sessions_t.c
             where.append(select(s.id).where(s.id == d.session_id, *session_where).exists())
-        rows = self._newest(query, _HIT_COLUMNS, where, limit + 1, after, statuses)
+        rows = self._newest(_Wanted(query, _HIT_COLUMNS, where, limit + 1, after, statuses))
         more = len(rows) > limit
         rows = rows[:limit]
         next_after = rows[-1].id if more and rows else None
@@ -1025,16 +1002,16 @@ class Search:
             if len(found_ids) > SESSION_PROBE:
                 return correlated
             return select(s.id).where(s.id.in_(sorted(set(found_ids))))
-        columns, window = (d.session_id, d.id), self._window(query)
         cap = DENSE_PROBE
-        found = self._newest(query, columns, window, cap + 1)
+        want = _Wanted(query, (d.session_id, d.id), self._window(query), cap + 1)
+        found = self._newest(want)
         stages = ((DENSE_SPAN, DENSE_SESSIONS, SESSION_PROBE), (SPARSE_SPAN, 0, SESSION_PROBE_MAX))
         for thin, sessions, more in stages:
             if len(found) <= cap:
                 break
             if self._span(found[-1].id) <= thin and len({r.session_id for r in found}) >= sessions:
                 return correlated
-            found += self._newest(query, columns, window, more + 1 - len(found), found[-1].id)
+            found += self._newest(replace(want, limit=more + 1 - len(found), after=found[-1].id))
             cap = more
         if len(found) <= cap:
             return select(s.id).where(s.id.in_(sorted({r.session_id for r in found})))
