@@ -32,6 +32,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -274,5 +275,12 @@ class RollupStore(Database):
         window = table.c.id.between(first, last)
         total = func.sum(table.c.n)
         sums = select(*keys, total).where(window).group_by(*keys).having(total != 0)
-        conn.execute(insert(table).from_select([*keys, table.c.n], sums))
+        added = conn.execute(insert(table).from_select([*keys, table.c.n], sums)).rowcount
+        if not added:
+            # Nothing left to sum: a row of 0 above the window keeps the highest id
+            # from going down (SQLite would hand a deleted id out again), so the
+            # stats' stamp of the rollups (their highest id and count) never
+            # comes back to an earlier value with other sums.
+            top = select(*keys, literal(0)).where(table.c.id == last)
+            conn.execute(insert(table).from_select([*keys, table.c.n], top))
         conn.execute(delete(table).where(window))
