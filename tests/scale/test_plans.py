@@ -164,25 +164,31 @@ def test_no_list_or_inbox_sorts_every_match(filled: ReadModel, clock: FakeClock)
 
 
 def test_the_last_day_is_counted_on_a_range(filled: ReadModel, clock: FakeClock) -> None:
-    """/stats' "last 24 hours": each status's range of ``(status, created_at, id)``,
-    not a walk of a whole index (a GROUP BY status read every session on SQLite)."""
+    """/stats' "last 24 hours": the rollups' whole days and, for the part of a day,
+    each status's range of ``(status, created_at, id)`` bounded on both sides, not a
+    walk of a whole index (a GROUP BY status read every session on SQLite)."""
     store = filled.store
     since = clock() - timedelta(hours=24)
     lines = all_plans(store.engine, lambda: store.count_by_status(created_since=since))
     steps = [line.strip() for line in lines if not line.startswith("## ")]
     if store.dialect == "sqlite":
         assert [line for line in steps if line.startswith("SCAN") and "CONSTANT" not in line] == []
-        assert sum("ix_sessions_status_created (status=? AND created_at>?)" in line
-                   for line in steps) == len(Status)  # fmt: skip
+        ranged = "ix_sessions_status_created (status=? AND created_at>? AND created_at<?)"
+        assert sum(ranged in line for line in steps) == len(Status)
     else:
         assert not any("Seq Scan on sessions" in line for line in steps)
-    counted = store.count_by_status(created_since=since)
     everyone = filled.session_records(limit=1000).rows
-    expected: dict[str, int] = {}
-    for session in everyone:
-        if session.created_at >= since:
-            expected[session.status] = expected.get(session.status, 0) + 1
-    assert counted == expected and counted
+    midnight = datetime.combine(since.date(), time(), UTC)
+    # Early and late in a day (the part before or after it is counted), at
+    # midnight, on a session's own creation time.
+    for start in (since, since - timedelta(hours=9), since + timedelta(hours=9), midnight,
+                  midnight - timedelta(days=1), everyone[3].created_at):  # fmt: skip
+        counted = store.count_by_status(created_since=start)
+        expected: dict[str, int] = {}
+        for session in everyone:
+            if session.created_at >= start:
+                expected[session.status] = expected.get(session.status, 0) + 1
+        assert counted == expected and counted, start
 
 
 def test_a_known_context_key_reads_its_own_index(filled: ReadModel) -> None:

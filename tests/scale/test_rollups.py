@@ -319,3 +319,24 @@ def test_a_fold_in_small_slices_keeps_every_sum(
     assert_in_step(manager.store)
     manager.store.fold_rollups()  # the slices' rows are merged again
     assert_in_step(manager.store)
+
+
+def test_the_stats_reads_follow_every_change(manager: Manager, clock: FakeClock) -> None:
+    """The stats' rollup reads are remembered while the rollups' stamp stays;
+    every change moves it, even when a fold empties a rollup and new change rows
+    take the ids of the deleted ones (SQLite hands a deleted highest id out again)."""
+    reads = ReadModel(manager.store)
+    since = datetime.combine((clock() - timedelta(days=3)).date(), datetime.min.time(), UTC)
+    first = manager.create("first", created_at=clock() - timedelta(days=2))
+    day = (clock() - timedelta(days=2)).date().isoformat()
+    assert reads.sessions_per_day(since) == {day: {"pending": 1}}
+    assert reads.sessions_per_day(since) == {day: {"pending": 1}}  # remembered
+    assert manager.delete(first.id)
+    manager.store.fold_rollups()  # every sum is 0: nothing left to sum
+    second = manager.create("second", created_at=clock())
+    today = clock().date().isoformat()
+    assert reads.sessions_per_day(since) == {today: {"pending": 1}}
+    manager.store.change_session(second.id, {"status": "failed"}, now=clock(), guard=None)
+    assert reads.sessions_per_day(since) == {today: {"failed": 1}}
+    assert reads.histogram("messages", since)[0] == 1
+    assert_in_step(manager.store)

@@ -9,9 +9,14 @@ pure ``webapp.transcript``; the views in ``views.py`` stay thin.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import SimpleNamespace
 from typing import Any
 
+from flask import current_app, g
+from jinja2 import TemplateNotFound
+from jinja2.runtime import Context
+from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
 from webapp import params, rendering
@@ -145,6 +150,41 @@ def _tail(turns: list[Turn[Any]]) -> dict[str, Any]:
         "tail_id": turns[-1].first.id,
         "tail_number": first_number(turns[-1]),
     }
+
+
+#: The review feature's comment control beside each message (optional: a build
+#: without it shows none).
+COMMENT_TEMPLATE = "review/_message_comments.html"
+#: A message id no message has: the control is drawn once for it, then each
+#: message's id is put in its place.
+_PLACEHOLDER = 987_654_321_987_654_321
+
+
+def comment_control(context: Context, message: Any) -> Markup:
+    """The comment control of one transcript ``message`` when the page passes
+    ``comments`` (message id -> its comments). A message without comments gets the
+    control drawn once per request and page for a placeholder id (a transcript of
+    120 messages drew the same form 120 times, one template context each); one
+    with comments is drawn on its own."""
+    comments = context.get("comments")
+    message_id = getattr(message, "id", None)
+    if not isinstance(comments, Mapping) or message_id is None:
+        return Markup("")
+    try:
+        template = current_app.jinja_env.get_template(COMMENT_TEMPLATE)
+    except TemplateNotFound:
+        return Markup("")
+    found = comments.get(message_id)
+    if found:
+        mine = {**context.get_all(), "message": message, "comments": found}
+        return Markup(template.render(mine))  # noqa: S704  (an autoescaped template)
+    drawn: dict[int, str] = g.setdefault("comment_controls", {})
+    blank = drawn.get(id(comments))
+    if blank is None:
+        placeholder = SimpleNamespace(id=_PLACEHOLDER)
+        blank = template.render({**context.get_all(), "message": placeholder, "comments": []})
+        drawn[id(comments)] = blank
+    return Markup(blank.replace(str(_PLACEHOLDER), str(int(message_id))))  # noqa: S704
 
 
 def first_number(turn: Turn[Any]) -> int:

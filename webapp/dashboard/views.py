@@ -24,6 +24,8 @@ from flask import (
     request,
     url_for,
 )
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
@@ -53,6 +55,22 @@ from webapp.sessions.types import UNFINISHED_STATUSES, check_session_id, format_
 from webapp.sessions.usage import Dimension
 
 bp = Blueprint("dashboard", __name__)
+
+
+@bp.app_template_global("transcript_macros")
+def _transcript_macros() -> Any:
+    """The transcript's macros (``transcript/_macros.html``) as one module, made
+    once: a ``{% from ... import %}`` in each turn's, prompt's and steps' template
+    cost Jinja a comparison of every global name per include (15% of a
+    120-message transcript page)."""
+    return current_app.jinja_env.get_template("transcript/_macros.html").module
+
+
+@bp.app_template_global("comment_control")
+@pass_context
+def _comment_control(context: Context, message: Any) -> Markup:
+    """A transcript message's comment control (see :func:`turns.comment_control`)."""
+    return turns.comment_control(context, message)
 
 CLEAR_WORD = "CLEAR"
 
@@ -473,20 +491,41 @@ def delete_session(session_id: str) -> Response:
 # -- stats ----------------------------------------------------------------------------
 
 
-def _stats_charts(now: datetime) -> list[charts.Chart]:
-    days = [(now - timedelta(days=29 - i)).date().isoformat() for i in range(30)]
-    per_day = get_queries().sessions_per_day(queries.chart_start(now))
-    shown = [s for s in STATUS_VALUES if any(per_day.get(d, {}).get(s) for d in days)]
-    series = {s: [per_day.get(d, {}).get(s, 0) for d in days] for s in shown}
-    finished = [
-        per_day.get(d, {}).get("completed", 0) + per_day.get(d, {}).get("failed", 0) for d in days
-    ]
-    failed = [per_day.get(d, {}).get("failed", 0) for d in days]
-    rates = [100.0 * f / n if n else 0.0 for f, n in zip(failed, finished, strict=True)]
+def _stats_charts(now: datetime) -> Markup:
+    """The four charts of the last 30 days, as HTML: read from the rollups, then
+    drawn by :func:`_drawn_charts`, which remembers what it drew for the same
+    figures (the rollups change a few times a minute at most; a page reads them on
+    every request)."""
     since = queries.chart_start(now)
-    durations = get_queries().histogram("duration", since)
-    message_counts = get_queries().histogram("messages", since)
-    return [
+    days = tuple((now - timedelta(days=29 - i)).date().isoformat() for i in range(30))
+    reads = get_queries()
+    per_day = reads.sessions_per_day(since)
+    shown = tuple((d, tuple(sorted(per_day[d].items()))) for d in days if d in per_day)
+    return _drawn_charts(
+        days,
+        shown,
+        tuple(reads.histogram("duration", since)),
+        tuple(reads.histogram("messages", since)),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _drawn_charts(
+    days: tuple[str, ...],
+    per_day: tuple[tuple[str, tuple[tuple[str, int], ...]], ...],
+    durations: tuple[int, ...],
+    message_counts: tuple[int, ...],
+) -> Markup:
+    """The stats page's charts (SVG and data tables) of these figures: a pure
+    function of its arguments, so the same figures are drawn once per process."""
+    by_day = {d: dict(counts) for d, counts in per_day}
+    shown = [s for s in STATUS_VALUES if any(by_day.get(d, {}).get(s) for d in days)]
+    series = {s: [by_day.get(d, {}).get(s, 0) for d in days] for s in shown}
+    finished = [by_day.get(d, {}).get("completed", 0) + by_day.get(d, {}).get("failed", 0)
+                for d in days]  # fmt: skip
+    failed = [by_day.get(d, {}).get("failed", 0) for d in days]
+    rates = [100.0 * f / n if n else 0.0 for f, n in zip(failed, finished, strict=True)]
+    drawn = [
         charts.stacked_bars(
             "per-day",
             "Sessions per day by status",
@@ -522,6 +561,8 @@ def _stats_charts(now: datetime) -> list[charts.Chart]:
             value_header="sessions",
         ),
     ]
+    template = current_app.jinja_env.get_template("dashboard/_chart.html")
+    return Markup("".join(template.render(chart=chart) for chart in drawn))  # noqa: S704
 
 
 @bp.get("/stats")

@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -25,10 +27,12 @@ from sqlalchemy import (
     Connection,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
     insert,
+    literal,
     select,
     update,
 )
@@ -37,6 +41,7 @@ from .engine import Database
 from .models import ErrorRollup, RollupPause, SessionCount, SessionRollup
 from .rows import sessions_t, utc_day
 from .search_index import move_doc_statuses, statuses_by_statement
+from .types import Status
 
 session_counts_t = cast(Table, SessionCount.__table__)
 session_rollup_t = cast(Table, SessionRollup.__table__)
@@ -72,6 +77,27 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "session_rollup": ("day", "status", "duration_bucket", "message_bucket"),
     "error_rollup": ("day", "error"),
 }
+
+
+_r, _c = session_rollup_t.c, sessions_t.c
+# The reads of :meth:`RollupStore.created_since_counts`, made once.
+_DAYS_FROM, _DAYS_AFTER = (
+    select(_r.status, func.sum(_r.n)).where(whole).group_by(_r.status)
+    for whole in (_r.day >= bindparam("day"), _r.day > bindparam("day"))
+)
+_CREATED_IN = select(
+    *(
+        select(func.count())
+        .where(
+            _c.status == status.value,
+            _c.created_at >= bindparam("start"),
+            _c.created_at < bindparam("end"),
+        )
+        .scalar_subquery()
+        .label(status.value)
+        for status in Status
+    )
+)
 
 
 def seconds_between(start: Any, end: Any, dialect: str) -> Any:
@@ -117,6 +143,27 @@ class RollupStore(Database):
         """How many sessions there are in each status present, from the counters."""
         with self.read() as conn:
             return {status: int(n) for status, n in conn.execute(_STATUS_COUNTS)}
+
+    def created_since_counts(self, since: datetime) -> dict[str, int]:
+        """Sessions created at or after ``since``, per status (those present): the
+        whole UTC days after ``since``'s own from the rollups, and that day's part
+        from ``sessions``, on one range of ``(status, created_at, id)`` per status:
+        ``[since, next midnight)`` counted, or, when shorter, the day's rollup less
+        ``[midnight, since)``. At most half a day of sessions is counted."""
+        since = since.astimezone(UTC)
+        midnight = datetime.combine(since.date(), clock_time(), UTC)
+        following = midnight + timedelta(days=1)
+        before = since - midnight < following - since
+        start, end = (midnight, since) if before else (since, following)
+        rollup = _DAYS_FROM if before else _DAYS_AFTER
+        with self.read() as conn:
+            found = conn.execute(rollup, {"day": since.date().isoformat()})
+            counts = Counter({status: int(n) for status, n in found})
+            sign = -1 if before else 1
+            part = conn.execute(_CREATED_IN, {"start": start, "end": end}).one()._mapping
+            for status, n in part.items():
+                counts[status] += sign * int(n)
+        return {status: n for status, n in counts.items() if n}
 
     def move_status(self, conn: Connection, picked: ColumnElement[bool], to: str) -> int:
         """``UPDATE sessions SET status = to WHERE picked`` in ``conn``'s write; returns
@@ -231,5 +278,12 @@ class RollupStore(Database):
         window = table.c.id.between(first, last)
         total = func.sum(table.c.n)
         sums = select(*keys, total).where(window).group_by(*keys).having(total != 0)
-        conn.execute(insert(table).from_select([*keys, table.c.n], sums))
+        added = conn.execute(insert(table).from_select([*keys, table.c.n], sums)).rowcount
+        if not added:
+            # Nothing left to sum: a row of 0 above the window keeps the highest id
+            # from going down (SQLite would hand a deleted id out again), so the
+            # stats' stamp of the rollups (their highest id and count) never
+            # comes back to an earlier value with other sums.
+            top = select(*keys, literal(0)).where(table.c.id == last)
+            conn.execute(insert(table).from_select([*keys, table.c.n], top))
         conn.execute(delete(table).where(window))

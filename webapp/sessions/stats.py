@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, String, bindparam, func, select
 
 from .rollups import (
     DURATION_BUCKETS,
@@ -28,6 +28,37 @@ from .store import MessageStore
 from .types import Status
 
 __all__ = ["DURATION_BUCKETS", "MESSAGE_BUCKETS", "StatsReads"]
+
+
+_r, _e = session_rollup_t.c, error_rollup_t.c
+_FIRST_DAY = bindparam("first_day", type_=String)
+# The rollup reads, made once (a page runs them on every request; a statement
+# built anew is a few hundred microseconds of SQLAlchemy before it executes).
+_PER_DAY = (
+    select(_r.day, _r.status, func.sum(_r.n))
+    .where(_r.day >= _FIRST_DAY)
+    .group_by(_r.day, _r.status)
+)
+_BUCKETS = {
+    stored.key: select(stored, _r.status, func.sum(_r.n))
+    .where(_r.day >= _FIRST_DAY)
+    .group_by(stored, _r.status)
+    for stored in (_r.duration_bucket, _r.message_bucket)
+}
+_ERRORS = select(_e.error, func.sum(_e.n)).where(_e.day >= _FIRST_DAY).group_by(_e.error)
+#: What changes whenever a rollup's sums change: the triggers (and the sweep's
+#: summed writes) only insert rows, each above every id there is; a fold keeps the
+#: sums and inserts its rows above the ones it deletes. The row counts tell a
+#: change row committed late below the highest id (PostgreSQL's sequence hands
+#: ids out before commit) from none.
+_STAMP = select(
+    select(func.max(_r.id)).scalar_subquery(),
+    select(func.count()).select_from(session_rollup_t).scalar_subquery(),
+    select(func.max(_e.id)).scalar_subquery(),
+    select(func.count()).select_from(error_rollup_t).scalar_subquery(),
+)
+#: Rollup reads a store remembers (by statement and first day) at most.
+REMEMBERED = 16
 
 
 def _window(since: datetime) -> tuple[str, datetime | None]:
@@ -51,26 +82,39 @@ class StatsReads:
         c = sessions_t.c
         return query.where(c.created_at >= since, c.created_at < end)
 
-    def _read(self, rollup: Select[Any], part: Select[Any] | None) -> list[Any]:
+    def _read(self, rollup: Select[Any], first_day: str, part: Select[Any] | None) -> list[Any]:
+        """The sums of ``rollup`` from ``first_day`` on, then the rows of ``part``.
+        The sums are remembered with the rollups' stamp (:data:`_STAMP`, read in
+        the same transaction): while it is the same, no change row was added, so
+        every worker reads one short statement instead of grouping the rollups."""
         with self.store.read() as conn:
-            rows = list(conn.execute(rollup))
+            stamp = tuple(conn.execute(_STAMP).one())
+            remembered: dict[Any, Any] = self.store.__dict__.setdefault("_rollup_reads", {})
+            key = (rollup, first_day)
+            found = remembered.get(key)
+            if found is not None and found[0] == stamp:
+                rows = list(found[1])
+            else:
+                rows = [tuple(row) for row in conn.execute(rollup, {"first_day": first_day})]
+                if len(remembered) >= REMEMBERED:
+                    remembered.clear()
+                remembered[key] = (stamp, rows)
+                rows = list(rows)
             if part is not None:
                 rows += list(conn.execute(part))
         return rows
 
     def sessions_per_day(self, since: datetime) -> dict[str, dict[str, int]]:
         """``{day: {status: n}}`` of the sessions created since ``since``."""
-        r, c = session_rollup_t.c, sessions_t.c
+        c = sessions_t.c
         first_day, end = _window(since)
-        total = func.sum(r.n)
-        rollup = select(r.day, r.status, total).where(r.day >= first_day).group_by(r.day, r.status)
         part = None
         if end is not None:
             day = utc_day(c.created_at, self.store.dialect)
             part = self._part_day(select(day, c.status, func.count()), since, end)
             part = part.group_by(day, c.status)
         result: dict[str, dict[str, int]] = {}
-        for d, status, n in self._read(rollup, part):
+        for d, status, n in self._read(_PER_DAY, first_day, part):
             per_status = result.setdefault(d, {})
             per_status[status] = per_status.get(status, 0) + int(n)
         return {
@@ -95,11 +139,6 @@ class StatsReads:
             bounds, stored, value = MESSAGE_BUCKETS, r.message_bucket, c.message_count
             wanted = [s.value for s in Status]
         first_day, end = _window(since)
-        rollup = (
-            select(stored, r.status, func.sum(r.n))
-            .where(r.day >= first_day)
-            .group_by(stored, r.status)
-        )
         part = None
         if end is not None:
             bucket = bucket_of(value, bounds)
@@ -108,16 +147,15 @@ class StatsReads:
             part = self._part_day(select(bucket, c.status, func.count()), since, end)
             part = part.group_by(bucket, c.status)
         counts = [0] * (len(bounds) + 1)
-        for i, status, n in self._read(rollup, part):
+        for i, status, n in self._read(_BUCKETS[stored.key], first_day, part):
             if status in wanted:
                 counts[int(i)] += int(n)
         return counts
 
     def top_errors(self, since: datetime, limit: int = 10) -> list[tuple[str, int]]:
         """The most frequent errors of sessions that failed since ``since``."""
-        e, c = error_rollup_t.c, sessions_t.c
+        c = sessions_t.c
         first_day, end = _window(since)
-        rollup = select(e.error, func.sum(e.n)).where(e.day >= first_day).group_by(e.error)
         part = None
         if end is not None:
             failed = select(c.error, func.count()).where(
@@ -125,7 +163,7 @@ class StatsReads:
             )
             part = self._part_day(failed, since, end).group_by(c.error)
         counts: Counter[str] = Counter()
-        for error, n in self._read(rollup, part):
+        for error, n in self._read(_ERRORS, first_day, part):
             counts[error] += int(n)
         ranked = sorted((item for item in counts.items() if item[1] > 0), key=_by_count)
         return ranked[:limit]
