@@ -10,10 +10,16 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from tests.conftest import postgres_unavailable
 from webapp.sessions import Config, Manager, Message, MessageStore
 from webapp.sessions.schema import alembic_config, upgrade_schema
 from webapp.sessions.search import Search, parse
-from webapp.sessions.search_index import SearchDoc, fts_tail, keep_fts_current
+from webapp.sessions.search_index import (
+    SearchDoc,
+    _index_build_watched,
+    fts_tail,
+    keep_fts_current,
+)
 from webapp.sessions.store import make_engine
 
 from .test_statuses import assert_statuses_follow
@@ -130,3 +136,31 @@ def test_0018_keeps_waiting_texts_and_downgrades(database_url: str) -> None:
     finally:
         upgrade_schema(engine)
         engine.dispose()
+
+
+def test_a_trigram_index_build_reports_its_progress(postgres_database: str | None) -> None:
+    """PostgreSQL builds a GIN index in one statement (0018 rebuilds the trigram
+    index so): while it runs, its progress reaches the migration's bar, blocks
+    done of blocks in all, as ``pg_stat_progress_create_index`` says."""
+    if postgres_database is None:
+        postgres_unavailable("no server")
+    engine = make_engine(str(postgres_database))
+    seen: list[tuple[int, int]] = []
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS build_progress")
+            conn.exec_driver_sql("CREATE TABLE build_progress (body text)")
+            conn.exec_driver_sql(
+                "INSERT INTO build_progress SELECT md5(i::text) || md5((i * 7)::text)"
+                " FROM generate_series(1, 200000) AS i"
+            )
+        with engine.begin() as conn:
+            with _index_build_watched(conn, lambda *p: seen.append(p), every=0.02):
+                conn.exec_driver_sql("CREATE INDEX ON build_progress USING gin (body gin_trgm_ops)")
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS build_progress")
+        engine.dispose()
+    assert seen, "no progress while the index was built"
+    assert all(0 <= done <= total for done, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)

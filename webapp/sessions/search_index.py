@@ -37,7 +37,9 @@ ids: results come newest first by id, and a page goes on below the last id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
@@ -685,13 +687,49 @@ def reinstall_status_triggers(conn: Connection) -> bool:
     return True
 
 
-def install_waiting(conn: Connection) -> bool:
+@contextmanager
+def _index_build_watched(
+    conn: Connection, progress: Progress | None, every: float = 0.5
+) -> Iterator[None]:
+    """PostgreSQL: while the block runs, tell ``progress`` (blocks done, blocks
+    in all) how far the index ``conn`` is building has come, as
+    ``pg_stat_progress_create_index`` says on another connection ``every`` so
+    many seconds: one ``CREATE INDEX`` builds a GIN index, with no batches to count."""
+    if progress is None:
+        yield
+        return
+    pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    done = threading.Event()
+
+    def watch() -> None:
+        with conn.engine.connect() as watcher:
+            while not done.wait(every):
+                row = watcher.exec_driver_sql(
+                    "SELECT blocks_done, blocks_total FROM pg_stat_progress_create_index"
+                    " WHERE pid = %(pid)s",
+                    {"pid": pid},
+                ).first()
+                watcher.rollback()
+                if row is not None and row.blocks_total:
+                    progress(int(row.blocks_done), int(row.blocks_total))
+
+    watching = threading.Thread(target=watch, name="index-build-progress", daemon=True)
+    watching.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watching.join()
+
+
+def install_waiting(conn: Connection, *, progress: Progress | None = None) -> bool:
     """Give an index made before round 5 its waiting texts (migration 0018):
     the column ``unindexed`` (added empty: every stored text is indexed), and on
     PostgreSQL the trigram index rebuilt over the rows where it is NULL, with
     the index of waiting texts and the tail trigger. Returns whether the
     trigram index was rebuilt (the only step that takes time: one statement,
-    over every text). Nothing when the index is missing or has them already."""
+    over every text, whose blocks ``progress`` is told of). Nothing when the
+    index is missing or has them already."""
     if not is_installed(conn):
         return False
     columns = {c["name"] for c in inspect(conn).get_columns(search_docs_t.name)}
@@ -705,7 +743,8 @@ def install_waiting(conn: Connection) -> bool:
     if _has_fts(conn):
         return False
     conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_PG_TRGM_INDEX}")
-    _run(conn, _pg_statements())
+    with _index_build_watched(conn, progress):
+        _run(conn, _pg_statements())
     return True
 
 

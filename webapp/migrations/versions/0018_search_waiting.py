@@ -8,12 +8,14 @@ Revises: 0017
 Adds ``search_docs.unindexed`` (empty: every stored text is indexed; instant on
 both engines). On PostgreSQL the trigram index is rebuilt over the rows where
 it is NULL, with an index of the waiting texts and the trigger that bounds
-them: one ``CREATE INDEX`` over every text (it reports its time; PostgreSQL
-builds a GIN index in one statement, so no progress bar). On SQLite the
+them: one ``CREATE INDEX`` over every text, whose progress bar follows the
+table's blocks as PostgreSQL reports them (``pg_stat_progress_create_index``),
+then its time. On SQLite the
 documents' status trigger is dropped (instant). The DDL lives in
 ``webapp.sessions.search_index``.
 """
 
+import sys
 import time
 from collections.abc import Sequence
 
@@ -29,8 +31,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    conn = op.get_bind()
+    if conn.dialect.name != "postgresql":
+        search_index.install_waiting(conn)  # no index to rebuild: instant
+        return
     started = time.monotonic()
-    if search_index.install_waiting(op.get_bind()):
+    with click.progressbar(
+        length=1, label="Search index: trigram index", file=sys.stderr, show_pos=True
+    ) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        rebuilt = search_index.install_waiting(conn, progress=progress)
+    if rebuilt:
         click.echo(
             f"Search index: trigram index rebuilt in {time.monotonic() - started:.1f} s",
             err=True,
