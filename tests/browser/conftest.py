@@ -14,6 +14,10 @@ Fixtures (names are stable; other features' browser tests use them):
   ``get(page, path)`` (``page.goto`` with the base URL, waiting for the load).
 - ``corpus_server``: ``live_server`` on a copy of a database that holds both
   corpus folders (``tests/corpus.py``), imported once per test process.
+
+Data that many tests only read is written once into a database file (``app_on``
+gives the app on a file) and each test serves a copy of it (``serve``), as
+``corpus_server`` does.
 - ``page``: a new browser context and page for one test (light colour scheme,
   1280x900). Every request to a host other than 127.0.0.1 is aborted and
   recorded; dialogs are dismissed and recorded. What happened is in
@@ -96,7 +100,7 @@ class LiveServer:
 
 
 @contextmanager
-def _app(database: Path, instance: Path) -> Iterator[Any]:
+def app_on(database: Path, instance: Path) -> Iterator[Any]:
     """The app on the SQLite file ``database``; its manager stopped afterwards."""
     from webapp import create_app
 
@@ -119,12 +123,12 @@ def _app(database: Path, instance: Path) -> Iterator[Any]:
                 db.engine.dispose()
 
 
-def _serve(database: Path, tmp_path: Path) -> Iterator[LiveServer]:
+def serve(database: Path, tmp_path: Path) -> Iterator[LiveServer]:
     """The app on ``database`` (a copy this test owns), with a user of each role,
     served on 127.0.0.1 in a thread."""
     from werkzeug.serving import make_server
 
-    with _app(database, tmp_path / "instance") as app:
+    with app_on(database, tmp_path / "instance") as app:
         users = {}
         with app.app_context():
             from webapp.accounts import service
@@ -149,7 +153,7 @@ def live_server(tmp_path: Path, sqlite_template: Path) -> Iterator[LiveServer]:
     """The app on a fresh SQLite database, served on 127.0.0.1 in a thread."""
     database = tmp_path / "live.db"
     shutil.copyfile(sqlite_template, database)
-    yield from _serve(database, tmp_path)
+    yield from serve(database, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -162,7 +166,7 @@ def corpus_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFact
     folder = tmp_path_factory.mktemp("corpus")
     database = folder / "corpus.db"
     shutil.copyfile(sqlite_template, database)
-    with _app(database, folder / "instance") as app:
+    with app_on(database, folder / "instance") as app:
         importer = Importer(app.extensions["sessionboard.manager"], remember=False)
         importer.run(importer.plan([CORPUS, CORPUS_2]))
     return database
@@ -174,7 +178,7 @@ def corpus_server(tmp_path: Path, corpus_template: Path) -> Iterator[LiveServer]
     (imported once per test process instead of once per test)."""
     database = tmp_path / "live.db"
     shutil.copyfile(corpus_template, database)
-    yield from _serve(database, tmp_path)
+    yield from serve(database, tmp_path)
 
 
 @dataclass
