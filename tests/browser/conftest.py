@@ -12,6 +12,12 @@ Fixtures (names are stable; other features' browser tests use them):
   ``users`` (role -> user name; each role has a user, password ``PASSWORD``),
   ``login(page, role="admin")`` (logs ``page`` in through the login form) and
   ``get(page, path)`` (``page.goto`` with the base URL, waiting for the load).
+- ``corpus_server``: ``live_server`` on a copy of a database that holds both
+  corpus folders (``tests/corpus.py``), imported once per test process.
+
+Data that many tests only read is written once into a database file (``app_on``
+gives the app on a file) and each test serves a copy of it (``serve``), as
+``corpus_server`` does.
 - ``page``: a new browser context and page for one test (light colour scheme,
   1280x900). Every request to a host other than 127.0.0.1 is aborted and
   recorded; dialogs are dismissed and recorded. What happened is in
@@ -26,6 +32,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,43 +99,86 @@ class LiveServer:
         page.wait_for_load_state()
 
 
-@pytest.fixture
-def live_server(
-    tmp_path: Path, sqlite_template: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[LiveServer]:
-    """The app on a fresh SQLite database, served on 127.0.0.1 in a thread."""
-    from werkzeug.serving import make_server
-
+@contextmanager
+def app_on(database: Path, instance: Path) -> Iterator[Any]:
+    """The app on the SQLite file ``database``; its manager stopped afterwards."""
     from webapp import create_app
 
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SESSIONBOARD_INSTANCE_PATH", str(instance))
+        app = create_app(
+            {
+                "TESTING": True,
+                "SECRET_KEY": "browser-secret",
+                "DATABASE_URL": f"sqlite:///{database}",
+            }
+        )
+        try:
+            yield app
+        finally:
+            app.extensions["sessionboard.manager"].stop()
+            with app.app_context():
+                from webapp.extensions import db
+
+                db.engine.dispose()
+
+
+def serve(database: Path, tmp_path: Path) -> Iterator[LiveServer]:
+    """The app on ``database`` (a copy this test owns), with a user of each role,
+    served on 127.0.0.1 in a thread."""
+    from werkzeug.serving import make_server
+
+    with app_on(database, tmp_path / "instance") as app:
+        users = {}
+        with app.app_context():
+            from webapp.accounts import service
+
+            for role in ("admin", "reviewer", "viewer"):
+                users[role] = f"{role}-user"
+                service.create_user(users[role], role, PASSWORD, actor="test")
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        manager = app.extensions["sessionboard.manager"]
+        try:
+            yield LiveServer(f"http://127.0.0.1:{server.server_port}", app, manager, users)
+        finally:
+            server.shutdown()
+            thread.join(timeout=10)
+            server.server_close()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, sqlite_template: Path) -> Iterator[LiveServer]:
+    """The app on a fresh SQLite database, served on 127.0.0.1 in a thread."""
     database = tmp_path / "live.db"
     shutil.copyfile(sqlite_template, database)
-    monkeypatch.setenv("SESSIONBOARD_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app(
-        {"TESTING": True, "SECRET_KEY": "browser-secret", "DATABASE_URL": f"sqlite:///{database}"}
-    )
-    users = {}
-    with app.app_context():
-        from webapp.accounts import service
+    yield from serve(database, tmp_path)
 
-        for role in ("admin", "reviewer", "viewer"):
-            users[role] = f"{role}-user"
-            service.create_user(users[role], role, PASSWORD, actor="test")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    manager = app.extensions["sessionboard.manager"]
-    try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", app, manager, users)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        manager.stop()
-        with app.app_context():
-            from webapp.extensions import db
 
-            db.engine.dispose()
+@pytest.fixture(scope="session")
+def corpus_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file holding both corpus folders, imported once through
+    the app's importer; ``corpus_server`` serves a copy of it."""
+    from tests.corpus import CORPUS, CORPUS_2
+    from webapp.transfer.importer import Importer
+
+    folder = tmp_path_factory.mktemp("corpus")
+    database = folder / "corpus.db"
+    shutil.copyfile(sqlite_template, database)
+    with app_on(database, folder / "instance") as app:
+        importer = Importer(app.extensions["sessionboard.manager"], remember=False)
+        importer.run(importer.plan([CORPUS, CORPUS_2]))
+    return database
+
+
+@pytest.fixture
+def corpus_server(tmp_path: Path, corpus_template: Path) -> Iterator[LiveServer]:
+    """``live_server`` on a fresh copy of a database holding both corpus folders
+    (imported once per test process instead of once per test)."""
+    database = tmp_path / "live.db"
+    shutil.copyfile(corpus_template, database)
+    yield from serve(database, tmp_path)
 
 
 @dataclass

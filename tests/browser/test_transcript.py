@@ -32,14 +32,6 @@ EMPTY_JS = """() => Array.from(document.querySelectorAll('[data-block], [data-ca
   .filter(el => !el.textContent.trim() && !el.querySelector('img')).length"""
 
 
-def import_corpus(live_server: Any) -> None:
-    """Both corpus folders, through the importer, into the live server's database."""
-    from webapp.transfer.importer import Importer
-
-    importer = Importer(live_server.manager, remember=False)
-    importer.run(importer.plan([CORPUS, CORPUS_2]))
-
-
 def open_whole(live_server: Any, page: Any, session_id: str, query: str = "") -> None:
     """Open a session page and load every later window of its transcript."""
     live_server.get(page, f"/sessions/{session_id}{query}")
@@ -51,10 +43,9 @@ def open_whole(live_server: Any, page: Any, session_id: str, query: str = "") ->
 
 
 def test_every_result_is_inside_its_call_and_no_card_is_empty(
-    live_server: Any, page: Any, page_log: Any
+    corpus_server: Any, page: Any, page_log: Any
 ) -> None:
-    import_corpus(live_server)
-    live_server.login(page, "viewer")
+    corpus_server.login(page, "viewer")
     by_file: dict[str, list[str]] = {}
     prompted: set[str] = set()
     for session in parse_paths([CORPUS, CORPUS_2]).sessions:
@@ -65,12 +56,12 @@ def test_every_result_is_inside_its_call_and_no_card_is_empty(
         raw = raw_pairs(Path(path))
         drawn: dict[str, tuple[bool, bool]] = {}
         for session_id in by_file.get(str(path), []):
-            live_server.get(page, f"/sessions/{session_id}")
+            corpus_server.get(page, f"/sessions/{session_id}")
             # a finished session opens at its first prompt (also when its first
             # turn is longer than a window); agent-c8d9b115's file has none
             shown = page.locator("#transcript [data-prompt]").count()
             assert shown >= 1 if session_id in prompted else shown == 0, session_id
-            open_whole(live_server, page, session_id)
+            open_whole(corpus_server, page, session_id)
             for tuid, has_result, says_missing in page.evaluate(CALLS_JS):
                 drawn[tuid] = (has_result, says_missing)
             assert page.evaluate(EMPTY_JS) == 0, session_id
@@ -81,15 +72,14 @@ def test_every_result_is_inside_its_call_and_no_card_is_empty(
 
 
 def test_first_screen_of_7acd37a8_holds_its_first_prompt_and_answer(
-    live_server: Any, chromium: Any
+    corpus_server: Any, chromium: Any
 ) -> None:
-    import_corpus(live_server)
     session_id = "7acd37a8-2745-4b58-a8a9-46164b22ad9e"
     context = chromium.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     try:
-        live_server.login(page, "viewer")
-        live_server.get(page, f"/sessions/{session_id}")
+        corpus_server.login(page, "viewer")
+        corpus_server.get(page, f"/sessions/{session_id}")
         turn = page.locator('[data-turn="1"]')
         prompt = turn.locator("[data-prompt]")
         answer = turn.locator(".answer")
@@ -102,10 +92,9 @@ def test_first_screen_of_7acd37a8_holds_its_first_prompt_and_answer(
         context.close()
 
 
-def test_an_edit_shows_removed_and_added_lines(live_server: Any, page: Any) -> None:
-    import_corpus(live_server)
-    live_server.login(page, "viewer")
-    live_server.get(page, "/sessions/7acd37a8-2745-4b58-a8a9-46164b22ad9e")
+def test_an_edit_shows_removed_and_added_lines(corpus_server: Any, page: Any) -> None:
+    corpus_server.login(page, "viewer")
+    corpus_server.get(page, "/sessions/7acd37a8-2745-4b58-a8a9-46164b22ad9e")
     edit = page.locator(".call.tool-diff:has(tr.ddel):has(tr.dadd)").first
     assert not edit.locator("tr.ddel").first.is_visible(), "folded at first"
     run = edit.locator("xpath=ancestor::details[contains(@class, 'run')]")
@@ -119,24 +108,22 @@ def test_an_edit_shows_removed_and_added_lines(live_server: Any, page: Any) -> N
     assert "\\n" not in edit.inner_text()
 
 
-def test_toggles_live_in_the_url_and_the_browser(live_server: Any, page: Any) -> None:
-    import_corpus(live_server)
-    live_server.login(page, "viewer")
+def test_toggles_live_in_the_url_and_the_browser(corpus_server: Any, page: Any) -> None:
+    corpus_server.login(page, "viewer")
     session = "/sessions/7acd37a8-2745-4b58-a8a9-46164b22ad9e"
-    live_server.get(page, session)
+    corpus_server.get(page, session)
     assert not page.locator("details.run").first.evaluate("el => el.open")
     page.locator('[data-noise-toggle="tools"]').click()
     assert page.locator("details.run").first.evaluate("el => el.open")
     assert "tools=1" in page.url
-    live_server.get(page, session)  # no parameter: the browser remembers
+    corpus_server.get(page, session)  # no parameter: the browser remembers
     assert page.locator("details.run").first.evaluate("el => el.open")
     assert "tools=1" in page.url
 
 
-def test_subagents_open_in_place_or_say_not_imported(live_server: Any, page: Any) -> None:
-    import_corpus(live_server)
-    live_server.login(page, "viewer")
-    live_server.get(page, "/sessions/ef958aa1-0e93-49f0-bb71-150f63befcd1?tools=1")
+def test_subagents_open_in_place_or_say_not_imported(corpus_server: Any, page: Any) -> None:
+    corpus_server.login(page, "viewer")
+    corpus_server.get(page, "/sessions/ef958aa1-0e93-49f0-bb71-150f63befcd1?tools=1")
     bob = page.locator(
         '[data-subagent="ef958aa1-0e93-49f0-bb71-150f63befcd1-agent-a52886dc180afb356"]'
     )
@@ -157,12 +144,11 @@ def test_subagents_open_in_place_or_say_not_imported(live_server: Any, page: Any
 
 
 def test_turn_times_are_the_readers_local_time_and_utc_without_script(
-    live_server: Any, chromium: Any
+    corpus_server: Any, chromium: Any
 ) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    import_corpus(live_server)
     path = "/sessions/7acd37a8-2745-4b58-a8a9-46164b22ad9e"
     for script in (True, False):
         context = chromium.new_context(
@@ -173,8 +159,8 @@ def test_turn_times_are_the_readers_local_time_and_utc_without_script(
         )
         page = context.new_page()
         try:
-            live_server.login(page, "viewer")
-            live_server.get(page, path)
+            corpus_server.login(page, "viewer")
+            corpus_server.get(page, path)
             clock = page.locator('[data-turn="1"] .turn-head time')
             moment = datetime.fromisoformat(clock.get_attribute("datetime") or "")
             if script:  # the reader's zone, with seconds; the zone and UTC on hover

@@ -6,10 +6,14 @@ reach ``evil.example`` (a foreign request, which the fixture aborts and records)
 from __future__ import annotations
 
 import base64
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser.conftest import LiveServer, app_on, serve
 from webapp.sessions import Message
 
 pytestmark = pytest.mark.browser
@@ -65,9 +69,9 @@ PAYLOADS = [
 ]
 
 
-def store_payloads(live_server: Any) -> list[str]:
+def store_payloads(app: Any) -> list[str]:
     """A session per payload (request, error, context, messages, tags); return ids."""
-    manager = live_server.manager
+    manager = app.extensions["sessionboard.manager"]
     ids = []
     for i, payload in enumerate(PAYLOADS):
         session = manager.create(payload, {"payload": payload, payload[:60]: i}, expires_at=None)
@@ -106,7 +110,7 @@ def store_payloads(live_server: Any) -> list[str]:
             manager.set_failed(session.id, payload)
         else:
             manager.set_completed(session.id, payload)
-        with live_server.app.test_request_context():
+        with app.test_request_context():
             from webapp.review import service
 
             try:
@@ -115,6 +119,36 @@ def store_payloads(live_server: Any) -> list[str]:
                 pass
         ids.append(session.id)
     return ids
+
+
+@pytest.fixture(scope="module")
+def payload_database(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, list[str]]:
+    """A database file holding the payloads (``store_payloads``, written once per
+    test process) and the ids of their sessions."""
+    folder = tmp_path_factory.mktemp("payloads")
+    database = folder / "payloads.db"
+    shutil.copyfile(sqlite_template, database)
+    with app_on(database, folder / "instance") as app:
+        ids = store_payloads(app)
+    return database, ids
+
+
+@pytest.fixture
+def payload_ids(payload_database: tuple[Path, list[str]]) -> list[str]:
+    """The ids of the payloads' sessions, one a payload, in ``PAYLOADS``' order."""
+    return payload_database[1]
+
+
+@pytest.fixture
+def payload_server(
+    payload_database: tuple[Path, list[str]], tmp_path: Path
+) -> Iterator[LiveServer]:
+    """``live_server`` on a copy of the payloads' database (this test's own)."""
+    database = tmp_path / "live.db"
+    shutil.copyfile(payload_database[0], database)
+    yield from serve(database, tmp_path)
 
 
 def tool_calls(payload: str) -> list[Message]:
@@ -158,10 +192,10 @@ def assert_inert(page: Any, page_log: Any, where: str) -> None:
 
 
 def test_stored_payloads_stay_inert_on_every_page(
-    live_server: Any, page: Any, page_log: Any
+    payload_server: LiveServer, payload_ids: list[str], page: Any, page_log: Any
 ) -> None:
     assert len(PAYLOADS) >= 40
-    ids = store_payloads(live_server)
+    live_server, ids = payload_server, payload_ids
     live_server.login(page, "admin")
     pages = ["/sessions", "/sessions?status=failed", "/stats", "/admin"]
     pages += [f"/sessions/{sid}" for sid in ids]
@@ -187,7 +221,7 @@ def test_stored_payloads_stay_inert_on_every_page(
 
 
 def test_stored_html_of_the_payloads_stays_inert(
-    live_server: Any, page: Any, page_log: Any
+    payload_server: LiveServer, payload_ids: list[str], page: Any, page_log: Any
 ) -> None:
     """The same payloads once the background pass has stored their messages' HTML
     (prompts, notes, answers, the subagent's report): the pages draw the stored
@@ -195,7 +229,7 @@ def test_stored_html_of_the_payloads_stays_inert(
     from webapp.prerender import Prerenderer
     from webapp.rendering import VERSION
 
-    ids = store_payloads(live_server)
+    live_server, ids = payload_server, payload_ids
     store = live_server.manager.store
     done = Prerenderer(store).run_pass()
     assert done.rendered >= 5 * len(PAYLOADS)
@@ -221,7 +255,7 @@ def test_untrusted_containers_carry_hx_ignore(live_server: Any, page: Any) -> No
 
 
 def test_stored_payloads_stay_inert_on_shared_pages(
-    live_server: Any, page: Any, page_log: Any
+    payload_server: LiveServer, payload_ids: list[str], page: Any, page_log: Any
 ) -> None:
     """The shared page (no login), redacted and not, with comments: nothing runs, the
     headers and the meta say noindex, no form, and no link leaves the page."""
@@ -230,7 +264,7 @@ def test_stored_payloads_stay_inert_on_shared_pages(
     from webapp.review import service as review
     from webapp.shares import links
 
-    ids = store_payloads(live_server)
+    live_server, ids = payload_server, payload_ids
     shared = []
     with live_server.app.test_request_context():
         for i, sid in enumerate(ids):

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import SCREENSHOTS
-from tests.browser.test_every_page import ERRORS, _pages, _samples
+from tests.browser.test_every_page import ERRORS, _pages, _samples, views
 from webapp.demo import generate
 
 pytestmark = pytest.mark.browser
@@ -37,23 +37,19 @@ def test_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
     pages = {_shot_name(path, samples): path for path in paths}
     pages["login-logged-out"] = "/login"
     SCREENSHOTS.mkdir(exist_ok=True)
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        for device, viewport in VIEWPORTS.items():
-            page.set_viewport_size(viewport)
-            for name, path in pages.items():
-                if name == "login-logged-out":
-                    page.context.clear_cookies()
-                live_server.get(page, path)
-                if name == "sessions-session_id":
-                    for summary in page.locator("#transcript .card > summary").all()[:3]:
-                        summary.click()
-                target = SCREENSHOTS / f"{name}-{device}-{scheme}.png"
-                page.screenshot(
-                    path=str(target), full_page=device == "laptop" and name != "sessions-session_id"
-                )
-                assert target.stat().st_size > 0
-            live_server.login(page, "admin")
+    for name, path in pages.items():  # (the logged-out login page last)
+        if name == "login-logged-out":
+            page.context.clear_cookies()
+        live_server.get(page, path)
+        if name == "sessions-session_id":
+            for summary in page.locator("#transcript .card > summary").all()[:3]:
+                summary.click()
+        for device, scheme in views(page, VIEWPORTS):
+            target = SCREENSHOTS / f"{name}-{device}-{scheme}.png"
+            page.screenshot(
+                path=str(target), full_page=device == "laptop" and name != "sessions-session_id"
+            )
+            assert target.stat().st_size > 0
     assert page_log.page_errors == []
     assert page_log.foreign_requests == []
 
@@ -71,28 +67,26 @@ LOADED = (
 )
 
 
-def test_corpus_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
+def test_corpus_screenshots(corpus_server: Any, page: Any, page_log: Any) -> None:
     """Every corpus session (laptop light, phone dark, laptop dark with tools open),
     for comparing with another viewer's pages of the same files."""
-    from tests.corpus import CORPUS, CORPUS_2
-    from webapp.transfer.importer import Importer
-
-    importer = Importer(live_server.manager, remember=False)
-    importer.run(importer.plan([CORPUS, CORPUS_2]))
+    live_server = corpus_server
     live_server.login(page, "viewer")
     SCREENSHOTS.mkdir(exist_ok=True)
     folded, opened = "?thinking=0&tools=0&hooks=0", "?tools=1"
-    shots = [("laptop", "light", folded), ("phone", "dark", folded), ("laptop", "dark", opened)]
+    # each query is loaded once and shot in each of its views
+    shots = {folded: [("laptop", "light"), ("phone", "dark")], opened: [("laptop", "dark")]}
     sessions = [s for s in live_server.manager.list() if s.message_count]
     for session in sessions:
-        for device, scheme, query in shots:
-            page.emulate_media(color_scheme=scheme)
-            page.set_viewport_size(CORPUS_VIEWPORTS[device])
+        for query, looks in shots.items():
             live_server.get(page, f"/sessions/{session.id}{query}")
             page.wait_for_function(LOADED)  # the outline loads after the page
-            suffix = "-tools" if query == opened else ""
-            name = f"corpus-{session.id[:40]}-{device}-{scheme}{suffix}.png"
-            page.screenshot(path=str(SCREENSHOTS / name))
+            for device, scheme in looks:
+                page.emulate_media(color_scheme=scheme)
+                page.set_viewport_size(CORPUS_VIEWPORTS[device])
+                suffix = "-tools" if query == opened else ""
+                name = f"corpus-{session.id[:40]}-{device}-{scheme}{suffix}.png"
+                page.screenshot(path=str(SCREENSHOTS / name))
     assert page_log.page_errors == []
     assert page_log.foreign_requests == []
 

@@ -46,12 +46,19 @@ WAYS = {
 }
 
 
-@pytest.fixture(params=[f"{engine}: {name}" for engine, name in WAYS])
+#: Each engine with each of its ways: the database and the way, one case each.
+BY_WAY = pytest.mark.parametrize(
+    ("database_url", "way"),
+    [pytest.param(engine, name, id=f"{engine}: {name}") for engine, name in WAYS],
+    indirect=True,
+)
+
+
+@pytest.fixture
 def way(request: pytest.FixtureRequest, search: Search, monkeypatch: pytest.MonkeyPatch) -> str:
-    """One way of reading a filtered search (skipped on the other engine)."""
-    engine, name = request.param.split(": ")
-    if engine != search.store.dialect:
-        pytest.skip(f"a way of {engine}")
+    """One way of reading a filtered search, on the engine it is a way of (``BY_WAY``)."""
+    name: str = request.param
+    engine = search.store.dialect
     for attribute, value in WAYS[(engine, name)].items():
         monkeypatch.setattr(search_module, attribute, value)
     return name
@@ -106,6 +113,7 @@ def paged(search: Search, text: str, statuses: tuple[str, ...], size: int) -> li
         after = page.next_after
 
 
+@BY_WAY
 def test_filtered_hits_are_the_matching_texts_of_those_sessions_newest_first(
     board: Manager, search: Search, way: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -137,13 +145,12 @@ def test_filtered_hits_are_the_matching_texts_of_those_sessions_newest_first(
         assert len(windows) > 3, "the pages cross windows"
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the windows are SQLite's
 def test_a_text_below_the_probe_of_a_status_is_found_where_fts5_would_read_many(
     board: Manager, search: Search, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite: many newer matches of other sessions, then one of a failed session:
     the windows find it (and the page has it and only it)."""
-    if search.store.dialect != "sqlite":
-        pytest.skip("the windows are SQLite's")
     monkeypatch.setattr(search_module, "STATUS_PROBE", 5)
     old = running(board, "needle of the failed one")
     board.set_failed(old, "no")
@@ -160,6 +167,7 @@ _SQLITE_FULL = re.compile(r"^SCAN (search_docs|search_doc_status)\b(?! USING)")
 _POSTGRES_FULL = re.compile(r"Seq Scan on (search_docs|search_doc_status)\b")
 
 
+@BY_WAY
 def test_the_filtered_reads_use_the_status_index(board: Manager, search: Search, way: str) -> None:
     """EXPLAIN of every statement a filtered search runs: no full read of the
     texts or of the status table, and the status walks (when this way has them)
