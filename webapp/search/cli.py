@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import click
 from flask.cli import with_appcontext
 
 from webapp.extensions import get_manager, get_queries
+from webapp.progress import progress_bar
 from webapp.sessions import Status
 from webapp.sessions.search import Hit, parse
 from webapp.sessions.search_index import rebuild
@@ -24,14 +24,8 @@ def _line(hit: Hit) -> str:
 def _rebuild() -> None:
     store = get_manager().store
     started = time.monotonic()
-    with click.progressbar(length=1, label="Rebuilding the search index", file=sys.stderr) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        with store.write() as conn:
-            count = rebuild(conn, progress=progress)
+    with progress_bar("Rebuilding the search index") as progress, store.write() as conn:
+        count = rebuild(conn, progress=progress)
     click.echo(f"search index rebuilt: {count} texts in {time.monotonic() - started:.1f} s")
 
 

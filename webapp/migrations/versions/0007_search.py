@@ -9,7 +9,6 @@ The DDL lives in ``webapp.sessions.search_index`` (``sessionboard search
 (in contrib: a trusted extension, so the database owner may create it).
 """
 
-import sys
 import time
 from collections.abc import Sequence
 
@@ -17,6 +16,7 @@ import click
 from alembic import op
 from sqlalchemy import text
 
+from webapp.progress import progress_bar
 from webapp.sessions import search_index
 
 revision: str = "0007"
@@ -32,14 +32,7 @@ def upgrade() -> None:
         search_index.install(conn)
         return
     started = time.monotonic()
-    with click.progressbar(
-        length=stored, label="Indexing for search", file=sys.stderr, show_pos=True
-    ) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
+    with progress_bar("Indexing for search", stored) as progress:
         count = search_index.install(conn, progress=progress)
     click.echo(
         f"Search index: {count} texts indexed in {time.monotonic() - started:.1f} s",

@@ -9,13 +9,13 @@ the table from 0007 already: then this does nothing). Fills the table from the
 stored documents, in batches with a progress bar.
 """
 
-import sys
 import time
 from collections.abc import Sequence
 
 import click
 from alembic import op
 
+from webapp.progress import progress_bar
 from webapp.sessions import search_index
 
 revision: str = "0016"
@@ -29,14 +29,7 @@ def upgrade() -> None:
     if not search_index.is_installed(conn) or search_index.has_statuses(conn):
         return
     started = time.monotonic()
-    with click.progressbar(
-        length=1, label="Search index: statuses", file=sys.stderr, show_pos=True
-    ) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
+    with progress_bar("Search index: statuses") as progress:
         search_index.install_statuses(conn, progress=progress)
     click.echo(
         f"Search index: statuses beside the texts in {time.monotonic() - started:.1f} s",

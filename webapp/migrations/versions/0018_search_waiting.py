@@ -15,13 +15,13 @@ documents' status trigger is dropped (instant). The DDL lives in
 ``webapp.sessions.search_index``.
 """
 
-import sys
 import time
 from collections.abc import Sequence
 
 import click
 from alembic import op
 
+from webapp.progress import progress_bar
 from webapp.sessions import search_index
 
 revision: str = "0018"
@@ -36,14 +36,7 @@ def upgrade() -> None:
         search_index.install_waiting(conn)  # no index to rebuild: instant
         return
     started = time.monotonic()
-    with click.progressbar(
-        length=1, label="Search index: trigram index", file=sys.stderr, show_pos=True
-    ) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
+    with progress_bar("Search index: trigram index") as progress:
         rebuilt = search_index.install_waiting(conn, progress=progress)
     if rebuilt:
         click.echo(
