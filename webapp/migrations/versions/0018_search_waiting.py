@@ -32,8 +32,11 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     conn = op.get_bind()
-    if conn.dialect.name != "postgresql":
-        search_index.install_waiting(conn)  # no index to rebuild: instant
+    texts = search_index.is_installed(conn) and conn.exec_driver_sql(
+        "SELECT EXISTS (SELECT 1 FROM search_docs)"
+    ).scalar()
+    if conn.dialect.name != "postgresql" or not texts:
+        search_index.install_waiting(conn)  # no index to rebuild that takes time
         return
     started = time.monotonic()
     with progress_bar("Search index: trigram index") as progress:
