@@ -61,7 +61,7 @@ READS: dict[str, tuple[str, ...]] = {
     "dashboard.transcript_turns": ("after", "before", "n", "thinking", "tools", "hooks"),
     "dashboard.transcript_outline": ("after", "n", "thinking", "tools", "hooks"),
     "dashboard.full_message": (),
-    "dashboard.poll": ("after", "at", "tail", "n", "follow"),
+    "dashboard.poll": ("after", "at", "count", "tail", "n", "follow"),
     "dashboard.confirm_delete": (),
     "dashboard.stats": (),
     "dashboard.usage_stats": ("since", "until"),
@@ -343,8 +343,9 @@ def test_every_answer_to_a_signed_in_user_is_no_store(site: Site) -> None:
 
 
 def test_downloads_poll_errors_and_fragments_are_no_store(site: Site) -> None:
-    at = site.app.extensions["sessionboard.manager"].get(site.session_id).last_activity
-    poll = f"/sessions/{site.session_id}/poll?after={site.message_id + 2}&at={encode(str(at))}"
+    session = site.app.extensions["sessionboard.manager"].get(site.session_id)
+    at, count = encode(str(session.last_activity)), session.message_count
+    poll = f"/sessions/{site.session_id}/poll?after={site.message_id + 2}&at={at}&count={count}"
     answers = [
         _get(site.admin, f"/sessions/{site.session_id}/export.md"),
         _get(site.admin, f"/sessions/{site.session_id}/export.json?redact=1"),

@@ -109,6 +109,31 @@ def test_big_message_arrives_truncated(client: Any, auth: Any, make_session: Any
     assert "THE-END" in full
 
 
+def test_poll_sees_a_message_of_the_same_instant(
+    client: Any, auth: Any, make_session: Any, app_manager: Any
+) -> None:
+    """The idle check reads the session's row only (its last activity and
+    message count): a message appended at the same instant as the page's last
+    activity (the clock not moved) still brings the update, and the next poll,
+    drawn with the new count, is idle again."""
+    auth.login("viewer")
+    session = make_session("running")
+    html = client.get(f"/sessions/{session.id}").get_data(as_text=True)
+    poll = re.search(r'hx-get="([^"]+/poll\?[^"]+)" hx-trigger="every 1s"', html)
+    assert poll is not None
+    url = poll.group(1).replace("&amp;", "&")
+    assert client.get(url, headers={"HX-Request": "true"}).status_code == 204
+    app_manager.append_message(session.id, Message("assistant", "same instant"))
+    update = client.get(url, headers={"HX-Request": "true"})
+    assert update.status_code == 200
+    text = update.get_data(as_text=True)
+    assert "same instant" in text
+    next_url = re.search(r'hx-get="([^"]+/poll\?[^"]+)"', text)
+    assert next_url is not None
+    idle = client.get(next_url.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+    assert idle.status_code == 204
+
+
 def test_poll_is_204_until_something_changes_and_stops_when_ended(
     client: Any, auth: Any, make_session: Any, app_manager: Any, clock: Any
 ) -> None:

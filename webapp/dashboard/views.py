@@ -364,14 +364,15 @@ def _updates(session: Session, after: int, **extra: Any) -> str:
 @bp.get("/sessions/<session_id:session_id>/poll")
 @requires(Role.VIEWER)
 def poll(session_id: str) -> Response:
-    """The live check: 204 while nothing changed since ``at``/``after`` (two
-    indexed lookups, no rendering); otherwise the updates."""
-    state = get_queries().live_state(session_id)
-    if state is None:
+    """The live check: 204 while the session's last activity and message count
+    are those the page was drawn with (``at``, ``count``: one row by its key, no
+    rendering); otherwise the updates since message ``after``."""
+    stamp = get_queries().live_stamp(session_id)
+    if stamp is None:
         abort(404, description="This session was deleted.")
     after = params.integer(request.args, "after") or 0
-    seen = params.moment(request.args, "at")
-    if seen == state.last_activity and state.last_message_id <= after:
+    seen = (params.moment(request.args, "at"), params.integer(request.args, "count"))
+    if seen == stamp:
         return html("", 204)
     return html(_updates(_session_or_404(session_id), after))
 

@@ -381,8 +381,22 @@ class TranscriptReads:
             found: datetime | None = conn.execute(query).scalar()
         return found
 
+    def live_stamp(self, session_id: str) -> tuple[datetime, int] | None:
+        """The session's last activity and message count (None: no such session):
+        one row by its key, what the live poll compares (an append moves the
+        count, and the time unless within the same instant; a status change the
+        time), so an idle poll reads no message whatever the session's size."""
+        c = sessions_t.c
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(c.last_activity, c.message_count).where(c.id == session_id)
+            ).first()
+        return (row[0], int(row[1])) if row is not None else None
+
     def live_state(self, session_id: str) -> LiveState | None:
-        """Status, last activity and the latest message id: two indexed lookups."""
+        """Status, last activity and the latest message id (the latter reads the
+        session's entries of its messages' index: a live page's first render
+        and its updates, not the idle poll, :meth:`live_stamp`)."""
         c, m = sessions_t.c, messages_t.c
         last_id = (
             select(func.coalesce(func.max(m.id), 0)).where(m.session_id == session_id)
