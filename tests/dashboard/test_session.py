@@ -118,20 +118,22 @@ def test_poll_sees_a_message_of_the_same_instant(
     drawn with the new count, is idle again."""
     auth.login("viewer")
     session = make_session("running")
-    html = client.get(f"/sessions/{session.id}").get_data(as_text=True)
-    poll = re.search(r'hx-get="([^"]+/poll\?[^"]+)" hx-trigger="every 1s"', html)
-    assert poll is not None
-    url = poll.group(1).replace("&amp;", "&")
+    url = _poll_url(client.get(f"/sessions/{session.id}").get_data(as_text=True))
     assert client.get(url, headers={"HX-Request": "true"}).status_code == 204
     app_manager.append_message(session.id, Message("assistant", "same instant"))
     update = client.get(url, headers={"HX-Request": "true"})
     assert update.status_code == 200
     text = update.get_data(as_text=True)
     assert "same instant" in text
-    next_url = re.search(r'hx-get="([^"]+/poll\?[^"]+)"', text)
-    assert next_url is not None
-    idle = client.get(next_url.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+    idle = client.get(_poll_url(text), headers={"HX-Request": "true"})
     assert idle.status_code == 204
+
+
+def _poll_url(html: str) -> str:
+    """The URL the live poller of ``html`` (a page or an update) asks every second."""
+    poll = re.search(r'hx-get="([^"]+/poll\?[^"]+)" hx-trigger="every 1s"', html)
+    assert poll is not None
+    return poll.group(1).replace("&amp;", "&")
 
 
 def test_poll_is_204_until_something_changes_and_stops_when_ended(
@@ -139,10 +141,7 @@ def test_poll_is_204_until_something_changes_and_stops_when_ended(
 ) -> None:
     auth.login("viewer")
     session = make_session("running")
-    html = client.get(f"/sessions/{session.id}").get_data(as_text=True)
-    poll = re.search(r'hx-get="([^"]+/poll\?[^"]+)" hx-trigger="every 1s"', html)
-    assert poll is not None
-    url = poll.group(1).replace("&amp;", "&")
+    url = _poll_url(client.get(f"/sessions/{session.id}").get_data(as_text=True))
     assert client.get(url, headers={"HX-Request": "true"}).status_code == 204
     clock.advance(seconds=1)
     app_manager.append_message(session.id, Message("assistant", "fresh news"))
