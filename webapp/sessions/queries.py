@@ -456,6 +456,7 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
 
     def __init__(self, store: MessageStore) -> None:
         self.store = store
+        self._rollup_reads = {}
 
     # -- session lists ---------------------------------------------------------------
 

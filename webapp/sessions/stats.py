@@ -76,6 +76,9 @@ class StatsReads:
     """The stats queries of :class:`~webapp.sessions.queries.ReadModel`."""
 
     store: MessageStore
+    #: The rollup sums read last, by (statement, first day): the stamp they were
+    #: read under and their rows (at most :data:`REMEMBERED`).
+    _rollup_reads: dict[tuple[Any, str], tuple[tuple[Any, ...], list[Any]]]
 
     def _part_day(self, query: Select[Any], since: datetime, end: datetime | None) -> Any:
         """``query`` narrowed to sessions created in ``[since, end)``."""
@@ -89,7 +92,7 @@ class StatsReads:
         every worker reads one short statement instead of grouping the rollups."""
         with self.store.read() as conn:
             stamp = tuple(conn.execute(_STAMP).one())
-            remembered: dict[Any, Any] = self.store.__dict__.setdefault("_rollup_reads", {})
+            remembered = self._rollup_reads
             key = (rollup, first_day)
             found = remembered.get(key)
             if found is not None and found[0] == stamp:
