@@ -120,6 +120,12 @@ def configure_engine(engine: Engine) -> None:
     engine._sessionboard_configured = True  # type: ignore[attr-defined]
 
 
+def marker(dialect: str) -> str:
+    """The driver's parameter marker in SQL that :func:`run_sql` runs: sqlite3's
+    ``?``, psycopg's ``%s``."""
+    return "?" if dialect == "sqlite" else "%s"
+
+
 def run_sql(conn: Connection, sql: str, params: Any = (), *, many: bool = False) -> Any:
     """Run ``sql`` (the driver's markers) on ``conn``'s DBAPI cursor, in its
     transaction, and return the cursor: the hot paths' statements (an append's,

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, func
 
-from .engine import run_sql
+from .engine import marker, run_sql
 from .models import (
     IdempotencyKey,
     MessageHtml,
@@ -199,8 +199,7 @@ def bulk_insert(conn: Connection, table: Table, bulk: BulkRows) -> None:
     quote = conn.dialect.identifier_preparer.quote
     into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in bulk.columns)}) "
     if conn.dialect.name != "postgresql":
-        marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        row = f"({', '.join([marker] * len(bulk.columns))})"
+        row = f"({', '.join([marker(conn.dialect.name)] * len(bulk.columns))})"
         run_sql(conn, f"{into}VALUES {row}", bulk.values, many=True)
         return
     row = f"({', '.join(['%s'] * len(bulk.columns))})"

@@ -34,6 +34,7 @@ from .engine import (
     database_url,
     engine_options,
     make_engine,
+    marker,
     run_sql,
 )
 from .holds import HoldStore
@@ -153,7 +154,7 @@ class _AppendSql:
 @functools.lru_cache(maxsize=32)
 def _append_sql(dialect: str, *, sliding: bool, open_: bool, guard: str | None) -> _AppendSql:
     # Only the driver's markers and the Status constants are put in the text.
-    p = "?" if dialect == "sqlite" else "%s"
+    p = marker(dialect)
     sets = [f"message_count = message_count + {p}", f"last_activity = {p}"]
     if sliding:
         sets.append(f"expires_at = CASE WHEN expires_at IS NULL THEN NULL ELSE {p} END")

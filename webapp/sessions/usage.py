@@ -39,7 +39,7 @@ from sqlalchemy import (
     update,
 )
 
-from .engine import Database, run_sql
+from .engine import Database, marker, run_sql
 from .pricing import PriceTable, Usage, runner_cost_nanos
 from .rows import (
     bulk_insert,
@@ -500,7 +500,7 @@ def add_to_totals(conn: Connection, changes: Sequence[_Change]) -> None:
         total = per_session_total.setdefault(sid, [0, 0])
         total[0] += sum(sums.values[i] for i in tokens_at)
         total[1] += sums.values[cost_at]
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = marker(conn.dialect.name)
     run_sql(
         conn,
         f"UPDATE sessions SET total_tokens = total_tokens + {mark}, "  # noqa: S608 (markers only)
@@ -546,7 +546,7 @@ def _upsert_sums(
 @functools.lru_cache(maxsize=16)
 def _upsert_sql(dialect: str, table_name: str, columns: tuple[str, ...], *, spans: bool) -> str:
     table = {t.name: t for t in (session_usage_t, usage_rollups_t)}[table_name]
-    mark = "?" if dialect == "sqlite" else "%s"
+    mark = marker(dialect)
     keys = ", ".join(f'"{c.name}"' for c in table.primary_key)
     changes = [f'"{name}" = {table_name}."{name}" + excluded."{name}"' for name in SUM_COLUMNS]
     if spans:
