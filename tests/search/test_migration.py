@@ -138,6 +138,39 @@ def test_0018_keeps_waiting_texts_and_downgrades(database_url: str) -> None:
         engine.dispose()
 
 
+def test_0019_writes_message_documents_at_commit_and_downgrades(database_url: str) -> None:
+    """Down to 0018 (SQLite: the row trigger per new message back), a write there,
+    and up again: every message has exactly one document, and is found."""
+    engine = make_engine(database_url)
+    try:
+        store = MessageStore(engine, migrate=False)
+        manager = Manager(Config(), store)
+        needles(manager)
+        engine.dispose()
+        command.downgrade(alembic_config(engine), "0018")
+        triggers = "SELECT count(*) FROM sqlite_master WHERE name = 'search_messages_ai'"
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql(triggers).scalar_one() == 1
+        needles(manager)
+        engine.dispose()
+        upgrade_schema(engine)
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql(triggers).scalar_one() == 0
+        needles(manager)
+        with engine.connect() as conn:
+            per_message = conn.exec_driver_sql(
+                "SELECT count(*), count(DISTINCT message_id) FROM search_docs"
+                " WHERE source = 'message'"
+            ).one()
+        assert tuple(per_message) == (9, 9)
+        assert len(Search(store).hits(parse("needle message"), limit=100).hits) == 9
+    finally:
+        upgrade_schema(engine)
+        engine.dispose()
+
+
 def test_a_trigram_index_build_reports_its_progress(postgres_database: str | None) -> None:
     """PostgreSQL builds a GIN index in one statement (0018 rebuilds the trigram
     index so): while it runs, its progress reaches the migration's bar, blocks

@@ -467,12 +467,19 @@ def test_rebuild_restores_the_index_and_keeps_comments(
 ) -> None:
     sid = running(board, "needle request")
     board.append_message(sid, Message("user", "needle message"))
+    board.append_message(sid, Message("user", "the newest"))
     with board.store.write() as conn:
         index_comment(conn, comment_id=7, session_id=sid, body="needle comment", at=clock())
-        conn.execute(search_docs_t.delete().where(search_docs_t.c.source == "message"))
+        # A damaged index: an older message's document lost (the newest one's
+        # would be written again by the next commit, see the test below).
+        conn.execute(
+            search_docs_t.delete().where(
+                search_docs_t.c.source == "message", search_docs_t.c.body == "needle message"
+            )
+        )
     assert len(found(search, "needle")) == 2
     with board.store.write() as conn:
-        assert rebuild(conn, batch=1) == 3
+        assert rebuild(conn, batch=1) == 4
     assert len(found(search, "needle")) == 3
     board.append_message(sid, Message("user", "needle after"))
     assert len(found(search, "needle")) == 4
@@ -534,8 +541,8 @@ def test_texts_not_yet_in_fts5_are_found_and_flushed_once(
     try:
         board = Manager(board_config(), other, clock=clock)
         sid = running(board, "needle request")
-        board.append_message(sid, Message("user", "needle message"))
         board.append_message(sid, Message("user", "needle gone"))
+        board.append_message(sid, Message("user", "needle message"))
         search = Search(other)
         assert len(found(search, "needle")) == 3
         with other.write() as conn:

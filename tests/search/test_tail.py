@@ -68,7 +68,7 @@ def test_a_search_is_exact_while_texts_wait(indexed_store: MessageStore, clock: 
         board.append_message(kept, Message("user", "needle deleted"))
         deleted = [m for m in indexed_store.get_messages(kept) if m.content == "needle deleted"]
         with indexed_store.write() as conn:
-            conn.execute(search_docs_t.delete().where(search_docs_t.c.message_id == deleted[0].id))
+            conn.exec_driver_sql(f"DELETE FROM messages WHERE id = {int(deleted[0].id)}")  # noqa: S608
         assert board.delete(gone)
         assert tail(indexed_store) == 6  # nothing indexed yet
         assert in_fts(indexed_store, "needle") == 0
@@ -273,3 +273,54 @@ def test_a_status_filter_is_exact_for_waiting_texts(
         check_fts(indexed_store)
     finally:
         board.stop()
+
+
+def test_every_write_of_messages_gets_its_documents(
+    indexed_store: MessageStore, clock: FakeClock
+) -> None:
+    """Whatever writes the messages: the Manager's batch, a plain statement in a
+    write of the store's, a message changed in the transaction that wrote it,
+    and a new message taking the id of a deleted newest one (SQLite gives the
+    highest id plus one): each is found by its committed text, every committed
+    message has exactly one document, a deleted one none."""
+    board = manager(indexed_store, clock)
+    sid = running(board, "plain request")
+    board.append_messages(sid, [Message("user", f"batched {i}") for i in range(3)])
+    with indexed_store.write() as conn:
+        insert = "INSERT INTO messages (session_id, role, content, summary, timestamp) VALUES "
+        stamp: object = clock()
+        if indexed_store.dialect == "sqlite":
+            stamp = clock().replace(tzinfo=None).isoformat(" ", "microseconds")
+        for word in ("written", "changed", "after"):
+            marker = "?" if indexed_store.dialect == "sqlite" else "%s"
+            conn.exec_driver_sql(
+                insert + f"({marker}, 'user', {marker}, '', {marker})", (sid, f"raw {word}", stamp)
+            )
+        conn.exec_driver_sql(
+            "UPDATE messages SET content = 'raw rewritten' WHERE content = 'raw changed'"
+        )
+    assert sorted(h.snippet.striptags() for h in Search(indexed_store).hits(parse("raw")).hits) == [
+        "raw after",
+        "raw rewritten",
+        "raw written",
+    ]
+    newest_id = "SELECT max(id) FROM messages"
+    board.append_message(sid, Message("user", "doomed newest"))
+    with indexed_store.write() as conn:
+        doomed = conn.exec_driver_sql(newest_id).scalar_one()
+        conn.exec_driver_sql(f"DELETE FROM messages WHERE id = {int(doomed)}")  # noqa: S608
+    board.append_message(sid, Message("user", "reborn newest"))
+    if indexed_store.dialect == "sqlite":
+        with indexed_store.read() as conn:
+            assert conn.exec_driver_sql(newest_id).scalar_one() == doomed  # its id again
+    assert found(Search(indexed_store), "doomed") == []
+    assert len(found(Search(indexed_store), "reborn")) == 1
+    with indexed_store.read() as conn:
+        messages = conn.exec_driver_sql("SELECT count(*) FROM messages").scalar_one()
+        docs = conn.execute(
+            select(func.count(func.distinct(search_docs_t.c.message_id)), func.count())
+            .select_from(search_docs_t)
+            .where(search_docs_t.c.source == "message")
+        ).one()
+    assert tuple(docs) == (messages, messages)
+    check_fts(indexed_store)

@@ -236,10 +236,39 @@ def _session_docs(changed: str | None, rows: str = "") -> str:
     return " ".join(statements)
 
 
+#: SQLite: the documents of the messages written since the last commit, which
+#: the committing transaction writes itself, in one statement, just before it
+#: commits (:func:`keep_fts_current`): where a row trigger per message cost
+#: twice as much a message (docs/search.md, round 6). Every message above the
+#: highest one with a document: a new message's id is above every stored one's
+#: (SQLite gives the highest id plus one, and a deleted message's document goes
+#: with it), so these are exactly the messages without one.
+_SQLITE_NEW_MESSAGE_DOCS = (
+    f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_MESSAGE_DOC.format(row='m')} "  # noqa: S608
+    "FROM messages AS m WHERE m.id > (SELECT coalesce(max(message_id), 0) FROM search_docs) "
+    "ORDER BY m.id"
+)
+#: The row trigger that wrote each new message's document before round 6
+#: (migration 0019's downgrade puts it back).
+_SQLITE_MESSAGE_TRIGGER = "search_messages_ai"
+#: A changed message's document: rewritten when it has one (one written in the
+#: same transaction and not yet committed gets its document, as changed, at the
+#: commit; rewriting it here would raise the highest message with a document
+#: over the others of that transaction).
+_SQLITE_MESSAGE_UPDATE = (
+    "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
+    "AFTER UPDATE OF content, meta, role ON messages{when} BEGIN "
+    "DELETE FROM search_docs WHERE message_id = OLD.id; "
+    f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_MESSAGE_DOC.format(row='NEW')}; END"
+)
+_SQLITE_MESSAGE_UPDATED = _SQLITE_MESSAGE_UPDATE.format(
+    when=" WHEN EXISTS (SELECT 1 FROM search_docs WHERE message_id = OLD.id)"
+)
+
+
 def _sqlite_statements() -> list[str]:
     fields = ", ".join(f for f, _r, _a in SESSION_FIELDS)
     changed = " OR ".join(f"OLD.{f} IS NOT NEW.{f}" for f, _r, _a in SESSION_FIELDS)
-    message_doc = _SQLITE_MESSAGE_DOC.format(row="NEW")
     return [
         # A document leaves FTS5 with its row, in the same statement: FTS5 reads
         # the text of every candidate row, so it must never hold a deleted one.
@@ -247,12 +276,7 @@ def _sqlite_statements() -> list[str]:
         f"WHEN OLD.id <= (SELECT indexed_upto FROM {FTS_STATE}) BEGIN "
         f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, OLD.body); "
         "END",
-        "CREATE TRIGGER IF NOT EXISTS search_messages_ai AFTER INSERT ON messages "
-        f"BEGIN INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",
-        "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
-        "AFTER UPDATE OF content, meta, role ON messages BEGIN "
-        "DELETE FROM search_docs WHERE message_id = OLD.id; "
-        f"INSERT INTO search_docs {_DOC_COLUMNS} {message_doc}; END",
+        _SQLITE_MESSAGE_UPDATED,
         "CREATE TRIGGER IF NOT EXISTS search_sessions_ai AFTER INSERT ON sessions BEGIN "
         + _session_docs(None)
         + " END",
@@ -315,7 +339,7 @@ _SQLITE_DROPS = [
     "DROP TRIGGER IF EXISTS search_sessions_au",
     "DROP TRIGGER IF EXISTS search_sessions_ai",
     "DROP TRIGGER IF EXISTS search_messages_au",
-    "DROP TRIGGER IF EXISTS search_messages_ai",
+    f"DROP TRIGGER IF EXISTS {_SQLITE_MESSAGE_TRIGGER}",
     "DROP TRIGGER IF EXISTS search_docs_ad",
     f"DROP TABLE IF EXISTS {FTS_TABLE}",
     f"DROP TABLE IF EXISTS {FTS_STATE}",
@@ -780,6 +804,41 @@ def uninstall_waiting(conn: Connection) -> None:
     _comment_index(conn, partial=False)
 
 
+def install_message_docs(conn: Connection) -> None:
+    """SQLite (migration 0019): a new message's document written by the committing
+    transaction (:data:`_SQLITE_NEW_MESSAGE_DOCS`) instead of a row trigger per
+    message. Nothing on PostgreSQL (one statement trigger per statement of
+    messages already) or without the index."""
+    if conn.dialect.name != "sqlite" or not is_installed(conn):
+        return
+    _run(
+        conn,
+        [
+            f"DROP TRIGGER IF EXISTS {_SQLITE_MESSAGE_TRIGGER}",
+            "DROP TRIGGER IF EXISTS search_messages_au",
+            _SQLITE_MESSAGE_UPDATED,
+        ],
+    )
+
+
+def uninstall_message_docs(conn: Connection) -> None:
+    """Migration 0019's downgrade: the row triggers of before round 6 again, after
+    the documents of messages that have none yet."""
+    if conn.dialect.name != "sqlite" or not is_installed(conn):
+        return
+    conn.exec_driver_sql(_SQLITE_NEW_MESSAGE_DOCS)
+    _run(
+        conn,
+        [
+            "DROP TRIGGER IF EXISTS search_messages_au",
+            _SQLITE_MESSAGE_UPDATE.format(when=""),
+            f"CREATE TRIGGER IF NOT EXISTS {_SQLITE_MESSAGE_TRIGGER} AFTER INSERT ON messages "
+            f"BEGIN INSERT INTO search_docs {_DOC_COLUMNS} "
+            f"{_SQLITE_MESSAGE_DOC.format(row='NEW')}; END",
+        ],
+    )
+
+
 def uninstall_statuses(conn: Connection) -> None:
     """Drop ``search_doc_status`` and its triggers (migration 0016's downgrade)."""
     dialect = conn.dialect.name
@@ -839,6 +898,7 @@ def flush_fts(conn: Connection, *, limit: int | None = None) -> int:
     if conn.dialect.name == "postgresql":
         bounded = "" if limit is None else f"LIMIT {int(limit)}"
         return int(conn.exec_driver_sql(_PG_MOVE_IN.format(limit=bounded)).rowcount)
+    conn.exec_driver_sql(_SQLITE_NEW_MESSAGE_DOCS)  # any written outside the commit hook
     upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
     above = "SELECT id FROM search_docs WHERE id > :upto ORDER BY id"
     if limit is not None:
@@ -889,10 +949,12 @@ def _has_fts(conn: Connection) -> bool:
 
 
 def _commit_tail(conn: Connection) -> int:
-    """:func:`fts_tail` as every commit asks it: on the driver's connection (each
-    statement through SQLAlchemy took 6% of an append's time in the profile), and
-    whether the index is there remembered per connection until the schema changes
-    (``PRAGMA schema_version``) instead of read from ``sqlite_master`` each time."""
+    """SQLite, before every commit: the new messages' documents
+    (:data:`_SQLITE_NEW_MESSAGE_DOCS`), then :func:`fts_tail`. On the driver's
+    connection (each statement through SQLAlchemy took 6% of an append's time in
+    the profile), and whether the index is there remembered per connection until
+    the schema changes (``PRAGMA schema_version``) instead of read from
+    ``sqlite_master`` each time."""
     raw: Any = conn.connection.driver_connection
     info = conn.connection.info
     version = raw.execute("PRAGMA schema_version").fetchone()[0]
@@ -904,6 +966,7 @@ def _commit_tail(conn: Connection) -> int:
         info["sessionboard_fts"] = known = (version, found is not None)
     if not known[1]:
         return 0
+    raw.execute(_SQLITE_NEW_MESSAGE_DOCS)
     return int(raw.execute(_SQLITE_TAIL).fetchone()[0])
 
 
@@ -914,8 +977,10 @@ def keep_fts_current(engine: Engine, *, tail_limit: int | None = None) -> None:
     (``webapp.search_flush``) moves them, off the append path. Called again,
     it changes the limit (0: every write indexes its texts, as before round 4).
 
-    SQLite: a transaction that commits with more above FTS5's watermark adds
-    them all first (an engine ``commit`` hook). Why not a trigger: FTS5 writes
+    SQLite: a transaction writes its new messages' documents just before it
+    commits (an engine ``commit`` hook, one ``INSERT ... SELECT``: a row trigger
+    per message cost twice as much), and one that would commit with more
+    documents above FTS5's watermark adds them all first. Why not a trigger: FTS5 writes
     its pending entries out at every savepoint, and every statement of a trigger
     is one, so a trigger per document wrote one FTS5 segment per message: batch
     appends ran at a third of their speed without the index. One ``INSERT ...
