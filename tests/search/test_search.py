@@ -472,11 +472,8 @@ def test_rebuild_restores_the_index_and_keeps_comments(
         index_comment(conn, comment_id=7, session_id=sid, body="needle comment", at=clock())
         # A damaged index: an older message's document lost (the newest one's
         # would be written again by the next commit, see the test below).
-        conn.execute(
-            search_docs_t.delete().where(
-                search_docs_t.c.source == "message", search_docs_t.c.body == "needle message"
-            )
-        )
+        older = min(m.id for m in board.store.get_messages(sid))
+        conn.execute(search_docs_t.delete().where(search_docs_t.c.message_id == older))
     assert len(found(search, "needle")) == 2
     with board.store.write() as conn:
         assert rebuild(conn, batch=1) == 4

@@ -90,7 +90,7 @@ def reference(search: Search, phrase: str, statuses: tuple[str, ...]) -> list[in
     newest first, found by reading them all."""
     with search.store.read() as conn:
         rows = conn.execute(
-            select(d.id, d.body, x.status).select_from(
+            select(d.id, search.text.label("body"), x.status).select_from(
                 search_docs_t.join(search_doc_status_t, x.doc_id == d.id)
             )
         ).all()

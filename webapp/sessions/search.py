@@ -57,7 +57,13 @@ from sqlalchemy.exc import OperationalError
 
 from .engine import Database
 from .rows import sessions_t
-from .search_index import FTS_STATE, FTS_TABLE, search_doc_status_t, search_docs_t
+from .search_index import (
+    FTS_STATE,
+    FTS_TABLE,
+    document_text,
+    search_doc_status_t,
+    search_docs_t,
+)
 from .types import check_text
 
 #: Shortest term the trigram index answers.
@@ -569,6 +575,8 @@ class Search:
     def __init__(self, store: Database) -> None:
         self.store = store
         self.uses_fts = store.dialect == "sqlite"
+        #: A document's text (on SQLite a message's is read from the message).
+        self.text = document_text(store.dialect)
 
     # -- building blocks -------------------------------------------------------------
 
@@ -581,7 +589,7 @@ class Search:
         PostgreSQL would otherwise look up in the whole trigram index, once per
         session)."""
         where: list[ColumnElement[bool]] = []
-        body = d.body.concat("") if text_by_text else d.body
+        body = self.text.concat("") if text_by_text else self.text
         for term in query.terms:
             exact = body.ilike(like_pattern(term), escape="\\")
             runs = literal_runs(term) if in_fts else []
@@ -913,7 +921,7 @@ class Search:
         if not rows:
             return []
         ids = [r.id for r in rows]
-        body = func.substr(d.body, 1, SNIPPET_SOURCE_CHARS)
+        body = func.substr(self.text, 1, SNIPPET_SOURCE_CHARS)
         with self.store.read() as conn:
             bodies = {
                 r.id: r.body

@@ -46,6 +46,7 @@ from typing import Any, cast
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    ColumnElement,
     Connection,
     Engine,
     ForeignKey,
@@ -60,6 +61,7 @@ from sqlalchemy import (
     event,
     insert,
     inspect,
+    literal_column,
     select,
     text,
     update,
@@ -203,12 +205,31 @@ SOURCES = ("message", *(f for f, _r, _a in SESSION_FIELDS), "comment")
 # -- SQLite: FTS5 over search_docs, triggers on messages and sessions ----------------
 
 _SQLITE_TOOL = "json_extract({row}.meta, '$.tool_name')"
-_SQLITE_MESSAGE_DOC = (
-    "SELECT {row}.session_id, {row}.id, 'message', {row}.role, "
-    "json_extract({row}.meta, '$.kind'), " + _SQLITE_TOOL + ", {row}.timestamp, "
+#: A message's searchable text (``{row}``: a ``messages`` row): a tool call's
+#: starts with the tool's name.
+_SQLITE_MESSAGE_TEXT = (
     "CASE WHEN json_type({row}.meta, '$.tool_name') = 'text' "
     "THEN " + _SQLITE_TOOL + " || char(10) || {row}.content ELSE {row}.content END"
 )
+#: A message's document. On SQLite it holds no copy of the text (``body`` is
+#: empty): the text is read from the message (:data:`_SQLITE_DOC_TEXT`); the
+#: copy was most of what a document cost an append (docs/search.md, round 6).
+_SQLITE_MESSAGE_DOC_FIELDS = (
+    "SELECT {row}.session_id, {row}.id, 'message', {row}.role, "
+    "json_extract({row}.meta, '$.kind'), " + _SQLITE_TOOL + ", {row}.timestamp, "
+)
+_SQLITE_MESSAGE_DOC = _SQLITE_MESSAGE_DOC_FIELDS + "''"
+#: A document's text on SQLite (``{doc}``: a ``search_docs`` row): its message's
+#: text for a message's document, its own ``body`` for the others (a session's
+#: fields, a comment; and a message's document written before round 6, whose
+#: copy is its message's text).
+_SQLITE_DOC_TEXT = (
+    "CASE WHEN {doc}.message_id IS NULL THEN {doc}.body ELSE (SELECT "  # noqa: S608
+    + _SQLITE_MESSAGE_TEXT.format(row="t")
+    + " FROM messages AS t WHERE t.id = {doc}.message_id) END"
+)
+#: SQLite: the documents' texts, FTS5's external content.
+TEXTS_VIEW = "search_doc_texts"
 _DOC_COLUMNS = "(session_id, message_id, source, role, kind, tool, at, body)"
 
 
@@ -248,22 +269,27 @@ _SQLITE_NEW_MESSAGE_DOCS = (
     "FROM messages AS m WHERE m.id > (SELECT coalesce(max(message_id), 0) FROM search_docs) "
     "ORDER BY m.id"
 )
-#: The row trigger that wrote each new message's document before round 6
-#: (migration 0019's downgrade puts it back).
-_SQLITE_MESSAGE_TRIGGER = "search_messages_ai"
-#: A changed message's document: rewritten when it has one (one written in the
-#: same transaction and not yet committed gets its document, as changed, at the
-#: commit; rewriting it here would raise the highest message with a document
-#: over the others of that transaction).
-_SQLITE_MESSAGE_UPDATE = (
-    "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
-    "AFTER UPDATE OF content, meta, role ON messages{when} BEGIN "
-    "DELETE FROM search_docs WHERE message_id = OLD.id; "
-    f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_MESSAGE_DOC.format(row='NEW')}; END"
-)
-_SQLITE_MESSAGE_UPDATED = _SQLITE_MESSAGE_UPDATE.format(
-    when=" WHEN EXISTS (SELECT 1 FROM search_docs WHERE message_id = OLD.id)"
-)
+
+
+def _sqlite_message_statements() -> list[str]:
+    """SQLite: a message's document goes before its message does, and before its
+    text changes (``BEFORE`` triggers), so FTS5 is told of the text it holds
+    (``search_docs_ad`` reads it from the message). A changed message gets its
+    new document at once when it had one; one written in the same transaction
+    and not committed yet gets it, as changed, at the commit (writing it here
+    would raise the highest message with a document over that transaction's
+    others)."""
+    return [
+        "CREATE TRIGGER IF NOT EXISTS search_messages_bd BEFORE DELETE ON messages BEGIN "
+        "DELETE FROM search_docs WHERE message_id = OLD.id; END",
+        "CREATE TRIGGER IF NOT EXISTS search_messages_bu "
+        "BEFORE UPDATE OF content, meta, role ON messages BEGIN "
+        "DELETE FROM search_docs WHERE message_id = OLD.id; END",
+        "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
+        "AFTER UPDATE OF content, meta, role ON messages "
+        "WHEN NEW.id <= (SELECT coalesce(max(message_id), 0) FROM search_docs) BEGIN "
+        f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_MESSAGE_DOC.format(row='NEW')}; END",
+    ]
 
 
 def _sqlite_statements() -> list[str]:
@@ -274,9 +300,10 @@ def _sqlite_statements() -> list[str]:
         # the text of every candidate row, so it must never hold a deleted one.
         "CREATE TRIGGER IF NOT EXISTS search_docs_ad AFTER DELETE ON search_docs "  # noqa: S608
         f"WHEN OLD.id <= (SELECT indexed_upto FROM {FTS_STATE}) BEGIN "
-        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, OLD.body); "
-        "END",
-        _SQLITE_MESSAGE_UPDATED,
+        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, "
+        + _SQLITE_DOC_TEXT.format(doc="OLD")
+        + "); END",
+        *_sqlite_message_statements(),
         "CREATE TRIGGER IF NOT EXISTS search_sessions_ai AFTER INSERT ON sessions BEGIN "
         + _session_docs(None)
         + " END",
@@ -319,8 +346,11 @@ _SQLITE_DOC_STATUS_TRIGGER = (
 )
 
 _SQLITE_FTS = [
+    f"CREATE VIEW IF NOT EXISTS {TEXTS_VIEW} AS SELECT d.id AS id, "  # noqa: S608
+    + _SQLITE_DOC_TEXT.format(doc="d")
+    + " AS body FROM search_docs AS d",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-    "body, content='search_docs', content_rowid='id', tokenize='trigram', detail='none')",
+    f"body, content='{TEXTS_VIEW}', content_rowid='id', tokenize='trigram', detail='none')",
     f"CREATE TABLE IF NOT EXISTS {FTS_STATE} ("
     "id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL)",
     f"INSERT OR IGNORE INTO {FTS_STATE} (id, indexed_upto) VALUES (1, 0)",  # noqa: S608
@@ -330,6 +360,28 @@ _SQLITE_FTS = [
 _SQLITE_TAIL = (
     f"SELECT coalesce((SELECT max(id) FROM search_docs), 0) - indexed_upto FROM {FTS_STATE}"  # noqa: S608
 )
+#: SQLite before round 6 (migration 0019's downgrade): FTS5 over the documents'
+#: own texts, a message's document holding a copy of its text, written by a row
+#: trigger per message.
+_SQLITE_COPY_DOC = _SQLITE_MESSAGE_DOC_FIELDS + _SQLITE_MESSAGE_TEXT
+_SQLITE_COPIES = [
+    f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5("
+    "body, content='search_docs', content_rowid='id', tokenize='trigram', detail='none')",
+    "CREATE TRIGGER search_docs_ad AFTER DELETE ON search_docs "  # noqa: S608
+    f"WHEN OLD.id <= (SELECT indexed_upto FROM {FTS_STATE}) BEGIN "
+    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, OLD.body); END",
+    "CREATE TRIGGER search_messages_ai AFTER INSERT ON messages BEGIN "
+    f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_COPY_DOC.format(row='NEW')}; END",
+    "CREATE TRIGGER search_messages_au AFTER UPDATE OF content, meta, role ON messages BEGIN "  # noqa: S608
+    "DELETE FROM search_docs WHERE message_id = OLD.id; "
+    f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_COPY_DOC.format(row='NEW')}; END",
+]
+#: The triggers on ``messages``, of this round and (``search_messages_ai``) before.
+_SQLITE_MESSAGE_DROPS = [
+    f"DROP TRIGGER IF EXISTS {name}"
+    for name in ("search_messages_ai", "search_messages_au", "search_messages_bu")
+    + ("search_messages_bd",)
+]
 _SQLITE_STATUS_DROPS = [
     f"DROP TRIGGER IF EXISTS {_STATUS_SESSION_TRIGGER}",
     f"DROP TRIGGER IF EXISTS {_STATUS_DOC_TRIGGER}",
@@ -338,10 +390,10 @@ _SQLITE_DROPS = [
     *_SQLITE_STATUS_DROPS,
     "DROP TRIGGER IF EXISTS search_sessions_au",
     "DROP TRIGGER IF EXISTS search_sessions_ai",
-    "DROP TRIGGER IF EXISTS search_messages_au",
-    f"DROP TRIGGER IF EXISTS {_SQLITE_MESSAGE_TRIGGER}",
+    *_SQLITE_MESSAGE_DROPS,
     "DROP TRIGGER IF EXISTS search_docs_ad",
     f"DROP TABLE IF EXISTS {FTS_TABLE}",
+    f"DROP VIEW IF EXISTS {TEXTS_VIEW}",
     f"DROP TABLE IF EXISTS {FTS_STATE}",
 ]
 
@@ -648,16 +700,40 @@ def _fill(conn: Connection, progress: Progress | None, batch: int) -> int:
     status_rows = top_doc
     if dialect == "sqlite":
         fts_rows = top_doc
-        fill_fts = text(
-            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
-            "WHERE id > :low AND id <= :high"
-        )
-        for low in range(0, top_doc, batch):
-            conn.execute(fill_fts, {"low": low, "high": low + batch})
-            step(min(batch, top_doc - low))
-        conn.execute(text(f"UPDATE {FTS_STATE} SET indexed_upto = :top"), {"top": top_doc})  # noqa: S608
+        filled = 0
+
+        def fts_step(upto: int, _all: int) -> None:
+            nonlocal filled
+            step(upto - filled)
+            filled = upto
+
+        _fill_fts(conn, fts_step, batch)
     fill_statuses(conn, progress=step)
     return _count(conn, "SELECT count(*) FROM search_docs")
+
+
+def _fts_texts(conn: Connection) -> str:
+    """SQLite: what FTS5 reads its texts from: :data:`TEXTS_VIEW`, or before round
+    6 (a database downgraded below 0019) the documents themselves."""
+    return TEXTS_VIEW if _reads_messages(conn) else search_docs_t.name
+
+
+def _fill_fts(conn: Connection, progress: Progress | None, batch: int = FILL_BATCH) -> int:
+    """SQLite: give the (empty) FTS5 table every document's text, ``batch`` ids
+    per statement (``progress`` told of each), and the watermark over them all;
+    returns how many texts it was given."""
+    top = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
+    fill = text(
+        f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM {_fts_texts(conn)} "  # noqa: S608
+        "WHERE id > :low AND id <= :high"
+    )
+    added = 0
+    for low in range(0, top, batch):
+        added += conn.execute(fill, {"low": low, "high": low + batch}).rowcount
+        if progress is not None:
+            progress(min(low + batch, top), top)
+    conn.execute(text(f"UPDATE {FTS_STATE} SET indexed_upto = :top"), {"top": top})  # noqa: S608
+    return added
 
 
 def fill_statuses(
@@ -804,39 +880,76 @@ def uninstall_waiting(conn: Connection) -> None:
     _comment_index(conn, partial=False)
 
 
-def install_message_docs(conn: Connection) -> None:
-    """SQLite (migration 0019): a new message's document written by the committing
-    transaction (:data:`_SQLITE_NEW_MESSAGE_DOCS`) instead of a row trigger per
-    message. Nothing on PostgreSQL (one statement trigger per statement of
-    messages already) or without the index."""
-    if conn.dialect.name != "sqlite" or not is_installed(conn):
-        return
-    _run(
-        conn,
-        [
-            f"DROP TRIGGER IF EXISTS {_SQLITE_MESSAGE_TRIGGER}",
-            "DROP TRIGGER IF EXISTS search_messages_au",
-            _SQLITE_MESSAGE_UPDATED,
-        ],
-    )
+def install_message_docs(conn: Connection, *, progress: Progress | None = None) -> int:
+    """SQLite (migration 0019): a message's document without a copy of its text,
+    FTS5 reading the texts through :data:`TEXTS_VIEW`, and a new message's
+    document written by the committing transaction (:data:`_SQLITE_NEW_MESSAGE_DOCS`)
+    instead of a row trigger per message. FTS5 is made again over the view and
+    given every text (``progress`` told of them); the copies stored before stay
+    until ``sessionboard search --rebuild`` (a message's document reads its
+    message). Returns how many texts FTS5 was given: 0 on PostgreSQL, without
+    the index, or when done already."""
+    if conn.dialect.name != "sqlite" or not is_installed(conn) or _reads_messages(conn):
+        return 0
+    upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
+    _run(conn, [*_SQLITE_MESSAGE_DROPS, "DROP TRIGGER search_docs_ad", f"DROP TABLE {FTS_TABLE}"])
+    _run(conn, _SQLITE_FTS)
+    added = _refill_fts(conn, upto, progress)
+    _run(conn, _sqlite_statements())
+    return added
 
 
 def uninstall_message_docs(conn: Connection) -> None:
-    """Migration 0019's downgrade: the row triggers of before round 6 again, after
-    the documents of messages that have none yet."""
-    if conn.dialect.name != "sqlite" or not is_installed(conn):
+    """Migration 0019's downgrade: every message's document with a copy of its
+    text again, FTS5 over the documents' own texts, and the row triggers of
+    before round 6."""
+    if conn.dialect.name != "sqlite" or not is_installed(conn) or not _reads_messages(conn):
         return
     conn.exec_driver_sql(_SQLITE_NEW_MESSAGE_DOCS)
+    upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
     _run(
         conn,
         [
-            "DROP TRIGGER IF EXISTS search_messages_au",
-            _SQLITE_MESSAGE_UPDATE.format(when=""),
-            f"CREATE TRIGGER IF NOT EXISTS {_SQLITE_MESSAGE_TRIGGER} AFTER INSERT ON messages "
-            f"BEGIN INSERT INTO search_docs {_DOC_COLUMNS} "
-            f"{_SQLITE_MESSAGE_DOC.format(row='NEW')}; END",
+            *_SQLITE_MESSAGE_DROPS,
+            "DROP TRIGGER search_docs_ad",
+            f"DROP TABLE {FTS_TABLE}",
+            f"DROP VIEW {TEXTS_VIEW}",
+            "UPDATE search_docs SET body = (SELECT "  # noqa: S608
+            + _SQLITE_MESSAGE_TEXT.format(row="t")
+            + " FROM messages AS t WHERE t.id = search_docs.message_id)"
+            " WHERE message_id IS NOT NULL",
+            *_SQLITE_COPIES,
         ],
     )
+    _refill_fts(conn, upto, None)
+
+
+def _refill_fts(conn: Connection, upto: int, progress: Progress | None) -> int:
+    """SQLite: fill a new FTS5 table (:func:`_fill_fts`), and give the texts that
+    were waiting above the old watermark ``upto`` their status rows, as the pass
+    does when it indexes them."""
+    added = _fill_fts(conn, progress)
+    if has_statuses(conn):
+        top = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
+        conn.execute(text(_STATUS_FILL_RANGE), {"upto": upto, "top": top})
+    return added
+
+
+def document_text(dialect: str) -> ColumnElement[str]:
+    """A document's text, as a column of ``search_docs`` (not aliased) for the
+    searches' checks and snippets: on SQLite a message's document reads its
+    message (:data:`_SQLITE_DOC_TEXT`), elsewhere the document's ``body``."""
+    if dialect != "sqlite":
+        return search_docs_t.c.body
+    return literal_column(_SQLITE_DOC_TEXT.format(doc=search_docs_t.name), Text)
+
+
+def _reads_messages(conn: Connection) -> bool:
+    """SQLite: whether FTS5 reads its texts through :data:`TEXTS_VIEW` (round 6)."""
+    found = conn.exec_driver_sql(
+        f"SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = '{TEXTS_VIEW}'"  # noqa: S608
+    )
+    return found.first() is not None
 
 
 def uninstall_statuses(conn: Connection) -> None:
@@ -912,7 +1025,7 @@ def flush_fts(conn: Connection, *, limit: int | None = None) -> int:
     bounds = {"upto": upto, "top": top}
     added = conn.execute(
         text(
-            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
+            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM {_fts_texts(conn)} "  # noqa: S608
             "WHERE id > :upto AND id <= :top"
         ),
         bounds,

@@ -1,19 +1,24 @@
-"""SQLite: a new message's search document is written by the committing
-transaction, in one statement, instead of a row trigger per message
+"""SQLite: a message's search document holds no copy of its text (FTS5 reads
+it from the message) and is written by the committing transaction, in one
+statement, instead of a row trigger per message
 
 Revision ID: 0019
 Revises: 0018
 
-Drops the trigger that wrote each new message's document and makes the one
-that rewrites a changed message's document skip a message without one yet
-(instant; nothing to fill: every stored message has its document). Nothing on
-PostgreSQL. The DDL lives in ``webapp.sessions.search_index``.
+FTS5 is made again over the view ``search_doc_texts`` and given every text,
+with a progress bar (minutes at a million sessions, like 0007's fill), then
+its time. The copies stored before stay until ``sessionboard search
+--rebuild``. Nothing on PostgreSQL. The DDL lives in
+``webapp.sessions.search_index``.
 """
 
+import time
 from collections.abc import Sequence
 
+import click
 from alembic import op
 
+from webapp.progress import progress_bar
 from webapp.sessions import search_index
 
 revision: str = "0019"
@@ -23,7 +28,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    search_index.install_message_docs(op.get_bind())
+    conn = op.get_bind()
+    if conn.dialect.name != "sqlite" or not search_index.is_installed(conn):
+        return  # nothing to do, no bar
+    started = time.monotonic()
+    with progress_bar("Search index: texts read from their messages") as progress:
+        added = search_index.install_message_docs(conn, progress=progress)
+    if added:
+        click.echo(
+            f"Search index: {added} texts indexed in {time.monotonic() - started:.1f} s",
+            err=True,
+        )
 
 
 def downgrade() -> None:
