@@ -324,3 +324,31 @@ def test_every_write_of_messages_gets_its_documents(
         ).one()
     assert tuple(docs) == (messages, messages)
     check_fts(indexed_store)
+
+
+def test_a_message_document_holds_no_copy_of_its_text(
+    indexed_store: MessageStore, clock: FakeClock
+) -> None:
+    """The text is read from the message (round 6): on SQLite always, on
+    PostgreSQL until the pass moves the document into the trigram index with
+    its text; either way it is found, before and after the pass."""
+    keep_fts_current(indexed_store.engine, tail_limit=10_000)
+    board = manager(indexed_store, clock)
+    sid = running(board, "plain request")
+    board.append_messages(sid, [Message("user", "copyless text"), Message("user", "another")])
+
+    def bodies() -> set[str]:
+        with indexed_store.read() as conn:
+            rows = conn.execute(
+                select(search_docs_t.c.body).where(search_docs_t.c.source == "message")
+            )
+            return set(rows.scalars())
+
+    assert bodies() == {""}
+    assert len(found(Search(indexed_store), "copyless")) == 1
+    SearchFlusher(indexed_store).run_pass()
+    held = {"copyless text", "another"} if indexed_store.dialect == "postgresql" else {""}
+    assert bodies() == held
+    assert len(found(Search(indexed_store), "copyless")) == 1
+    assert in_fts(indexed_store, "copyless") == 1
+    check_fts(indexed_store)

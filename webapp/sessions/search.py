@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -381,15 +381,18 @@ _WALK = _plan("enable_bitmapscan", "enable_seqscan")
 _INDEX = _plan("enable_seqscan", "enable_indexscan")
 
 
-def _indexed_or_waiting(probe: Select[Any], limit: int) -> Select[Any]:
-    """PostgreSQL: up to ``limit`` rows of ``probe`` (a select over the
-    documents), in no order: through the trigram index, which holds the texts
-    the background pass moved in (``unindexed`` NULL), and the texts waiting
-    for it (at most ``SEARCH_TAIL_LIMIT``, on their own index), each checked.
-    One statement, so one snapshot: a text the pass moves meanwhile is found
-    on one side or the other, never neither."""
-    held = probe.where(d.unindexed.is_(None)).limit(limit)
-    waiting = probe.where(d.unindexed).limit(limit)
+def _indexed_or_waiting(
+    probe: Callable[[ColumnElement[str]], Select[Any]], limit: int
+) -> Select[Any]:
+    """PostgreSQL: up to ``limit`` rows of ``probe(text)`` (a select over the
+    documents matching on ``text``), in no order: through the trigram index,
+    which holds the texts the background pass moved in (``unindexed`` NULL), on
+    ``body``, and the texts waiting for it (at most ``SEARCH_TAIL_LIMIT``, on
+    their own index), each read (from its message, see ``document_text``) and
+    checked. One statement, so one snapshot: a text the pass moves meanwhile is
+    found on one side or the other, never neither."""
+    held = probe(d.body).where(d.unindexed.is_(None)).limit(limit)
+    waiting = probe(document_text("postgresql")).where(d.unindexed).limit(limit)
     both = union_all(held, waiting).subquery("probed")
     return select(both).limit(limit)
 
@@ -581,15 +584,22 @@ class Search:
     # -- building blocks -------------------------------------------------------------
 
     def _conditions(
-        self, query: SearchQuery, *, in_fts: bool = False, text_by_text: bool = False
+        self,
+        query: SearchQuery,
+        *,
+        in_fts: bool = False,
+        text_by_text: bool = False,
+        body: ColumnElement[str] | None = None,
     ) -> list[ColumnElement[bool]]:
         """The query as conditions on ``search_docs``: ``in_fts``, on the FTS5 table
         too, which answers a LIKE through its trigrams; ``text_by_text``, on the
         text as an expression no index serves (for a session's few texts, which
         PostgreSQL would otherwise look up in the whole trigram index, once per
-        session)."""
+        session); ``body``, on that expression of the text instead of
+        ``document_text``'s (the trigram index's own column)."""
         where: list[ColumnElement[bool]] = []
-        body = self.text.concat("") if text_by_text else self.text
+        if body is None:
+            body = self.text.concat("") if text_by_text else self.text
         for term in query.terms:
             exact = body.ilike(like_pattern(term), escape="\\")
             runs = literal_runs(term) if in_fts else []
@@ -784,9 +794,10 @@ class Search:
                 # Few matches among the newest texts: the trigram index first (a
                 # rare word's few matches, all of them), not the walk through
                 # the texts of these statuses, spread over the whole table.
-                probe = _docs([d.id], want.statuses).where(
-                    *self._conditions(want.query), d.id < top
-                )
+                def probe(text: ColumnElement[str]) -> Select[Any]:
+                    matching = self._conditions(want.query, body=text)
+                    return _docs([d.id], want.statuses).where(*matching, d.id < top)
+
                 found = _within_budget(conn, _indexed_or_waiting(probe, INDEX_PROBE + 1))
                 if found is not None and len(found) <= INDEX_PROBE:
                     these = select(*want.columns).where(d.id.in_(found), *want.where)
@@ -851,7 +862,10 @@ class Search:
                 return rows
 
         def probe(below: int) -> Select[Any]:
-            matching = _docs([d.id], statuses).where(*self._conditions(query), d.id < below)
+            def matching(text: ColumnElement[str]) -> Select[Any]:
+                conditions = self._conditions(query, body=text)
+                return _docs([d.id], statuses).where(*conditions, d.id < below)
+
             return _indexed_or_waiting(matching, INDEX_PROBE + 1)
 
         found = _within_budget(conn, probe(floor))
@@ -892,7 +906,10 @@ class Search:
         through the trigram index."""
         with self._tuned() as conn:
             _settings(conn, **_serial(), **_INDEX)
-            probe = select(d.session_id).where(*self._conditions(query))
+
+            def probe(text: ColumnElement[str]) -> Select[Any]:
+                return select(d.session_id).where(*self._conditions(query, body=text))
+
             return list(conn.execute(_indexed_or_waiting(probe, limit)).scalars())
 
     def _common_on_postgresql(self, query: SearchQuery) -> bool:

@@ -402,14 +402,27 @@ _SQLITE_DROPS = [
 _PG_META = (
     "CASE WHEN jsonb_typeof({row}.meta -> '{key}') = 'string' THEN {row}.meta ->> '{key}' END"
 )
-_PG_MESSAGE_DOC = (
+_PG_MESSAGE_TEXT = (
+    "CASE WHEN jsonb_typeof({row}.meta -> 'tool_name') = 'string' "
+    "THEN ({row}.meta ->> 'tool_name') || E'\\n' || {row}.content ELSE {row}.content END"
+)
+_PG_MESSAGE_DOC_FIELDS = (
     "SELECT {row}.session_id, {row}.id, 'message', {row}.role, "
     + _PG_META.replace("{key}", "kind")
     + ", "
     + _PG_META.replace("{key}", "tool_name")
     + ", {row}.timestamp, "
-    "CASE WHEN jsonb_typeof({row}.meta -> 'tool_name') = 'string' "
-    "THEN ({row}.meta ->> 'tool_name') || E'\\n' || {row}.content ELSE {row}.content END"
+)
+_PG_MESSAGE_DOC = _PG_MESSAGE_DOC_FIELDS + _PG_MESSAGE_TEXT
+#: A document's text on PostgreSQL (``{doc}``: a ``search_docs`` row): a waiting
+#: message's document holds no copy of its text (round 6: the copy was most of
+#: what a document cost a batch append), which is read from its message until
+#: the pass moves the document into the trigram index with the text
+#: (:func:`_pg_move_in`); every other document holds its text.
+_PG_DOC_TEXT = (
+    "CASE WHEN {doc}.unindexed AND {doc}.message_id IS NOT NULL THEN (SELECT "  # noqa: S608
+    + _PG_MESSAGE_TEXT.format(row="t")
+    + " FROM messages AS t WHERE t.id = {doc}.message_id) ELSE {doc}.body END"
 )
 
 
@@ -420,20 +433,26 @@ def _pg_function(name: str, body: str) -> str:
     )
 
 
-def _pg_messages_inserted(*, waiting: bool) -> str:
+def _pg_messages_inserted(*, waiting: bool, copied: bool = False) -> str:
     """The function of the trigger that adds new messages' documents: ``waiting``,
-    outside the trigram index (round 5), but for a statement of more messages
-    than a writer may leave waiting (a bulk load), which would move them all in
-    before it commits: straight in, then."""
-    new_message = _PG_MESSAGE_DOC.format(row="n")
+    outside the trigram index (round 5) and without a copy of their texts (round
+    6; ``copied``: with it, as before), but for a statement of more messages than
+    a writer may leave waiting (a bulk load), which would move them all in before
+    it commits: straight in with their texts, then."""
+    text_ = _PG_MESSAGE_TEXT.format(row="n")
     if not waiting:
-        insert = f"INSERT INTO search_docs {_DOC_COLUMNS} {new_message}"
+        insert = f"INSERT INTO search_docs {_DOC_COLUMNS} {_PG_MESSAGE_DOC_FIELDS}{text_}"
     else:
+        bulk = f"(SELECT count(*) FROM new_messages) > {FTS_TAIL_LIMIT}"  # noqa: S608
+        if not copied:
+            text_ = f"CASE WHEN {bulk} THEN {text_} ELSE '' END"
         insert = (
-            f"INSERT INTO search_docs {_PG_DOC_COLUMNS} {new_message}, CASE WHEN "  # noqa: S608
-            f"(SELECT count(*) FROM new_messages) > {FTS_TAIL_LIMIT} THEN NULL ELSE true END"
+            f"INSERT INTO search_docs {_PG_DOC_COLUMNS} "  # noqa: S608
+            f"{_PG_MESSAGE_DOC_FIELDS}{text_}, CASE WHEN {bulk} THEN NULL ELSE true END"
         )
-    return _pg_function("search_messages_inserted", f"{insert} FROM new_messages AS n;")
+    return _pg_function(
+        "search_messages_inserted", f"{insert.format(row='n')} FROM new_messages AS n;"
+    )
 
 
 def _pg_statements() -> list[str]:
@@ -483,7 +502,7 @@ _PG_TAIL_TRIGGER = "search_docs_tail_ai"
 _PG_DOC_COLUMNS = _DOC_COLUMNS[:-1] + ", unindexed)"
 
 
-def _pg_tail_statements() -> list[str]:
+def _pg_tail_statements(*, copied: bool = False) -> list[str]:
     """PostgreSQL: a new text waits outside the trigram index (``unindexed``,
     true by default), so the writing statement pays no trigram extraction (all
     of what the index cost a batch append: docs/search.md, round 5), until the
@@ -506,7 +525,7 @@ def _pg_tail_statements() -> list[str]:
         "IF (SELECT max(id) FROM search_docs) "
         "- (SELECT min(id) FROM search_docs WHERE unindexed) >= lim "
         "AND (SELECT count(*) FROM (SELECT 1 FROM search_docs WHERE unindexed "
-        "LIMIT lim + 1) AS waiting) > lim THEN " + _PG_MOVE_IN.format(limit="") + "; "
+        "LIMIT lim + 1) AS waiting) > lim THEN " + _pg_move_in(copied=copied) + "; "
         "END IF; RETURN NULL; END $$",
         f"DROP TRIGGER IF EXISTS {_PG_TAIL_TRIGGER} ON search_docs",
         f"CREATE TRIGGER {_PG_TAIL_TRIGGER} AFTER INSERT ON search_docs "
@@ -514,13 +533,17 @@ def _pg_tail_statements() -> list[str]:
     ]
 
 
-#: PostgreSQL: the oldest waiting texts (``{limit}``: all, or ``LIMIT n``) into
-#: the trigram index. Rows another transaction is moving are skipped (it moves
-#: them), so two movers never wait on each other or deadlock.
-_PG_MOVE_IN = (
-    "UPDATE search_docs SET unindexed = NULL WHERE id IN (SELECT id FROM search_docs "
-    "WHERE unindexed ORDER BY id {limit} FOR UPDATE SKIP LOCKED)"
-)
+def _pg_move_in(limit: int | None = None, *, copied: bool = False) -> str:
+    """PostgreSQL: the oldest ``limit`` waiting texts (all by default) into the
+    trigram index, a message's with its text (``copied``: as before round 6, the
+    text is there). Rows another transaction is moving are skipped (it moves
+    them), so two movers never wait on each other or deadlock."""
+    texts = "" if copied else ", body = " + _PG_DOC_TEXT.format(doc="search_docs")
+    bounded = "" if limit is None else f" LIMIT {int(limit)}"
+    return (
+        f"UPDATE search_docs SET unindexed = NULL{texts} WHERE id IN "  # noqa: S608
+        f"(SELECT id FROM search_docs WHERE unindexed ORDER BY id{bounded} FOR UPDATE SKIP LOCKED)"
+    )
 
 
 def _pg_status_statements() -> list[str]:
@@ -888,8 +911,18 @@ def install_message_docs(conn: Connection, *, progress: Progress | None = None) 
     given every text (``progress`` told of them); the copies stored before stay
     until ``sessionboard search --rebuild`` (a message's document reads its
     message). Returns how many texts FTS5 was given: 0 on PostgreSQL, without
-    the index, or when done already."""
-    if conn.dialect.name != "sqlite" or not is_installed(conn) or _reads_messages(conn):
+    the index, or when done already.
+
+    PostgreSQL: a waiting message's document without a copy of its text, which
+    the pass writes when it moves the document into the trigram index (the
+    functions of the triggers; instant)."""
+    if not is_installed(conn):
+        return 0
+    if conn.dialect.name == "postgresql":
+        if _has_fts(conn):
+            _run(conn, [*_pg_tail_statements(), _pg_messages_inserted(waiting=True)])
+        return 0
+    if _reads_messages(conn):
         return 0
     upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
     _run(conn, [*_SQLITE_MESSAGE_DROPS, "DROP TRIGGER search_docs_ad", f"DROP TABLE {FTS_TABLE}"])
@@ -902,8 +935,17 @@ def install_message_docs(conn: Connection, *, progress: Progress | None = None) 
 def uninstall_message_docs(conn: Connection) -> None:
     """Migration 0019's downgrade: every message's document with a copy of its
     text again, FTS5 over the documents' own texts, and the row triggers of
-    before round 6."""
-    if conn.dialect.name != "sqlite" or not is_installed(conn) or not _reads_messages(conn):
+    before round 6. PostgreSQL: every waiting text moved in (with its text), and
+    the functions of before round 6."""
+    if not is_installed(conn):
+        return
+    if conn.dialect.name == "postgresql":
+        if _has_fts(conn):
+            flush_fts(conn)
+            copies = _pg_messages_inserted(waiting=True, copied=True)
+            _run(conn, [*_pg_tail_statements(copied=True), copies])
+        return
+    if not _reads_messages(conn):
         return
     conn.exec_driver_sql(_SQLITE_NEW_MESSAGE_DOCS)
     upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
@@ -937,11 +979,12 @@ def _refill_fts(conn: Connection, upto: int, progress: Progress | None) -> int:
 
 def document_text(dialect: str) -> ColumnElement[str]:
     """A document's text, as a column of ``search_docs`` (not aliased) for the
-    searches' checks and snippets: on SQLite a message's document reads its
-    message (:data:`_SQLITE_DOC_TEXT`), elsewhere the document's ``body``."""
-    if dialect != "sqlite":
-        return search_docs_t.c.body
-    return literal_column(_SQLITE_DOC_TEXT.format(doc=search_docs_t.name), Text)
+    searches' checks and snippets: a message's document reads its message on
+    SQLite (:data:`_SQLITE_DOC_TEXT`) and while it waits on PostgreSQL
+    (:data:`_PG_DOC_TEXT`). The trigram index's own condition stays on ``body``
+    (the texts it holds have theirs)."""
+    form = _SQLITE_DOC_TEXT if dialect == "sqlite" else _PG_DOC_TEXT
+    return literal_column(form.format(doc=search_docs_t.name), Text)
 
 
 def _reads_messages(conn: Connection) -> bool:
@@ -1009,8 +1052,7 @@ def flush_fts(conn: Connection, *, limit: int | None = None) -> int:
     if not _has_fts(conn):
         return 0
     if conn.dialect.name == "postgresql":
-        bounded = "" if limit is None else f"LIMIT {int(limit)}"
-        return int(conn.exec_driver_sql(_PG_MOVE_IN.format(limit=bounded)).rowcount)
+        return int(conn.exec_driver_sql(_pg_move_in(limit)).rowcount)
     conn.exec_driver_sql(_SQLITE_NEW_MESSAGE_DOCS)  # any written outside the commit hook
     upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
     above = "SELECT id FROM search_docs WHERE id > :upto ORDER BY id"

@@ -1,5 +1,6 @@
-"""SQLite: a message's search document holds no copy of its text (FTS5 reads
-it from the message) and is written by the committing transaction, in one
+"""a message's search document holds no copy of its text (SQLite: FTS5 reads
+it from the message; PostgreSQL: until the pass moves it into the trigram
+index), and on SQLite is written by the committing transaction, in one
 statement, instead of a row trigger per message
 
 Revision ID: 0019
@@ -8,7 +9,7 @@ Revises: 0018
 FTS5 is made again over the view ``search_doc_texts`` and given every text,
 with a progress bar (minutes at a million sessions, like 0007's fill), then
 its time. The copies stored before stay until ``sessionboard search
---rebuild``. Nothing on PostgreSQL. The DDL lives in
+--rebuild``. On PostgreSQL the triggers' functions change (instant). The DDL lives in
 ``webapp.sessions.search_index``.
 """
 
@@ -30,7 +31,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name != "sqlite" or not search_index.is_installed(conn):
-        return  # nothing to do, no bar
+        search_index.install_message_docs(conn)  # PostgreSQL: functions, instant; no bar
+        return
     started = time.monotonic()
     with progress_bar("Search index: texts read from their messages") as progress:
         added = search_index.install_message_docs(conn, progress=progress)
