@@ -211,25 +211,25 @@ _SQLITE_MESSAGE_TEXT = (
     "CASE WHEN json_type({row}.meta, '$.tool_name') = 'text' "
     "THEN " + _SQLITE_TOOL + " || char(10) || {row}.content ELSE {row}.content END"
 )
-#: A message's document. On SQLite it holds no copy of the text (``body`` is
-#: empty): the text is read from the message (:data:`_SQLITE_DOC_TEXT`); the
-#: copy was most of what a document cost an append (docs/search.md, round 6).
+#: A message's document as a writer adds it: without a copy of its text (an
+#: empty ``body``), which the background pass writes when it moves the document
+#: into the index (:func:`flush_fts`); until then a search reads the text from
+#: the message (:func:`document_text`). The copy was most of what a document
+#: cost a batch append (docs/search.md, round 6).
 _SQLITE_MESSAGE_DOC_FIELDS = (
     "SELECT {row}.session_id, {row}.id, 'message', {row}.role, "
     "json_extract({row}.meta, '$.kind'), " + _SQLITE_TOOL + ", {row}.timestamp, "
 )
 _SQLITE_MESSAGE_DOC = _SQLITE_MESSAGE_DOC_FIELDS + "''"
-#: A document's text on SQLite (``{doc}``: a ``search_docs`` row): its message's
-#: text for a message's document, its own ``body`` for the others (a session's
-#: fields, a comment; and a message's document written before round 6, whose
-#: copy is its message's text).
-_SQLITE_DOC_TEXT = (
-    "CASE WHEN {doc}.message_id IS NULL THEN {doc}.body ELSE (SELECT "  # noqa: S608
-    + _SQLITE_MESSAGE_TEXT.format(row="t")
-    + " FROM messages AS t WHERE t.id = {doc}.message_id) END"
+#: The same with its text (the index's fill, which indexes at once).
+_SQLITE_COPY_DOC = _SQLITE_MESSAGE_DOC_FIELDS + _SQLITE_MESSAGE_TEXT
+#: A document's text (``{doc}``: a ``search_docs`` row, ``{text}``: the
+#: dialect's text of a message ``t``): its ``body``, or for a message's
+#: document that has none yet its message's text.
+_DOC_TEXT = (
+    "CASE WHEN {doc}.body = '' AND {doc}.message_id IS NOT NULL THEN (SELECT {text} "
+    "FROM messages AS t WHERE t.id = {doc}.message_id) ELSE {doc}.body END"
 )
-#: SQLite: the documents' texts, FTS5's external content.
-TEXTS_VIEW = "search_doc_texts"
 _DOC_COLUMNS = "(session_id, message_id, source, role, kind, tool, at, body)"
 
 
@@ -264,32 +264,33 @@ def _session_docs(changed: str | None, rows: str = "") -> str:
 #: highest one with a document: a new message's id is above every stored one's
 #: (SQLite gives the highest id plus one, and a deleted message's document goes
 #: with it), so these are exactly the messages without one.
-_SQLITE_NEW_MESSAGE_DOCS = (
-    f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_MESSAGE_DOC.format(row='m')} "  # noqa: S608
+_SQLITE_NEW_MESSAGES = (
     "FROM messages AS m WHERE m.id > (SELECT coalesce(max(message_id), 0) FROM search_docs) "
     "ORDER BY m.id"
 )
+_SQLITE_NEW_MESSAGE_DOCS = (
+    f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_MESSAGE_DOC.format(row='m')} "  # noqa: S608
+    + _SQLITE_NEW_MESSAGES
+)
+_SQLITE_NEW_MESSAGE_COPIES = (
+    f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_COPY_DOC.format(row='m')} "  # noqa: S608
+    + _SQLITE_NEW_MESSAGES
+)
 
-
-def _sqlite_message_statements() -> list[str]:
-    """SQLite: a message's document goes before its message does, and before its
-    text changes (``BEFORE`` triggers), so FTS5 is told of the text it holds
-    (``search_docs_ad`` reads it from the message). A changed message gets its
-    new document at once when it had one; one written in the same transaction
-    and not committed yet gets it, as changed, at the commit (writing it here
-    would raise the highest message with a document over that transaction's
-    others)."""
-    return [
-        "CREATE TRIGGER IF NOT EXISTS search_messages_bd BEFORE DELETE ON messages BEGIN "
-        "DELETE FROM search_docs WHERE message_id = OLD.id; END",
-        "CREATE TRIGGER IF NOT EXISTS search_messages_bu "
-        "BEFORE UPDATE OF content, meta, role ON messages BEGIN "
-        "DELETE FROM search_docs WHERE message_id = OLD.id; END",
-        "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
-        "AFTER UPDATE OF content, meta, role ON messages "
-        "WHEN NEW.id <= (SELECT coalesce(max(message_id), 0) FROM search_docs) BEGIN "
-        f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_MESSAGE_DOC.format(row='NEW')}; END",
-    ]
+#: A changed message's document: rewritten when it has one (one written in the
+#: same transaction and not yet committed gets its document, as changed, at the
+#: commit; rewriting it here would raise the highest message with a document
+#: over the others of that transaction).
+_SQLITE_MESSAGE_UPDATE = (
+    "CREATE TRIGGER IF NOT EXISTS search_messages_au "  # noqa: S608
+    "AFTER UPDATE OF content, meta, role ON messages{when} BEGIN "
+    "DELETE FROM search_docs WHERE message_id = OLD.id; "
+    "INSERT INTO search_docs " + _DOC_COLUMNS + " {doc}; END"
+)
+_SQLITE_MESSAGE_UPDATED = _SQLITE_MESSAGE_UPDATE.format(
+    when=" WHEN EXISTS (SELECT 1 FROM search_docs WHERE message_id = OLD.id)",
+    doc=_SQLITE_MESSAGE_DOC.format(row="NEW"),
+)
 
 
 def _sqlite_statements() -> list[str]:
@@ -300,10 +301,9 @@ def _sqlite_statements() -> list[str]:
         # the text of every candidate row, so it must never hold a deleted one.
         "CREATE TRIGGER IF NOT EXISTS search_docs_ad AFTER DELETE ON search_docs "  # noqa: S608
         f"WHEN OLD.id <= (SELECT indexed_upto FROM {FTS_STATE}) BEGIN "
-        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, "
-        + _SQLITE_DOC_TEXT.format(doc="OLD")
-        + "); END",
-        *_sqlite_message_statements(),
+        f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, OLD.body); "
+        "END",
+        _SQLITE_MESSAGE_UPDATED,
         "CREATE TRIGGER IF NOT EXISTS search_sessions_ai AFTER INSERT ON sessions BEGIN "
         + _session_docs(None)
         + " END",
@@ -345,12 +345,17 @@ _SQLITE_DOC_STATUS_TRIGGER = (
     "SELECT NEW.id, status FROM sessions WHERE id = NEW.session_id; END"
 )
 
+#: SQLite: the texts of the documents with ids in (``:upto``, ``:top``] that
+#: have none yet (the pass, before it adds them to FTS5).
+_SQLITE_WRITE_TEXTS = (
+    "UPDATE search_docs SET body = (SELECT "  # noqa: S608
+    + _SQLITE_MESSAGE_TEXT.format(row="t")
+    + " FROM messages AS t WHERE t.id = search_docs.message_id) "
+    "WHERE id > :upto AND id <= :top AND body = '' AND message_id IS NOT NULL"
+)
 _SQLITE_FTS = [
-    f"CREATE VIEW IF NOT EXISTS {TEXTS_VIEW} AS SELECT d.id AS id, "  # noqa: S608
-    + _SQLITE_DOC_TEXT.format(doc="d")
-    + " AS body FROM search_docs AS d",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-    f"body, content='{TEXTS_VIEW}', content_rowid='id', tokenize='trigram', detail='none')",
+    "body, content='search_docs', content_rowid='id', tokenize='trigram', detail='none')",
     f"CREATE TABLE IF NOT EXISTS {FTS_STATE} ("
     "id INTEGER PRIMARY KEY CHECK (id = 1), indexed_upto INTEGER NOT NULL)",
     f"INSERT OR IGNORE INTO {FTS_STATE} (id, indexed_upto) VALUES (1, 0)",  # noqa: S608
@@ -360,28 +365,22 @@ _SQLITE_FTS = [
 _SQLITE_TAIL = (
     f"SELECT coalesce((SELECT max(id) FROM search_docs), 0) - indexed_upto FROM {FTS_STATE}"  # noqa: S608
 )
-#: SQLite before round 6 (migration 0019's downgrade): FTS5 over the documents'
-#: own texts, a message's document holding a copy of its text, written by a row
-#: trigger per message.
-_SQLITE_COPY_DOC = _SQLITE_MESSAGE_DOC_FIELDS + _SQLITE_MESSAGE_TEXT
+#: The row trigger that wrote each new message's document with its text before
+#: round 6 (migration 0019's downgrade puts it back, and the update trigger
+#: without its condition).
+_SQLITE_MESSAGE_TRIGGER = "search_messages_ai"
 _SQLITE_COPIES = [
-    f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5("
-    "body, content='search_docs', content_rowid='id', tokenize='trigram', detail='none')",
-    "CREATE TRIGGER search_docs_ad AFTER DELETE ON search_docs "  # noqa: S608
-    f"WHEN OLD.id <= (SELECT indexed_upto FROM {FTS_STATE}) BEGIN "
-    f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, body) VALUES ('delete', OLD.id, OLD.body); END",
-    "CREATE TRIGGER search_messages_ai AFTER INSERT ON messages BEGIN "
+    f"CREATE TRIGGER {_SQLITE_MESSAGE_TRIGGER} AFTER INSERT ON messages BEGIN "  # noqa: S608
     f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_COPY_DOC.format(row='NEW')}; END",
-    "CREATE TRIGGER search_messages_au AFTER UPDATE OF content, meta, role ON messages BEGIN "  # noqa: S608
-    "DELETE FROM search_docs WHERE message_id = OLD.id; "
-    f"INSERT INTO search_docs {_DOC_COLUMNS} {_SQLITE_COPY_DOC.format(row='NEW')}; END",
+    _SQLITE_MESSAGE_UPDATE.format(when="", doc=_SQLITE_COPY_DOC.format(row="NEW")),
 ]
-#: The triggers on ``messages``, of this round and (``search_messages_ai``) before.
-_SQLITE_MESSAGE_DROPS = [
-    f"DROP TRIGGER IF EXISTS {name}"
-    for name in ("search_messages_ai", "search_messages_au", "search_messages_bu")
-    + ("search_messages_bd",)
-]
+#: How many messages have no document yet (those above the highest one with a
+#: document), and :data:`_SQLITE_TAIL`, in one statement (every commit asks it).
+_SQLITE_PENDING = (
+    "SELECT coalesce((SELECT max(id) FROM messages), 0) "  # noqa: S608
+    "- coalesce((SELECT max(message_id) FROM search_docs), 0), "
+    f"coalesce((SELECT max(id) FROM search_docs), 0) - indexed_upto FROM {FTS_STATE}"
+)
 _SQLITE_STATUS_DROPS = [
     f"DROP TRIGGER IF EXISTS {_STATUS_SESSION_TRIGGER}",
     f"DROP TRIGGER IF EXISTS {_STATUS_DOC_TRIGGER}",
@@ -390,10 +389,10 @@ _SQLITE_DROPS = [
     *_SQLITE_STATUS_DROPS,
     "DROP TRIGGER IF EXISTS search_sessions_au",
     "DROP TRIGGER IF EXISTS search_sessions_ai",
-    *_SQLITE_MESSAGE_DROPS,
+    "DROP TRIGGER IF EXISTS search_messages_au",
+    f"DROP TRIGGER IF EXISTS {_SQLITE_MESSAGE_TRIGGER}",
     "DROP TRIGGER IF EXISTS search_docs_ad",
     f"DROP TABLE IF EXISTS {FTS_TABLE}",
-    f"DROP VIEW IF EXISTS {TEXTS_VIEW}",
     f"DROP TABLE IF EXISTS {FTS_STATE}",
 ]
 
@@ -414,16 +413,6 @@ _PG_MESSAGE_DOC_FIELDS = (
     + ", {row}.timestamp, "
 )
 _PG_MESSAGE_DOC = _PG_MESSAGE_DOC_FIELDS + _PG_MESSAGE_TEXT
-#: A document's text on PostgreSQL (``{doc}``: a ``search_docs`` row): a waiting
-#: message's document holds no copy of its text (round 6: the copy was most of
-#: what a document cost a batch append), which is read from its message until
-#: the pass moves the document into the trigram index with the text
-#: (:func:`_pg_move_in`); every other document holds its text.
-_PG_DOC_TEXT = (
-    "CASE WHEN {doc}.unindexed AND {doc}.message_id IS NOT NULL THEN (SELECT "  # noqa: S608
-    + _PG_MESSAGE_TEXT.format(row="t")
-    + " FROM messages AS t WHERE t.id = {doc}.message_id) ELSE {doc}.body END"
-)
 
 
 def _pg_function(name: str, body: str) -> str:
@@ -538,7 +527,7 @@ def _pg_move_in(limit: int | None = None, *, copied: bool = False) -> str:
     trigram index, a message's with its text (``copied``: as before round 6, the
     text is there). Rows another transaction is moving are skipped (it moves
     them), so two movers never wait on each other or deadlock."""
-    texts = "" if copied else ", body = " + _PG_DOC_TEXT.format(doc="search_docs")
+    texts = "" if copied else ", body = " + _doc_text("postgresql", "search_docs")
     bounded = "" if limit is None else f" LIMIT {int(limit)}"
     return (
         f"UPDATE search_docs SET unindexed = NULL{texts} WHERE id IN "  # noqa: S608
@@ -663,7 +652,8 @@ def _run(conn: Connection, statements: list[str]) -> None:
 
 
 def _fill_messages_sql(dialect: str) -> str:
-    doc = (_PG_MESSAGE_DOC if dialect == "postgresql" else _SQLITE_MESSAGE_DOC).format(row="m")
+    # With their texts: the fill indexes them at once.
+    doc = (_PG_MESSAGE_DOC if dialect == "postgresql" else _SQLITE_COPY_DOC).format(row="m")
     return (
         f"INSERT INTO search_docs {_DOC_COLUMNS} {doc} FROM messages AS m "
         "WHERE m.id > :low AND m.id <= :high ORDER BY m.id"
@@ -723,40 +713,16 @@ def _fill(conn: Connection, progress: Progress | None, batch: int) -> int:
     status_rows = top_doc
     if dialect == "sqlite":
         fts_rows = top_doc
-        filled = 0
-
-        def fts_step(upto: int, _all: int) -> None:
-            nonlocal filled
-            step(upto - filled)
-            filled = upto
-
-        _fill_fts(conn, fts_step, batch)
+        fill_fts = text(
+            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
+            "WHERE id > :low AND id <= :high"
+        )
+        for low in range(0, top_doc, batch):
+            conn.execute(fill_fts, {"low": low, "high": low + batch})
+            step(min(batch, top_doc - low))
+        conn.execute(text(f"UPDATE {FTS_STATE} SET indexed_upto = :top"), {"top": top_doc})  # noqa: S608
     fill_statuses(conn, progress=step)
     return _count(conn, "SELECT count(*) FROM search_docs")
-
-
-def _fts_texts(conn: Connection) -> str:
-    """SQLite: what FTS5 reads its texts from: :data:`TEXTS_VIEW`, or before round
-    6 (a database downgraded below 0019) the documents themselves."""
-    return TEXTS_VIEW if _reads_messages(conn) else search_docs_t.name
-
-
-def _fill_fts(conn: Connection, progress: Progress | None, batch: int = FILL_BATCH) -> int:
-    """SQLite: give the (empty) FTS5 table every document's text, ``batch`` ids
-    per statement (``progress`` told of each), and the watermark over them all;
-    returns how many texts it was given."""
-    top = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
-    fill = text(
-        f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM {_fts_texts(conn)} "  # noqa: S608
-        "WHERE id > :low AND id <= :high"
-    )
-    added = 0
-    for low in range(0, top, batch):
-        added += conn.execute(fill, {"low": low, "high": low + batch}).rowcount
-        if progress is not None:
-            progress(min(low + batch, top), top)
-    conn.execute(text(f"UPDATE {FTS_STATE} SET indexed_upto = :top"), {"top": top})  # noqa: S608
-    return added
 
 
 def fill_statuses(
@@ -903,40 +869,32 @@ def uninstall_waiting(conn: Connection) -> None:
     _comment_index(conn, partial=False)
 
 
-def install_message_docs(conn: Connection, *, progress: Progress | None = None) -> int:
-    """SQLite (migration 0019): a message's document without a copy of its text,
-    FTS5 reading the texts through :data:`TEXTS_VIEW`, and a new message's
-    document written by the committing transaction (:data:`_SQLITE_NEW_MESSAGE_DOCS`)
-    instead of a row trigger per message. FTS5 is made again over the view and
-    given every text (``progress`` told of them); the copies stored before stay
-    until ``sessionboard search --rebuild`` (a message's document reads its
-    message). Returns how many texts FTS5 was given: 0 on PostgreSQL, without
-    the index, or when done already.
-
-    PostgreSQL: a waiting message's document without a copy of its text, which
-    the pass writes when it moves the document into the trigram index (the
-    functions of the triggers; instant)."""
+def install_message_docs(conn: Connection) -> None:
+    """Migration 0019: a message's document written without a copy of its text,
+    which the background pass writes when it moves the document into the index
+    (:func:`flush_fts`); on SQLite by the committing transaction
+    (:data:`_SQLITE_NEW_MESSAGE_DOCS`) instead of a row trigger per message.
+    Instant: the triggers (SQLite) or their functions (PostgreSQL) change, the
+    stored documents keep their texts. Nothing without the index."""
     if not is_installed(conn):
-        return 0
+        return
     if conn.dialect.name == "postgresql":
         if _has_fts(conn):
             _run(conn, [*_pg_tail_statements(), _pg_messages_inserted(waiting=True)])
-        return 0
-    if _reads_messages(conn):
-        return 0
-    upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
-    _run(conn, [*_SQLITE_MESSAGE_DROPS, "DROP TRIGGER search_docs_ad", f"DROP TABLE {FTS_TABLE}"])
-    _run(conn, _SQLITE_FTS)
-    added = _refill_fts(conn, upto, progress)
-    _run(conn, _sqlite_statements())
-    return added
+        return
+    _run(
+        conn,
+        [
+            f"DROP TRIGGER IF EXISTS {_SQLITE_MESSAGE_TRIGGER}",
+            "DROP TRIGGER IF EXISTS search_messages_au",
+            _SQLITE_MESSAGE_UPDATED,
+        ],
+    )
 
 
 def uninstall_message_docs(conn: Connection) -> None:
-    """Migration 0019's downgrade: every message's document with a copy of its
-    text again, FTS5 over the documents' own texts, and the row triggers of
-    before round 6. PostgreSQL: every waiting text moved in (with its text), and
-    the functions of before round 6."""
+    """Migration 0019's downgrade: every text moved into the index (with its
+    text), then the triggers (SQLite) or functions (PostgreSQL) of before round 6."""
     if not is_installed(conn):
         return
     if conn.dialect.name == "postgresql":
@@ -945,54 +903,23 @@ def uninstall_message_docs(conn: Connection) -> None:
             copies = _pg_messages_inserted(waiting=True, copied=True)
             _run(conn, [*_pg_tail_statements(copied=True), copies])
         return
-    if not _reads_messages(conn):
-        return
     conn.exec_driver_sql(_SQLITE_NEW_MESSAGE_DOCS)
-    upto = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
-    _run(
-        conn,
-        [
-            *_SQLITE_MESSAGE_DROPS,
-            "DROP TRIGGER search_docs_ad",
-            f"DROP TABLE {FTS_TABLE}",
-            f"DROP VIEW {TEXTS_VIEW}",
-            "UPDATE search_docs SET body = (SELECT "  # noqa: S608
-            + _SQLITE_MESSAGE_TEXT.format(row="t")
-            + " FROM messages AS t WHERE t.id = search_docs.message_id)"
-            " WHERE message_id IS NOT NULL",
-            *_SQLITE_COPIES,
-        ],
-    )
-    _refill_fts(conn, upto, None)
+    flush_fts(conn)
+    _run(conn, ["DROP TRIGGER IF EXISTS search_messages_au", *_SQLITE_COPIES])
 
 
-def _refill_fts(conn: Connection, upto: int, progress: Progress | None) -> int:
-    """SQLite: fill a new FTS5 table (:func:`_fill_fts`), and give the texts that
-    were waiting above the old watermark ``upto`` their status rows, as the pass
-    does when it indexes them."""
-    added = _fill_fts(conn, progress)
-    if has_statuses(conn):
-        top = _count(conn, f"SELECT indexed_upto FROM {FTS_STATE}")  # noqa: S608
-        conn.execute(text(_STATUS_FILL_RANGE), {"upto": upto, "top": top})
-    return added
+def _doc_text(dialect: str, doc: str) -> str:
+    """:data:`_DOC_TEXT` in ``dialect``'s SQL for the ``search_docs`` row ``doc``."""
+    message = _SQLITE_MESSAGE_TEXT if dialect == "sqlite" else _PG_MESSAGE_TEXT
+    return _DOC_TEXT.format(doc=doc, text=message.format(row="t"))
 
 
 def document_text(dialect: str) -> ColumnElement[str]:
     """A document's text, as a column of ``search_docs`` (not aliased) for the
-    searches' checks and snippets: a message's document reads its message on
-    SQLite (:data:`_SQLITE_DOC_TEXT`) and while it waits on PostgreSQL
-    (:data:`_PG_DOC_TEXT`). The trigram index's own condition stays on ``body``
-    (the texts it holds have theirs)."""
-    form = _SQLITE_DOC_TEXT if dialect == "sqlite" else _PG_DOC_TEXT
-    return literal_column(form.format(doc=search_docs_t.name), Text)
-
-
-def _reads_messages(conn: Connection) -> bool:
-    """SQLite: whether FTS5 reads its texts through :data:`TEXTS_VIEW` (round 6)."""
-    found = conn.exec_driver_sql(
-        f"SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = '{TEXTS_VIEW}'"  # noqa: S608
-    )
-    return found.first() is not None
+    searches' checks and snippets: a message's document that has no copy of its
+    text yet (waiting for the pass) reads its message. The index's own
+    conditions stay on ``body`` (the texts it holds have theirs)."""
+    return literal_column(_doc_text(dialect, search_docs_t.name), Text)
 
 
 def uninstall_statuses(conn: Connection) -> None:
@@ -1065,9 +992,12 @@ def flush_fts(conn: Connection, *, limit: int | None = None) -> int:
     if top is None:
         return 0
     bounds = {"upto": upto, "top": top}
+    # The messages' texts into their documents (a writer leaves them without),
+    # then FTS5 reads them there.
+    conn.execute(text(_SQLITE_WRITE_TEXTS), bounds)
     added = conn.execute(
         text(
-            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM {_fts_texts(conn)} "  # noqa: S608
+            f"INSERT INTO {FTS_TABLE}(rowid, body) SELECT id, body FROM search_docs "  # noqa: S608
             "WHERE id > :upto AND id <= :top"
         ),
         bounds,
@@ -1103,9 +1033,11 @@ def _has_fts(conn: Connection) -> bool:
     return found.first() is not None
 
 
-def _commit_tail(conn: Connection) -> int:
+def _commit_tail(conn: Connection, limit: int) -> int:
     """SQLite, before every commit: the new messages' documents
-    (:data:`_SQLITE_NEW_MESSAGE_DOCS`), then :func:`fts_tail`. On the driver's
+    (:data:`_SQLITE_NEW_MESSAGE_DOCS`; with their texts when the transaction
+    will pass ``limit`` and index them all at once, as a bulk load or an
+    import does), then :func:`fts_tail`. On the driver's
     connection (each statement through SQLAlchemy took 6% of an append's time in
     the profile), and whether the index is there remembered per connection until
     the schema changes (``PRAGMA schema_version``) instead of read from
@@ -1121,8 +1053,11 @@ def _commit_tail(conn: Connection) -> int:
         info["sessionboard_fts"] = known = (version, found is not None)
     if not known[1]:
         return 0
-    raw.execute(_SQLITE_NEW_MESSAGE_DOCS)
-    return int(raw.execute(_SQLITE_TAIL).fetchone()[0])
+    new, tail = raw.execute(_SQLITE_PENDING).fetchone()
+    if new > 0:
+        raw.execute(_SQLITE_NEW_MESSAGE_COPIES if tail + new > limit else _SQLITE_NEW_MESSAGE_DOCS)
+        tail += new
+    return int(tail)
 
 
 def keep_fts_current(engine: Engine, *, tail_limit: int | None = None) -> None:
@@ -1172,7 +1107,7 @@ def keep_fts_current(engine: Engine, *, tail_limit: int | None = None) -> None:
         @event.listens_for(engine, "commit")
         def _flush_before_commit(conn: Connection) -> None:
             limit: int = engine._sessionboard_fts_tail  # type: ignore[attr-defined]
-            if _commit_tail(conn) > limit:
+            if _commit_tail(conn, limit) > limit:
                 flush_fts(conn)
 
     engine._sessionboard_fts = True  # type: ignore[attr-defined]
