@@ -9,7 +9,12 @@ documents in step with every write, in the writing transaction itself:
   every insert and update, whichever code path writes (appends, batch appends,
   imports, the demo's bulk load), and foreign keys with ``ON DELETE CASCADE``
   remove them with their message or session (delete, clear, purge): the index
-  never holds a purged message;
+  never holds a purged message. On SQLite a new message's document is written
+  by its transaction just before it commits, in one statement for all its
+  messages (:func:`keep_fts_current`'s commit hook), not by a row trigger;
+- a writer's document of a message holds no copy of its text: the background
+  pass writes it as it adds the document to the index, and a search reads a
+  waiting one's text from its message (:func:`document_text`);
 - a comment belongs to the review feature, whose tables the domain does not
   know: the feature calls :func:`index_comment` in its own transaction.
 
