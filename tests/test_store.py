@@ -218,3 +218,29 @@ def test_new_store_migrates_itself(tmp_path) -> None:
     again = MessageStore(tmp_path / "fresh.db")
     assert again.get_session("x") is not None
     again.close()
+
+
+def test_a_batch_keeps_each_message_time(store: MessageStore, clock) -> None:
+    """The rows of a batch share ``now`` (converted once for all of them): the
+    messages without a time get it, each message with its own time keeps that."""
+    store.upsert_session(make_session(clock, id="a"))
+    now = clock()
+    earlier, later = now - timedelta(minutes=2), now - timedelta(minutes=1)
+    batch = [
+        Message("user", "0"),
+        Message("user", "1", timestamp=earlier),
+        Message("user", "2"),
+        Message("user", "3", timestamp=later),
+        Message("user", "4", timestamp=later.replace(microsecond=7)),
+        Message("user", "5"),
+    ]
+    assert store.append_messages("a", batch, now=now).appended == 6
+    stored = {m.content: m.timestamp for m in store.get_messages("a")}
+    assert stored == {
+        "0": now,
+        "1": earlier,
+        "2": now,
+        "3": later,
+        "4": later.replace(microsecond=7),
+        "5": now,
+    }

@@ -22,6 +22,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+#: Where the token API lives (``webapp.api``): its requests never carry a login
+#: (the browser's cookie is not read there) and its answers set their own
+#: ``Cache-Control: no-store``.
+API_PREFIX = "/api/"
+
+
 def init_app(app: Flask) -> None:
     """Add the security headers to every response, and ``Cache-Control: no-store``
     to every response to a signed-in user but the static files."""
@@ -39,6 +45,10 @@ def init_app(app: Flask) -> None:
     def _no_store_for_users(response: Response) -> Response:
         # Pages, fragments, downloads, even a 204 or an error page: all show
         # sessions to one user, and no browser or proxy cache may keep them.
-        if request.endpoint != "static" and current_user.is_authenticated:
+        # The API's requests have no user and set no-store themselves: they
+        # skip Flask-Login's lookup (about 40 us, 4% of an append's CPU).
+        if request.endpoint == "static" or request.path.startswith(API_PREFIX):
+            return response
+        if current_user.is_authenticated:
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -270,3 +270,29 @@ def test_openapi_is_public_and_healthz_works(client: Any) -> None:
 
 def test_api_answers_are_not_cached(api: ApiClient) -> None:
     assert api.get("/stats").headers["Cache-Control"] == "no-store"
+
+
+def test_api_requests_of_a_signed_in_browser_load_no_user(
+    app: Any, auth: Any, api: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's answers are no-store without Flask-Login's lookup of the user
+    (the app-wide hook that sets no-store for signed-in users skips /api/); a
+    page still looks the user up."""
+    auth.login("admin")
+    loader = app.login_manager._user_callback
+    loads: list[str] = []
+
+    def counting_loader(user_id: str) -> Any:
+        loads.append(user_id)
+        return loader(user_id)
+
+    monkeypatch.setattr(app.login_manager, "_user_callback", counting_loader)
+    session_id = api.new_session()["id"]
+    appended = api.post(f"/sessions/{session_id}/messages", json={"role": "user", "content": "hi"})
+    assert appended.status_code == 201
+    assert appended.headers["Cache-Control"] == "no-store"
+    assert api.get("/stats").headers["Cache-Control"] == "no-store"
+    assert loads == []
+    page = api.client.get("/")
+    assert page.headers["Cache-Control"] == "no-store"
+    assert len(loads) == 1

@@ -16,7 +16,6 @@ declared together below. Time is written by
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -62,25 +61,28 @@ _COMPONENT = "x-component"
 TEXT_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[^\\u0000]*$"}
 
 
-def _domain_rule(check: Callable[[Any], Any], value: Any) -> Any:
-    """Apply one of the domain's storage rules; its message, less its subject (the
-    API's message names the field itself)."""
-    try:
-        return check(value)
-    except ValueError as exc:
-        raise ValueError(str(exc).removeprefix("value ").removeprefix("session id ")) from None
+def _without_subject(error: ValueError) -> ValueError:
+    """A domain rule's error, less its subject (the API's message names the field
+    itself). The validators call the rules directly, each in one ``try``: they run
+    for every field of every message."""
+    return ValueError(str(error).removeprefix("value ").removeprefix("session id "))
 
 
 def storable_text(value: Any) -> str:
     """``value`` if it is a string both databases store, else ``ValueError``."""
-    text: str = _domain_rule(lambda v: check_text(v, "value"), value)
-    return text
+    try:
+        return check_text(value, "value")
+    except ValueError as exc:
+        raise _without_subject(exc) from None
 
 
 def storable_json(value: Any) -> None:
     """``ValueError`` unless ``value`` is JSON that both engines store and give back
     unchanged."""
-    _domain_rule(lambda v: check_json(v, "value"), value)
+    try:
+        check_json(value, "value")
+    except ValueError as exc:
+        raise _without_subject(exc) from None
 
 
 def json_object(value: Any) -> dict[str, Any]:
@@ -122,8 +124,10 @@ def client_timestamp(value: Any) -> datetime:
 
 def session_id(value: Any) -> str:
     """An id a client may choose, else ``ValueError``."""
-    checked: str = _domain_rule(check_session_id, value)
-    return checked
+    try:
+        return check_session_id(value)
+    except ValueError as exc:
+        raise _without_subject(exc) from None
 
 
 def role(value: Any) -> str:

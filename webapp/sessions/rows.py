@@ -150,12 +150,18 @@ def bulk_rows(rows: Sequence[dict[str, Any]], *, dialect: str) -> BulkRows:
     columns = tuple(rows[0])
     sqlite_dialect = dialect == "sqlite"
 
+    last: list[Any] = [None, None]  # the last time converted and its value
+
     def as_text(value: datetime) -> Any:
-        value = as_utc(value)
+        # The rows of an append share one instant (``now``): converted once.
+        if value is last[0]:
+            return last[1]
+        moment = as_utc(value)
         # SQLAlchemy's text form: always the microseconds (the text sorts and compares)
-        return (
-            value.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite_dialect else value
+        last[:] = value, (
+            moment.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite_dialect else moment
         )
+        return last[1]
 
     # A converter for each column whose values need one, chosen by its type.
     converters: list[tuple[int, Callable[[Any], Any]]] = []
