@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -41,7 +42,7 @@ def import_command(paths: tuple[Path, ...], keep: bool, accept_retention: bool) 
     --keep or --accept-retention.
     """
     manager = get_manager()
-    importer = Importer(manager, keep=keep)
+    importer = Importer(manager, keep=keep, workers=os.cpu_count() or 1)
     plans = importer.plan(paths)
     total = sum(plan.todo for plan in plans)
     try:

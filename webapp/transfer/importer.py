@@ -31,10 +31,15 @@ from __future__ import annotations
 
 import copy
 import logging
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, cast
 
@@ -74,6 +79,11 @@ ID_BATCH = 500
 #: :meth:`Importer.run`, which then does not read them again (a file is parsed
 #: once); the files past it are read again when they are written.
 PARSED_KEPT_BYTES = 128 * 1024 * 1024
+#: Files a reading worker may be ahead of the writer by (:func:`read_in_order`),
+#: and bytes of files all the workers may be ahead by: bounds the memory of
+#: parsed files waiting to be written.
+READ_AHEAD_FILES = 4
+READ_AHEAD_BYTES = 64 * 1024 * 1024
 #: The ``context["source"]`` of sessions made from Claude Code transcripts.
 CLAUDE_CODE_SOURCE = "claude-code"
 
@@ -181,14 +191,85 @@ def sweep_would_purge(session: Session, now: datetime, cutoff: datetime) -> bool
     return session.status != Status.RUNNING or expired
 
 
+def read_file(plan: FilePlan) -> FileContents:
+    """A file's sessions, every one validated by the domain's rules;
+    :class:`ImportRefused` for the first that breaks one. A transcript session's
+    parse (its ``source``) keeps only the messages that call a subagent: the
+    import links subagents with them, and its messages are in ``messages``."""
+    if plan.kind == "export":
+        try:
+            sessions = read_export(plan.path)
+        except ValueError as exc:
+            raise ImportRefused(f"{plan.name}, {exc}") from None
+        return FileContents(sessions, ParseStats(files=1), plan.size)
+    result = parse_file(plan.path, plan.start_offset)
+    fallback = datetime.fromtimestamp(plan.mtime, UTC)
+    contents = FileContents([], result.stats, result.end_offset)
+    # parents before children, so that a child finds its parent stored
+    for parsed in sorted(result.sessions, key=lambda s: s.parent_id is not None):
+        try:
+            contents.sessions.append(transcript_incoming(parsed, fallback))
+        except ValueError as exc:
+            raise ImportRefused(f"{plan.name}, session {parsed.id!r}: {exc}") from None
+        parsed.messages = [m for m in parsed.messages if "child_session_id" in m.meta]
+    return contents
+
+
+def read_in_order(
+    plans: Sequence[FilePlan], workers: int = 1, known: dict[str, FileContents] | None = None
+) -> Generator[tuple[FilePlan, FileContents], None, None]:
+    """Each plan with its contents, in the plans' order: those in ``known`` taken
+    out of it, the others read by :func:`read_file` (its :class:`ImportRefused`
+    raised at that file's turn). With ``workers`` > 1 a pool of that many
+    processes reads them ahead (up to :data:`READ_AHEAD_FILES` files a worker and
+    :data:`READ_AHEAD_BYTES`), on the other cores while the caller writes; close
+    the iterator (``contextlib.closing``) if you stop early."""
+    known = {} if known is None else known
+    if workers <= 1 or sum(plan.key not in known for plan in plans) < 2:
+        for plan in plans:
+            yield plan, known.pop(plan.key) if plan.key in known else read_file(plan)
+        return
+    pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
+    try:
+        ahead: deque[tuple[FilePlan, Future[FileContents] | None]] = deque()
+        todo = iter(plans)
+        ahead_bytes = 0
+        for plan in todo:
+            ahead.append((plan, None if plan.key in known else pool.submit(read_file, plan)))
+            ahead_bytes += plan.todo
+            while ahead and (
+                len(ahead) >= READ_AHEAD_FILES * workers or ahead_bytes >= READ_AHEAD_BYTES
+            ):
+                done, future = ahead.popleft()
+                ahead_bytes -= done.todo
+                yield done, known.pop(done.key) if future is None else future.result()
+        while ahead:
+            done, future = ahead.popleft()
+            yield done, known.pop(done.key) if future is None else future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_context() -> BaseContext:
+    """Fork where there is fork: the workers start at once, with the parser
+    imported (they parse only: no database connection is used in them)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
 class Importer:
     """Imports files into ``manager``'s store. ``keep`` marks every imported
-    session kept (exempt from retention purging)."""
+    session kept (exempt from retention purging). ``workers`` > 1: that many
+    processes read the files ahead (:func:`read_in_order`; the CLI's choice, not
+    a web worker's)."""
 
-    def __init__(self, manager: Manager, *, keep: bool = False, remember: bool = True) -> None:
+    def __init__(
+        self, manager: Manager, *, keep: bool = False, remember: bool = True, workers: int = 1
+    ) -> None:
         self.manager = manager
         self.store = manager.store
         self.keep = keep
+        self.workers = workers
         #: Record how far each file was read (off for uploads in a temporary folder).
         self.remember = remember
         self.now = manager.clock()
@@ -236,28 +317,6 @@ class Importer:
             todo.append(plan)
         return todo
 
-    # -- reading ------------------------------------------------------------------------
-
-    def read(self, plan: FilePlan) -> FileContents:
-        """A file's sessions, every one validated by the domain's rules;
-        :class:`ImportRefused` for the first that breaks one."""
-        if plan.kind == "export":
-            try:
-                sessions = read_export(plan.path)
-            except ValueError as exc:
-                raise ImportRefused(f"{plan.name}, {exc}") from None
-            return FileContents(sessions, ParseStats(files=1), plan.size)
-        result = parse_file(plan.path, plan.start_offset)
-        fallback = datetime.fromtimestamp(plan.mtime, UTC)
-        contents = FileContents([], result.stats, result.end_offset)
-        # parents before children, so that a child finds its parent stored
-        for parsed in sorted(result.sessions, key=lambda s: s.parent_id is not None):
-            try:
-                contents.sessions.append(transcript_incoming(parsed, fallback))
-            except ValueError as exc:
-                raise ImportRefused(f"{plan.name}, session {parsed.id!r}: {exc}") from None
-        return contents
-
     # -- the retention question ---------------------------------------------------
 
     def check_retention(
@@ -273,16 +332,16 @@ class Importer:
             check.cutoff = self.now - retention
         kept = 0
         self._parsed.clear()
-        for plan in plans:
-            contents = self.read(plan)
-            if check.cutoff is not None:
-                for item in contents.sessions:
-                    self._count_purged(item, check, check.cutoff)
-            if kept + plan.todo <= PARSED_KEPT_BYTES:
-                kept += plan.todo
-                self._parsed[plan.key] = contents
-            if progress is not None:
-                progress(plan.todo)
+        with closing(read_in_order(plans, self.workers)) as files:
+            for plan, contents in files:
+                if check.cutoff is not None:
+                    for item in contents.sessions:
+                        self._count_purged(item, check, check.cutoff)
+                if kept + plan.todo <= PARSED_KEPT_BYTES:
+                    kept += plan.todo
+                    self._parsed[plan.key] = contents
+                if progress is not None:
+                    progress(plan.todo)
         return check
 
     def _count_purged(self, item: Incoming, check: RetentionCheck, cutoff: datetime) -> None:
@@ -343,17 +402,20 @@ class Importer:
         summary = ImportSummary(unchanged_files=self.unchanged_files)
         batch: list[tuple[FilePlan, FileContents]] = []
         messages = 0
-        for plan in plans:
-            try:
-                contents = self._parsed.pop(plan.key, None) or self.read(plan)
-            except ImportRefused:
-                self._write(batch, summary, progress)
-                raise
-            batch.append((plan, contents))
-            messages += sum(len(item.messages) for item in contents.sessions)
-            if messages >= MESSAGES_PER_TRANSACTION or len(batch) >= FILES_PER_TRANSACTION:
-                self._write(batch, summary, progress)
-                batch, messages = [], 0
+        with closing(read_in_order(plans, self.workers, self._parsed)) as files:
+            while True:
+                try:
+                    plan, contents = next(files)
+                except StopIteration:
+                    break
+                except ImportRefused:
+                    self._write(batch, summary, progress)
+                    raise
+                batch.append((plan, contents))
+                messages += sum(len(item.messages) for item in contents.sessions)
+                if messages >= MESSAGES_PER_TRANSACTION or len(batch) >= FILES_PER_TRANSACTION:
+                    self._write(batch, summary, progress)
+                    batch, messages = [], 0
         self._write(batch, summary, progress)
         self._link()
         return summary
