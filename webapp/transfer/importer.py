@@ -60,6 +60,7 @@ from webapp.sessions.types import UNFINISHED_STATUSES
 from webapp.transfer.export import EXPORT_MARKER
 from webapp.transfer.incoming import Incoming, read_export, record_time, transcript_incoming
 from webapp.transfer.models import ImportedFile
+from webapp.transfer.newsessions import NewSessions
 from webapp.transfer.report import ImportSummary, RetentionCheck
 
 log = logging.getLogger(__name__)
@@ -430,12 +431,14 @@ class Importer:
         if not batch:
             return
         with self.store.write():
+            new = NewSessions(self.store)
             for plan, contents in batch:
                 for item in contents.sessions:
-                    self._store_session(self.store, item, summary)
+                    self._store_session(self.store, item, summary, new)
                 if self.remember and plan.kind == "transcript":
                     ids = [item.session.id for item in contents.sessions]
                     self._remember(self.store, plan, ids, contents.end_offset)
+            new.write()
         for plan, contents in batch:
             summary.files += 1
             summary.stats.merge(contents.stats)
@@ -444,18 +447,32 @@ class Importer:
         if progress is not None:
             progress(sum(plan.todo for plan, _contents in batch))
 
-    def _store_session(self, store: MessageStore, item: Incoming, summary: ImportSummary) -> None:
+    def _store_session(
+        self, store: MessageStore, item: Incoming, summary: ImportSummary, new: NewSessions
+    ) -> None:
+        """Write one session of the batch: a new transcript session (without meta
+        for messages of an earlier import) joins ``new``, written with the
+        batch's other new sessions; any other session is written at once, after
+        the new ones before it."""
+        if item.session.id in new:
+            new.write()  # its first part, before this one
         stored = store.get_session(item.session.id)
+        parsed = item.source
+        if stored is None and isinstance(parsed, ParsedSession) and not parsed.meta_updates:
+            session = self._merged(item, None)
+            self._defer_parent(session, None)
+            summary.sessions_new += 1
+            summary.messages_added += new.add(session, item.messages)
+            self._note_links(parsed)
+            return
+        new.write()  # the writes stay in the order of the files
         if stored is not None and not self._takes_fields(item, stored):
             added = self._append(store, stored, new_messages(store, stored.id, item.messages))
             summary.conflicts.append((stored.id, added))
             summary.messages_added += added
             return
         session = self._merged(item, stored)
-        parent_id = session.parent_id
-        if parent_id is not None and (stored is None or stored.parent_id is None):
-            session.parent_id = None
-            self._parents[session.id] = parent_id
+        self._defer_parent(session, stored)
         if stored is None:
             store.create_session(session)
             summary.sessions_new += 1
@@ -468,12 +485,24 @@ class Importer:
                 summary.sessions_updated += 1
             else:
                 summary.sessions_unchanged += 1
-        if isinstance(item.source, dict):
+        if isinstance(parsed, dict):
             if stored is None:
-                self._store_review(store, session.id, item.source)
+                self._store_review(store, session.id, parsed)
             return
-        parsed = item.source
         store.merge_message_meta(session.id, parsed.meta_updates)
+        self._note_links(parsed)
+
+    def _defer_parent(self, session: Session, stored: Session | None) -> None:
+        """A subagent session is written without its parent (which may not be
+        stored yet), linked at the end of the run (:meth:`_link`)."""
+        parent_id = session.parent_id
+        if parent_id is not None and (stored is None or stored.parent_id is None):
+            session.parent_id = None
+            self._parents[session.id] = parent_id
+
+    def _note_links(self, parsed: ParsedSession) -> None:
+        """What :meth:`_link` needs of a transcript session: its subagent calls,
+        and a subagent's own fields."""
         self._link_stubs.append(
             ParsedSession(
                 id=parsed.id,
