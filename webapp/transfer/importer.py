@@ -30,6 +30,7 @@ imported, in this run or a later one.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import multiprocessing
 import os
@@ -106,9 +107,10 @@ class FilePlan:
     #: How errors name the file (the uploaded name of an upload); the path if empty.
     label: str = ""
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """The file's identity in ``imported_files``: its resolved path."""
+        """The file's identity in ``imported_files``: its resolved path (resolved
+        once: each resolve asks the file system about every folder of the path)."""
         return str(self.path.resolve())
 
     @property
@@ -141,15 +143,15 @@ def is_export_file(path: Path) -> bool:
     return head.startswith(b'{"' + EXPORT_MARKER.encode() + b'"')
 
 
-def _upsert(conn: Connection, table: Table, values: dict[str, Any], key: str) -> None:
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], key: str) -> None:
+    """Insert ``rows`` (dicts of the same keys), or overwrite the rows of their
+    ``key``, in one ``executemany``."""
     stmt: Any = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
-    stmt = stmt.values(**values)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[table.c[key]],
-            set_={k: stmt.excluded[k] for k in values if k != key},
-        )
+    columns = [c for c in rows[0] if c != key]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[key]], set_={c: stmt.excluded[c] for c in columns}
     )
+    conn.execute(stmt, rows)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -432,13 +434,12 @@ class Importer:
             return
         with self.store.write():
             new = NewSessions(self.store)
-            for plan, contents in batch:
+            for _plan, contents in batch:
                 for item in contents.sessions:
                     self._store_session(self.store, item, summary, new)
-                if self.remember and plan.kind == "transcript":
-                    ids = [item.session.id for item in contents.sessions]
-                    self._remember(self.store, plan, ids, contents.end_offset)
             new.write()
+            if self.remember:
+                self._remember(self.store, [(p, c) for p, c in batch if p.kind == "transcript"])
         for plan, contents in batch:
             summary.files += 1
             summary.stats.merge(contents.stats)
@@ -547,26 +548,30 @@ class Importer:
         review_service.import_review(session_id, review, message_ids)
 
     def _remember(
-        self, store: MessageStore, plan: FilePlan, ids: list[str], end_offset: int
+        self, store: MessageStore, files: Sequence[tuple[FilePlan, FileContents]]
     ) -> None:
+        """Record how far each transcript of a batch was read, and its sessions
+        (with those an earlier import recorded): one read and one upsert."""
+        if not files:
+            return
         with store.write() as conn:
-            before = conn.execute(
-                select(files_t.c.sessions).where(files_t.c.path == plan.key)
-            ).scalar()
-            sessions = sorted(set(before or []) | set(ids))
-            _upsert(
-                conn,
-                files_t,
+            keys = [plan.key for plan, _contents in files]
+            query = select(files_t.c.path, files_t.c.sessions).where(files_t.c.path.in_(keys))
+            before = {path: sessions for path, sessions in conn.execute(query)}
+            rows = [
                 {
                     "path": plan.key,
                     "size": plan.size,
-                    "end_offset": end_offset,
+                    "end_offset": contents.end_offset,
                     "mtime": plan.mtime,
-                    "sessions": sessions,
+                    "sessions": sorted(
+                        set(before.get(plan.key) or []) | {i.session.id for i in contents.sessions}
+                    ),
                     "imported_at": self.now,
-                },
-                "path",
-            )
+                }
+                for plan, contents in files
+            ]
+            _upsert(conn, files_t, rows, "path")
 
     def _link(self) -> None:
         """Link children to parents stored by now: this run's, and earlier runs'
