@@ -10,7 +10,10 @@ sessions or to accept it. :meth:`Importer.run` then writes the files, each
 written whole in one transaction, small files several to a transaction: all of
 a file or none of it. The files the check parsed, up to :data:`PARSED_KEPT_BYTES`
 of them, are written as the check read them (a file is parsed once); those past
-it are read and validated again (memory is then a few files' sessions).
+it are read and validated again (memory is then a few files' sessions). With
+``workers`` (the CLI's), processes parse the files ahead, in order
+(:func:`read_in_order`). A batch's new transcript sessions are written
+together (:class:`~webapp.transfer.newsessions.NewSessions`).
 
 An import never overwrites a session it did not create. A record whose id is
 stored already is a *conflict*: the stored session keeps its fields (status,
@@ -235,9 +238,8 @@ def read_in_order(
     pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
     try:
         ahead: deque[tuple[FilePlan, Future[FileContents] | None]] = deque()
-        todo = iter(plans)
         ahead_bytes = 0
-        for plan in todo:
+        for plan in plans:
             ahead.append((plan, None if plan.key in known else pool.submit(read_file, plan)))
             ahead_bytes += plan.todo
             while ahead and (
