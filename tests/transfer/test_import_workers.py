@@ -1,11 +1,16 @@
 """Files read ahead by worker processes (``Importer(workers=...)``, the CLI's
-choice): the same contents in the same order as a read in this process, and a
-bad file still stops the import at its own turn."""
+choice): the same contents in the same order as a read in this process, a bad
+file still stops the import at its own turn, and the workers end with a killed
+import."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +84,41 @@ def test_a_bad_file_read_ahead_stops_the_import_at_its_turn(
     ids = {item.session.id for plan in before for item in read_file(plan).sessions}
     assert set(stored_sessions(manager)) == ids
     assert count_rows(manager, MessageRow) > 0
+
+
+_HOLDS_A_POOL = """
+import multiprocessing, sys, time
+from pathlib import Path
+from webapp.transfer.importer import FilePlan, read_in_order
+paths = sorted(Path(sys.argv[1]).glob("*.jsonl"))
+plans = [FilePlan(p, "transcript", size=p.stat().st_size) for p in paths]
+files = read_in_order(plans, workers=2)
+next(files)
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie no longer does)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_the_reading_workers_end_when_the_import_is_killed(corpus: Path) -> None:
+    command = [sys.executable, "-c", _HOLDS_A_POOL, str(corpus)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as holder:
+        try:
+            assert holder.stdout is not None
+            workers = [int(pid) for pid in holder.stdout.readline().split()]
+            assert len(workers) == 2 and all(map(_alive, workers))
+        finally:
+            holder.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 10 * importer_module.PARENT_CHECK_S + 5
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_alive, workers))

@@ -37,6 +37,8 @@ import functools
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -89,6 +91,8 @@ PARSED_KEPT_BYTES = 128 * 1024 * 1024
 #: parsed files waiting to be written.
 READ_AHEAD_FILES = 4
 READ_AHEAD_BYTES = 64 * 1024 * 1024
+#: How often a reading worker checks that its import is still there, in seconds.
+PARENT_CHECK_S = 0.5
 #: The ``context["source"]`` of sessions made from Claude Code transcripts.
 CLAUDE_CODE_SOURCE = "claude-code"
 
@@ -235,7 +239,12 @@ def read_in_order(
         for plan in plans:
             yield plan, known.pop(plan.key) if plan.key in known else read_file(plan)
         return
-    pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=_pool_context(),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
     try:
         ahead: deque[tuple[FilePlan, Future[FileContents] | None]] = deque()
         ahead_bytes = 0
@@ -253,6 +262,18 @@ def read_in_order(
             yield done, known.pop(done.key) if future is None else future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A reading worker ends when the import that started it is gone (killed:
+    its pool cannot tell its workers then, and they would wait for work forever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _pool_context() -> BaseContext:
