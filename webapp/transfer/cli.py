@@ -18,6 +18,9 @@ from webapp.transfer.export import FORMATS, Redactor, Writer, export_sessions
 from webapp.transfer.importer import Importer, ImportRefused
 from webapp.transfer.report import retention_facts
 
+#: Reading processes of an import at most: one writer takes what a few parse.
+MAX_WORKERS = 4
+
 
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
@@ -42,7 +45,7 @@ def import_command(paths: tuple[Path, ...], keep: bool, accept_retention: bool) 
     --keep or --accept-retention.
     """
     manager = get_manager()
-    importer = Importer(manager, keep=keep, workers=os.cpu_count() or 1)
+    importer = Importer(manager, keep=keep, workers=min(os.cpu_count() or 1, MAX_WORKERS))
     plans = importer.plan(paths)
     total = sum(plan.todo for plan in plans)
     try:
