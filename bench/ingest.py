@@ -2,6 +2,7 @@
 beside their floors, in one run. Not a test: prints a Markdown report.
 
     .venv/bin/python bench/ingest.py [--database-url URL] [--copies 200] [--batches 60]
+        [--before /path/to/a/clean/copy/of/main] [--import-only]
 
 1. Batches of 100 messages through ``Manager.append_messages`` (one transaction
    and commit each, the usage ledger and the search index kept), beside the raw
@@ -10,8 +11,14 @@ beside their floors, in one run. Not a test: prints a Markdown report.
    and the index dropped (``search_index.uninstall``: no triggers, no FTS).
 2. Single appends on the same two databases (the search index's overhead).
 3. ``sessionboard import --keep`` of ``--copies`` copies of the corpus
-   (tests/data/corpus/claude-code, session ids rewritten per copy), and its
-   start-up: the same command on an empty folder.
+   (tests/data/corpus/claude-code, session ids rewritten per copy), with the
+   search index on and off, and its start-up: the same command on an empty
+   folder; with ``--before``, the import by that copy of the source too (its
+   ``webapp`` on ``PYTHONPATH``), alternating with this tree's. Beside it, the
+   import's floor: the same messages' rows (the copies parsed beforehand, their
+   sessions made beforehand) through the driver's ``executemany``, as many a
+   transaction as the import writes (``MESSAGES_PER_TRANSACTION``), index on
+   and off.
 
 Each figure in wall time and in CPU time (the machine is shared: wall time
 depends on the other load, CPU time less so).
@@ -38,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from search import fresh_database  # noqa: E402  (bench/search.py)
 
+from webapp.claude.transcript import iter_transcript_files  # noqa: E402
 from webapp.sessions import (  # noqa: E402
     Config,
     Manager,
@@ -45,8 +53,13 @@ from webapp.sessions import (  # noqa: E402
     MessageStore,
     search_index,  # noqa: E402
 )
-from webapp.sessions.rows import messages_t  # noqa: E402
+from webapp.sessions.rows import message_values, messages_t  # noqa: E402
 from webapp.sessions.store import make_engine  # noqa: E402
+from webapp.transfer.importer import (  # noqa: E402
+    MESSAGES_PER_TRANSACTION,
+    FilePlan,
+    read_in_order,
+)
 
 TEXT = "Ran the billing tests: the refund rounding is off by one cent. " * 4
 CORPUS = ROOT / "tests" / "data" / "corpus" / "claude-code"
@@ -153,56 +166,99 @@ def run_cli(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, cpu, done.stdout
 
 
-def import_rows(url: str, folder: Path, copies: int) -> list[str]:
+def _without_index(url: str) -> None:
+    store = MessageStore(url)
+    with store.write() as conn:
+        search_index.uninstall(conn)
+    store.close()
+
+
+def import_floor(url: str, corpus: Path, index: bool) -> tuple[int, Timer]:
+    """The import's messages through the driver's executemany, as many a
+    transaction as the import writes: the copies are parsed and their sessions
+    made before the timer starts."""
+    if not index:
+        _without_index(url)
+    store = MessageStore(url)
+    plans = [
+        FilePlan(p, "transcript", size=p.stat().st_size, mtime=p.stat().st_mtime)
+        for p in iter_transcript_files(corpus)
+    ]
+    rows: list[dict[str, object]] = []
+    with store.write():
+        for _plan, contents in read_in_order(plans, os.cpu_count() or 1):
+            for item in contents.sessions:
+                session = item.session
+                session.parent_id = None
+                store.create_session(session)
+                at = session.last_activity
+                rows += message_values(session.id, item.messages, at, checked=True)
+    with Timer() as timer:
+        for start in range(0, len(rows), MESSAGES_PER_TRANSACTION):
+            bulk = store.bulk_rows(rows[start : start + MESSAGES_PER_TRANSACTION])
+            with store.write() as conn:
+                store.bulk_insert(conn, messages_t, bulk)
+    store.close()
+    return len(rows), timer
+
+
+def import_rows(url: str, folder: Path, copies: int, before: Path | None) -> list[str]:
+    """The import of ``copies`` copies, with the index on and off, by this tree and
+    (``before``) by another copy of Sessionboard's source, alternately, each into
+    a fresh database of ``url``'s engine; its start-up; and its floor."""
     corpus = folder / "corpus"
     files = make_copies(corpus, copies)
     (folder / "empty").mkdir()
-    env = {
-        **os.environ,
-        "SESSIONBOARD_DATABASE_URL": url,
-        "SESSIONBOARD_INSTANCE_PATH": str(folder / "instance"),
-        "SESSIONBOARD_LOG_LEVEL": "WARNING",
-    }
+    sources: list[tuple[str, Path]] = [("this tree", ROOT)]
+    if before is not None:
+        sources.append(("before", before.resolve()))
+    out: list[str] = []
+    for name in ("on", "off"):
+        for label, source in sources:
+            with fresh_database(url, f"import_{name}_{len(out)}", folder) as db:
+                env = {
+                    **os.environ,
+                    "PYTHONPATH": str(source),
+                    "SESSIONBOARD_DATABASE_URL": db,
+                    "SESSIONBOARD_INSTANCE_PATH": str(folder / "instance"),
+                    "SESSIONBOARD_LOG_LEVEL": "WARNING",
+                }
+                run_cli(["db", "upgrade"], env)
+                if name == "off":
+                    _without_index(db)
+                load = Path("/proc/loadavg").read_text().split()[0]
+                wall, cpu, output = run_cli(["import", "--keep", str(corpus)], env)
+            added = int(re.search(r"messages added: (\d+)", output).group(1))  # type: ignore[union-attr]
+            out.append(
+                f"| import of {copies} copies ({files} files, {added} messages), "
+                f"index {name}, {label} | {added / wall:,.0f} | {added / cpu:,.0f} | "
+                f"{wall:.1f} s wall, {cpu:.1f} s CPU (its processes), load {load} |"
+            )
+    env = {**os.environ, "SESSIONBOARD_DATABASE_URL": url, "SESSIONBOARD_LOG_LEVEL": "WARNING"}
+    env["SESSIONBOARD_INSTANCE_PATH"] = str(folder / "instance")
     run_cli(["db", "upgrade"], env)
     s_wall, s_cpu, _ = run_cli(["import", "--keep", str(folder / "empty")], env)
-    wall, cpu, out = run_cli(["import", "--keep", str(corpus)], env)
-    added = int(re.search(r"messages added: (\d+)", out).group(1))  # type: ignore[union-attr]
-    return [
-        f"| import of {copies} copies ({files} files, {added} messages) | "
-        f"{added / wall:,.0f} | {added / cpu:,.0f} | {wall:.1f} s wall, {cpu:.1f} s CPU |",
-        f"| its start-up (import of an empty folder) | | | {s_wall:.1f} s wall, "
-        f"{s_cpu:.1f} s CPU ({s_wall / wall:.0%} of the import's wall time) |",
-    ]
+    out.append(
+        f"| its start-up (import of an empty folder) | | | {s_wall:.1f} s wall, {s_cpu:.1f} s CPU |"
+    )
+    for name in ("on", "off"):
+        with fresh_database(url, f"floor_{name}", folder) as floor_db:
+            n, t = import_floor(floor_db, corpus, name == "on")
+        out.append(
+            f"| floor: the import's {n} messages, raw executemany, "
+            f"{MESSAGES_PER_TRANSACTION} a transaction, index {name} | "
+            f"{n / t.wall:,.0f} | {n / t.cpu:,.0f} | {t.wall:.1f} s wall |"
+        )
+    return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", help="default: SQLite files in a temp dir")
-    parser.add_argument("--batches", type=int, default=60, help="batches of 100 per run")
-    parser.add_argument("--singles", type=int, default=300, help="single appends per run")
-    parser.add_argument("--copies", type=int, default=200, help="copies of the corpus")
-    args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="sb-ingest-bench-"))
-    url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
-    engine = make_engine(url)
-    backend = engine.dialect.name
-    engine.dispose()
-    results: dict[str, dict[str, Timer]] = {}
-    with ExitStack() as stack:
-        for name, index in (("on", True), ("off", False)):
-            db = stack.enter_context(fresh_database(url, f"ingest_{name}", folder))
-            results[name] = appends(db, index, args.batches, args.singles)
-        import_url = stack.enter_context(fresh_database(url, "ingest_import", folder))
-        imported = import_rows(import_url, folder, args.copies) if args.copies else []
-    n_batch, n_single = args.batches * 100, args.singles
+def append_rows(results: dict[str, dict[str, Timer]], n_batch: int, n_single: int) -> None:
+    """The appends' rows of the report."""
 
     def rate(n: int, t: Timer) -> str:
         return f"{n / t.wall:,.0f} | {n / t.cpu:,.0f}"
 
     on, off = results["on"], results["off"]
-    print(f"## Ingestion on {backend}, {os.cpu_count()} CPUs (shared)\n")
-    print("| what | messages/s (wall) | messages/s (CPU) | note |")
-    print("|---|---:|---:|---|")
     rows: list[tuple[str, int, Callable[[dict[str, Timer]], Timer]]] = [
         ("batches of 100, Manager", n_batch, lambda r: r["batch"]),
         ("floor: raw executemany, 100 a transaction", n_batch, lambda r: r["raw"]),
@@ -220,6 +276,37 @@ def main() -> None:
             f"| {label}: index on / off | {off[key].wall / on[key].wall:.0%} | "
             f"{off[key].cpu / on[key].cpu:.0%} | |"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", help="default: SQLite files in a temp dir")
+    parser.add_argument("--batches", type=int, default=60, help="batches of 100 per run")
+    parser.add_argument("--singles", type=int, default=300, help="single appends per run")
+    parser.add_argument("--copies", type=int, default=200, help="copies of the corpus")
+    parser.add_argument(
+        "--before", type=Path, help="another copy of the source (e.g. main): its import too"
+    )
+    parser.add_argument("--import-only", action="store_true", help="skip the appends")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="sb-ingest-bench-"))
+    url = args.database_url or f"sqlite:///{folder / 'bench.db'}"
+    engine = make_engine(url)
+    backend = engine.dialect.name
+    engine.dispose()
+    results: dict[str, dict[str, Timer]] = {}
+    with ExitStack() as stack:
+        for name, index in (("on", True), ("off", False)):
+            if not args.import_only:
+                db = stack.enter_context(fresh_database(url, f"ingest_{name}", folder))
+                results[name] = appends(db, index, args.batches, args.singles)
+        import_url = stack.enter_context(fresh_database(url, "ingest_import", folder))
+        imported = import_rows(import_url, folder, args.copies, args.before) if args.copies else []
+    print(f"## Ingestion on {backend}, {os.cpu_count()} CPUs (shared)\n")
+    print("| what | messages/s (wall) | messages/s (CPU) | note |")
+    print("|---|---:|---:|---|")
+    if results:
+        append_rows(results, args.batches * 100, args.singles)
     for row in imported:
         print(row)
     print()

@@ -55,13 +55,13 @@ def _import_counting_reads(
 ) -> tuple[int, int, int]:
     """Files planned, reads of a file (check and write together), messages added."""
     reads: list[Path] = []
-    real = Importer.read
+    real = importer_module.read_file
 
-    def counted(self: Importer, plan: importer_module.FilePlan) -> importer_module.FileContents:
+    def counted(plan: importer_module.FilePlan) -> importer_module.FileContents:
         reads.append(plan.path)
-        return real(self, plan)
+        return real(plan)
 
-    monkeypatch.setattr(Importer, "read", counted)
+    monkeypatch.setattr(importer_module, "read_file", counted)
     importer = Importer(manager, keep=True, remember=False)
     plans = importer.plan([corpus])
     importer.check_retention(plans)

@@ -8,7 +8,7 @@ True
 """
 
 from .manager import Manager
-from .rows import BulkRows
+from .rows import BulkRows, message_values, session_values
 from .store import (
     AppendGuard,
     AppendOutcome,
@@ -31,4 +31,6 @@ __all__ = [
     "Status",
     "SweepResult",
     "UnknownSessionError",
+    "message_values",
+    "session_values",
 ]

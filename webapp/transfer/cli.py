@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +17,9 @@ from webapp.sessions.queries import SessionFilter, day_range
 from webapp.transfer.export import FORMATS, Redactor, Writer, export_sessions
 from webapp.transfer.importer import Importer, ImportRefused
 from webapp.transfer.report import retention_facts
+
+#: Reading processes of an import at most: one writer takes what a few parse.
+MAX_WORKERS = 4
 
 
 @click.command("import")
@@ -41,7 +45,7 @@ def import_command(paths: tuple[Path, ...], keep: bool, accept_retention: bool) 
     --keep or --accept-retention.
     """
     manager = get_manager()
-    importer = Importer(manager, keep=keep)
+    importer = Importer(manager, keep=keep, workers=min(os.cpu_count() or 1, MAX_WORKERS))
     plans = importer.plan(paths)
     total = sum(plan.todo for plan in plans)
     try:

@@ -10,7 +10,10 @@ sessions or to accept it. :meth:`Importer.run` then writes the files, each
 written whole in one transaction, small files several to a transaction: all of
 a file or none of it. The files the check parsed, up to :data:`PARSED_KEPT_BYTES`
 of them, are written as the check read them (a file is parsed once); those past
-it are read and validated again (memory is then a few files' sessions).
+it are read and validated again (memory is then a few files' sessions). With
+``workers`` (the CLI's), processes parse the files ahead, in order
+(:func:`read_in_order`). A batch's new transcript sessions are written
+together (:class:`~webapp.transfer.newsessions.NewSessions`).
 
 An import never overwrites a session it did not create. A record whose id is
 stored already is a *conflict*: the stored session keeps its fields (status,
@@ -30,11 +33,19 @@ imported, in this run or a later one.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any, cast
 
@@ -55,6 +66,7 @@ from webapp.sessions.types import UNFINISHED_STATUSES
 from webapp.transfer.export import EXPORT_MARKER
 from webapp.transfer.incoming import Incoming, read_export, record_time, transcript_incoming
 from webapp.transfer.models import ImportedFile
+from webapp.transfer.newsessions import NewSessions
 from webapp.transfer.report import ImportSummary, RetentionCheck
 
 log = logging.getLogger(__name__)
@@ -74,6 +86,13 @@ ID_BATCH = 500
 #: :meth:`Importer.run`, which then does not read them again (a file is parsed
 #: once); the files past it are read again when they are written.
 PARSED_KEPT_BYTES = 128 * 1024 * 1024
+#: Files a reading worker may be ahead of the writer by (:func:`read_in_order`),
+#: and bytes of files all the workers may be ahead by: bounds the memory of
+#: parsed files waiting to be written.
+READ_AHEAD_FILES = 4
+READ_AHEAD_BYTES = 64 * 1024 * 1024
+#: How often a reading worker checks that its import is still there, in seconds.
+PARENT_CHECK_S = 0.5
 #: The ``context["source"]`` of sessions made from Claude Code transcripts.
 CLAUDE_CODE_SOURCE = "claude-code"
 
@@ -95,9 +114,10 @@ class FilePlan:
     #: How errors name the file (the uploaded name of an upload); the path if empty.
     label: str = ""
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
-        """The file's identity in ``imported_files``: its resolved path."""
+        """The file's identity in ``imported_files``: its resolved path (resolved
+        once: each resolve asks the file system about every folder of the path)."""
         return str(self.path.resolve())
 
     @property
@@ -130,15 +150,15 @@ def is_export_file(path: Path) -> bool:
     return head.startswith(b'{"' + EXPORT_MARKER.encode() + b'"')
 
 
-def _upsert(conn: Connection, table: Table, values: dict[str, Any], key: str) -> None:
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], key: str) -> None:
+    """Insert ``rows`` (dicts of the same keys), or overwrite the rows of their
+    ``key``, in one ``executemany``."""
     stmt: Any = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
-    stmt = stmt.values(**values)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[table.c[key]],
-            set_={k: stmt.excluded[k] for k in values if k != key},
-        )
+    columns = [c for c in rows[0] if c != key]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c[key]], set_={c: stmt.excluded[c] for c in columns}
     )
+    conn.execute(stmt, rows)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -181,14 +201,101 @@ def sweep_would_purge(session: Session, now: datetime, cutoff: datetime) -> bool
     return session.status != Status.RUNNING or expired
 
 
+def read_file(plan: FilePlan) -> FileContents:
+    """A file's sessions, every one validated by the domain's rules;
+    :class:`ImportRefused` for the first that breaks one. A transcript session's
+    parse (its ``source``) keeps only the messages that call a subagent: the
+    import links subagents with them, and its messages are in ``messages``."""
+    if plan.kind == "export":
+        try:
+            sessions = read_export(plan.path)
+        except ValueError as exc:
+            raise ImportRefused(f"{plan.name}, {exc}") from None
+        return FileContents(sessions, ParseStats(files=1), plan.size)
+    result = parse_file(plan.path, plan.start_offset)
+    fallback = datetime.fromtimestamp(plan.mtime, UTC)
+    contents = FileContents([], result.stats, result.end_offset)
+    # parents before children, so that a child finds its parent stored
+    for parsed in sorted(result.sessions, key=lambda s: s.parent_id is not None):
+        try:
+            contents.sessions.append(transcript_incoming(parsed, fallback))
+        except ValueError as exc:
+            raise ImportRefused(f"{plan.name}, session {parsed.id!r}: {exc}") from None
+        parsed.messages = [m for m in parsed.messages if "child_session_id" in m.meta]
+    return contents
+
+
+def read_in_order(
+    plans: Sequence[FilePlan], workers: int = 1, known: dict[str, FileContents] | None = None
+) -> Generator[tuple[FilePlan, FileContents], None, None]:
+    """Each plan with its contents, in the plans' order: those in ``known`` taken
+    out of it, the others read by :func:`read_file` (its :class:`ImportRefused`
+    raised at that file's turn). With ``workers`` > 1 a pool of that many
+    processes reads them ahead (up to :data:`READ_AHEAD_FILES` files a worker and
+    :data:`READ_AHEAD_BYTES`), on the other cores while the caller writes; close
+    the iterator (``contextlib.closing``) if you stop early."""
+    known = {} if known is None else known
+    if workers <= 1 or sum(plan.key not in known for plan in plans) < 2:
+        for plan in plans:
+            yield plan, known.pop(plan.key) if plan.key in known else read_file(plan)
+        return
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=_pool_context(),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
+    try:
+        ahead: deque[tuple[FilePlan, Future[FileContents] | None]] = deque()
+        ahead_bytes = 0
+        for plan in plans:
+            ahead.append((plan, None if plan.key in known else pool.submit(read_file, plan)))
+            ahead_bytes += plan.todo
+            while ahead and (
+                len(ahead) >= READ_AHEAD_FILES * workers or ahead_bytes >= READ_AHEAD_BYTES
+            ):
+                done, future = ahead.popleft()
+                ahead_bytes -= done.todo
+                yield done, known.pop(done.key) if future is None else future.result()
+        while ahead:
+            done, future = ahead.popleft()
+            yield done, known.pop(done.key) if future is None else future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A reading worker ends when the import that started it is gone (killed:
+    its pool cannot tell its workers then, and they would wait for work forever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _pool_context() -> BaseContext:
+    """Fork where there is fork: the workers start at once, with the parser
+    imported (they parse only: no database connection is used in them)."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
 class Importer:
     """Imports files into ``manager``'s store. ``keep`` marks every imported
-    session kept (exempt from retention purging)."""
+    session kept (exempt from retention purging). ``workers`` > 1: that many
+    processes read the files ahead (:func:`read_in_order`; the CLI's choice, not
+    a web worker's)."""
 
-    def __init__(self, manager: Manager, *, keep: bool = False, remember: bool = True) -> None:
+    def __init__(
+        self, manager: Manager, *, keep: bool = False, remember: bool = True, workers: int = 1
+    ) -> None:
         self.manager = manager
         self.store = manager.store
         self.keep = keep
+        self.workers = workers
         #: Record how far each file was read (off for uploads in a temporary folder).
         self.remember = remember
         self.now = manager.clock()
@@ -236,28 +343,6 @@ class Importer:
             todo.append(plan)
         return todo
 
-    # -- reading ------------------------------------------------------------------------
-
-    def read(self, plan: FilePlan) -> FileContents:
-        """A file's sessions, every one validated by the domain's rules;
-        :class:`ImportRefused` for the first that breaks one."""
-        if plan.kind == "export":
-            try:
-                sessions = read_export(plan.path)
-            except ValueError as exc:
-                raise ImportRefused(f"{plan.name}, {exc}") from None
-            return FileContents(sessions, ParseStats(files=1), plan.size)
-        result = parse_file(plan.path, plan.start_offset)
-        fallback = datetime.fromtimestamp(plan.mtime, UTC)
-        contents = FileContents([], result.stats, result.end_offset)
-        # parents before children, so that a child finds its parent stored
-        for parsed in sorted(result.sessions, key=lambda s: s.parent_id is not None):
-            try:
-                contents.sessions.append(transcript_incoming(parsed, fallback))
-            except ValueError as exc:
-                raise ImportRefused(f"{plan.name}, session {parsed.id!r}: {exc}") from None
-        return contents
-
     # -- the retention question ---------------------------------------------------
 
     def check_retention(
@@ -273,16 +358,16 @@ class Importer:
             check.cutoff = self.now - retention
         kept = 0
         self._parsed.clear()
-        for plan in plans:
-            contents = self.read(plan)
-            if check.cutoff is not None:
-                for item in contents.sessions:
-                    self._count_purged(item, check, check.cutoff)
-            if kept + plan.todo <= PARSED_KEPT_BYTES:
-                kept += plan.todo
-                self._parsed[plan.key] = contents
-            if progress is not None:
-                progress(plan.todo)
+        with closing(read_in_order(plans, self.workers)) as files:
+            for plan, contents in files:
+                if check.cutoff is not None:
+                    for item in contents.sessions:
+                        self._count_purged(item, check, check.cutoff)
+                if kept + plan.todo <= PARSED_KEPT_BYTES:
+                    kept += plan.todo
+                    self._parsed[plan.key] = contents
+                if progress is not None:
+                    progress(plan.todo)
         return check
 
     def _count_purged(self, item: Incoming, check: RetentionCheck, cutoff: datetime) -> None:
@@ -343,17 +428,20 @@ class Importer:
         summary = ImportSummary(unchanged_files=self.unchanged_files)
         batch: list[tuple[FilePlan, FileContents]] = []
         messages = 0
-        for plan in plans:
-            try:
-                contents = self._parsed.pop(plan.key, None) or self.read(plan)
-            except ImportRefused:
-                self._write(batch, summary, progress)
-                raise
-            batch.append((plan, contents))
-            messages += sum(len(item.messages) for item in contents.sessions)
-            if messages >= MESSAGES_PER_TRANSACTION or len(batch) >= FILES_PER_TRANSACTION:
-                self._write(batch, summary, progress)
-                batch, messages = [], 0
+        with closing(read_in_order(plans, self.workers, self._parsed)) as files:
+            while True:
+                try:
+                    plan, contents = next(files)
+                except StopIteration:
+                    break
+                except ImportRefused:
+                    self._write(batch, summary, progress)
+                    raise
+                batch.append((plan, contents))
+                messages += sum(len(item.messages) for item in contents.sessions)
+                if messages >= MESSAGES_PER_TRANSACTION or len(batch) >= FILES_PER_TRANSACTION:
+                    self._write(batch, summary, progress)
+                    batch, messages = [], 0
         self._write(batch, summary, progress)
         self._link()
         return summary
@@ -368,12 +456,13 @@ class Importer:
         if not batch:
             return
         with self.store.write():
-            for plan, contents in batch:
+            new = NewSessions(self.store)
+            for _plan, contents in batch:
                 for item in contents.sessions:
-                    self._store_session(self.store, item, summary)
-                if self.remember and plan.kind == "transcript":
-                    ids = [item.session.id for item in contents.sessions]
-                    self._remember(self.store, plan, ids, contents.end_offset)
+                    self._store_session(self.store, item, summary, new)
+            new.write()
+            if self.remember:
+                self._remember(self.store, [(p, c) for p, c in batch if p.kind == "transcript"])
         for plan, contents in batch:
             summary.files += 1
             summary.stats.merge(contents.stats)
@@ -382,18 +471,32 @@ class Importer:
         if progress is not None:
             progress(sum(plan.todo for plan, _contents in batch))
 
-    def _store_session(self, store: MessageStore, item: Incoming, summary: ImportSummary) -> None:
+    def _store_session(
+        self, store: MessageStore, item: Incoming, summary: ImportSummary, new: NewSessions
+    ) -> None:
+        """Write one session of the batch: a new transcript session (without meta
+        for messages of an earlier import) joins ``new``, written with the
+        batch's other new sessions; any other session is written at once, after
+        the new ones before it."""
+        if item.session.id in new:
+            new.write()  # its first part, before this one
         stored = store.get_session(item.session.id)
+        parsed = item.source
+        if stored is None and isinstance(parsed, ParsedSession) and not parsed.meta_updates:
+            session = self._merged(item, None)
+            self._defer_parent(session, None)
+            summary.sessions_new += 1
+            summary.messages_added += new.add(session, item.messages)
+            self._note_links(parsed)
+            return
+        new.write()  # the writes stay in the order of the files
         if stored is not None and not self._takes_fields(item, stored):
             added = self._append(store, stored, new_messages(store, stored.id, item.messages))
             summary.conflicts.append((stored.id, added))
             summary.messages_added += added
             return
         session = self._merged(item, stored)
-        parent_id = session.parent_id
-        if parent_id is not None and (stored is None or stored.parent_id is None):
-            session.parent_id = None
-            self._parents[session.id] = parent_id
+        self._defer_parent(session, stored)
         if stored is None:
             store.create_session(session)
             summary.sessions_new += 1
@@ -406,12 +509,24 @@ class Importer:
                 summary.sessions_updated += 1
             else:
                 summary.sessions_unchanged += 1
-        if isinstance(item.source, dict):
+        if isinstance(parsed, dict):
             if stored is None:
-                self._store_review(store, session.id, item.source)
+                self._store_review(store, session.id, parsed)
             return
-        parsed = item.source
         store.merge_message_meta(session.id, parsed.meta_updates)
+        self._note_links(parsed)
+
+    def _defer_parent(self, session: Session, stored: Session | None) -> None:
+        """A subagent session is written without its parent (which may not be
+        stored yet), linked at the end of the run (:meth:`_link`)."""
+        parent_id = session.parent_id
+        if parent_id is not None and (stored is None or stored.parent_id is None):
+            session.parent_id = None
+            self._parents[session.id] = parent_id
+
+    def _note_links(self, parsed: ParsedSession) -> None:
+        """What :meth:`_link` needs of a transcript session: its subagent calls,
+        and a subagent's own fields."""
         self._link_stubs.append(
             ParsedSession(
                 id=parsed.id,
@@ -456,26 +571,30 @@ class Importer:
         review_service.import_review(session_id, review, message_ids)
 
     def _remember(
-        self, store: MessageStore, plan: FilePlan, ids: list[str], end_offset: int
+        self, store: MessageStore, files: Sequence[tuple[FilePlan, FileContents]]
     ) -> None:
+        """Record how far each transcript of a batch was read, and its sessions
+        (with those an earlier import recorded): one read and one upsert."""
+        if not files:
+            return
         with store.write() as conn:
-            before = conn.execute(
-                select(files_t.c.sessions).where(files_t.c.path == plan.key)
-            ).scalar()
-            sessions = sorted(set(before or []) | set(ids))
-            _upsert(
-                conn,
-                files_t,
+            keys = [plan.key for plan, _contents in files]
+            query = select(files_t.c.path, files_t.c.sessions).where(files_t.c.path.in_(keys))
+            before = {path: sessions for path, sessions in conn.execute(query)}
+            rows = [
                 {
                     "path": plan.key,
                     "size": plan.size,
-                    "end_offset": end_offset,
+                    "end_offset": contents.end_offset,
                     "mtime": plan.mtime,
-                    "sessions": sessions,
+                    "sessions": sorted(
+                        set(before.get(plan.key) or []) | {i.session.id for i in contents.sessions}
+                    ),
                     "imported_at": self.now,
-                },
-                "path",
-            )
+                }
+                for plan, contents in files
+            ]
+            _upsert(conn, files_t, rows, "path")
 
     def _link(self) -> None:
         """Link children to parents stored by now: this run's, and earlier runs'

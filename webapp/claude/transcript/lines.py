@@ -27,6 +27,13 @@ _UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
 _MAY_BE_UNSTORABLE_RE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
+def _may_be_unstorable(seg: bytes) -> bool:
+    """Whether a raw line may decode to an unstorable character. The regex is
+    searched only in a line holding an escape or the byte 0xED: the two byte
+    searches cost a quarter of the regex's scan of every line."""
+    return (b"\\u" in seg or b"\xed" in seg) and _MAY_BE_UNSTORABLE_RE.search(seg) is not None
+
+
 @dataclass(slots=True)
 class Line:
     """One decoded line: where it starts, what it holds, and whether it starts
@@ -118,7 +125,7 @@ def _depth(value: JSONValue) -> int:
 
 
 def _line(offset: int, seg: bytes, obj: JSONObject, new: bool, stats: ParseStats) -> Line:
-    if _MAY_BE_UNSTORABLE_RE.search(seg):
+    if _may_be_unstorable(seg):
         obj, replaced = _clean_object(obj)
         if new:
             stats.replaced_characters += replaced
