@@ -65,7 +65,12 @@ def test_a_row_written_once_still_shows_what_changed(
     and a session that changed is written again."""
     auth.login("admin")
     session = make_session("running", "Keep me written")
+    make_session("running", "Never expires", expires_at=None)
     first = client.get("/sessions").get_data(as_text=True)
+    assert (
+        '<td class="col-expires"><span class="muted">never</span></td>\n'
+        '        <td class="num col-messages">0</td>'
+    ) in first
     badge = f'id="badge-{session.id}" class="badge'
     assert "just now</time>" in first and f'{badge} s-running"' in first
     clock.advance(minutes=5)

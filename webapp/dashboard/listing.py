@@ -133,7 +133,7 @@ def _write(
         moments.append(row.expires_at)
         pieces.append("</time>" + last)
     elif row.status in _UNFINISHED:
-        pieces.append(after_activity + time_tag(None, row.last_activity) + last)
+        pieces.append(f"{after_activity}{time_tag(None, row.last_activity)}{last}")
     else:
         pieces.append(after_activity + last)
     escaped = escape(verdict)
