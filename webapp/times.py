@@ -49,8 +49,13 @@ def time_tag(value: datetime | None, now: datetime, empty: str = "never") -> Mar
     if not value:
         return Markup(f'<span class="muted">{escape(empty)}</span>')  # noqa: S704  (escaped)
     # No text from outside: see above.
-    opening = _time_open(value, value.utcoffset())
-    return Markup(f"{opening}{relative(value, now)}</time>")  # noqa: S704
+    return Markup(f"{time_open(value)}{relative(value, now)}</time>")  # noqa: S704
+
+
+def time_open(value: datetime) -> str:
+    """``<time>``'s opening tag for ``value`` (digits and signs only): what
+    :func:`time_tag` writes before the relative words and ``</time>``."""
+    return _time_open(value, value.utcoffset())
 
 
 @functools.lru_cache(maxsize=4096)

@@ -8,8 +8,11 @@ builds SQL.
 
 from __future__ import annotations
 
+import time as clock
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+
+from flask import current_app
 
 from webapp.dashboard.charts import duration_label
 from webapp.extensions import get_manager, get_queries
@@ -19,6 +22,7 @@ from webapp.sessions.queries import Keyset, Page, SessionSummary
 from webapp.sessions.stats import DURATION_BUCKETS as DURATION_BUCKETS
 from webapp.sessions.stats import MESSAGE_BUCKETS as MESSAGE_BUCKETS
 from webapp.sessions.types import Session
+from webapp.sessions.usage import Dimension
 
 PAGE_SIZE = 50
 #: A list page's position; the read model's keyset position.
@@ -41,6 +45,28 @@ def list_sessions(
         limit=limit,
         ranking=filters.ranking(),
     )
+
+
+#: How long a process shows the same models in the list's filter form (seconds).
+MODEL_CHOICES_SECONDS = 10.0
+
+
+def model_choices() -> list[str]:
+    """The models the list's filter form offers: every model the usage ledger has
+    counted, read at most once per :data:`MODEL_CHOICES_SECONDS` per process (a
+    ``DISTINCT`` over the usage rollups was a tenth of a list page's CPU, and the
+    choices change when a new model is first used). A model first used since
+    shows in the form up to that long after; the filter itself takes any model
+    from the URL meanwhile."""
+    kept: dict[str, tuple[float, list[str]]] = current_app.extensions.setdefault(
+        "sessionboard.model_choices", {}
+    )
+    now = clock.monotonic()
+    read_at, models = kept.get("models", (-MODEL_CHOICES_SECONDS, []))
+    if now - read_at >= MODEL_CHOICES_SECONDS:
+        models = get_queries().usage_keys(Dimension.MODEL)
+        kept["models"] = (now, models)
+    return models
 
 
 def chart_start(now: datetime, days: int = 30) -> datetime:

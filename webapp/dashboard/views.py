@@ -52,7 +52,6 @@ from webapp.sessions import Message, Session, Status
 from webapp.sessions.search import MAX_QUERY_CHARS as MAX_SEARCH
 from webapp.sessions.search import parse
 from webapp.sessions.types import UNFINISHED_STATUSES, check_session_id, format_utc
-from webapp.sessions.usage import Dimension
 
 bp = Blueprint("dashboard", __name__)
 
@@ -147,7 +146,7 @@ def sessions() -> Response:
             child_counts=reads.child_counts(ids),
         )
         context = {
-            "model_choices": reads.usage_keys(Dimension.MODEL),
+            "model_choices": queries.model_choices(),
             **_search_context(filters.text, ids),
             "page": page,
             "rows": rows,
@@ -176,13 +175,29 @@ def _live_url(
         now = get_queries().list_state([])
         state = {"at": now.last_activity}
         since = now.last_created
-    return url_for(
-        "dashboard.sessions_live",
-        **filter_args(filters),
-        at=state["at"].isoformat() if state["at"] else None,
-        since=since.isoformat() if since else None,
-        row=[f"{status}:{session_id}" for session_id, status in rows],
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in filter_args(filters).items()}
+    return _live_href(
+        (request.script_root, request.host),
+        tuple(args.items()),
+        state["at"].isoformat() if state["at"] else None,
+        since.isoformat() if since else None,
+        tuple(f"{status}:{session_id}" for session_id, status in rows),
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _live_href(
+    mount: tuple[str, str],
+    args: tuple[tuple[str, Any], ...],
+    at: str | None,
+    since: str | None,
+    rows: tuple[str, ...],
+) -> str:
+    """The live check's URL, built once per list as shown (its rows' ``status:id``
+    quoted one by one were a thirtieth of a list page), a few KB each: ``mount``,
+    the request's mount point and host, is part of the key only."""
+    del mount  # url_for reads it from the request
+    return url_for("dashboard.sessions_live", **dict(args), at=at, since=since, row=rows)
 
 
 def _live_rows(args: MultiDict[str, str]) -> list[tuple[str, str]]:
