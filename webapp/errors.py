@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 
 from webapp.api.schemas import Error, ErrorDetail
 from webapp.htmx import is_htmx, vary
+from webapp.security import API_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def is_lock_timeout(exc: DBAPIError) -> bool:
 
 def wants_json() -> bool:
     """API clients get JSON errors; browsers get pages."""
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith(API_PREFIX) or request.path == "/healthz"
 
 
 def json_error(status: int, message: str, code: str | None = None) -> Response:

@@ -18,6 +18,7 @@ from werkzeug.exceptions import Forbidden
 from webapp.accounts.auth import ACCESS_ATTRIBUTE, Role, can, current_role, safe_next
 from webapp.config import parse_duration
 from webapp.htmx import is_htmx, vary
+from webapp.security import API_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def _gate() -> Any:
     """Every route needs a login unless public or under /api/ (token auth);
     a viewer cannot change anything through a view that declared no role."""
     endpoint = request.endpoint
-    if endpoint is None or endpoint in PUBLIC_ENDPOINTS or request.path.startswith("/api/"):
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS or request.path.startswith(API_PREFIX):
         return None
     access = getattr(current_app.view_functions.get(endpoint), ACCESS_ATTRIBUTE, None)
     if access == "public":

@@ -8,7 +8,7 @@ True
 """
 
 from .manager import Manager
-from .rows import BulkRows, message_values, session_values
+from .rows import BulkRows, first_of_each_key, message_values, session_values
 from .store import (
     AppendGuard,
     AppendOutcome,
@@ -31,6 +31,7 @@ __all__ = [
     "Status",
     "SweepResult",
     "UnknownSessionError",
+    "first_of_each_key",
     "message_values",
     "session_values",
 ]

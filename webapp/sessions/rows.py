@@ -7,8 +7,9 @@ in ``pyproject.toml`` keeps new uses from appearing elsewhere).
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -134,6 +135,21 @@ def message_values(
     return rows
 
 
+def first_of_each_key(
+    rows: Sequence[dict[str, Any]], stored: Set[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """``rows`` (of :func:`message_values`) less those whose ``source_key`` is in
+    ``stored`` or on an earlier row: a message with a key is stored once."""
+    fresh, seen = [], set(stored)
+    for row in rows:
+        key = row["source_key"]
+        if key is None or key not in seen:
+            fresh.append(row)
+            if key is not None:
+                seen.add(key)
+    return fresh
+
+
 @dataclass(frozen=True)
 class BulkRows:
     """Rows ready for the driver: column names and one tuple of plain values a row."""
@@ -150,18 +166,14 @@ def bulk_rows(rows: Sequence[dict[str, Any]], *, dialect: str) -> BulkRows:
     columns = tuple(rows[0])
     sqlite_dialect = dialect == "sqlite"
 
-    last: list[Any] = [None, None]  # the last time converted and its value
-
+    # The rows of an append share one instant (``now``): converted once.
+    @functools.lru_cache(maxsize=1)
     def as_text(value: datetime) -> Any:
-        # The rows of an append share one instant (``now``): converted once.
-        if value is last[0]:
-            return last[1]
-        moment = as_utc(value)
+        value = as_utc(value)
         # SQLAlchemy's text form: always the microseconds (the text sorts and compares)
-        last[:] = value, (
-            moment.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite_dialect else moment
+        return (
+            value.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite_dialect else value
         )
-        return last[1]
 
     # A converter for each column whose values need one, chosen by its type.
     converters: list[tuple[int, Callable[[Any], Any]]] = []

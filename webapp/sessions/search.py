@@ -129,6 +129,8 @@ _TOKEN = re.compile(
 )
 
 d = search_docs_t.c
+#: PostgreSQL: a document's text (a waiting one's read from its message).
+_PG_TEXT = document_text("postgresql")
 st = search_doc_status_t.c
 fts = table(FTS_TABLE, column("rowid", Integer), column("body"))
 fts_state = table(FTS_STATE, column("indexed_upto", Integer))
@@ -392,7 +394,7 @@ def _indexed_or_waiting(
     checked. One statement, so one snapshot: a text the pass moves meanwhile is
     found on one side or the other, never neither."""
     held = probe(d.body).where(d.unindexed.is_(None)).limit(limit)
-    waiting = probe(document_text("postgresql")).where(d.unindexed).limit(limit)
+    waiting = probe(_PG_TEXT).where(d.unindexed).limit(limit)
     both = union_all(held, waiting).subquery("probed")
     return select(both).limit(limit)
 

@@ -353,10 +353,9 @@ _SQLITE_DOC_STATUS_TRIGGER = (
 #: SQLite: the texts of the documents with ids in (``:upto``, ``:top``] that
 #: have none yet (the pass, before it adds them to FTS5).
 _SQLITE_WRITE_TEXTS = (
-    "UPDATE search_docs SET body = (SELECT "  # noqa: S608
-    + _SQLITE_MESSAGE_TEXT.format(row="t")
-    + " FROM messages AS t WHERE t.id = search_docs.message_id) "
-    "WHERE id > :upto AND id <= :top AND body = '' AND message_id IS NOT NULL"
+    "UPDATE search_docs SET body = "  # noqa: S608
+    + _DOC_TEXT.format(doc="search_docs", text=_SQLITE_MESSAGE_TEXT.format(row="t"))
+    + " WHERE id > :upto AND id <= :top AND body = '' AND message_id IS NOT NULL"
 )
 _SQLITE_FTS = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("

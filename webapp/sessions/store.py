@@ -44,6 +44,7 @@ from .renders import RenderStore
 from .retention import RetentionStore
 from .rows import (
     BulkRows,
+    first_of_each_key,
     idempotency_t,
     lease_t,
     message_values,
@@ -522,14 +523,7 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
             stored = {
                 key for (key,) in run_sql(conn, sql.stored_keys(len(keys)), (session_id, *keys))
             }
-            fresh, seen_keys = [], set()
-            for r in rows:
-                key = r["source_key"]
-                if key is None or (key not in stored and key not in seen_keys):
-                    fresh.append(r)
-                    if key is not None:
-                        seen_keys.add(key)
-            rows = fresh
+            rows = first_of_each_key(rows, stored)
         params: list[Any] = [len(rows), at]
         if sliding_timeout is not None:
             params.append(sql.instant(now + sliding_timeout))

@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.sessions import Message, MessageStore, Session, message_values, session_values
+from webapp.sessions import (
+    Message,
+    MessageStore,
+    Session,
+    first_of_each_key,
+    message_values,
+    session_values,
+)
 from webapp.sessions.usage import Labels, UsageEntry
 
 
@@ -36,14 +43,7 @@ class NewSessions:
         """Take a session that is not stored (nor waiting here) and its messages;
         return how many of them it adds (each ``source_key`` once)."""
         rows = message_values(session.id, messages, session.last_activity, checked=True)
-        keys: set[str] = set()
-        fresh = []
-        for row in rows:
-            key = row["source_key"]
-            if key is None or key not in keys:
-                fresh.append(row)
-                if key is not None:
-                    keys.add(key)
+        fresh = first_of_each_key(rows)
         self._sessions.append({**session_values(session), "message_count": len(fresh)})
         self._ids.add(session.id)
         self._messages += fresh
