@@ -36,6 +36,7 @@ from sqlalchemy import (
     Connection,
     and_,
     bindparam,
+    case,
     delete,
     func,
     literal,
@@ -70,6 +71,14 @@ def purgeable(now: datetime) -> ColumnElement[bool]:
     h = holds_t.c
     hold = select(literal(1)).where(h.session_id == sessions_t.c.id, h.until > now)
     return and_(sessions_t.c.keep.is_(False), ~hold.exists())
+
+
+def by_row(rule: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``rule`` tested on each row a statement finds by other terms (its ids), never
+    taken for an index range: SQLite's planner (no statistics) read
+    ``ix_sessions_keep_created`` for ``keep IS 0 AND id IN (...)``, walking every
+    unkept session in each of the purge's writes, instead of the ids' primary key."""
+    return case((rule, 1), else_=0) == 1
 
 
 def _after(columns: tuple[Any, Any], position: tuple[Any, Any]) -> ColumnElement[bool]:
@@ -164,7 +173,8 @@ class RetentionStore(RollupStore):
         (counted from what the DELETE returns: a message gone meanwhile is not)."""
         m, c = messages_t.c, sessions_t.c
         sessions = sorted({r.session_id for r in picked})
-        unkept = set(conn.execute(select(c.id).where(c.id.in_(sessions), purgeable(now))).scalars())
+        unkept_ = select(c.id).where(c.id.in_(sessions), by_row(purgeable(now)))
+        unkept = set(conn.execute(unkept_).scalars())
         ids = [r.id for r in picked if r.session_id in unkept]
         if not ids:
             return 0
@@ -312,7 +322,9 @@ class RetentionStore(RollupStore):
             if not found:
                 self.fold_rollups()
                 return total
-            picked = and_(c.id.in_([r.id for r in found]), self._purgeable_sessions(cutoff, now))
+            picked = and_(
+                c.id.in_([r.id for r in found]), by_row(self._purgeable_sessions(cutoff, now))
+            )
             with self._sweep_write(chunks) as conn:
                 total += conn.execute(delete(sessions_t).where(picked)).rowcount
             after = (found[-1].created_at, found[-1].id)
