@@ -11,10 +11,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, event, insert, select, update
 
 from tests.conftest import FakeClock
-from tests.scale.plans import SORTS, all_plans, scans, scans_of
+from tests.scale.plans import SORTS, all_plans, plan, scans, scans_of
 from tests.usage.conftest import usage_message
 from webapp.review.models import Tag, Verdict
 from webapp.sessions import Manager, Message, Status
@@ -229,3 +229,41 @@ def test_the_sweep_reads_indexes(manager: Manager, clock: FakeClock) -> None:
     manager.sweep_and_record(trigger="test")  # a watermark: the later passes read less
     for name in ("purge messages", "count messages"):
         assert scans(store.engine, calls[name]) == [], name
+
+
+def test_the_purge_writes_find_sessions_by_id(manager: Manager, clock: FakeClock) -> None:
+    """The purge's statements that name their sessions (a slice's check of which
+    are still purgeable, the session purge's DELETE) read ``sessions`` on its
+    primary key, with the purge rule tested on those rows only: SQLite took
+    ``ix_sessions_keep_created`` for ``keep IS 0`` instead and walked every unkept
+    session in each write (a second a write at a million sessions)."""
+    store = manager.store
+    old = clock() - timedelta(days=30)
+    for i in range(4):
+        s = manager.create(f"old {i}", created_at=old)
+        store.insert_message(s.id, Message("user", "x", timestamp=old), now=old)
+        store.change_session(s.id, {"status": Status.COMPLETED}, now=old, guard=None)
+    kept = manager.create("kept", created_at=old)
+    store.insert_message(kept.id, Message("user", "x", timestamp=old), now=old)
+    manager.set_keep(kept.id, True)
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        flat = " ".join(statement.split())
+        if "sessions.id IN" in flat and flat.startswith(("SELECT sessions.id", "DELETE FROM sessions")):
+            statements.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        result = manager.sweep_and_record(trigger="test")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    assert (result.purged_messages, result.purged_sessions) == (4, 4)
+    assert manager.get(kept.id).message_count == 1
+    kinds = {" ".join(s.split())[:6] for s, _ in statements}
+    assert kinds == {"SELECT", "DELETE"}
+    for statement, parameters in statements:
+        lines = "\n".join(plan(store.engine, statement, parameters))
+        assert "ix_sessions_keep_created" not in lines, lines
+        by_id = "sqlite_autoindex_sessions_1 (id=?)" if store.dialect == "sqlite" else "pk_sessions"
+        assert by_id in lines, lines

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text, update
+from sqlalchemy import event, func, inspect, select, text, update
 
 from tests.conftest import FakeClock
 from tests.scale.plans import plan
@@ -299,3 +299,21 @@ def test_0017_replaces_the_status_trigger(store: MessageStore) -> None:
         )).scalar_one()  # fmt: skip
     assert "doc_id = ANY (ARRAY(" in body
     assert "sessionboard.statuses_by_statement" in trigger
+
+
+def test_0020_drops_the_index_no_query_reads(store: MessageStore) -> None:
+    """``ix_sessions_expires`` is gone at head (each status change paid an entry in
+    it; the expiry reads ix_sessions_status_expires), back at 0019, gone again up."""
+    from alembic import command
+
+    from webapp.sessions.schema import alembic_config, upgrade_schema
+
+    def indexes() -> set[str]:
+        return {str(ix["name"]) for ix in inspect(store.engine).get_indexes("sessions")}
+
+    assert "ix_sessions_expires" not in indexes()
+    assert "ix_sessions_status_expires" in indexes()
+    command.downgrade(alembic_config(store.engine), "0019")
+    assert "ix_sessions_expires" in indexes()
+    upgrade_schema(store.engine)
+    assert "ix_sessions_expires" not in indexes()

@@ -110,7 +110,6 @@ class SessionRow(Base):
         Index("ix_sessions_activity", "last_activity", "id"),
         Index("ix_sessions_created", "created_at", "id"),
         Index("ix_sessions_status_created", "status", "created_at", "id"),
-        Index("ix_sessions_expires", "expires_at"),
         # Covers the stats page's aggregates over a time window: no row is read.
         Index("ix_sessions_stats", "created_at", "status", "last_activity", "message_count"),
         Index("ix_sessions_cost", "cost_nanos", "id"),
