@@ -71,6 +71,7 @@ class SearchFlusher:
             while deadline is None or time.monotonic() < deadline:
                 with self.store.write(durable=False) as conn:
                     added = search_index.flush_fts(conn, limit=self.batch)
+                self.store.checkpoint()  # outside the write lock (Database.checkpoint)
                 if not added:
                     break
                 done.indexed += added
