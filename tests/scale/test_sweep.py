@@ -14,7 +14,7 @@ from sqlalchemy import update
 
 from tests.conftest import FakeClock
 from tests.scale.plans import captured
-from webapp.sessions import Manager, Message, Session, Status
+from webapp.sessions import Manager, Message, MessageStore, Session, Status
 from webapp.sessions.rollups import FEWEST_ROWS, LOCK_BUDGET_S, Chunks
 from webapp.sessions.store import sessions_t
 
@@ -160,3 +160,48 @@ def test_a_later_pass_never_walks_old_messages_of_kept_sessions(
     for read in reads:
         bounded = "messages.timestamp >=" in read or "messages.session_id IN" in read
         assert bounded or "messages.id IN" in read, read
+
+
+def test_the_sweep_checkpoints_sqlite_outside_the_write_lock(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep's writes (``durable=False``) commit without SQLite's own WAL
+    checkpoint, which ran inside the write lock (every writer waiting, up to a
+    second on a large file); each is followed by a passive checkpoint with the
+    lock free, so the WAL is copied into the file all the same. Other writes
+    keep SQLite's checkpoint."""
+    from webapp.sessions.engine import SQLITE_AUTOCHECKPOINT, _writer_lock
+    from webapp.sessions.types import Config
+
+    store = MessageStore(sqlite_url, migrate=False)
+    clock = FakeClock()
+    manager = Manager(Config(), store, clock=clock)
+    try:
+        for i in range(12):
+            manager.create(f"due {i}", expires_at=clock() + timedelta(minutes=1))
+        clock.advance(hours=1)
+        lock = _writer_lock(store.engine)
+        assert lock is not None
+        held: list[bool] = []
+        plain = store.checkpoint
+
+        def checkpoint() -> None:
+            held.append(lock._depth > 0)
+            plain()
+
+        monkeypatch.setattr(store, "checkpoint", checkpoint)
+        with store.write(durable=False) as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        with store.write() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == SQLITE_AUTOCHECKPOINT
+        assert store.expire_due(clock(), batch_size=5) == 12
+        assert held and not any(held)
+        assert len(held) >= 3  # one after each of the expiry's writes, and the fold's
+        raw = store.engine.raw_connection()
+        try:
+            busy, frames, copied = raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        finally:
+            raw.close()
+        assert busy == 0 and frames == copied
+    finally:
+        manager.stop()
