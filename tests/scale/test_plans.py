@@ -250,7 +250,8 @@ def test_the_purge_writes_find_sessions_by_id(manager: Manager, clock: FakeClock
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         flat = " ".join(statement.split())
-        if "sessions.id IN" in flat and flat.startswith(("SELECT sessions.id", "DELETE FROM sessions")):
+        named = flat.startswith(("SELECT sessions.id", "DELETE FROM sessions"))
+        if named and "sessions.id IN" in flat:
             statements.append((statement, parameters))
 
     event.listen(store.engine, "before_cursor_execute", record)

@@ -193,7 +193,8 @@ def test_the_sweep_checkpoints_sqlite_outside_the_write_lock(
         with store.write(durable=False) as conn:
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
         with store.write() as conn:
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == SQLITE_AUTOCHECKPOINT
+            kept = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert kept == SQLITE_AUTOCHECKPOINT
         assert store.expire_due(clock(), batch_size=5) == 12
         assert held and not any(held)
         assert len(held) >= 3  # one after each of the expiry's writes, and the fold's
