@@ -15,7 +15,7 @@ from sqlalchemy import update
 from tests.conftest import FakeClock
 from tests.scale.plans import captured
 from webapp.sessions import Manager, Message, MessageStore, Session, Status
-from webapp.sessions.rollups import FEWEST_ROWS, LOCK_BUDGET_S, PG_EXPIRY_BUDGET_S, Chunks
+from webapp.sessions.rollups import FEWEST_ROWS, LOCK_BUDGET_S, Chunks
 from webapp.sessions.store import sessions_t
 
 
@@ -40,15 +40,6 @@ def test_chunks_follow_the_lock_budget_within_their_bounds() -> None:
     small = Chunks(3)
     small.took(10.0)
     assert small.size == 3
-    # PostgreSQL's expiry sizes its writes to a budget of its own (no writer
-    # waits on them): the same rule against that budget.
-    wide = Chunks(5000, budget=PG_EXPIRY_BUDGET_S)
-    wide.took(PG_EXPIRY_BUDGET_S / 2)
-    assert wide.size == 400
-    wide.took(PG_EXPIRY_BUDGET_S * 2)
-    assert wide.size == 200
-    wide.took(LOCK_BUDGET_S)
-    assert wide.size == 400  # a write that the default budget would keep small grows
 
 
 @pytest.fixture

@@ -46,7 +46,7 @@ from sqlalchemy import (
     update,
 )
 
-from .rollups import FOLD_YIELD_S, LOCK_BUDGET_S, PG_EXPIRY_BUDGET_S, Chunks, RollupStore
+from .rollups import FOLD_YIELD_S, Chunks, RollupStore
 from .rows import holds_t, messages_t, purge_log_t, sessions_t
 from .types import UNFINISHED_STATUSES, Status, utcnow
 
@@ -117,11 +117,8 @@ class RetentionStore(RollupStore):
         id)`` order, as many as :class:`Chunks` allows (those expired leave the
         index range, so the next slice starts where this one ended). The rule is
         checked in the write itself; on PostgreSQL the slice's rows are locked as
-        it picks them and rows a writer holds are left for the next pass, and a
-        write may take :data:`~webapp.sessions.rollups.PG_EXPIRY_BUDGET_S` (no
-        other writer waits on it), so its fixed cost is paid for more rows."""
-        budget = PG_EXPIRY_BUDGET_S if self.dialect == "postgresql" else LOCK_BUDGET_S
-        chunks, total = Chunks(batch_size, budget=budget), 0
+        it picks them and rows a writer holds are left for the next pass."""
+        chunks, total = Chunks(batch_size), 0
         for status in _UNFINISHED:
             while True:
                 size = chunks.size

@@ -58,13 +58,6 @@ _TABLES = (session_counts_t, session_rollup_t, error_rollup_t)
 #: How long one of the sweep's writes should hold the write lock, in seconds
 #: (commit included), so a writer beside it waits well under 100 ms.
 LOCK_BUDGET_S = 0.04
-#: How long one write of the expiry may take on PostgreSQL, in seconds. No other
-#: writer waits on it: its rows are sessions past their expiry, locked as it
-#: picks them (``SKIP LOCKED``), and PostgreSQL has no lock of the whole
-#: database; what a write costs besides its rows (the transaction, the
-#: documents' statement, the rollup trigger's statements, the commit: about
-#: 25 ms under a load of 7) is paid once for more rows.
-PG_EXPIRY_BUDGET_S = 0.2
 #: The rows the first write of a sweep's step takes (unless its most is smaller):
 #: the first write tells how fast rows go.
 FIRST_ROWS = 200
@@ -122,24 +115,17 @@ def bucket_of(value: Any, bounds: Sequence[int]) -> Any:
 
 class Chunks:
     """How many rows the next write of a sweep takes: ``first`` at first, then
-    scaled by how far the last write was from ``budget`` seconds (at most
+    scaled by how far the last write was from :data:`LOCK_BUDGET_S` (at most
     doubled), between :data:`FEWEST_ROWS` and ``most``."""
 
-    def __init__(
-        self,
-        most: int,
-        first: int = FIRST_ROWS,
-        fewest: int = FEWEST_ROWS,
-        budget: float = LOCK_BUDGET_S,
-    ) -> None:
+    def __init__(self, most: int, first: int = FIRST_ROWS, fewest: int = FEWEST_ROWS) -> None:
         self.most = max(most, 1)
         self.fewest = min(self.most, fewest, first)
         self.size = max(self.fewest, min(self.most, first))
-        self.budget = budget
 
     def took(self, seconds: float) -> None:
         """Adjust to how long the last write held the lock."""
-        scale = min(2.0, self.budget / max(seconds, 1e-6))
+        scale = min(2.0, LOCK_BUDGET_S / max(seconds, 1e-6))
         self.size = max(self.fewest, min(self.most, int(self.size * scale)))
 
 
