@@ -119,7 +119,7 @@ def configure_engine(engine: Engine) -> None:
             run_sql(connection, f"PRAGMA synchronous={synchronous}")
             info["synchronous"] = synchronous
         # The same writes leave the WAL's checkpoint to the caller, who runs it
-        # after the write lock is free (see Database.write).
+        # after the write lock is free (Database.checkpoint).
         checkpoint = options.get("sqlite_autocheckpoint", SQLITE_AUTOCHECKPOINT)
         if info.get("autocheckpoint", SQLITE_AUTOCHECKPOINT) != checkpoint:
             run_sql(connection, f"PRAGMA wal_autocheckpoint={checkpoint}")

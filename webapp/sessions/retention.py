@@ -175,8 +175,8 @@ class RetentionStore(RollupStore):
         (counted from what the DELETE returns: a message gone meanwhile is not)."""
         m, c = messages_t.c, sessions_t.c
         sessions = sorted({r.session_id for r in picked})
-        unkept_ = select(c.id).where(c.id.in_(sessions), by_row(purgeable(now)))
-        unkept = set(conn.execute(unkept_).scalars())
+        still = select(c.id).where(c.id.in_(sessions), by_row(purgeable(now)))
+        unkept = set(conn.execute(still).scalars())
         ids = [r.id for r in picked if r.session_id in unkept]
         if not ids:
             return 0
