@@ -90,11 +90,19 @@ class Grouped:
             thread.join(60)
 
 
+@pytest.fixture
+def waiting(manager: Manager) -> tuple[str, list[str]]:
+    """A running session for the held group's append, and ``WAITING`` for those
+    that queue behind it."""
+    first, *others = _running(manager, WAITING + 1)
+    return first, others
+
+
 def test_concurrent_appends_commit_together_and_answer_after_the_commit(
-    manager: Manager, monkeypatch: pytest.MonkeyPatch
+    manager: Manager, waiting: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = manager.store
-    first, *others = _running(manager, WAITING + 1)
+    first, others = waiting
     commits: list[int] = []
     in_commit = threading.Event()
     let_commit = threading.Event()
@@ -175,10 +183,9 @@ def test_one_bad_append_in_a_group_fails_alone(
 
 
 def test_a_groups_appends_answer_after_the_wal_sync_which_runs_outside_the_write_lock(
-    manager: Manager, monkeypatch: pytest.MonkeyPatch
+    manager: Manager, waiting: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = manager.store
-    first, *others = _running(manager, WAITING + 1)
+    store, (first, others) = manager.store, waiting
     syncs: list[str] = []
     in_sync, let_sync = threading.Event(), threading.Event()
     fdatasync = engine._fdatasync
