@@ -461,7 +461,9 @@ class Database:
 
     @contextmanager
     def write(self, *, durable: bool = True) -> Iterator[Connection]:
-        """One write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success.
+        """One write transaction (``BEGIN IMMEDIATE`` on SQLite); commits on success,
+        and returns once the commit is on disk (SQLite in WAL mode: the WAL's
+        sync follows the commit, outside the write lock: :func:`_fdatasync`).
 
         ``durable=False``: the commit does not wait for its own fsync (SQLite:
         ``synchronous=NORMAL`` in WAL mode; PostgreSQL: ``synchronous_commit =
@@ -514,8 +516,9 @@ class Database:
         """``fn(conn)`` in a write transaction shared with the writes of the same
         ``name`` that other threads of this process make at the same time (group
         commit): one ``BEGIN``, one commit and one fsync for all of them. Returns
-        ``fn``'s result once that transaction committed (or raises what ``fn``
-        raised, or the commit's error): an answer based on it is durable.
+        ``fn``'s result once that transaction committed and is on disk (or raises
+        what ``fn`` raised, or the commit's or the sync's error): an answer based
+        on it is durable.
 
         While one thread (the leader) runs a group, the writes that arrive wait;
         when it commits, one of them leads the next group with all that waited
