@@ -45,6 +45,7 @@ from .lease import SweepLeaseStore
 from .renders import RenderStore
 from .retention import RetentionStore
 from .rows import (
+    PG_ROWS_PER_INSERT,
     BulkRows,
     first_of_each_key,
     idempotency_t,
@@ -581,7 +582,7 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
         if sql.guarded_open:
             params.append(at)
         params.extend(guard_params)
-        if self.dialect == "postgresql" and rows:
+        if self.dialect == "postgresql" and 0 < len(rows) <= PG_ROWS_PER_INSERT:
             return self._append_in_one(
                 conn, sql, params, session_id, rows, at, idempotency_key, runner, guard_params
             )
@@ -618,7 +619,10 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
         guard_params: tuple[Any, ...],
     ) -> _Appended:
         """:meth:`_append_rows` on PostgreSQL: its three statements in one
-        (:func:`_pg_append_sql`), then the usage entries the messages carry."""
+        (:func:`_pg_append_sql`), then the usage entries the messages carry. For
+        at most :data:`~.rows.PG_ROWS_PER_INSERT` messages (the statement's
+        parameters stay under the protocol's 65,535; a larger write, an
+        import's, takes the three statements)."""
         bulk = to_bulk_rows(rows, dialect=self.dialect)
         params = [*claim_params, *(value for values in bulk.values for value in values)]
         keyed = idempotency_key is not None
