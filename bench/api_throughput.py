@@ -10,6 +10,13 @@ messages each by default), each with an Idempotency-Key as the client sends it.
     .venv/bin/python bench/api_throughput.py                     # SQLite in a temp dir
     .venv/bin/python bench/api_throughput.py --database-url postgresql://postgres@127.0.0.1/bench
 
+With ``--store-appends N`` it runs instead N single appends a thread through
+``MessageStore.append_messages``, without HTTP: ``--workers`` processes of
+``--worker-threads`` threads on one database, the write path alone (group
+commit, the write lock, the commit's sync), its rate and CPU per append.
+
+    .venv/bin/python bench/api_throughput.py --store-appends 400
+
 Not a test: it prints a table (markdown) and exits. The client threads share the
 machine's cores with the servers, for both apps alike. Besides the rates, each
 row gives the CPU time the server (gunicorn's master and workers, the app's
@@ -207,6 +214,70 @@ def run_load(
     return Result(name, done, done * batch, seconds, [x for lat in latencies for x in lat], cpu)
 
 
+def store_appends(url: str, sessions: list[str], appends: int, out: Any) -> None:
+    """One process of :func:`run_store_load`: a thread for each session, each
+    appending ``appends`` single messages (with an idempotency key, as the
+    API's clients send them) through ``MessageStore.append_messages``; puts
+    (the process's CPU seconds, wall seconds) on ``out``."""
+    from webapp.sessions import Message, MessageStore
+    from webapp.sessions.types import utcnow
+
+    store = MessageStore(url, migrate=False)
+    text = "message: " + "lorem ipsum dolor sit amet " * 8
+    start = threading.Barrier(len(sessions) + 1)
+
+    def appender(session_id: str) -> None:
+        start.wait()
+        for i in range(appends):
+            message = Message(role="assistant", content=text, meta={"model": "m", "i": i})
+            store.append_messages(
+                session_id, [message], now=utcnow(), idempotency_key=uuid.uuid4().hex, checked=True
+            )
+
+    threads = [threading.Thread(target=appender, args=(sid,)) for sid in sessions]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    cpu, began = time.process_time(), time.perf_counter()
+    for thread in threads:
+        thread.join()
+    out.put((time.process_time() - cpu, time.perf_counter() - began))
+    store.close()
+
+
+def run_store_load(url: str, processes: int, threads: int, appends: int) -> str:
+    """Single appends through the store, without HTTP: ``processes`` processes
+    (as gunicorn's workers) of ``threads`` threads each, all on one database.
+    The write path alone (group commit, the write lock, the commit's sync), so
+    its changes show without gunicorn's and Flask's CPU around them."""
+    import multiprocessing
+
+    from webapp.sessions import MessageStore, Session
+
+    store = MessageStore(url)
+    ids = [[uuid.uuid4().hex for _ in range(threads)] for _ in range(processes)]
+    for sid in (sid for group in ids for sid in group):
+        store.create_session(Session(id=sid))
+    store.close()
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    workers = [
+        context.Process(target=store_appends, args=(url, group, appends, out)) for group in ids
+    ]
+    for worker in workers:
+        worker.start()
+    done = [out.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    total = processes * threads * appends
+    cpu = sum(c for c, _ in done)
+    wall = max(w for _, w in done)
+    return (
+        f"| store, {processes} processes x {threads} threads, single appends | {total} "
+        f"| {total / wall:,.0f} | {cpu * 1e6 / total:.0f} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", help="default: a SQLite file in a temp dir")
@@ -216,6 +287,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50, help="messages per batch")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--worker-threads", type=int, default=4, help="threads per worker")
+    parser.add_argument(
+        "--store-appends",
+        type=int,
+        default=0,
+        help="instead of the HTTP runs: this many single appends a thread through "
+        "the store (--workers processes of --worker-threads threads; 0: the HTTP runs)",
+    )
     args = parser.parse_args()
 
     from webapp.accounts.tokens import create_token
@@ -224,6 +302,13 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="sessionboard-bench-"))
     url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    if args.store_appends:
+        upgrade_schema(make_engine(url))
+        row = run_store_load(url, args.workers, args.worker_threads, args.store_appends)
+        print("\n| load | appends | appends/s | CPU us/append |\n|---|---:|---:|---:|")
+        print(row)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
     engine = make_engine(url)
     upgrade_schema(engine)
     token = create_token(engine, f"bench-{uuid.uuid4().hex[:8]}", "ingest")[1]

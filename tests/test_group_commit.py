@@ -9,6 +9,7 @@ second group holds all of them, on both engines.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event, func, select
 
-from webapp.sessions import Manager, Message, MessageStore
+from webapp.sessions import Manager, Message, MessageStore, engine
 from webapp.sessions.engine import _group_of
 from webapp.sessions.rows import messages_t
 
@@ -89,11 +90,19 @@ class Grouped:
             thread.join(60)
 
 
+@pytest.fixture
+def waiting(manager: Manager) -> tuple[str, list[str]]:
+    """A running session for the held group's append, and ``WAITING`` for those
+    that queue behind it."""
+    first, *others = _running(manager, WAITING + 1)
+    return first, others
+
+
 def test_concurrent_appends_commit_together_and_answer_after_the_commit(
-    manager: Manager, monkeypatch: pytest.MonkeyPatch
+    manager: Manager, waiting: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = manager.store
-    first, *others = _running(manager, WAITING + 1)
+    first, others = waiting
     commits: list[int] = []
     in_commit = threading.Event()
     let_commit = threading.Event()
@@ -168,3 +177,96 @@ def test_one_bad_append_in_a_group_fails_alone(
     assert all(grouped.results[sid] == "appended" for sid in good), grouped.results
     assert all(_stored(store, sid) == 1 for sid in good)
     assert len(commits) == 2  # the others still committed as one group
+
+
+# -- the commit's sync (SQLite in WAL mode: after the commit, outside the write lock)
+
+
+def test_a_groups_appends_answer_after_the_wal_sync_which_runs_outside_the_write_lock(
+    manager: Manager, waiting: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, (first, others) = manager.store, waiting
+    syncs: list[str] = []
+    in_sync, let_sync = threading.Event(), threading.Event()
+    fdatasync = engine._fdatasync
+
+    def held_sync(path: str) -> None:
+        syncs.append(path)
+        if len(syncs) == 2:  # the sync of the waiting appends' group
+            in_sync.set()
+            assert let_sync.wait(30)
+        fdatasync(path)
+
+    monkeypatch.setattr(engine, "_fdatasync", held_sync)
+    grouped = Grouped(manager, monkeypatch)
+    written_meanwhile: list[int] = []
+    try:
+        release_thread = threading.Thread(target=grouped.run, args=(first, others, lambda: None))
+        release_thread.start()
+        if store.dialect == "sqlite":
+            assert in_sync.wait(30)
+            answered_before_sync = [sid for sid in others if sid in grouped.results]
+            # The write lock is free meanwhile: another write commits while the sync runs.
+            writer = threading.Thread(target=lambda: written_meanwhile.append(_write_one(store)))
+            writer.start()
+            writer.join(30)
+            let_sync.set()
+        release_thread.join(60)
+    finally:
+        let_sync.set()
+        grouped.release.set()
+    assert all(grouped.results[sid] == "appended" for sid in [first, *others]), grouped.results
+    if store.dialect == "postgresql":  # the server's commit is durable: nothing to sync
+        assert syncs == []
+        return
+    assert answered_before_sync == []
+    assert written_meanwhile == [1]
+    wal = store.engine.url.database + "-wal"  # type: ignore[operator]
+    assert syncs[:2] == [os.path.abspath(wal)] * 2  # one a group: the first, the others
+
+
+def _write_one(store: MessageStore) -> int:
+    with store.write() as conn:
+        return int(conn.exec_driver_sql("UPDATE sessions SET keep = keep").rowcount >= 0)
+
+
+def test_a_durable_write_commits_without_its_own_sync_then_syncs_the_wal(
+    store: MessageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[tuple[str, int]] = []
+    fdatasync = engine._fdatasync
+
+    def recording(path: str) -> None:
+        lock = store._writer_lock()
+        synced.append((path, lock._depth if lock is not None else -1))
+        fdatasync(path)
+
+    monkeypatch.setattr(engine, "_fdatasync", recording)
+    with store.write() as conn:
+        level = conn.exec_driver_sql(
+            "PRAGMA synchronous" if store.dialect == "sqlite" else "SHOW synchronous_commit"
+        ).scalar()
+    with store.write(durable=False):
+        pass
+    if store.dialect == "postgresql":
+        assert (level, synced) == ("on", [])
+        return
+    assert level == 1  # NORMAL: no sync inside the commit (its sync follows)
+    # one sync, of the WAL, with the write lock released; none for a lazy write
+    assert synced == [(os.path.abspath(f"{store.engine.url.database}-wal"), 0)]
+
+
+def test_a_failed_sync_fails_the_appends_it_would_have_made_durable(
+    manager: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (session,) = _running(manager, 1)
+
+    def failing(path: str) -> None:
+        raise OSError(5, "Input/output error", path)
+
+    monkeypatch.setattr(engine, "_fdatasync", failing)
+    if manager.store.dialect == "postgresql":  # no sync to fail
+        assert manager.append_messages(session, [Message("user", "x")]).status == "appended"
+        return
+    with pytest.raises(OSError, match="Input/output error"):
+        manager.append_messages(session, [Message("user", "x")])

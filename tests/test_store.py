@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from webapp.sessions import Message, MessageStore, Session, Status, UnknownSessionError
+from webapp.sessions import rows as rows_module
+from webapp.sessions import store as store_module
 from webapp.sessions.engine import SQLITE_CACHE_KIB
 from webapp.sessions.store import database_url
 
@@ -120,6 +123,61 @@ def test_append_to_unknown_or_closed(store: MessageStore, clock) -> None:
     assert store.append_messages("nope", [Message("user", "x")], now=clock()).status == "unknown"
     assert store.append_messages("c", [Message("user", "x")], now=clock()).status == "closed"
     assert store.get_messages("c") == []
+
+
+@pytest.fixture
+def sent_sql(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SQL the store's appends send through ``run_sql`` (the claim, the
+    inserts, the key) from now on."""
+    sent: list[str] = []
+    run_sql = store_module.run_sql
+
+    def counting(conn: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        sent.append(sql)
+        return run_sql(conn, sql, *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "run_sql", counting)
+    monkeypatch.setattr(rows_module, "run_sql", counting)  # the messages' insert
+    return sent
+
+
+def test_an_append_is_one_statement_on_postgresql(
+    store: MessageStore, clock, sent_sql: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the claim, the messages and the idempotency key in one round
+    trip (SQLite: three statements); a closed session's append inserts nothing."""
+    store.upsert_session(make_session(clock, id="a"))
+    store.upsert_session(make_session(clock, Status.CLOSED, id="c"))
+    sent_sql.clear()
+    batch = [Message("user", "x"), Message("assistant", "y", meta={"k": [1]})]
+    assert store.append_messages("a", batch, now=clock(), idempotency_key="i1").appended == 2
+    appended, sent_sql[:] = list(sent_sql), []
+    assert store.append_messages("c", batch, now=clock(), idempotency_key="i2").status == "closed"
+    replay = store.append_messages("a", batch, now=clock(), idempotency_key="i1")
+    monkeypatch.undo()
+    assert len(appended) == (1 if store.dialect == "postgresql" else 3)
+    assert (replay.status, replay.response) == ("replayed", {"appended": 2})
+    assert [(m.content, m.meta) for m in store.get_messages("a")] == [
+        ("x", None),
+        ("y", {"k": [1]}),
+    ]
+    assert store.get_messages("c") == []
+    assert (store.get_session("a").message_count, store.get_session("c").message_count) == (2, 0)
+
+
+def test_an_append_past_the_one_statement_bound_takes_three(
+    store: MessageStore, clock, sent_sql: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More messages than one statement's parameters hold (an import's write):
+    the claim, the messages' insert and the key's insert, on both engines."""
+    store.upsert_session(make_session(clock, id="a"))
+    monkeypatch.setattr(store_module, "PG_ROWS_PER_INSERT", 1)
+    sent_sql.clear()
+    batch = [Message("user", "x"), Message("assistant", "y")]
+    assert store.append_messages("a", batch, now=clock(), idempotency_key="k").appended == 2
+    monkeypatch.undo()
+    assert len(sent_sql) == 3
+    assert [m.content for m in store.get_messages("a")] == ["x", "y"]
 
 
 def test_naive_datetimes_are_refused(store: MessageStore, clock) -> None:

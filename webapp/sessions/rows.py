@@ -16,6 +16,7 @@ from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, func
+from sqlalchemy.engine import Dialect
 
 from .engine import marker, run_sql
 from .models import (
@@ -214,15 +215,22 @@ def bulk_insert(conn: Connection, table: Table, bulk: BulkRows) -> None:
     """
     if not bulk.values:
         return
-    quote = conn.dialect.identifier_preparer.quote
-    into = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in bulk.columns)}) "
     if conn.dialect.name != "postgresql":
-        row = f"({', '.join([marker(conn.dialect.name)] * len(bulk.columns))})"
-        run_sql(conn, f"{into}VALUES {row}", bulk.values, many=True)
+        sql = _insert_sql(conn.dialect, table.name, bulk.columns, 1)
+        run_sql(conn, sql, bulk.values, many=True)
         return
-    row = f"({', '.join(['%s'] * len(bulk.columns))})"
     step = max(1, min(PG_ROWS_PER_INSERT, 65_535 // len(bulk.columns)))
     for start in range(0, len(bulk.values), step):
         chunk = bulk.values[start : start + step]
         params = tuple(value for values in chunk for value in values)
-        run_sql(conn, f"{into}VALUES {', '.join([row] * len(chunk))}", params)
+        run_sql(conn, _insert_sql(conn.dialect, table.name, bulk.columns, len(chunk)), params)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(dialect: Dialect, table: str, columns: tuple[str, ...], rows: int) -> str:
+    """``INSERT INTO table (columns) VALUES`` with the markers of ``rows`` rows, made
+    once for each shape (quoting the names cost more than a one-row insert)."""
+    quote = dialect.identifier_preparer.quote
+    row = f"({', '.join([marker(dialect.name)] * len(columns))})"
+    names = ", ".join(quote(c) for c in columns)
+    return f"INSERT INTO {quote(table)} ({names}) VALUES {', '.join([row] * rows)}"  # noqa: S608

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Row,
+    String,
     Table,
     and_,
     case,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 
 from .engine import (
     SQLITE_BUSY_TIMEOUT_S,
@@ -43,6 +45,7 @@ from .lease import SweepLeaseStore
 from .renders import RenderStore
 from .retention import RetentionStore
 from .rows import (
+    PG_ROWS_PER_INSERT,
     BulkRows,
     first_of_each_key,
     idempotency_t,
@@ -177,6 +180,54 @@ def _append_sql(dialect: str, *, sliding: bool, open_: bool, guard: str | None) 
         guard=None if guard is None else f"SELECT 1 WHERE {guard.format(mark=p)}",  # noqa: S608
         guarded_open=open_,
         seen_key=f'SELECT response FROM idempotency_keys WHERE session_id = {p} AND "key" = {p}',  # noqa: S608
+    )
+
+
+#: PostgreSQL's dialect, for the type names of :func:`_typed_marker`.
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def _typed_marker(table: Table, column: str, mark: str) -> str:
+    """A marker of ``column``'s value in a PostgreSQL ``SELECT`` list (which,
+    unlike ``VALUES`` of an ``INSERT``, does not take its type from the column):
+    cast unless it is a string (text is taken as it is; a ``VARCHAR(n)`` cast
+    would cut a longer value instead of refusing it)."""
+    kind = table.c[column].type
+    if isinstance(kind, String):
+        return mark
+    return f"CAST({mark} AS {kind.compile(dialect=_PG_DIALECT)})"
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_append_sql(sql: _AppendSql, columns: tuple[str, ...], rows: int, keyed: bool) -> str:
+    """PostgreSQL: the claim, the messages' insert and the idempotency key's in
+    one statement (data-modifying ``WITH``): one round trip instead of three.
+    The inserts happen only if the claim did; it answers whether the claim
+    did, the session's context, and whether the key was new (always true
+    without one)."""
+    p = sql.mark
+    row = f"({', '.join(_typed_marker(messages_t, c, p) for c in columns)})"
+    names = ", ".join(f'"{c}"' for c in columns)
+    parts = [
+        f"claim AS ({sql.claim})",
+        f"added AS (INSERT INTO messages ({names}) SELECT * FROM (VALUES "  # noqa: S608
+        f"{', '.join([row] * rows)}) AS v WHERE EXISTS (SELECT 1 FROM claim))",
+    ]
+    new_key = "true"
+    if keyed:
+        marks = ", ".join(
+            _typed_marker(idempotency_t, c, p)
+            for c in ("session_id", "key", "response", "created_at")
+        )
+        parts.append(
+            'k AS (INSERT INTO idempotency_keys (session_id, "key", response, created_at) '  # noqa: S608
+            f"SELECT {marks} WHERE EXISTS (SELECT 1 FROM claim) "
+            'ON CONFLICT (session_id, "key") DO NOTHING RETURNING 1)'
+        )
+        new_key = "EXISTS (SELECT 1 FROM k)"
+    return (
+        f"WITH {', '.join(parts)} "  # noqa: S608
+        f"SELECT EXISTS (SELECT 1 FROM claim), (SELECT context FROM claim), {new_key}"
     )
 
 
@@ -531,6 +582,10 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
         if sql.guarded_open:
             params.append(at)
         params.extend(guard_params)
+        if self.dialect == "postgresql" and 0 < len(rows) <= PG_ROWS_PER_INSERT:
+            return self._append_in_one(
+                conn, sql, params, session_id, rows, at, idempotency_key, runner, guard_params
+            )
         claimed = run_sql(conn, sql.claim, tuple(params)).fetchone()
         if claimed is None:
             outcome = self._not_claimed(conn, sql, guard_params, session_id, idempotency_key)
@@ -549,6 +604,40 @@ class MessageStore(RetentionStore, SweepLeaseStore, ImportSupport, HoldStore, Re
             ).rowcount
             if added != 1:  # seen already (a retry, or a racing twin that committed)
                 raise _Replayed(_stored_response(conn, sql, session_id, idempotency_key))
+        return _Appended(AppendOutcome("appended", appended=len(rows)), changes)
+
+    def _append_in_one(
+        self,
+        conn: Connection,
+        sql: _AppendSql,
+        claim_params: list[Any],
+        session_id: str,
+        rows: list[dict[str, Any]],
+        at: Any,
+        idempotency_key: str | None,
+        runner: str | None,
+        guard_params: tuple[Any, ...],
+    ) -> _Appended:
+        """:meth:`_append_rows` on PostgreSQL: its three statements in one
+        (:func:`_pg_append_sql`), then the usage entries the messages carry. For
+        at most :data:`~.rows.PG_ROWS_PER_INSERT` messages (the statement's
+        parameters stay under the protocol's 65,535; a larger write, an
+        import's, takes the three statements)."""
+        bulk = to_bulk_rows(rows, dialect=self.dialect)
+        params = [*claim_params, *(value for values in bulk.values for value in values)]
+        keyed = idempotency_key is not None
+        if keyed:
+            params += [session_id, idempotency_key, json.dumps({"appended": len(rows)}), at]
+        statement = _pg_append_sql(sql, bulk.columns, len(rows), keyed)
+        claimed, context, new_key = run_sql(conn, statement, tuple(params)).fetchone()
+        if not claimed:
+            outcome = self._not_claimed(conn, sql, guard_params, session_id, idempotency_key)
+            return _Appended(outcome)
+        if not new_key:  # seen already (a retry, or a racing twin that committed)
+            assert idempotency_key is not None  # noqa: S101  (only a key can be seen)
+            raise _Replayed(_stored_response(conn, sql, session_id, idempotency_key))
+        labels = Labels.of(_json_value(context), runner)
+        changes = self.record_entries(conn, self.usage_entries(session_id, rows, labels))
         return _Appended(AppendOutcome("appended", appended=len(rows)), changes)
 
     @staticmethod
