@@ -3,15 +3,13 @@ batch, not per file), each file still whole."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, event
 
-from tests.transfer.conftest import count_rows, stored_messages
+from tests.transfer.conftest import count_rows, stored_messages, with_a_bad_file
 from webapp.sessions import Manager
 from webapp.sessions.models import MessageRow
 from webapp.transfer import importer as importer_module
@@ -125,16 +123,7 @@ def test_a_refused_check_leaves_no_spool(
     (tmp_path / "temp").mkdir()
     folder = tmp_path / "files"
     folder.mkdir()
-    for path in sorted(corpus.glob("*.jsonl")):
-        shutil.copy(path, folder / path.name)
-    line = {
-        "type": "user",
-        "uuid": "u1",
-        "sessionId": "../sessions/victim",
-        "timestamp": "2026-01-01T00:00:00Z",
-        "message": {"role": "user", "content": "hello"},
-    }
-    (folder / "zz-bad.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with_a_bad_file(corpus, folder)
     monkeypatch.setattr(importer_module, "PARSED_KEPT_BYTES", 0)
     importer = Importer(manager, keep=True, remember=False)
     with pytest.raises(importer_module.ImportRefused):
