@@ -3,6 +3,9 @@ batch, not per file), each file still whole."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -130,3 +133,28 @@ def test_a_refused_check_leaves_no_spool(
         importer.check_retention(importer.plan([folder]))
     assert list((tmp_path / "temp").iterdir()) == []
     assert count_rows(manager, MessageRow) == 0
+
+
+def test_a_spool_left_by_a_killed_import_goes_with_the_next_one(
+    manager: Manager, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    killed = tmp_path / f"{importer_module.SPOOL_PREFIX}{int(ended.stdout)}-abc"
+    running = tmp_path / f"{importer_module.SPOOL_PREFIX}{os.getpid()}-def"
+    for folder in (killed, running):
+        folder.mkdir()
+        (folder / "0.pickle").write_bytes(b"left")
+    monkeypatch.setattr(importer_module, "PARSED_KEPT_BYTES", 0)
+    importer = Importer(manager, keep=True, remember=False)
+    plans = importer.plan([corpus])
+    importer.check_retention(plans)
+    assert not killed.exists() and (running / "0.pickle").exists()
+    assert len(_spools(tmp_path)) == len(plans) + 1  # this import's, and the running one's
+    importer.run(plans)
+    assert _spools(tmp_path) == [running / "0.pickle"]

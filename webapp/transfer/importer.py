@@ -96,6 +96,9 @@ PARSED_KEPT_BYTES = 128 * 1024 * 1024
 #: parsed files waiting to be written.
 READ_AHEAD_FILES = 4
 READ_AHEAD_BYTES = 64 * 1024 * 1024
+#: The name of an import's spool folder (:class:`Spool`) in the system's
+#: temporary folder, before its process id.
+SPOOL_PREFIX = "sessionboard-import-"
 #: How often a reading worker checks that its import is still there, in seconds.
 PARENT_CHECK_S = 0.5
 #: The ``context["source"]`` of sessions made from Claude Code transcripts.
@@ -152,7 +155,9 @@ class Spool:
     temporary folder, about two thirds of the files' size), loaded back one at
     a time by :meth:`Importer.run`: a file is parsed once, in bounded memory.
     The folder goes at the end of the run, when the check fails, and at the
-    latest when the process exits (not after a ``kill -9``)."""
+    latest when the process exits; the folder of an import killed (``kill -9``,
+    a signal) goes when the next import spools (its name holds its process id,
+    :data:`SPOOL_PREFIX`)."""
 
     def __init__(self) -> None:
         self._folder: weakref.finalize[..., Any] | None = None  # removes the folder
@@ -170,7 +175,8 @@ class Spool:
                 kept += plan.todo
                 continue
             if self._folder is None:
-                folder = Path(tempfile.mkdtemp(prefix="sessionboard-import-"))
+                _remove_orphans()
+                folder = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-"))
                 self._folder = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
             self.files[plan.key] = folder / f"{len(self.files)}.pickle"
         return self.files
@@ -181,6 +187,25 @@ class Spool:
         if self._folder is not None:
             self._folder()
             self._folder = None
+
+
+def _remove_orphans() -> None:
+    """Remove the spool folders of imports that are no longer running (killed)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*-*"):
+        pid = folder.name[len(SPOOL_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def is_export_file(path: Path) -> bool:
