@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,3 +50,19 @@ def stored_sessions(manager: Manager) -> dict[str, Any]:
     """Every stored session row by id."""
     with manager.store.read() as conn:
         return {r.id: r for r in conn.execute(select(SessionRow.__table__))}
+
+
+def with_a_bad_file(corpus: Path, folder: Path) -> Path:
+    """The corpus's transcripts and, sorted among them, one with a bad session id."""
+    for path in corpus.glob("*.jsonl"):
+        shutil.copy(path, folder / path.name)
+    line = {
+        "type": "user",
+        "uuid": "u1",
+        "sessionId": "../sessions/victim",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "message": {"role": "user", "content": "hello"},
+    }
+    bad = folder / "claude-code-log__5bad.jsonl"  # after two of the corpus's files
+    bad.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    return bad

@@ -5,8 +5,7 @@ import."""
 
 from __future__ import annotations
 
-import json
-import shutil
+import pickle
 import signal
 import subprocess
 import sys
@@ -15,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.transfer.conftest import count_rows, stored_sessions
+from tests.transfer.conftest import count_rows, stored_sessions, with_a_bad_file
 from webapp.sessions import Manager
 from webapp.sessions.models import MessageRow
 from webapp.transfer import importer as importer_module
 from webapp.transfer.importer import (
+    FileContents,
     FilePlan,
     Importer,
     ImportRefused,
@@ -36,7 +36,7 @@ def _plans(folder: Path) -> list[FilePlan]:
 
 
 def test_workers_read_what_this_process_reads_in_the_same_order(
-    corpus: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(importer_module, "READ_AHEAD_FILES", 1)  # a window of 2 files
     plans = _plans(corpus)
@@ -45,32 +45,20 @@ def test_workers_read_what_this_process_reads_in_the_same_order(
     assert [plan.key for plan, _ in ahead] == [plan.key for plan in plans]
     assert [contents for _, contents in ahead] == [contents for _, contents in here]
     assert sum(len(item.messages) for _, c in ahead for item in c.sessions) > 100
-    # the ones known already are taken out of ``known``, not read again
-    known = {plans[1].key: here[1][1]}
+    # the ones known already are taken out of ``known``, not read again: kept,
+    # or loaded from their spool file (which goes)
+    spooled = tmp_path / "2.pickle"
+    spooled.write_bytes(pickle.dumps(here[2][1]))
+    known: dict[str, FileContents | Path] = {plans[1].key: here[1][1], plans[2].key: spooled}
     again = list(read_in_order(plans, workers=2, known=known))
     assert again[1][1] is here[1][1] and known == {}
-
-
-def _with_a_bad_file(corpus: Path, folder: Path) -> Path:
-    """The corpus's transcripts and, sorted among them, one with a bad session id."""
-    for path in corpus.glob("*.jsonl"):
-        shutil.copy(path, folder / path.name)
-    line = {
-        "type": "user",
-        "uuid": "u1",
-        "sessionId": "../sessions/victim",
-        "timestamp": "2026-01-01T00:00:00Z",
-        "message": {"role": "user", "content": "hello"},
-    }
-    bad = folder / "claude-code-log__5bad.jsonl"  # after two of the corpus's files
-    bad.write_text(json.dumps(line) + "\n", encoding="utf-8")
-    return bad
+    assert again[2][1] == here[2][1] and not spooled.exists()
 
 
 def test_a_bad_file_read_ahead_stops_the_import_at_its_turn(
     manager: Manager, corpus: Path, tmp_path: Path
 ) -> None:
-    bad = _with_a_bad_file(corpus, tmp_path)
+    bad = with_a_bad_file(corpus, tmp_path)
     importer = Importer(manager, keep=True, remember=False, workers=2)
     plans = importer.plan([tmp_path])
     assert 2 <= [plan.path for plan in plans].index(bad) < len(plans) - 2

@@ -9,8 +9,9 @@ purge of the import; the caller stops there unless the user chose to keep those
 sessions or to accept it. :meth:`Importer.run` then writes the files, each
 written whole in one transaction, small files several to a transaction: all of
 a file or none of it. The files the check parsed, up to :data:`PARSED_KEPT_BYTES`
-of them, are written as the check read them (a file is parsed once); those past
-it are read and validated again (memory is then a few files' sessions). With
+of them, are kept in memory as the check read them; those past it are kept
+pickled in a spool folder (:class:`Spool`) and loaded back at their turn
+(memory is then a few files' sessions): a file is parsed once. With
 ``workers`` (the CLI's), processes parse the files ahead, in order
 (:func:`read_in_order`). A batch's new transcript sessions are written
 together (:class:`~webapp.transfer.newsessions.NewSessions`).
@@ -37,8 +38,12 @@ import functools
 import logging
 import multiprocessing
 import os
+import pickle
+import shutil
+import tempfile
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -82,15 +87,18 @@ MESSAGES_PER_TRANSACTION = 5000
 FILES_PER_TRANSACTION = 100
 #: Ids per ``IN (...)`` list.
 ID_BATCH = 500
-#: Bytes of files whose parse :meth:`Importer.check_retention` keeps for
-#: :meth:`Importer.run`, which then does not read them again (a file is parsed
-#: once); the files past it are read again when they are written.
+#: Bytes of files whose parse :meth:`Importer.check_retention` keeps in memory
+#: for :meth:`Importer.run`; the parses of the files past it wait pickled in a
+#: spool folder (:class:`Spool`): either way a file is parsed once.
 PARSED_KEPT_BYTES = 128 * 1024 * 1024
 #: Files a reading worker may be ahead of the writer by (:func:`read_in_order`),
 #: and bytes of files all the workers may be ahead by: bounds the memory of
 #: parsed files waiting to be written.
 READ_AHEAD_FILES = 4
 READ_AHEAD_BYTES = 64 * 1024 * 1024
+#: The name of an import's spool folder (:class:`Spool`) in the system's
+#: temporary folder, before its process id.
+SPOOL_PREFIX = "sessionboard-import-"
 #: How often a reading worker checks that its import is still there, in seconds.
 PARENT_CHECK_S = 0.5
 #: The ``context["source"]`` of sessions made from Claude Code transcripts.
@@ -138,6 +146,66 @@ class FileContents:
     sessions: list[Incoming]
     stats: ParseStats
     end_offset: int
+
+
+class Spool:
+    """The parses :meth:`Importer.check_retention` does not keep in memory (the
+    files past :data:`PARSED_KEPT_BYTES`), pickled by their readers into a
+    temporary folder of their own (``sessionboard-import-*`` in the system's
+    temporary folder, about two thirds of the files' size), loaded back one at
+    a time by :meth:`Importer.run`: a file is parsed once, in bounded memory.
+    The folder goes at the end of the run, when the check fails, and at the
+    latest when the process exits; the folder of an import killed (``kill -9``,
+    a signal) goes when the next import spools (its name holds its process id,
+    :data:`SPOOL_PREFIX`)."""
+
+    def __init__(self) -> None:
+        self._folder: weakref.finalize[..., Any] | None = None  # removes the folder
+        #: Each spooled file's key and its parse's pickle.
+        self.files: dict[str, Path] = {}
+
+    def start(self, plans: Sequence[FilePlan]) -> dict[str, Path]:
+        """Start over for ``plans``: the spool files of those past
+        :data:`PARSED_KEPT_BYTES` (in the plans' order, each kept in memory
+        while the kept bytes stay within it), a new folder if there are any."""
+        self.clear()
+        kept = 0
+        for plan in plans:
+            if kept + plan.todo <= PARSED_KEPT_BYTES:
+                kept += plan.todo
+                continue
+            if self._folder is None:
+                _remove_orphans()
+                folder = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-"))
+                self._folder = weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)
+            self.files[plan.key] = folder / f"{len(self.files)}.pickle"
+        return self.files
+
+    def clear(self) -> None:
+        """Remove the folder and what it holds."""
+        self.files = {}
+        if self._folder is not None:
+            self._folder()
+            self._folder = None
+
+
+def _remove_orphans() -> None:
+    """Remove the spool folders of imports that are no longer running (killed)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPOOL_PREFIX}*-*"):
+        pid = folder.name[len(SPOOL_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def is_export_file(path: Path) -> bool:
@@ -225,19 +293,58 @@ def read_file(plan: FilePlan) -> FileContents:
     return contents
 
 
+def _read_spooling(plan: FilePlan, spool: Path | None, send: bool) -> FileContents:
+    """:func:`read_file`, its result also pickled into the file ``spool`` (for a
+    later :func:`read_in_order` to load instead of parsing the file again); with
+    ``send`` false, only what the parse skipped and where it ended are returned
+    (the sessions are in the spool file)."""
+    contents = read_file(plan)
+    if spool is not None:
+        with spool.open("wb") as f:
+            pickle.dump(contents, f, protocol=pickle.HIGHEST_PROTOCOL)
+        if not send:
+            return FileContents([], contents.stats, contents.end_offset)
+    return contents
+
+
+def _take(known: dict[str, FileContents | Path], key: str) -> FileContents:
+    """A known file's contents, taken out of ``known``: kept, or loaded (and
+    removed) from its spool file."""
+    found = known.pop(key)
+    if not isinstance(found, Path):
+        return found
+    with found.open("rb") as f:
+        contents: FileContents = pickle.load(f)  # noqa: S301 (our own spool folder)
+    found.unlink()
+    return contents
+
+
 def read_in_order(
-    plans: Sequence[FilePlan], workers: int = 1, known: dict[str, FileContents] | None = None
+    plans: Sequence[FilePlan],
+    workers: int = 1,
+    known: dict[str, FileContents | Path] | None = None,
+    *,
+    spool: dict[str, Path] | None = None,
+    send: bool = True,
 ) -> Generator[tuple[FilePlan, FileContents], None, None]:
     """Each plan with its contents, in the plans' order: those in ``known`` taken
-    out of it, the others read by :func:`read_file` (its :class:`ImportRefused`
-    raised at that file's turn). With ``workers`` > 1 a pool of that many
-    processes reads them ahead (up to :data:`READ_AHEAD_FILES` files a worker and
-    :data:`READ_AHEAD_BYTES`), on the other cores while the caller writes; close
-    the iterator (``contextlib.closing``) if you stop early."""
+    out of it (kept contents, or a spool file's, loaded here), the others read
+    by :func:`read_file` (its :class:`ImportRefused` raised at that file's
+    turn). With ``workers`` > 1 a pool of that many processes reads them ahead
+    (up to :data:`READ_AHEAD_FILES` files a worker and :data:`READ_AHEAD_BYTES`),
+    on the other cores while the caller writes; close the iterator
+    (``contextlib.closing``) if you stop early. A file in ``spool`` has its
+    parse pickled into its spool file by its reader too (and with ``send``
+    false, only its stats and end offset come back)."""
     known = {} if known is None else known
+    spool = {} if spool is None else spool
+
     if workers <= 1 or sum(plan.key not in known for plan in plans) < 2:
         for plan in plans:
-            yield plan, known.pop(plan.key) if plan.key in known else read_file(plan)
+            if plan.key in known:
+                yield plan, _take(known, plan.key)
+            else:
+                yield plan, _read_spooling(plan, spool.get(plan.key), send)
         return
     pool = ProcessPoolExecutor(
         workers,
@@ -249,17 +356,20 @@ def read_in_order(
         ahead: deque[tuple[FilePlan, Future[FileContents] | None]] = deque()
         ahead_bytes = 0
         for plan in plans:
-            ahead.append((plan, None if plan.key in known else pool.submit(read_file, plan)))
+            if plan.key in known:
+                ahead.append((plan, None))
+            else:
+                ahead.append((plan, pool.submit(_read_spooling, plan, spool.get(plan.key), send)))
             ahead_bytes += plan.todo
             while ahead and (
                 len(ahead) >= READ_AHEAD_FILES * workers or ahead_bytes >= READ_AHEAD_BYTES
             ):
                 done, future = ahead.popleft()
                 ahead_bytes -= done.todo
-                yield done, known.pop(done.key) if future is None else future.result()
+                yield done, _take(known, done.key) if future is None else future.result()
         while ahead:
             done, future = ahead.popleft()
-            yield done, known.pop(done.key) if future is None else future.result()
+            yield done, _take(known, done.key) if future is None else future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -303,8 +413,10 @@ class Importer:
         self._link_stubs: list[ParsedSession] = []  # parents' calls of subagents
         self._children: list[ParsedSession] = []  # subagent sessions, without messages
         self.unchanged_files = 0
-        #: Files parsed by check_retention, for run (see PARSED_KEPT_BYTES).
+        #: Files parsed by check_retention, for run: kept in memory (up to
+        #: PARSED_KEPT_BYTES), and the others' parses in a spool folder.
         self._parsed: dict[str, FileContents] = {}
+        self._spool = Spool()
 
     # -- planning -------------------------------------------------------------------
 
@@ -356,18 +468,23 @@ class Importer:
         check = RetentionCheck()
         if not self.keep and retention.total_seconds() > 0:
             check.cutoff = self.now - retention
-        kept = 0
         self._parsed.clear()
-        with closing(read_in_order(plans, self.workers)) as files:
-            for plan, contents in files:
-                if check.cutoff is not None:
-                    for item in contents.sessions:
-                        self._count_purged(item, check, check.cutoff)
-                if kept + plan.todo <= PARSED_KEPT_BYTES:
-                    kept += plan.todo
-                    self._parsed[plan.key] = contents
-                if progress is not None:
-                    progress(plan.todo)
+        spool = self._spool.start(plans)
+        try:
+            with closing(
+                read_in_order(plans, self.workers, spool=spool, send=check.cutoff is not None)
+            ) as files:
+                for plan, contents in files:
+                    if check.cutoff is not None:
+                        for item in contents.sessions:
+                            self._count_purged(item, check, check.cutoff)
+                    if plan.key not in spool:
+                        self._parsed[plan.key] = contents
+                    if progress is not None:
+                        progress(plan.todo)
+        except BaseException:
+            self._spool.clear()
+            raise
         return check
 
     def _count_purged(self, item: Incoming, check: RetentionCheck, cutoff: datetime) -> None:
@@ -428,21 +545,26 @@ class Importer:
         summary = ImportSummary(unchanged_files=self.unchanged_files)
         batch: list[tuple[FilePlan, FileContents]] = []
         messages = 0
-        with closing(read_in_order(plans, self.workers, self._parsed)) as files:
-            while True:
-                try:
-                    plan, contents = next(files)
-                except StopIteration:
-                    break
-                except ImportRefused:
-                    self._write(batch, summary, progress)
-                    raise
-                batch.append((plan, contents))
-                messages += sum(len(item.messages) for item in contents.sessions)
-                if messages >= MESSAGES_PER_TRANSACTION or len(batch) >= FILES_PER_TRANSACTION:
-                    self._write(batch, summary, progress)
-                    batch, messages = [], 0
-        self._write(batch, summary, progress)
+        known: dict[str, FileContents | Path] = {**self._parsed, **self._spool.files}
+        self._parsed = {}
+        try:
+            with closing(read_in_order(plans, self.workers, known)) as files:
+                while True:
+                    try:
+                        plan, contents = next(files)
+                    except StopIteration:
+                        break
+                    except ImportRefused:
+                        self._write(batch, summary, progress)
+                        raise
+                    batch.append((plan, contents))
+                    messages += sum(len(item.messages) for item in contents.sessions)
+                    if messages >= MESSAGES_PER_TRANSACTION or len(batch) >= FILES_PER_TRANSACTION:
+                        self._write(batch, summary, progress)
+                        batch, messages = [], 0
+            self._write(batch, summary, progress)
+        finally:
+            self._spool.clear()
         self._link()
         return summary
 
