@@ -22,6 +22,7 @@ from webapp.sessions.search_index import (
 )
 from webapp.sessions.store import make_engine
 
+from .test_search import check_index
 from .test_statuses import assert_statuses_follow
 
 
@@ -43,14 +44,25 @@ DDL_INDEXES = ("ix_search_docs_body", "ix_search_docs_unindexed")
 
 
 def model_diff(engine: Any, tables: str) -> list[Any]:
-    """How the database's tables named like ``tables`` differ from the model."""
+    """How the database's tables named like ``tables`` differ from the model
+    (PostgreSQL keeps the model's foreign keys as triggers, from 0020 on)."""
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return [
             d
             for d in compare_metadata(context, SearchDoc.metadata)
-            if tables in repr(d) and not any(name in repr(d) for name in DDL_INDEXES)
+            if tables in repr(d)
+            and not any(name in repr(d) for name in DDL_INDEXES)
+            and not (engine.dialect.name == "postgresql" and d[0] == "add_fk")
         ]
+
+
+def foreign_keys(engine: Any) -> list[str]:
+    """The foreign keys of the index's tables."""
+    found = inspect(engine)
+    return sorted(
+        fk["name"] for t in ("search_docs", "search_doc_status") for fk in found.get_foreign_keys(t)
+    )
 
 
 def test_0007_fills_the_index_matches_the_model_and_downgrades(
@@ -166,6 +178,36 @@ def test_0019_writes_message_documents_at_commit_and_downgrades(database_url: st
             ).one()
         assert tuple(per_message) == (9, 9)
         assert len(Search(store).hits(parse("needle message"), limit=100).hits) == 9
+    finally:
+        upgrade_schema(engine)
+        engine.dispose()
+
+
+def test_0020_deletes_by_trigger_on_postgresql_and_downgrades(database_url: str) -> None:
+    """PostgreSQL: at 0019 the index's tables have the model's three foreign
+    keys, from 0020 on none (triggers delete instead); SQLite keeps them. Down
+    and up again, a deleted message and session leave nothing in the index."""
+    engine = make_engine(database_url)
+    try:
+        store = MessageStore(engine, migrate=False)
+        manager = Manager(Config(), store)
+        keys = foreign_keys(engine)
+        assert len(keys) == (0 if engine.dialect.name == "postgresql" else 3)
+        needles(manager)
+        engine.dispose()
+        command.downgrade(alembic_config(engine), "0019")
+        assert len(foreign_keys(engine)) == 3
+        last = needles(manager)
+        engine.dispose()
+        upgrade_schema(engine)
+        assert foreign_keys(engine) == keys
+        assert model_diff(engine, "search_doc") == []
+        assert manager.delete(last)
+        store.delete_messages_for_session(needles(manager))
+        # three times three sessions of a request and a message; one session and
+        # one message gone
+        assert len(Search(store).hits(parse("needle"), limit=100).hits) == 18 - 2 - 1
+        check_index(store)
     finally:
         upgrade_schema(engine)
         engine.dispose()

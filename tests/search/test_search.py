@@ -43,9 +43,23 @@ def doc_count(store: MessageStore) -> int:
         return int(conn.execute(select(func.count()).select_from(search_docs_t)).scalar_one())
 
 
-def check_fts(store: MessageStore) -> None:
-    """On SQLite, FTS5's own check that its index agrees with ``search_docs`` (once
-    the documents above the watermark are flushed into it)."""
+#: Rows of the index whose message, session or document is gone.
+ORPHANS = (
+    "SELECT count(*) FROM search_docs AS d WHERE (d.message_id IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM messages AS m WHERE m.id = d.message_id)) OR NOT EXISTS "
+    "(SELECT 1 FROM sessions AS s WHERE s.id = d.session_id)",
+    "SELECT count(*) FROM search_doc_status AS x WHERE NOT EXISTS "
+    "(SELECT 1 FROM search_docs AS d WHERE d.id = x.doc_id)",
+)
+
+
+def check_index(store: MessageStore) -> None:
+    """The index holds nothing of a deleted row (PostgreSQL deletes it by
+    trigger, SQLite by foreign key); on SQLite, FTS5's own check that it agrees
+    with ``search_docs`` (once the documents above the watermark are flushed
+    into it)."""
+    with store.read() as conn:
+        assert [conn.exec_driver_sql(orphans).scalar_one() for orphans in ORPHANS] == [0, 0]
     if store.dialect == "sqlite":
         with store.write() as conn:
             flush_fts(conn)
@@ -92,7 +106,7 @@ def test_every_text_is_indexed(board: Manager, search: Search) -> None:
     assert sessions_found(search, "All green") == {other}
     # A tool's name is indexed with its call.
     assert sessions_found(search, "grep") == {sid}
-    check_fts(board.store)
+    check_index(board.store)
 
 
 def test_the_index_follows_every_write(board: Manager, search: Search, clock: FakeClock) -> None:
@@ -129,7 +143,7 @@ def test_the_index_follows_every_write(board: Manager, search: Search, clock: Fa
     board.append_message(sid, Message("user", "alpha six"))
     assert board.clear() == 1
     assert found(search, "alpha") == [] and doc_count(store) == 0
-    check_fts(store)
+    check_index(store)
 
 
 def test_a_purged_message_is_no_longer_found(
@@ -153,7 +167,7 @@ def test_a_purged_message_is_no_longer_found(
     clock.advance(days=30)
     assert board.store.purge_sessions_older_than(clock() - timedelta(days=7)) == 1
     assert found(search, "secret") == [] and doc_count(board.store) == 0
-    check_fts(board.store)
+    check_index(board.store)
 
 
 def test_words_phrases_exclusions_and_fields(board: Manager, search: Search) -> None:
@@ -459,7 +473,7 @@ def test_a_comment_is_found_until_it_is_removed(
         index_comment(conn, comment_id=42, session_id=sid, body="flaky again", at=clock())
     board.delete(sid)
     assert found(search, "flaky") == []
-    check_fts(board.store)
+    check_index(board.store)
 
 
 def test_rebuild_restores_the_index_and_keeps_comments(
@@ -480,7 +494,7 @@ def test_rebuild_restores_the_index_and_keeps_comments(
     assert len(found(search, "needle")) == 3
     board.append_message(sid, Message("user", "needle after"))
     assert len(found(search, "needle")) == 4
-    check_fts(board.store)
+    check_index(board.store)
 
 
 def test_install_fills_the_index_from_a_filled_database(
@@ -501,7 +515,7 @@ def test_install_fills_the_index_from_a_filled_database(
         assert len(found(search, "needle")) == 6
         board.append_message(ids[0], Message("user", "needle new"))
         assert len(found(search, "needle")) == 7
-        check_fts(indexed_store)
+        check_index(indexed_store)
     finally:
         board.stop()
 
@@ -554,6 +568,6 @@ def test_texts_not_yet_in_fts5_are_found_and_flushed_once(
             "needle message",
             "needle request",
         ]
-        check_fts(other)
+        check_index(other)
     finally:
         other.close()

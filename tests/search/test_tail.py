@@ -27,7 +27,7 @@ from webapp.sessions.search_index import (
     uninstall,
 )
 
-from .test_search import check_fts, found, running
+from .test_search import check_index, found, running
 
 
 def tail(store: MessageStore) -> int:
@@ -81,7 +81,7 @@ def test_a_search_is_exact_while_texts_wait(indexed_store: MessageStore, clock: 
         assert done.indexed == 6
         assert in_fts(indexed_store, "needle") == 6
         assert found(search, "needle") == hits
-        check_fts(indexed_store)
+        check_index(indexed_store)
     finally:
         board.stop()
 
@@ -103,7 +103,7 @@ def test_a_writer_past_the_bound_indexes_inline(
         board.append_messages(sid, [Message("user", f"bound batch {i}") for i in range(20)])
         assert tail(indexed_store) == 0
         assert len(found(Search(indexed_store), "bound")) == 33
-        check_fts(indexed_store)
+        check_index(indexed_store)
     finally:
         board.stop()
 
@@ -127,7 +127,7 @@ def test_the_pass_indexes_in_batches_under_its_lease(
         assert done.indexed == 10
         assert in_fts(indexed_store, "batched") == 10
         assert SearchFlusher(indexed_store).run_pass() == FlushPass()
-        check_fts(indexed_store)
+        check_index(indexed_store)
     finally:
         board.stop()
 
@@ -152,7 +152,7 @@ def test_a_crash_before_the_pass_loses_nothing(
         assert tail(again) == 0
         assert in_fts(again, "survivor") == 5
         assert len(found(Search(again), "survivor")) == 5
-        check_fts(again)
+        check_index(again)
     finally:
         again.close()
 
@@ -195,7 +195,7 @@ def test_the_commit_check_follows_the_schema(indexed_store: MessageStore, clock:
             board.append_message(sid, Message("user", f"schema more {i}"))
             assert tail(indexed_store) <= 1
         assert len(found(Search(indexed_store), "schema")) == 6
-        check_fts(indexed_store)
+        check_index(indexed_store)
     finally:
         board.stop()
 
@@ -270,7 +270,7 @@ def test_a_status_filter_is_exact_for_waiting_texts(
                 beside = found(search, "needle", statuses=(status,))
                 assert beside == by_session
                 assert len(beside) == count
-        check_fts(indexed_store)
+        check_index(indexed_store)
     finally:
         board.stop()
 
@@ -323,7 +323,7 @@ def test_every_write_of_messages_gets_its_documents(
             .where(search_docs_t.c.source == "message")
         ).one()
     assert tuple(docs) == (messages, messages)
-    check_fts(indexed_store)
+    check_index(indexed_store)
 
 
 def test_a_message_document_holds_no_copy_of_its_text(
@@ -350,4 +350,4 @@ def test_a_message_document_holds_no_copy_of_its_text(
     assert bodies() == {"copyless text", "another"}
     assert len(found(Search(indexed_store), "copyless")) == 1
     assert in_fts(indexed_store, "copyless") == 1
-    check_fts(indexed_store)
+    check_index(indexed_store)

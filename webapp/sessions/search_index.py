@@ -72,6 +72,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.schema import AddConstraint
 
 from .models import Base, BigId
 
@@ -479,7 +480,58 @@ def _pg_statements() -> list[str]:
         "DROP TRIGGER IF EXISTS search_sessions_au ON sessions",
         f"CREATE TRIGGER search_sessions_au AFTER UPDATE OF {fields} ON sessions "
         f"FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION search_session_updated()",
+        *_pg_cascade_statements(search_docs_t),
         *_pg_status_statements(),
+    ]
+
+
+#: PostgreSQL: what a deleted row takes with it, by table of the index: (the
+#: deleted row's table, the column of the index's table that names it). Kept by
+#: statement triggers instead of the model's foreign keys (which SQLite keeps):
+#: a foreign key checks its parent row for every row a writer adds, one query
+#: and a row lock each, a sixth of a batch append's time with the index on
+#: (docs/search.md, round 7); a trigger deletes a statement's rows at once,
+#: named as an array so that the column's index answers (a transition table has
+#: no statistics: joined, the planner may read the whole table).
+_PG_CASCADES: dict[str, tuple[tuple[str, str], ...]] = {
+    "search_docs": (("messages", "message_id"), ("sessions", "session_id")),
+    "search_doc_status": (("search_docs", "doc_id"),),
+}
+
+
+def _pg_cascade_names(child: Table) -> list[tuple[str, str, str]]:
+    """(trigger and function name, deleted row's table, column) of ``child``'s cascades."""
+    return [(f"{child.name}_of_{parent}_gone", parent, c) for parent, c in _PG_CASCADES[child.name]]
+
+
+def _pg_cascade_statements(child: Table) -> list[str]:
+    """PostgreSQL: ``child``'s foreign keys dropped, and its cascade triggers."""
+    statements = [
+        f"ALTER TABLE {child.name} DROP CONSTRAINT IF EXISTS {name}"
+        for name in sorted(str(fk.name) for fk in child.foreign_key_constraints)
+    ]
+    for name, parent, column in _pg_cascade_names(child):
+        statements += [
+            _pg_function(
+                name,
+                f"DELETE FROM {child.name} WHERE {column} = ANY (ARRAY(SELECT id FROM gone));",  # noqa: S608
+            ),
+            f"DROP TRIGGER IF EXISTS {name} ON {parent}",
+            f"CREATE TRIGGER {name} AFTER DELETE ON {parent} REFERENCING OLD TABLE AS gone "
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
+        ]
+    return statements
+
+
+def _pg_cascade_drops(child: Table) -> list[str]:
+    """PostgreSQL: ``child``'s cascade triggers and functions dropped."""
+    return [
+        statement
+        for name, parent, _column in _pg_cascade_names(child)
+        for statement in (
+            f"DROP TRIGGER IF EXISTS {name} ON {parent}",
+            f"DROP FUNCTION IF EXISTS {name}()",
+        )
     ]
 
 
@@ -564,6 +616,7 @@ def _pg_status_statements() -> list[str]:
         "FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status "
         f"AND current_setting('{_PG_BY_STATEMENT}', true) IS DISTINCT FROM 'on') "
         f"EXECUTE FUNCTION {_STATUS_SESSION_TRIGGER}()",
+        *_pg_cascade_statements(search_doc_status_t),
     ]
 
 
@@ -614,6 +667,7 @@ def move_doc_statuses(conn: Connection, sessions: list[str] | Select[Any], statu
 
 
 _PG_STATUS_DROPS = [
+    *_pg_cascade_drops(search_doc_status_t),
     f"DROP TRIGGER IF EXISTS {_STATUS_SESSION_TRIGGER} ON sessions",
     f"DROP TRIGGER IF EXISTS {_STATUS_DOC_TRIGGER} ON search_docs",
     f"DROP FUNCTION IF EXISTS {_STATUS_SESSION_TRIGGER}()",
@@ -627,6 +681,7 @@ _PG_TAIL_DROPS = [
 _PG_DROPS = [
     *_PG_STATUS_DROPS,
     *_PG_TAIL_DROPS,
+    *_pg_cascade_drops(search_docs_t),
     "DROP TRIGGER IF EXISTS search_sessions_au ON sessions",
     "DROP TRIGGER IF EXISTS search_sessions_ai ON sessions",
     "DROP TRIGGER IF EXISTS search_messages_au ON messages",
@@ -912,6 +967,30 @@ def uninstall_message_docs(conn: Connection) -> None:
     _run(conn, ["DROP TRIGGER IF EXISTS search_messages_au", *_SQLITE_COPIES])
 
 
+def install_cascades(conn: Connection) -> None:
+    """Migration 0020, PostgreSQL: the index's foreign keys replaced by statement
+    triggers (:data:`_PG_CASCADES`). Instant: no row is read or written.
+    Nothing on SQLite or without the index."""
+    if conn.dialect.name != "postgresql" or not is_installed(conn):
+        return
+    _run(conn, _pg_cascade_statements(search_docs_t))
+    if has_statuses(conn):
+        _run(conn, _pg_cascade_statements(search_doc_status_t))
+
+
+def uninstall_cascades(conn: Connection) -> None:
+    """Migration 0020's downgrade: the model's foreign keys back (each checks
+    every row of its table) instead of the cascade triggers."""
+    if conn.dialect.name != "postgresql" or not is_installed(conn):
+        return
+    tables = [search_docs_t, *([search_doc_status_t] if has_statuses(conn) else [])]
+    for table in tables:
+        _run(conn, _pg_cascade_drops(table))
+        for fk in table.foreign_key_constraints:
+            # Not isolated: the model's CREATE TABLE keeps writing it inline.
+            conn.execute(AddConstraint(fk, isolate_from_table=False))
+
+
 def _doc_text(dialect: str, doc: str) -> str:
     """:data:`_DOC_TEXT` in ``dialect``'s SQL for the ``search_docs`` row ``doc``."""
     message = _SQLITE_MESSAGE_TEXT if dialect == "sqlite" else _PG_MESSAGE_TEXT
@@ -966,6 +1045,10 @@ def rebuild(conn: Connection, *, progress: Progress | None = None, batch: int = 
     if dialect == "postgresql":
         # The refill goes straight into the trigram index, made after it.
         conn.exec_driver_sql("ALTER TABLE search_docs ALTER COLUMN unindexed DROP DEFAULT")
+    if has_statuses(conn):
+        # Every document's status is written again below (the comments' too):
+        # on PostgreSQL no foreign key removes them with their documents.
+        conn.execute(delete(search_doc_status_t))
     conn.execute(delete(search_docs_t).where(search_docs_t.c.source != "comment"))
     _create(conn)
     count = _fill(conn, progress, batch)
