@@ -12,15 +12,18 @@ beside its floor in the same run.
    and adds one session of 50,000 messages.
 2. Serves it with ``sessionboard serve`` (gunicorn gthread, 2 workers x 4 threads,
    access log on), and beside it a plain Flask app under the same gunicorn
-   settings whose one page runs the list's keyset query and renders its 50 rows:
-   the floor. The sweeper's and the renderer's leases are held by the benchmark
-   while pages are measured, so no pass runs under them (the demo's bulk load
-   leaves every message unrendered: a backlog no served app has).
+   settings with a page per list page of the benchmark that runs the same keyset
+   query (the read model's call) and renders its 50 rows as a bare table: each
+   list page's floor (``/sessions``, the list's first page, is the floor of the
+   other pages: /stats, the inbox, a session, the poll). The sweeper's and the
+   renderer's leases are held by the benchmark while pages are measured, so no
+   pass runs under them (the demo's bulk load leaves every message unrendered:
+   a backlog no served app has).
 3. Logs in, and loads each page with N client threads on keep-alive connections:
-   p50, p99, requests/s, beside the floor page's and the raw SQL time of the
-   query behind it (the read model's call, in this process); with ``--paired``
-   the floor is loaded again right before each page and the page's ratio is to
-   that floor (on a shared machine the speed drifts within a run; the page's
+   p50, p99, requests/s, beside its floor page's (loaded right before it) and
+   the raw SQL time of the query behind it (the read model's call, in this
+   process); with ``--paired`` the list's floor is loaded again before each of
+   the other pages too (on a shared machine the speed drifts within a run; the page's
    cookie is the one a browser holds after its first page, CSRF token included,
    so no request signs a new one). Then the first byte
    of the 50,000-message session alone, and every worker's RSS (and peak).
@@ -72,26 +75,76 @@ PAGE_SIZE = 50
 # -- the floor: a plain Flask page running the list's keyset query ------------------
 
 
-def make_floor_app() -> Any:
-    """Flask, one page: the newest 50 sessions by activity (the list's query, through
-    the read model) rendered as a bare table. No login, no nav, no macros."""
-    from flask import Flask, render_template_string
+def list_calls(queries: Any, deep: str, day: datetime) -> dict[str, Callable[[], Any]]:
+    """The read model's call behind each list page the benchmark loads, by name:
+    the page's keyset query, which its floor runs too. ``deep``: the cursor of
+    the deep page; ``day``: the day of the creation-day filters."""
+    from sqlalchemy import Table, select
 
-    from webapp.sessions.queries import ReadModel, SessionFilter
+    from webapp.review.models import Tag, Verdict
+    from webapp.sessions.queries import IdSet, Keyset, SessionFilter, Sort, day_range
+
+    verdicts, tags = cast(Table, Verdict.__table__), cast(Table, Tag.__table__)
+    reviewed = {
+        "verdict": IdSet(select(verdicts.c.session_id).where(verdicts.c.verdict == "approved")),
+        "reviewer": IdSet(select(verdicts.c.session_id).where(verdicts.c.by == "bench")),
+        "tag": IdSet(select(tags.c.session_id).where(tags.c.name == "bench")),
+    }
+    created_from, created_before = day_range(day, day)
+    created = SessionFilter(created_from=created_from, created_before=created_before)
+    top = SessionFilter(top_level=True)
+    keyset = Keyset.decode(deep)
+
+    def listed(where: Any, **options: Any) -> Callable[[], Any]:
+        return lambda: queries.list_sessions(where, limit=PAGE_SIZE, **options)
+
+    calls = {
+        "list": listed(top),
+        "deep": listed(top, older=keyset),
+        "status": listed(SessionFilter(statuses=("failed",))),
+        "day": listed(created),
+        "context": listed(SessionFilter(context_key="model", context_value="claude-opus-4-1")),
+        "model": listed(SessionFilter(model="claude-haiku-4-5", top_level=True)),
+        "project": listed(SessionFilter(project="/home/dev/src/payments-api", top_level=True)),
+        "text": listed(SessionFilter(text="nowhere-xyzzy", top_level=True)),
+        "duration": listed(top, sort=Sort.DURATION),
+        "cost": listed(top, sort=Sort.COST),
+        "subagents": listed(SessionFilter()),
+        "nomatch": listed(SessionFilter(context_key="project_path", context_value="/nowhere")),
+        "two": listed(SessionFilter(statuses=("completed", "failed")), sort=Sort.CREATED),
+        "day by created": listed(created, sort=Sort.CREATED),
+    }
+    for name, ids in reviewed.items():
+        calls[name] = listed(SessionFilter(within=(ids,)))
+    return calls
+
+
+def make_floor_app() -> Any:
+    """Flask, one page per list page of the benchmark: the same keyset query
+    through the read model (:func:`list_calls`, the deep cursor and the day from
+    the environment), its rows rendered as a bare table. No login, no nav, no
+    macros. ``/sessions`` is the list's first page."""
+    from flask import Flask, abort, render_template_string
+
+    from webapp.sessions.queries import ReadModel
     from webapp.sessions.store import MessageStore
 
     app = Flask("floor")
     queries = ReadModel(MessageStore(os.environ["SESSIONBOARD_DATABASE_URL"], migrate=False))
+    day = datetime.fromisoformat(os.environ["BENCH_FLOOR_DAY"])
+    calls = list_calls(queries, os.environ["BENCH_FLOOR_DEEP"], day)
     page = (
         "<table>{% for s in rows %}<tr><td><a href='/sessions/{{ s.id }}'>{{ s.id }}</a>"
         "<td>{{ s.status }}<td>{{ s.request_excerpt }}<td>{{ s.last_activity }}"
         "<td>{{ s.message_count }}</tr>{% endfor %}</table>"
     )
 
-    @app.get("/sessions")
-    def sessions() -> str:
-        top = SessionFilter(top_level=True)  # what /sessions lists first
-        return render_template_string(page, rows=queries.list_sessions(top, limit=PAGE_SIZE).rows)
+    @app.get("/sessions", defaults={"call": "list"})
+    @app.get("/floor/<call>")
+    def sessions(call: str) -> str:
+        if call not in calls:
+            abort(404)
+        return render_template_string(page, rows=calls[call]().rows)
 
     return app
 
@@ -639,7 +692,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from webapp.sessions import Config, Manager, MessageStore
-    from webapp.sessions.queries import Keyset, ReadModel, SessionFilter, Sort
+    from webapp.sessions.queries import ReadModel
 
     args.dir.mkdir(parents=True, exist_ok=True)
     url = args.database_url or str(args.dir / f"sqlite-{args.sessions}.db")
@@ -676,7 +729,7 @@ def main() -> None:
     )
 
     if not args.skip_pages:
-        measure_pages(args, env, manager, queries, Keyset, SessionFilter, Sort)
+        measure_pages(args, env, manager, queries)
     if not args.skip_sweep:
         print("\n| sweeper | figure |\n|---|---|")
         first = not store.purge_log(limit=1)
@@ -710,27 +763,18 @@ def measure_pages(
     env: dict[str, str],
     manager: Any,
     queries: Any,
-    Keyset: Any,  # noqa: N803
-    SessionFilter: Any,  # noqa: N803
-    Sort: Any,  # noqa: N803
 ) -> None:
-    """Serve the app and the floor; load every page; print the table and the RSS."""
+    """Serve the app and the floor; load every page beside its floor (a list
+    page's: a plain page of the same keyset query; the others': the list's
+    first page); print the table and the RSS."""
     from sqlalchemy import Table, select
 
     from webapp.accounts import service
     from webapp.prerender import LEASE as RENDERER
-    from webapp.review.models import Tag, Verdict
+    from webapp.review.models import Verdict
     from webapp.sessions.queries import IdSet, day_range
 
-    verdicts, tags = cast(Table, Verdict.__table__), cast(Table, Tag.__table__)
-
-    def picked(kind: str) -> Any:
-        """What the review feature hands the read model for its filters."""
-        if kind == "tag":
-            return IdSet(select(tags.c.session_id).where(tags.c.name == "bench"))
-        if kind == "by":
-            return IdSet(select(verdicts.c.session_id).where(verdicts.c.by == "bench"))
-        return IdSet(select(verdicts.c.session_id).where(verdicts.c.verdict == "approved"))
+    verdicts = cast(Table, Verdict.__table__)
 
     store = manager.store
     password = "a throwaway password, long enough"  # noqa: S105  (a throwaway user)
@@ -756,46 +800,11 @@ def measure_pages(
         )
     deep = deep_cursor(store, min(500_000, store_total(queries) // 2))
     day = datetime.now(UTC) - timedelta(days=10)
-    created_from, created_before = day_range(day, day)
+    created_from, _created_before = day_range(day, day)
     big = manager.get(BIG_SESSION)
-    keyset = Keyset.decode(deep)
+    lists = list_calls(queries, deep, day)
     raw: dict[str, Callable[[], Any]] = {
-        "list": lambda: queries.list_sessions(SessionFilter(top_level=True), limit=PAGE_SIZE),
-        "deep": lambda: queries.list_sessions(
-            SessionFilter(top_level=True), older=keyset, limit=PAGE_SIZE
-        ),
-        "status": lambda: queries.list_sessions(SessionFilter(statuses=("failed",))),
-        "day": lambda: queries.list_sessions(
-            SessionFilter(created_from=created_from, created_before=created_before)
-        ),
-        "context": lambda: queries.list_sessions(
-            SessionFilter(context_key="model", context_value="claude-opus-4-1")
-        ),
-        "model": lambda: queries.list_sessions(
-            SessionFilter(model="claude-haiku-4-5", top_level=True)
-        ),
-        "project": lambda: queries.list_sessions(
-            SessionFilter(project="/home/dev/src/payments-api", top_level=True)
-        ),
-        "text": lambda: queries.list_sessions(SessionFilter(text="nowhere-xyzzy", top_level=True)),
-        "duration": lambda: queries.list_sessions(
-            SessionFilter(top_level=True), sort=Sort.DURATION
-        ),
-        "cost": lambda: queries.list_sessions(SessionFilter(top_level=True), sort=Sort.COST),
-        "subagents": lambda: queries.list_sessions(SessionFilter()),
-        "nomatch": lambda: queries.list_sessions(
-            SessionFilter(context_key="project_path", context_value="/nowhere")
-        ),
-        "two": lambda: queries.list_sessions(
-            SessionFilter(statuses=("completed", "failed")), sort=Sort.CREATED
-        ),
-        "day by created": lambda: queries.list_sessions(
-            SessionFilter(created_from=created_from, created_before=created_before),
-            sort=Sort.CREATED,
-        ),
-        "verdict": lambda: queries.list_sessions(SessionFilter(within=(picked("verdict"),))),
-        "reviewer": lambda: queries.list_sessions(SessionFilter(within=(picked("by"),))),
-        "tag": lambda: queries.list_sessions(SessionFilter(within=(picked("tag"),))),
+        **lists,
         "poll": lambda: queries.live_state(BIG_SESSION),
         "counts": queries.count_by_status,
         "stats": lambda: (
@@ -847,6 +856,7 @@ def measure_pages(
         return
     port, floor_port = free_port(), free_port()
     real = Server([str(BIN / "sessionboard"), "serve", "--port", str(port)], port, env)
+    floor_env = {**env, "BENCH_FLOOR_DEEP": deep, "BENCH_FLOOR_DAY": day.isoformat()}
     floor = Server(
         [
             str(BIN / "gunicorn"), "million:make_floor_app()", "--bind", f"127.0.0.1:{floor_port}",
@@ -854,7 +864,7 @@ def measure_pages(
             "--pythonpath", str(ROOT / "bench"), "--access-logfile", "-",
         ],
         floor_port,
-        env,
+        floor_env,
     )  # fmt: skip
     try:
         cookie = log_in(port, "bench", password)
@@ -866,20 +876,25 @@ def measure_pages(
         print("| page | status | p50 ms | p99 ms | req/s | x floor req/s | read model ms |")
         print("|---|---|---:|---:|---:|---:|---:|")
         print(
-            f"| floor: plain Flask, same keyset query | 200 | {floor_load.percentile(50):.1f} | "
-            f"{floor_load.percentile(99):.1f} | {floor_load.rate:,.0f} | 1.00 | {floor_sql:.2f} |",
+            f"| floor: plain Flask, the list's keyset query | 200 | "
+            f"{floor_load.percentile(50):.1f} | {floor_load.percentile(99):.1f} | "
+            f"{floor_load.rate:,.0f} | 1.00 | {floor_sql:.2f} |",
             flush=True,
         )
+        loaded = "/sessions"
         for name, path, call in pages:
-            if args.paired:
-                floor_load = load(floor.port, "/sessions", cookie, **options)
+            # A list page's floor runs its own query; the others' is the list's.
+            floor_path = f"/floor/{quote(call)}" if call in lists else "/sessions"
+            if args.paired or floor_path != loaded:
+                floor_load = load(floor.port, floor_path, cookie, **options)
+                loaded = floor_path
             result = load(port, path, cookie, **options)
             sql = f"{timed(raw[call]):.2f}" if call else ""
-            paired = f" (floor {floor_load.rate:,.0f})" if args.paired else ""
             print(
                 f"| {name} | {','.join(map(str, sorted(result.statuses)))} | "
                 f"{result.percentile(50):.1f} | {result.percentile(99):.1f} | "
-                f"{result.rate:,.0f} | {result.rate / floor_load.rate:.2f}{paired} | {sql} |",
+                f"{result.rate:,.0f} | {result.rate / floor_load.rate:.2f} "
+                f"(floor {floor_load.rate:,.0f}, p99 {floor_load.percentile(99):.1f}) | {sql} |",
                 flush=True,
             )
         print(f"\nnav counts (read model): {timed(raw['counts']):.2f} ms")
