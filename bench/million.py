@@ -9,12 +9,13 @@ beside its floor in the same run.
    it exists; ~7 GB for a million on SQLite), then ``sessionboard db upgrade``
    (the migrations since, with their backfills), folds the rollups' change rows
    (on PostgreSQL then ``VACUUM (ANALYZE)``, what autovacuum does on a server),
-   and adds one session of 50,000 messages.
+   and adds one session of 50,000 messages, whose HTML it renders once (what a
+   served app's renderer does as messages are appended).
 2. Serves it with ``sessionboard serve`` (gunicorn gthread, 2 workers x 4 threads,
    access log on), and beside it a plain Flask app under the same gunicorn
    settings with a page per list page of the benchmark that runs the same keyset
    query (the read model's call) and renders its 50 rows as a bare table: each
-   list page's floor (``/sessions``, the list's first page, is the floor of the
+   list page's floor (``/floor/list``, the list's first page, is the floor of the
    other pages: /stats, the inbox, a session, the poll). The sweeper's and the
    renderer's leases are held by the benchmark while pages are measured, so no
    pass runs under them (the demo's bulk load leaves every message unrendered:
@@ -123,7 +124,7 @@ def make_floor_app() -> Any:
     """Flask, one page per list page of the benchmark: the same keyset query
     through the read model (:func:`list_calls`, the deep cursor and the day from
     the environment), its rows rendered as a bare table. No login, no nav, no
-    macros. ``/sessions`` is the list's first page."""
+    macros. ``/floor/list`` is the list's first page."""
     from flask import Flask, abort, render_template_string
 
     from webapp.sessions.queries import ReadModel
@@ -139,7 +140,6 @@ def make_floor_app() -> Any:
         "<td>{{ s.message_count }}</tr>{% endfor %}</table>"
     )
 
-    @app.get("/sessions", defaults={"call": "list"})
     @app.get("/floor/<call>")
     def sessions(call: str) -> str:
         if call not in calls:
@@ -384,6 +384,26 @@ def add_big_session(manager: Any) -> None:
             .where(sessions_t.c.id == BIG_SESSION)
             .values(message_count=BIG_MESSAGES)
         )
+
+
+def render_big_session(store: Any) -> int:
+    """Render and store the HTML of the long session's messages that have none,
+    as a served app's renderer does once for each message appended (the
+    benchmark holds the renderer's lease, and adds the session in bulk); returns
+    how many. Without it every request of the session page rendered its window
+    of messages again."""
+    from sqlalchemy import func, select
+
+    from webapp.prerender import Prerenderer
+    from webapp.sessions.store import messages_t
+
+    with store.read() as conn:
+        first = conn.execute(
+            select(func.min(messages_t.c.id)).where(messages_t.c.session_id == BIG_SESSION)
+        ).scalar()
+    renderer = Prerenderer(store)
+    renderer.after = int(first or 1) - 1
+    return renderer.run_pass().rendered
 
 
 def deep_cursor(store: Any, depth: int) -> str:
@@ -798,6 +818,7 @@ def measure_pages(
             lease_ttl=timedelta(hours=2),
             name=lease,
         )
+    render_big_session(store)
     deep = deep_cursor(store, min(500_000, store_total(queries) // 2))
     day = datetime.now(UTC) - timedelta(days=10)
     created_from, _created_before = day_range(day, day)
@@ -869,9 +890,17 @@ def measure_pages(
     try:
         cookie = log_in(port, "bench", password)
         options = {"clients": args.clients, "requests": args.requests, "cap": args.cap}
-        for server, path in ((floor.port, "/sessions"), (port, "/sessions")):
+        for server, path in ((floor.port, "/floor/list"), (port, "/sessions")):
             load(server, path, cookie, clients=args.clients, requests=args.clients * 4, cap=5)
-        floor_load = load(floor.port, "/sessions", cookie, **options)
+
+        def load_floor(path: str) -> Load:
+            """The floor page at ``path``, loaded as the pages are; every answer a 200."""
+            loaded = load(floor.port, path, cookie, **options)
+            if loaded.statuses != {200}:
+                raise SystemExit(f"the floor's {path} answered {sorted(loaded.statuses)}")
+            return loaded
+
+        floor_load = load_floor("/floor/list")
         floor_sql = timed(raw["list"])
         print("| page | status | p50 ms | p99 ms | req/s | x floor req/s | read model ms |")
         print("|---|---|---:|---:|---:|---:|---:|")
@@ -881,12 +910,12 @@ def measure_pages(
             f"{floor_load.rate:,.0f} | 1.00 | {floor_sql:.2f} |",
             flush=True,
         )
-        loaded = "/sessions"
+        loaded = "/floor/list"
         for name, path, call in pages:
             # A list page's floor runs its own query; the others' is the list's.
-            floor_path = f"/floor/{quote(call)}" if call in lists else "/sessions"
+            floor_path = f"/floor/{quote(call if call in lists else 'list')}"
             if args.paired or floor_path != loaded:
-                floor_load = load(floor.port, floor_path, cookie, **options)
+                floor_load = load_floor(floor_path)
                 loaded = floor_path
             result = load(port, path, cookie, **options)
             sql = f"{timed(raw[call]):.2f}" if call else ""
