@@ -6,13 +6,14 @@ the pass loses nothing."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, postgres_unavailable
 from webapp.search_flush import LEASE, FlushPass, SearchFlusher
 from webapp.sessions import Config, Manager, Message, MessageStore
 from webapp.sessions.queries import SessionFilter
@@ -351,3 +352,62 @@ def test_a_message_document_holds_no_copy_of_its_text(
     assert len(found(Search(indexed_store), "copyless")) == 1
     assert in_fts(indexed_store, "copyless") == 1
     check_index(indexed_store)
+
+
+def test_the_floor_rises_past_moved_texts_only_once_late_commits_are_in(
+    postgres_database: str | None, clock: FakeClock
+) -> None:
+    """PostgreSQL: the pass raises the floor of waiting texts (under it none
+    waits, and the tail's reads start there) to the bound it found a pass
+    before, once every transaction running then has ended, after moving the
+    texts still waiting under it in: a text whose transaction commits late,
+    under ids the pass has moved already, is found while it waits and is moved
+    in before the floor passes it."""
+    if postgres_database is None:
+        postgres_unavailable("no server")
+    store = MessageStore(postgres_database)
+    keep_fts_current(store.engine, tail_limit=10_000)
+    board = manager(store, clock)
+    flusher = SearchFlusher(store)
+
+    def floor() -> int:
+        with store.read() as conn:
+            return int(conn.exec_driver_sql("SELECT low FROM search_waiting_floor").scalar_one())
+
+    try:
+        sid = running(board, "floor request")
+        board.append_messages(sid, [Message("user", f"early {i}") for i in range(5)])
+        flusher.run_pass()
+        with store.engine.connect() as late:
+            late.exec_driver_sql(
+                "INSERT INTO messages (session_id, role, content, summary, timestamp) "
+                "VALUES (%(sid)s, 'user', 'late straggler', '', now())",
+                {"sid": sid},
+            )
+            late_id = late.exec_driver_sql(
+                "SELECT max(id) FROM search_docs WHERE session_id = %(sid)s", {"sid": sid}
+            ).scalar_one()
+            board.append_messages(sid, [Message("user", f"after {i}") for i in range(3)])
+            flusher.run_pass()
+            flusher.run_pass()
+            # Moved past it, but the floor waits for its transaction.
+            assert in_fts(store, "after") == 3
+            assert floor() <= late_id
+            late.commit()
+        # Waiting, over the floor: found.
+        assert len(found(Search(store), "straggler")) == 1 and in_fts(store, "straggler") == 0
+        flusher.run_pass()
+        assert in_fts(store, "straggler") == 1 and tail(store) == 0
+        # The floor passes it once every transaction running at the last pass
+        # has ended: those of the other tests' databases too (xids are the
+        # cluster's), so a few passes may be needed.
+        for _ in range(200):
+            if floor() > late_id:
+                break
+            time.sleep(0.05)
+            flusher.run_pass()
+        assert floor() > late_id
+        assert len(found(Search(store), "straggler")) == 1
+    finally:
+        board.stop()
+        store.close()

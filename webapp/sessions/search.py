@@ -63,6 +63,7 @@ from .search_index import (
     document_text,
     search_doc_status_t,
     search_docs_t,
+    waiting_floor,
 )
 from .types import check_text
 
@@ -390,11 +391,12 @@ def _indexed_or_waiting(
     documents matching on ``text``), in no order: through the trigram index,
     which holds the texts the background pass moved in (``unindexed`` NULL), on
     ``body``, and the texts waiting for it (at most ``SEARCH_TAIL_LIMIT``, on
-    their own index), each read (from its message, see ``document_text``) and
-    checked. One statement, so one snapshot: a text the pass moves meanwhile is
-    found on one side or the other, never neither."""
+    their own index, from the pass's floor up: ``waiting_floor``), each read
+    (from its message, see ``document_text``) and checked. One statement, so
+    one snapshot: a text the pass moves meanwhile is found on one side or the
+    other, never neither."""
     held = probe(d.body).where(d.unindexed.is_(None)).limit(limit)
-    waiting = probe(_PG_TEXT).where(d.unindexed).limit(limit)
+    waiting = probe(_PG_TEXT).where(d.unindexed, d.id >= waiting_floor()).limit(limit)
     both = union_all(held, waiting).subquery("probed")
     return select(both).limit(limit)
 
