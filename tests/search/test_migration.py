@@ -45,7 +45,7 @@ DDL_INDEXES = ("ix_search_docs_body", "ix_search_docs_unindexed")
 
 def model_diff(engine: Any, tables: str) -> list[Any]:
     """How the database's tables named like ``tables`` differ from the model
-    (PostgreSQL keeps the model's foreign keys as triggers, from 0020 on)."""
+    (PostgreSQL keeps the model's foreign keys as triggers, from 0021 on)."""
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         return [
@@ -183,9 +183,9 @@ def test_0019_writes_message_documents_at_commit_and_downgrades(database_url: st
         engine.dispose()
 
 
-def test_0020_deletes_by_trigger_on_postgresql_and_downgrades(database_url: str) -> None:
-    """PostgreSQL: at 0019 the index's tables have the model's three foreign
-    keys, from 0020 on none (triggers delete instead); SQLite keeps them. Down
+def test_0021_deletes_by_trigger_on_postgresql_and_downgrades(database_url: str) -> None:
+    """PostgreSQL: at 0020 the index's tables have the model's three foreign
+    keys, from 0021 on none (triggers delete instead); SQLite keeps them. Down
     and up again, a deleted message and session leave nothing in the index."""
     engine = make_engine(database_url)
     try:
@@ -195,7 +195,7 @@ def test_0020_deletes_by_trigger_on_postgresql_and_downgrades(database_url: str)
         assert len(keys) == (0 if engine.dialect.name == "postgresql" else 3)
         needles(manager)
         engine.dispose()
-        command.downgrade(alembic_config(engine), "0019")
+        command.downgrade(alembic_config(engine), "0020")
         assert len(foreign_keys(engine)) == 3
         last = needles(manager)
         engine.dispose()

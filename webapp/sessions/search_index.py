@@ -1019,7 +1019,7 @@ def uninstall_message_docs(conn: Connection) -> None:
 
 
 def install_cascades(conn: Connection) -> None:
-    """Migration 0020, PostgreSQL: the index's foreign keys replaced by statement
+    """Migration 0021, PostgreSQL: the index's foreign keys replaced by statement
     triggers (:data:`_PG_CASCADES`). Instant: no row is read or written.
     Nothing on SQLite or without the index."""
     if conn.dialect.name != "postgresql" or not is_installed(conn):
@@ -1030,7 +1030,7 @@ def install_cascades(conn: Connection) -> None:
 
 
 def install_floor(conn: Connection) -> None:
-    """Migration 0021, PostgreSQL: the floor of waiting texts (:data:`_PG_FLOOR`,
+    """Migration 0022, PostgreSQL: the floor of waiting texts (:data:`_PG_FLOOR`,
     at 0: the pass raises it) and the tail trigger that reads from it. Instant.
     Nothing on SQLite or without waiting texts (before 0018)."""
     if conn.dialect.name == "postgresql" and _has_fts(conn):
@@ -1038,7 +1038,7 @@ def install_floor(conn: Connection) -> None:
 
 
 def uninstall_cascades(conn: Connection) -> None:
-    """Migration 0020's downgrade: the model's foreign keys back (each checks
+    """Migration 0021's downgrade: the model's foreign keys back (each checks
     every row of its table) instead of the cascade triggers."""
     if conn.dialect.name != "postgresql" or not is_installed(conn):
         return

@@ -3,8 +3,8 @@ by the background pass, from which a writer's bound check and a search's read
 of the waiting texts start (they stepped over a dead index entry for every text
 moved in since the last VACUUM)
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 
 Instant: a one-row table and the tail trigger's function. The downgrade keeps
 them: the floor belongs with the waiting texts (0018), whose downgrade drops
@@ -18,8 +18,8 @@ from alembic import op
 
 from webapp.sessions import search_index
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
