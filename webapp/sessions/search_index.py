@@ -7,9 +7,10 @@ documents in step with every write, in the writing transaction itself:
 
 - triggers on ``messages`` and ``sessions`` add, change and remove documents on
   every insert and update, whichever code path writes (appends, batch appends,
-  imports, the demo's bulk load), and foreign keys with ``ON DELETE CASCADE``
-  remove them with their message or session (delete, clear, purge): the index
-  never holds a purged message. On SQLite a new message's document is written
+  imports, the demo's bulk load), and a deleted message or session takes its
+  documents with it (delete, clear, purge; SQLite: foreign keys with ``ON
+  DELETE CASCADE``; PostgreSQL: statement triggers, :data:`_PG_CASCADES`): the
+  index never holds a purged message. On SQLite a new message's document is written
   by its transaction just before it commits, in one statement for all its
   messages (:func:`keep_fts_current`'s commit hook), not by a row trigger;
 - a writer's document of a message holds no copy of its text: the background
