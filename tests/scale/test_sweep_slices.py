@@ -184,7 +184,8 @@ def test_the_slice_update_reads_its_indexes(manager: Manager, clock: FakeClock) 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         first = statement.lstrip().upper()
         due = "sessions.expires_at <=" in statement and first.startswith("SELECT SESSIONS.ID")
-        if first.startswith(("UPDATE SESSIONS", "UPDATE SEARCH_DOC_STATUS")) or due:
+        moved = first.startswith(("UPDATE SEARCH_DOC_STATUS", "INSERT INTO SEARCH_DOC_STATUS"))
+        if first.startswith("UPDATE SESSIONS") or moved or due:
             statements.append((statement, parameters))
 
     event.listen(store.engine, "before_cursor_execute", record)
@@ -279,9 +280,10 @@ def test_the_documents_statuses_follow_each_slice(manager: Manager, clock: FakeC
 
 
 def test_0017_replaces_the_status_trigger(store: MessageStore) -> None:
-    """At head the per-session status trigger is 0017's: on PostgreSQL it names
-    its documents as an array and stands aside under the sweep's setting; on
-    SQLite it stands aside while the rollups' pause flag is set."""
+    """At head the per-session status trigger is 0017's: on PostgreSQL it stands
+    aside under the sweep's setting (and since 0023 upserts the rows of its
+    session's documents, found on their session's index); on SQLite it stands
+    aside while the rollups' pause flag is set."""
     with store.read() as conn:
         if store.dialect == "sqlite":
             sql = conn.execute(text(
@@ -297,7 +299,7 @@ def test_0017_replaces_the_status_trigger(store: MessageStore) -> None:
             "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
             "WHERE tgname = 'search_sessions_status_au'"
         )).scalar_one()  # fmt: skip
-    assert "doc_id = ANY (ARRAY(" in body
+    assert "FROM search_docs WHERE session_id = NEW.id ON CONFLICT (doc_id) DO UPDATE" in body
     assert "sessionboard.statuses_by_statement" in trigger
 
 

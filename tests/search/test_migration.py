@@ -239,3 +239,44 @@ def test_a_trigram_index_build_reports_its_progress(postgres_database: str | Non
     assert seen, "no progress while the index was built"
     assert all(0 <= done <= total for done, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def test_0023_statuses_written_by_the_pass_and_downgrades(database_url: str) -> None:
+    """From 0023 on a writer's texts wait without their status row on both
+    engines (PostgreSQL's pass writes it as on SQLite); down at 0022,
+    PostgreSQL's writer writes every one again (SQLite's does not). Down and up
+    again every text keeps its session's status and is found by a status
+    filter."""
+    engine = make_engine(database_url)
+    try:
+        keep_fts_current(engine, tail_limit=10_000)
+        store = MessageStore(engine, migrate=False)
+        manager = Manager(Config(), store)
+        needles(manager, failing=True)
+        assert without_status(engine) > 0
+        engine.dispose()
+        command.downgrade(alembic_config(engine), "0022")
+        needles(manager, failing=True)
+        # eight texts a time: three requests and messages, two errors
+        assert without_status(engine) == (0 if engine.dialect.name == "postgresql" else 16)
+        engine.dispose()
+        upgrade_schema(engine)
+        needles(manager, failing=True)
+        assert without_status(engine) > 0
+        assert assert_statuses_follow(store) == 3 * 8
+        failed = Search(store).hits(parse("needle"), statuses=("failed",), limit=100).hits
+        assert len(failed) == 3 * 6  # two failed sessions a time: request, message, error
+    finally:
+        upgrade_schema(engine)
+        engine.dispose()
+
+
+def without_status(engine: Any) -> int:
+    """How many documents have no status row."""
+    with engine.connect() as conn:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM search_docs AS d WHERE NOT EXISTS "
+                "(SELECT 1 FROM search_doc_status AS x WHERE x.doc_id = d.id)"
+            ).scalar_one()
+        )

@@ -737,7 +737,33 @@ class Search:
         return rows
 
     def _newest(self, want: _Wanted) -> list[Any]:
-        """What ``want`` asks for, read in one snapshot."""
+        """What ``want`` asks for. On PostgreSQL with a status filter, the texts
+        waiting for the trigram index have no status row yet (the pass writes
+        it as it moves them in, as on SQLite): they are read first, each
+        one's status from its session, then the others through their status
+        rows, and the two merged newest first (a text the pass moves between
+        the two reads is read twice, never missed)."""
+        if self.store.dialect != "postgresql" or not want.statuses:
+            return self._newest_read(want)
+        owner = sessions_t.alias("owner")
+        status = select(owner.c.status).where(owner.c.id == d.session_id).scalar_subquery()
+        waiting = select(*want.columns).where(
+            d.unindexed,
+            d.id >= waiting_floor(),
+            status.in_(list(want.statuses)),
+            *self._conditions(want.query),
+            *want.where,
+        )
+        if want.after is not None:
+            waiting = waiting.where(d.id < want.after)
+        with self.store.read() as conn:
+            rows = list(conn.execute(waiting.order_by(d.id.desc()).limit(want.limit)))
+        by_id = {r.id: r for r in [*rows, *self._newest_read(want)]}
+        return sorted(by_id.values(), key=lambda r: -int(r.id))[: want.limit]
+
+    def _newest_read(self, want: _Wanted) -> list[Any]:
+        """What ``want`` asks for, read in one snapshot (on PostgreSQL with a
+        status filter, of the texts with a status row)."""
         rows: list[Any] = []
         if self.store.dialect == "postgresql" and not want.query.bounded:
             with self._tuned() as conn:

@@ -594,22 +594,37 @@ def _pg_tail_statements(*, copied: bool = False) -> list[str]:
     ]
 
 
-def _pg_move_in(limit: int | None = None, *, copied: bool = False, below: int | None = None) -> str:
+def _pg_move_in(
+    limit: int | None = None,
+    *,
+    copied: bool = False,
+    below: int | None = None,
+    counted: bool = False,
+) -> str:
     """PostgreSQL: the oldest ``limit`` waiting texts (all by default) from the
     floor up into the trigram index, a message's with its text (``copied``: as
-    before round 6, the text is there). Rows another transaction is moving are
-    skipped (it moves them), so two movers never wait on each other or
-    deadlock; but for ``below``: every waiting text under that id, waiting for
-    a mover that holds one (it may roll back), before the floor rises there."""
+    before round 6, the text is there), each with its session's status beside
+    it (the writer wrote none: :class:`SearchDocStatus`). Rows another
+    transaction is moving are skipped (it moves them), so two movers never wait
+    on each other or deadlock; but for ``below``: every waiting text under that
+    id, waiting for a mover that holds one (it may roll back), before the floor
+    rises there. ``counted``: a query of how many it moved (else a statement)."""
     texts = "" if copied else ", body = " + _doc_text("postgresql", "search_docs")
     bounded = "" if limit is None else f" LIMIT {int(limit)}"
     under = "" if below is None else f" AND id < {int(below)}"
     locking = "FOR UPDATE" if below is not None else "FOR UPDATE SKIP LOCKED"
-    return (
-        f"UPDATE search_docs SET unindexed = NULL{texts} WHERE id IN "  # noqa: S608
+    moved = (
+        f"WITH moved AS (UPDATE search_docs SET unindexed = NULL{texts} WHERE id IN "  # noqa: S608
         f"(SELECT id FROM search_docs WHERE unindexed AND id >= {_PG_LOW}{under} "
-        f"ORDER BY id{bounded} {locking})"
+        f"ORDER BY id{bounded} {locking}) RETURNING id, session_id)"
     )
+    statuses = (
+        "INSERT INTO search_doc_status (doc_id, status) SELECT m.id, s.status "
+        "FROM moved AS m JOIN sessions AS s ON s.id = m.session_id ON CONFLICT (doc_id) DO NOTHING"
+    )
+    if counted:
+        return f"{moved}, statuses AS ({statuses}) SELECT count(*) FROM moved"  # noqa: S608
+    return f"{moved} {statuses}"
 
 
 def _pg_raise_floor(conn: Connection) -> None:
@@ -629,7 +644,7 @@ def _pg_raise_floor(conn: Connection) -> None:
         "AND pg_snapshot_xmin(pg_current_snapshot())::text::bigint >= next_after"
     ).scalar()
     if settled is not None:
-        conn.exec_driver_sql(_pg_move_in(below=int(settled)))
+        conn.exec_driver_sql(_pg_move_in(below=int(settled)))  # their statuses too
         conn.exec_driver_sql(
             f"UPDATE {_PG_FLOOR} SET low = greatest(low, next_low), next_after = NULL"  # noqa: S608
         )
@@ -642,21 +657,39 @@ def _pg_raise_floor(conn: Connection) -> None:
     )
 
 
-def _pg_status_statements() -> list[str]:
-    """The triggers that keep ``search_doc_status`` (see :class:`SearchDocStatus`):
-    one statement per statement of new documents (a batch of messages is one), one
-    per session whose status changes, unless the writing transaction moves the
-    documents' statuses itself (:func:`statuses_by_statement`, the sweep's expiry).
+def _pg_status_upsert(status: str, sessions: str) -> str:
+    """PostgreSQL: every document of the sessions ``sessions`` selects (a
+    condition on ``search_docs``) given the status ``status``, a waiting one's
+    row written if it has none yet. An upsert, not an update: the pass writes
+    a waiting document's row as it moves it in (:func:`_pg_move_in`), reading
+    its session's status; whichever of the two writes second, the unique key
+    makes it wait for the first and then keep the session's new status."""
+    return (
+        f"INSERT INTO search_doc_status (doc_id, status) SELECT id, {status} "  # noqa: S608
+        f"FROM search_docs WHERE {sessions} "
+        "ON CONFLICT (doc_id) DO UPDATE SET status = EXCLUDED.status"
+    )
 
-    The session's documents are named as an array: with ``IN (SELECT ...)`` the
-    function's generic plan, made on stale statistics, hashed the whole status
-    table once per session (98 ms a session of 12 texts during a bulk load)."""
+
+def _pg_status_statements(*, by_pass: bool = True) -> list[str]:
+    """The triggers that keep ``search_doc_status`` (see :class:`SearchDocStatus`):
+    one statement per statement of new documents that go straight into the
+    trigram index (a bulk load's; a waiting document gets its row from the pass
+    as it moves it in, round 7: the row was a sixth of a batch append's time;
+    ``by_pass`` False: every new document's, as before round 7 and before the
+    waiting documents of 0018), one per session whose status changes (an upsert:
+    :func:`_pg_status_upsert`), unless the writing transaction moves the
+    documents' statuses itself (:func:`statuses_by_statement`, the sweep's
+    expiry)."""
+    held = " WHERE d.unindexed IS NULL"
     return [
-        _pg_function(_STATUS_DOC_TRIGGER, _STATUS_FILL.format(docs="new_docs") + ";"),
+        _pg_function(
+            _STATUS_DOC_TRIGGER,
+            _STATUS_FILL.format(docs="new_docs") + (held if by_pass else "") + ";",
+        ),
         _pg_function(
             _STATUS_SESSION_TRIGGER,
-            "UPDATE search_doc_status SET status = NEW.status WHERE doc_id = ANY (ARRAY("
-            "SELECT id FROM search_docs WHERE session_id = NEW.id));",
+            _pg_status_upsert("NEW.status", "session_id = NEW.id") + ";",
         ),
         f"DROP TRIGGER IF EXISTS {_STATUS_DOC_TRIGGER} ON search_docs",
         f"CREATE TRIGGER {_STATUS_DOC_TRIGGER} AFTER INSERT ON search_docs "
@@ -701,10 +734,7 @@ def move_doc_statuses(conn: Connection, sessions: list[str] | Select[Any], statu
         exists = text(f"SELECT to_regclass('{search_doc_status_t.name}') IS NOT NULL")
         if not sessions or not conn.execute(exists).scalar_one():
             return 0
-        move = text(
-            "UPDATE search_doc_status SET status = :status WHERE doc_id = ANY (ARRAY("
-            "SELECT id FROM search_docs WHERE session_id = ANY (:ids)))"
-        )
+        move = text(_pg_status_upsert(":status", "session_id = ANY (:ids)"))
         return int(conn.execute(move, {"status": status, "ids": sessions}).rowcount)
     exists = text(
         f"SELECT count(*) FROM sqlite_master WHERE name = '{search_doc_status_t.name}'"  # noqa: S608
@@ -871,7 +901,10 @@ def install_statuses(conn: Connection, *, progress: Progress | None = None) -> N
 
     top = _count(conn, "SELECT coalesce(max(id), 0) FROM search_docs")
     fill_statuses(conn, progress=step)
-    _run(conn, _pg_status_statements() if dialect == "postgresql" else _sqlite_status_statements())
+    if dialect == "postgresql":
+        _run(conn, _pg_status_statements(by_pass=_has_fts(conn)))
+    else:
+        _run(conn, _sqlite_status_statements())
 
 
 def reinstall_status_triggers(conn: Connection) -> bool:
@@ -881,7 +914,7 @@ def reinstall_status_triggers(conn: Connection) -> bool:
     if not has_statuses(conn):
         return False
     if conn.dialect.name == "postgresql":
-        _run(conn, _pg_status_statements())
+        _run(conn, _pg_status_statements(by_pass=_has_fts(conn)))
     else:
         _run(conn, [*_SQLITE_STATUS_DROPS, *_sqlite_status_statements()])
     return True
@@ -972,6 +1005,8 @@ def uninstall_waiting(conn: Connection) -> None:
         conn.exec_driver_sql(_SQLITE_DOC_STATUS_TRIGGER)
     if conn.dialect.name == "postgresql":
         _run(conn, [*_PG_TAIL_DROPS, _pg_messages_inserted(waiting=False)])
+        if has_statuses(conn):
+            _run(conn, _pg_status_statements(by_pass=False))
         conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_PG_TRGM_INDEX}")
         conn.exec_driver_sql(
             f"CREATE INDEX {_PG_TRGM_INDEX} ON search_docs USING gin (body gin_trgm_ops)"
@@ -1036,6 +1071,26 @@ def install_floor(conn: Connection) -> None:
     Nothing on SQLite or without waiting texts (before 0018)."""
     if conn.dialect.name == "postgresql" and _has_fts(conn):
         _run(conn, _pg_tail_statements())
+
+
+def install_statuses_by_pass(conn: Connection) -> None:
+    """Migration 0023, PostgreSQL: a waiting document's status row written by
+    the pass as it moves the document in (as on SQLite), not by its writer; a
+    session's new status upserted. Instant: trigger functions change; the
+    waiting documents keep the rows they have. Nothing on SQLite, without the
+    statuses or without waiting documents."""
+    if conn.dialect.name == "postgresql" and has_statuses(conn) and _has_fts(conn):
+        _run(conn, [*_pg_status_statements(), *_pg_tail_statements()])
+
+
+def uninstall_statuses_by_pass(conn: Connection) -> None:
+    """Migration 0023's downgrade: every waiting document moved in (with its
+    status row), then every new document's row written by its writer again.
+    The pass's and the session's statements stay: with a row for every
+    document, they write nothing more than before."""
+    if conn.dialect.name == "postgresql" and has_statuses(conn) and _has_fts(conn):
+        flush_fts(conn)
+        _run(conn, _pg_status_statements(by_pass=False))
 
 
 def uninstall_cascades(conn: Connection) -> None:
@@ -1133,7 +1188,7 @@ def flush_fts(conn: Connection, *, limit: int | None = None) -> int:
     if not _has_fts(conn):
         return 0
     if conn.dialect.name == "postgresql":
-        moved = int(conn.exec_driver_sql(_pg_move_in(limit)).rowcount)
+        moved = int(conn.exec_driver_sql(_pg_move_in(limit, counted=True)).scalar_one())
         _pg_raise_floor(conn)
         return moved
     conn.exec_driver_sql(_SQLITE_NEW_MESSAGE_DOCS)  # any written outside the commit hook
