@@ -165,9 +165,10 @@ class SearchDocStatus(Base):
     changes once or twice in its life, and each change rewrites a narrow row per
     document here, where on ``search_docs`` it would rewrite the text too (and on
     PostgreSQL enter it into the trigram index again). A new document takes its
-    session's status (PostgreSQL: a statement trigger; SQLite: when it goes into
-    FTS5, :func:`flush_fts`), a session's new status goes to all its documents
-    (a trigger), and a document's row goes with it (``ON DELETE CASCADE``). The
+    session's status when it goes into the index (:func:`flush_fts`, FTS5 or
+    the trigram index; a bulk load's, which goes in at once, from a statement
+    trigger on PostgreSQL), a session's new status goes to all its documents (a
+    trigger; an upsert on PostgreSQL), and a document's row goes with it. The
     sweep's expiry moves its slice's documents itself, one statement a slice,
     while the per-session trigger stands aside (:func:`move_doc_statuses`)."""
 
