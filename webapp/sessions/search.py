@@ -417,6 +417,13 @@ def _within_budget(conn: Connection, probe: Select[Any]) -> list[int] | None:
         return None
 
 
+def _session_status() -> ColumnElement[str]:
+    """A document's session's status, looked up by the session's id: what a
+    text without its status row yet (waiting for the index) is filtered on."""
+    owner = sessions_t.alias("owner")
+    return select(owner.c.status).where(owner.c.id == d.session_id).scalar_subquery()
+
+
 def _status_in(statuses: Sequence[str]) -> list[ColumnElement[bool]]:
     return [st.status.in_(list(statuses))] if statuses else []
 
@@ -645,10 +652,8 @@ class Search:
             # a short term's bounded scan, the latest SCAN_WINDOW). Joined,
             # SQLite walked every session of those statuses and their texts
             # (220 ms for a page of hits at a million sessions).
-            owner = sessions_t.alias("owner")
-            status = select(owner.c.status).where(owner.c.id == d.session_id).scalar_subquery()
             plain = select(*columns).where(
-                status.in_(list(statuses)), *self._conditions(query), *where
+                _session_status().in_(list(statuses)), *self._conditions(query), *where
             )
         if not self.uses_fts or query.bounded:
             return [(plain, d.id)]
@@ -745,12 +750,10 @@ class Search:
         the two reads is read twice, never missed)."""
         if self.store.dialect != "postgresql" or not want.statuses:
             return self._newest_read(want)
-        owner = sessions_t.alias("owner")
-        status = select(owner.c.status).where(owner.c.id == d.session_id).scalar_subquery()
         waiting = select(*want.columns).where(
             d.unindexed,
             d.id >= waiting_floor(),
-            status.in_(list(want.statuses)),
+            _session_status().in_(list(want.statuses)),
             *self._conditions(want.query),
             *want.where,
         )
