@@ -759,9 +759,17 @@ class Search:
         )
         if want.after is not None:
             waiting = waiting.where(d.id < want.after)
-        with self.store.read() as conn:
-            rows = list(conn.execute(waiting.order_by(d.id.desc()).limit(want.limit)))
-        by_id = {r.id: r for r in [*rows, *self._newest_read(want)]}
+        waiting = waiting.order_by(d.id.desc()).limit(want.limit)
+        if want.query.bounded:
+            with self.store.read() as conn:
+                rows = list(conn.execute(waiting))
+            rows += self._newest_read(want)
+        else:
+            # On the connection of the other reads: one checkout, not two.
+            with self._tuned() as conn:
+                rows = list(conn.execute(waiting))
+                rows += self._newest_on_postgresql(conn, want)
+        by_id = {r.id: r for r in rows}
         return sorted(by_id.values(), key=lambda r: -int(r.id))[: want.limit]
 
     def _newest_read(self, want: _Wanted) -> list[Any]:
