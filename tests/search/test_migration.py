@@ -3,12 +3,14 @@ database that has sessions already, and undoes it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 
 from tests.conftest import postgres_unavailable
 from webapp.sessions import Config, Manager, Message, MessageStore
@@ -65,13 +67,29 @@ def foreign_keys(engine: Any) -> list[str]:
     )
 
 
+@contextmanager
+def migrated(
+    database_url: str, *, tail_limit: int | None = None
+) -> Iterator[tuple[Engine, MessageStore, Manager]]:
+    """The engine of a migration test's database, its store and a Manager (the
+    tail's bound set when given); the database is at head again after the test,
+    for the tests after it."""
+    engine = make_engine(database_url)
+    try:
+        if tail_limit is not None:
+            keep_fts_current(engine, tail_limit=tail_limit)
+        store = MessageStore(engine, migrate=False)
+        yield engine, store, Manager(Config(), store)
+    finally:
+        upgrade_schema(engine)
+        engine.dispose()
+
+
 def test_0007_fills_the_index_matches_the_model_and_downgrades(
     database_url: str, capfd: Any
 ) -> None:
-    engine = make_engine(database_url)
-    try:
-        store = MessageStore(engine, migrate=False)
-        needles(Manager(Config(), store))
+    with migrated(database_url) as (engine, store, manager):
+        needles(manager)
         # Back to before the index (the sessions stay), then up again: 0007 fills it.
         engine.dispose()
         command.downgrade(alembic_config(engine), "0006")
@@ -81,18 +99,12 @@ def test_0007_fills_the_index_matches_the_model_and_downgrades(
         assert "Search index: 6 texts indexed" in capfd.readouterr().err
         assert len(Search(store).hits(parse("needle"), limit=100).hits) == 6
         assert model_diff(engine, "search_docs") == []
-    finally:
-        upgrade_schema(engine)  # the database stays at head for the tests after this one
-        engine.dispose()
 
 
 def test_0016_puts_the_status_beside_every_text_and_downgrades(
     database_url: str, capfd: Any
 ) -> None:
-    engine = make_engine(database_url)
-    try:
-        store = MessageStore(engine, migrate=False)
-        manager = Manager(Config(), store)
+    with migrated(database_url) as (engine, store, manager):
         last = needles(manager, failing=True)
         engine.dispose()
         command.downgrade(alembic_config(engine), "0015")
@@ -106,9 +118,6 @@ def test_0016_puts_the_status_beside_every_text_and_downgrades(
         failed = Search(store).hits(parse("needle"), statuses=("failed",), limit=100).hits
         assert len(failed) == 3  # the second session's texts; the third runs again
         assert model_diff(engine, "search_doc") == []
-    finally:
-        upgrade_schema(engine)
-        engine.dispose()
 
 
 def test_0018_keeps_waiting_texts_and_downgrades(database_url: str) -> None:
@@ -116,11 +125,7 @@ def test_0018_keeps_waiting_texts_and_downgrades(database_url: str) -> None:
     triggers), and up again: every text is found, with its status, and the
     tables match the model; at 0017 the trigram index (PostgreSQL) holds every
     text and the documents' status trigger (SQLite) is back."""
-    engine = make_engine(database_url)
-    try:
-        keep_fts_current(engine, tail_limit=10_000)
-        store = MessageStore(engine, migrate=False)
-        manager = Manager(Config(), store)
+    with migrated(database_url, tail_limit=10_000) as (engine, store, manager):
         needles(manager, failing=True)
         with engine.connect() as conn:
             assert fts_tail(conn) > 0
@@ -145,18 +150,12 @@ def test_0018_keeps_waiting_texts_and_downgrades(database_url: str) -> None:
         assert len(failed) == 9  # two failed sessions of the first three, one of the next
         with engine.connect() as conn:
             assert fts_tail(conn) == 0  # the status check ran the pass
-    finally:
-        upgrade_schema(engine)
-        engine.dispose()
 
 
 def test_0019_writes_message_documents_at_commit_and_downgrades(database_url: str) -> None:
     """Down to 0018 (SQLite: the row trigger per new message back), a write there,
     and up again: every message has exactly one document, and is found."""
-    engine = make_engine(database_url)
-    try:
-        store = MessageStore(engine, migrate=False)
-        manager = Manager(Config(), store)
+    with migrated(database_url) as (engine, store, manager):
         needles(manager)
         engine.dispose()
         command.downgrade(alembic_config(engine), "0018")
@@ -178,19 +177,13 @@ def test_0019_writes_message_documents_at_commit_and_downgrades(database_url: st
             ).one()
         assert tuple(per_message) == (9, 9)
         assert len(Search(store).hits(parse("needle message"), limit=100).hits) == 9
-    finally:
-        upgrade_schema(engine)
-        engine.dispose()
 
 
 def test_0021_deletes_by_trigger_on_postgresql_and_downgrades(database_url: str) -> None:
     """PostgreSQL: at 0020 the index's tables have the model's three foreign
     keys, from 0021 on none (triggers delete instead); SQLite keeps them. Down
     and up again, a deleted message and session leave nothing in the index."""
-    engine = make_engine(database_url)
-    try:
-        store = MessageStore(engine, migrate=False)
-        manager = Manager(Config(), store)
+    with migrated(database_url) as (engine, store, manager):
         keys = foreign_keys(engine)
         assert len(keys) == (0 if engine.dialect.name == "postgresql" else 3)
         needles(manager)
@@ -208,9 +201,6 @@ def test_0021_deletes_by_trigger_on_postgresql_and_downgrades(database_url: str)
         # one message gone
         assert len(Search(store).hits(parse("needle"), limit=100).hits) == 18 - 2 - 1
         check_index(store)
-    finally:
-        upgrade_schema(engine)
-        engine.dispose()
 
 
 def test_a_trigram_index_build_reports_its_progress(postgres_database: str | None) -> None:
@@ -247,11 +237,7 @@ def test_0023_statuses_written_by_the_pass_and_downgrades(database_url: str) -> 
     PostgreSQL's writer writes every one again (SQLite's does not). Down and up
     again every text keeps its session's status and is found by a status
     filter."""
-    engine = make_engine(database_url)
-    try:
-        keep_fts_current(engine, tail_limit=10_000)
-        store = MessageStore(engine, migrate=False)
-        manager = Manager(Config(), store)
+    with migrated(database_url, tail_limit=10_000) as (engine, store, manager):
         needles(manager, failing=True)
         assert without_status(engine) > 0
         engine.dispose()
@@ -266,9 +252,6 @@ def test_0023_statuses_written_by_the_pass_and_downgrades(database_url: str) -> 
         assert assert_statuses_follow(store) == 3 * 8
         failed = Search(store).hits(parse("needle"), statuses=("failed",), limit=100).hits
         assert len(failed) == 3 * 6  # two failed sessions a time: request, message, error
-    finally:
-        upgrade_schema(engine)
-        engine.dispose()
 
 
 def without_status(engine: Any) -> int:

@@ -742,14 +742,27 @@ class Search:
         return rows
 
     def _newest(self, want: _Wanted) -> list[Any]:
-        """What ``want`` asks for. On PostgreSQL with a status filter, the texts
-        waiting for the trigram index have no status row yet (the pass writes
-        it as it moves them in, as on SQLite): they are read first, each
-        one's status from its session, then the others through their status
-        rows, and the two merged newest first (a text the pass moves between
-        the two reads is read twice, never missed)."""
-        if self.store.dialect != "postgresql" or not want.statuses:
-            return self._newest_read(want)
+        """What ``want`` asks for, on one connection. On PostgreSQL with a status
+        filter, the texts waiting for the trigram index have no status row yet
+        (the pass writes it as it moves them in, as on SQLite): they are read
+        first, each one's status from its session, then the others through their
+        status rows, and the two merged newest first (a text the pass moves
+        between the two reads is read twice, never missed)."""
+        postgresql = self.store.dialect == "postgresql"
+        with self._tuned() if postgresql and not want.query.bounded else self.store.read() as conn:
+            waiting = self._waiting_of_statuses(conn, want) if postgresql and want.statuses else []
+            if postgresql and not want.query.bounded:
+                rows = self._newest_on_postgresql(conn, want)
+            else:
+                rows = self._matching_rows(conn, want)
+        if not waiting:
+            return rows
+        by_id = {r.id: r for r in [*waiting, *rows]}
+        return sorted(by_id.values(), key=lambda r: -int(r.id))[: want.limit]
+
+    def _waiting_of_statuses(self, conn: Connection, want: _Wanted) -> list[Any]:
+        """PostgreSQL: the newest ``limit`` matches among the texts waiting for the
+        trigram index (from the pass's floor up) of sessions in ``statuses``."""
         waiting = select(*want.columns).where(
             d.unindexed,
             d.id >= waiting_floor(),
@@ -759,36 +772,21 @@ class Search:
         )
         if want.after is not None:
             waiting = waiting.where(d.id < want.after)
-        waiting = waiting.order_by(d.id.desc()).limit(want.limit)
-        if want.query.bounded:
-            with self.store.read() as conn:
-                rows = list(conn.execute(waiting))
-            rows += self._newest_read(want)
-        else:
-            # On the connection of the other reads: one checkout, not two.
-            with self._tuned() as conn:
-                rows = list(conn.execute(waiting))
-                rows += self._newest_on_postgresql(conn, want)
-        by_id = {r.id: r for r in rows}
-        return sorted(by_id.values(), key=lambda r: -int(r.id))[: want.limit]
+        return list(conn.execute(waiting.order_by(d.id.desc()).limit(want.limit)))
 
-    def _newest_read(self, want: _Wanted) -> list[Any]:
-        """What ``want`` asks for, read in one snapshot (on PostgreSQL with a
-        status filter, of the texts with a status row)."""
+    def _matching_rows(self, conn: Connection, want: _Wanted) -> list[Any]:
+        """What ``want`` asks for through :meth:`_matching`'s selects, newest part
+        first (on PostgreSQL with a status filter, of the texts with a status row)."""
         rows: list[Any] = []
-        if self.store.dialect == "postgresql" and not want.query.bounded:
-            with self._tuned() as conn:
-                return self._newest_on_postgresql(conn, want)
-        with self.store.read() as conn:
-            for stmt, key in self._matching(want.query, want.columns, want.where, want.statuses):
-                if want.statuses and key is fts.c.rowid:
-                    rows += self._newest_of_statuses_on_sqlite(conn, want.rest(len(rows)))
-                    break
-                if want.after is not None:
-                    stmt = stmt.where(key < want.after)
-                rows += conn.execute(stmt.order_by(key.desc()).limit(want.limit - len(rows)))
-                if len(rows) >= want.limit:
-                    break
+        for stmt, key in self._matching(want.query, want.columns, want.where, want.statuses):
+            if want.statuses and key is fts.c.rowid:
+                rows += self._newest_of_statuses_on_sqlite(conn, want.rest(len(rows)))
+                break
+            if want.after is not None:
+                stmt = stmt.where(key < want.after)
+            rows += conn.execute(stmt.order_by(key.desc()).limit(want.limit - len(rows)))
+            if len(rows) >= want.limit:
+                break
         return rows
 
     def _newest_on_postgresql(self, conn: Connection, want: _Wanted) -> list[Any]:

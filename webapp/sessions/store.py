@@ -207,7 +207,7 @@ def _pg_append_sql(sql: _AppendSql, columns: tuple[str, ...], rows: int, keyed: 
     without one)."""
     p = sql.mark
     row = f"({', '.join(_typed_marker(messages_t, c, p) for c in columns)})"
-    names = ", ".join(f'"{c}"' for c in columns)
+    names = ", ".join(_PG_DIALECT.identifier_preparer.quote(c) for c in columns)
     parts = [
         f"claim AS ({sql.claim})",
         f"added AS (INSERT INTO messages ({names}) SELECT * FROM (VALUES "  # noqa: S608
