@@ -25,6 +25,7 @@ pass is the index's only writer but for a writer past the bound.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -42,6 +43,13 @@ LEASE = "search-index"
 #: PostgreSQL a writer that fills the GIN pending list past its 4 MB cleans it
 #: itself (the merge is about a third of the GIN index's cost: docs/search.md).
 INTERVAL = timedelta(seconds=5)
+#: While writes keep coming, how often a pass looks for new texts, and how long
+#: it goes on looking after the last it found (within its interval): a stream
+#: of appends is indexed here as it comes, off the writers' path, instead of by
+#: the writers themselves each time ``SEARCH_TAIL_LIMIT`` texts wait between
+#: two passes (docs/search.md, round 8).
+POLL = timedelta(milliseconds=200)
+QUIET = timedelta(seconds=1)
 
 
 @dataclass
@@ -81,9 +89,34 @@ class SearchFlusher:
                     done.pending_pages = search_index.clean_pending(conn)
         return done
 
+    def follow(
+        self, window: timedelta, *, poll: timedelta = POLL, quiet: timedelta = QUIET
+    ) -> FlushPass:
+        """Index what waits; then, if there was any, what keeps coming in the
+        rest of ``window``: a look every ``poll`` (a read: a look that finds
+        nothing takes no write lock), until ``quiet`` has passed with nothing
+        new. An idle pass returns at once."""
+        start = time.monotonic()
+        deadline = start + window.total_seconds()
+        done = self.run_pass(window)
+        last_found = time.monotonic() if done.indexed else -math.inf
+        while (now := time.monotonic()) - last_found < quiet.total_seconds():
+            if now + poll.total_seconds() >= deadline:
+                break
+            time.sleep(poll.total_seconds())
+            with self.store.read() as conn:
+                waiting = search_index.fts_tail(conn)
+            if waiting:
+                more = self.run_pass(timedelta(seconds=max(deadline - time.monotonic(), 0)))
+                done.indexed += more.indexed
+                done.pending_pages += more.pending_pages
+                last_found = time.monotonic()
+        return done
+
     def sweep(self, _now: datetime, _holder: str) -> FlushPass:
-        """One pass as the lease's holder runs it (at most an interval long)."""
-        done = self.run_pass(INTERVAL)
+        """One pass as the lease's holder runs it (at most an interval long),
+        following a stream of writes (:meth:`follow`)."""
+        done = self.follow(INTERVAL)
         if done.indexed or done.pending_pages:
             log.info(
                 "search index: %d texts indexed, %d pending pages cleaned",
@@ -101,4 +134,4 @@ class SearchFlusher:
         )
 
 
-__all__ = ["INTERVAL", "LEASE", "FlushPass", "SearchFlusher"]
+__all__ = ["INTERVAL", "LEASE", "POLL", "QUIET", "FlushPass", "SearchFlusher"]

@@ -6,6 +6,7 @@ the pass loses nothing."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -129,6 +130,44 @@ def test_the_pass_indexes_in_batches_under_its_lease(
         assert done.indexed == 10
         assert in_fts(indexed_store, "batched") == 10
         assert SearchFlusher(indexed_store).run_pass() == FlushPass()
+        check_index(indexed_store)
+    finally:
+        board.stop()
+
+
+def test_the_pass_follows_a_stream_of_writes(indexed_store: MessageStore, clock: FakeClock) -> None:
+    """A pass that found texts keeps looking while writes keep coming, and
+    indexes each burst as it lands, not at its next interval (round 8); an idle
+    pass returns at once."""
+    keep_fts_current(indexed_store.engine, tail_limit=10_000)
+    board = manager(indexed_store, clock)
+    flusher = SearchFlusher(indexed_store)
+    try:
+        start = time.monotonic()
+        assert flusher.follow(timedelta(seconds=30)) == FlushPass()
+        assert time.monotonic() - start < 5  # idle: no looking on
+        sid = running(board, "stream request")
+        board.append_messages(sid, [Message("user", f"stream 0.{i}") for i in range(10)])
+        result: list[FlushPass] = []
+        follower = threading.Thread(
+            target=lambda: result.append(
+                flusher.follow(
+                    timedelta(seconds=60),
+                    poll=timedelta(milliseconds=20),
+                    quiet=timedelta(seconds=3),
+                )
+            )
+        )
+        follower.start()
+        for burst in range(1, 6):
+            time.sleep(0.1)
+            board.append_messages(sid, [Message("user", f"stream {burst}.{i}") for i in range(10)])
+        follower.join(timeout=60)
+        assert not follower.is_alive()  # it stopped once the writes did
+        assert result[0].indexed == 61  # every burst, not only what waited at its start
+        assert tail(indexed_store) == 0
+        assert in_fts(indexed_store, "stream") == 61
+        assert len(found(Search(indexed_store), "stream")) == 61
         check_index(indexed_store)
     finally:
         board.stop()

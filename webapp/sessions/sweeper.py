@@ -109,11 +109,16 @@ class Sweeper(Generic[R]):
         """Loop until :meth:`stop`; a failing pass is logged and retried next tick."""
         log.info("%s %s started, interval %s", self.name, self.holder, self.interval)
         while not self._stop.is_set():
+            ran = None
             try:
-                self.tick()
+                ran = self.tick()
             except Exception:
                 log.exception("%s pass failed; retrying at the next tick", self.name)
-            self._stop.wait(self.tick_seconds)
+            if ran is None:
+                # Right after a pass, look again at once: a pass that used its
+                # whole interval (the search index's, following a stream of
+                # writes) is due again, and waiting would leave a gap.
+                self._stop.wait(self.tick_seconds)
         try:
             self.lease.release_lease(self.holder, name=self.name)
         except Exception:
