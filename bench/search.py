@@ -3,7 +3,7 @@ prints a Markdown report.
 
     .venv/bin/python bench/search.py [--sessions 100000] [--database-url URL] [--repeat 50]
                                      [--reuse] [--no-appends] [--append-rounds 5]
-                                     [--sustained 400]
+                                     [--sustained 2000]
 
 ``--reuse`` measures a database this benchmark (or ``sessionboard demo``, then
 the benchmark adds its rare-word and Japanese sessions) filled before, at
@@ -24,7 +24,7 @@ the benchmark adds its rare-word and Japanese sessions) filled before, at
    dropped (``search_index.uninstall``: the floor), and the index on with every
    write indexing its texts (the limit at 0), ``--append-rounds`` times each
    in turn (the best of each). The batches are a burst under
-   ``SEARCH_TAIL_LIMIT``; ``--sustained`` batches more (20,000 messages by
+   ``SEARCH_TAIL_LIMIT``; ``--sustained`` batches more (100,000 messages by
    default) measure a stream, past the limit, where writers index what the
    pass has not.
 4. The index's size as a share of the database.
@@ -324,9 +324,10 @@ def main() -> None:
     parser.add_argument(
         "--sustained",
         type=int,
-        default=400,
+        default=2000,
         help="batches of 50 in the sustained append run (0: none; the default, "
-        "20,000 messages, is ten times SEARCH_TAIL_LIMIT)",
+        "100,000 messages, is 50 times SEARCH_TAIL_LIMIT and outlasts the pass's "
+        "interval)",
     )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sb-search-bench-"))

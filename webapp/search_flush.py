@@ -96,8 +96,7 @@ class SearchFlusher:
         rest of ``window``: a look every ``poll`` (a read: a look that finds
         nothing takes no write lock), until ``quiet`` has passed with nothing
         new. An idle pass returns at once."""
-        start = time.monotonic()
-        deadline = start + window.total_seconds()
+        deadline = time.monotonic() + window.total_seconds()
         done = self.run_pass(window)
         last_found = time.monotonic() if done.indexed else -math.inf
         while (now := time.monotonic()) - last_found < quiet.total_seconds():
@@ -106,10 +105,12 @@ class SearchFlusher:
             time.sleep(poll.total_seconds())
             with self.store.read() as conn:
                 waiting = search_index.fts_tail(conn)
-            if waiting:
-                more = self.run_pass(timedelta(seconds=max(deadline - time.monotonic(), 0)))
-                done.indexed += more.indexed
-                done.pending_pages += more.pending_pages
+            if not waiting:
+                continue
+            more = self.run_pass(timedelta(seconds=max(deadline - time.monotonic(), 0)))
+            done.indexed += more.indexed
+            done.pending_pages += more.pending_pages
+            if more.indexed:
                 last_found = time.monotonic()
         return done
 
