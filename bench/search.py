@@ -133,12 +133,15 @@ def _newest_documents(store: MessageStore, statuses: tuple[str, ...]) -> object:
     """50 documents newest first by id (of sessions in ``statuses``, when given)."""
     sql = "SELECT id, session_id, at FROM search_docs ORDER BY id DESC LIMIT 50"
     if statuses:
+        # The newest 50 of the status first, bounded as a row so only the status
+        # index answers (as the search does), then their documents: joined
+        # under the LIMIT, PostgreSQL merged the two indexes and walked 62,000
+        # documents (26 ms at 300,000 sessions, round 8).
         sql = (
-            "SELECT d.id, d.session_id, d.at FROM search_doc_status AS x "
-            "JOIN search_docs AS d ON d.id = x.doc_id WHERE x.status = :status "
-            # bounded as a row, so only the status index answers (as the search does)
-            "AND (x.status, x.doc_id) <= (:status, 9223372036854775807) "
-            "ORDER BY x.doc_id DESC LIMIT 50"
+            "SELECT d.id, d.session_id, d.at FROM (SELECT doc_id FROM search_doc_status "
+            "WHERE status = :status AND (status, doc_id) <= (:status, 9223372036854775807) "
+            "ORDER BY doc_id DESC LIMIT 50) AS x "
+            "JOIN search_docs AS d ON d.id = x.doc_id ORDER BY x.doc_id DESC"
         )
     with store.read() as conn:
         return conn.execute(text(sql), {"status": statuses[0]} if statuses else {}).all()

@@ -449,8 +449,9 @@ def _status_walk(
     [``low``, ``high``) of sessions in ``statuses`` that meet ``where``, read
     newest first on the status index and checked one by one.
 
-    Each status's range is bounded as a row, (status, doc_id), which only the
-    status index answers: bounded on doc_id, the planner walked the primary key
+    Each status's range is bounded above as a row, (status, doc_id), which
+    only the status index answers (:func:`_status_range`): bounded on doc_id
+    alone, the planner walked the primary key
     of ``search_doc_status`` and filtered on the status (230,000 entries, 355
     ms, for 1,000 failed texts at 300,000 sessions; 87 ms on the status
     index). The document is a
@@ -477,12 +478,15 @@ def _status_walk(
 
 
 def _status_range(status: str, low: int, high: int) -> list[ColumnElement[bool]]:
-    """Ids in [``low``, ``high``) of one status, as bounds on the row (status,
-    doc_id): only the status index answers them (see :func:`_status_walk`)."""
-    row = tuple_(st.status, st.doc_id)
+    """Ids in [``low``, ``high``) of one status: the upper bound on the row
+    (status, doc_id), which only the status index answers (see
+    :func:`_status_walk`), the lower on ``doc_id`` itself. A lower bound on the
+    row does not end a backward scan on PostgreSQL 15: the walk read on through
+    every entry of that status below the window (1,416 pages, 11 ms of each
+    window's 15 at 300,000 sessions; 0.3 ms bounded on ``doc_id``, round 8)."""
     return [
-        row >= tuple_(literal(status), literal(low)),
-        row < tuple_(literal(status), literal(high)),
+        tuple_(st.status, st.doc_id) < tuple_(literal(status), literal(high)),
+        st.doc_id >= literal(low),
     ]
 
 
