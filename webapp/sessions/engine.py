@@ -36,10 +36,12 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 
 #: Each SQLite connection's page cache, in KiB (SQLite's default is 2 MiB). A
 #: worker pools several connections, each of which filled its own cache: 32 MiB
-#: each kept a gunicorn worker at 170 MB after the million-session benchmark.
-#: Pages it drops stay in the operating system's file cache (a read of one is a
-#: copy, not a disk read); see docs/scale.md for the pages' speed at each size.
-SQLITE_CACHE_KIB = 8192
+#: each kept a gunicorn worker at 170 MB after the million-session benchmark,
+#: 8 MiB at 140-152 MB (round 8), 4 MiB at 137-144 MB (round 6) with the pages
+#: as fast within the runs' spread. Pages it drops stay in the operating
+#: system's file cache (a read of one is a copy, not a disk read); see
+#: docs/scale.md for the pages' speed at each size.
+SQLITE_CACHE_KIB = 4096
 
 
 def database_url(url_or_path: str | os.PathLike[str]) -> str:
