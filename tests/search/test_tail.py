@@ -10,13 +10,14 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import FakeClock, postgres_unavailable
 from webapp.search_flush import LEASE, FlushPass, SearchFlusher
-from webapp.sessions import Config, Manager, Message, MessageStore
+from webapp.sessions import Config, Manager, Message, MessageStore, search_index
 from webapp.sessions.queries import SessionFilter
 from webapp.sessions.search import Search, parse
 from webapp.sessions.search_index import (
@@ -132,6 +133,43 @@ def test_the_pass_indexes_in_batches_under_its_lease(
         assert SearchFlusher(indexed_store).run_pass() == FlushPass()
         check_index(indexed_store)
     finally:
+        board.stop()
+
+
+def test_a_pass_stops_at_a_batch_that_is_not_full(
+    indexed_store: MessageStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Texts that land while a pass runs wait for its next look: a pass that
+    went on while any came in indexed a stream of single appends one text a
+    write and halved their rate (round 8)."""
+    keep_fts_current(indexed_store.engine, tail_limit=10_000)
+    board = manager(indexed_store, clock)
+    try:
+        sid = running(board, "trickle request")
+        board.append_messages(sid, [Message("user", f"trickle {i}") for i in range(2)])
+        flushes: list[int] = []
+        writers: list[threading.Thread] = []
+        real_flush = search_index.flush_fts
+
+        def flush_then_append(conn: Any, *, limit: int | None = None) -> int:
+            added = real_flush(conn, limit=limit)
+            flushes.append(added)
+            # A writer's append lands while the pass runs (another thread, in a
+            # server; here right after the pass's write).
+            late = threading.Thread(
+                target=board.append_message, args=(sid, Message("user", "trickle late"))
+            )
+            late.start()
+            writers.append(late)
+            return added
+
+        monkeypatch.setattr(search_index, "flush_fts", flush_then_append)
+        done = SearchFlusher(indexed_store, batch=5).run_pass(timedelta(seconds=10))
+        assert flushes == [3]  # the request and two messages; not full: it stops
+        assert done.indexed == 3
+    finally:
+        for late in writers:
+            late.join()
         board.stop()
 
 
