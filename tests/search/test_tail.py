@@ -56,6 +56,15 @@ def in_fts(store: MessageStore, word: str) -> int:
         )
 
 
+def all_indexed(store: MessageStore, word: str, count: int) -> None:
+    """None waits: the ``count`` texts holding ``word`` are in the index itself,
+    and a search finds them all."""
+    assert tail(store) == 0
+    assert in_fts(store, word) == count
+    assert len(found(Search(store), word)) == count
+    check_index(store)
+
+
 def manager(store: MessageStore, clock: FakeClock) -> Manager:
     return Manager(Config(message_retention=timedelta(0)), store, clock=clock)
 
@@ -203,10 +212,7 @@ def test_the_pass_follows_a_stream_of_writes(indexed_store: MessageStore, clock:
         follower.join(timeout=60)
         assert not follower.is_alive()  # it stopped once the writes did
         assert result[0].indexed == 61  # every burst, not only what waited at its start
-        assert tail(indexed_store) == 0
-        assert in_fts(indexed_store, "stream") == 61
-        assert len(found(Search(indexed_store), "stream")) == 61
-        check_index(indexed_store)
+        all_indexed(indexed_store, "stream", 61)
     finally:
         board.stop()
 
@@ -228,10 +234,7 @@ def test_a_crash_before_the_pass_loses_nothing(
         assert in_fts(again, "survivor") == 0
         assert len(found(Search(again), "survivor")) == 5
         SearchFlusher(again).run_pass()
-        assert tail(again) == 0
-        assert in_fts(again, "survivor") == 5
-        assert len(found(Search(again), "survivor")) == 5
-        check_index(again)
+        all_indexed(again, "survivor", 5)
     finally:
         again.close()
 
