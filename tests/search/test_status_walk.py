@@ -213,7 +213,8 @@ def test_a_status_walk_reads_only_its_window(search: Search) -> None:
     texts of that status lie below it. PostgreSQL: a lower bound on the row
     (status, doc_id) did not end the backward scan, which read on through every
     entry below (11 ms of a 15 ms window at 300,000 sessions, round 8): here
-    20,000 entries, about 55 pages, where the window's 100 take one or two.
+    20,000 entries, 80 index pages read that way, where the window's 100 take
+    one or two.
     SQLite: its plan bounds the status index's range on both ids."""
     store = search.store
     window = [d.id]

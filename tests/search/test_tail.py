@@ -153,11 +153,11 @@ def test_a_pass_stops_at_a_batch_that_is_not_full(
     write and halved their rate (round 8)."""
     keep_fts_current(indexed_store.engine, tail_limit=10_000)
     board = manager(indexed_store, clock)
+    writers: list[threading.Thread] = []
     try:
         sid = running(board, "trickle request")
         board.append_messages(sid, [Message("user", f"trickle {i}") for i in range(2)])
         flushes: list[int] = []
-        writers: list[threading.Thread] = []
         real_flush = search_index.flush_fts
 
         def flush_then_append(conn: Any, *, limit: int | None = None) -> int:
