@@ -753,9 +753,10 @@ class Search:
         status rows, and the two merged newest first (a text the pass moves
         between the two reads is read twice, never missed)."""
         postgresql = self.store.dialect == "postgresql"
-        with self._tuned() if postgresql and not want.query.bounded else self.store.read() as conn:
+        stepped = postgresql and not want.query.bounded
+        with self._tuned() if stepped else self.store.read() as conn:
             waiting = self._waiting_of_statuses(conn, want) if postgresql and want.statuses else []
-            if postgresql and not want.query.bounded:
+            if stepped:
                 rows = self._newest_on_postgresql(conn, want)
             else:
                 rows = self._matching_rows(conn, want)
