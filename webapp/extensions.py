@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import current_app
@@ -41,11 +41,10 @@ def get_database() -> Database:
     return database
 
 
-def page_reads(*, search: bool = False) -> AbstractContextManager[Any]:
+def page_reads() -> AbstractContextManager[Any]:
     """A page's reads in one read transaction (a read block inside it joins it):
-    one BEGIN and one snapshot for all of them, where a list page opened seven.
-    Only around a view's own reads, for a page that writes nothing; not when it
-    searches, nor around the rendering (a saved view's count in the nav may
-    search): a search's planner settings (PostgreSQL) last as long as their
-    transaction."""
-    return nullcontext() if search else get_database().read()
+    on SQLite one BEGIN and one snapshot for all of them, where a list page opened
+    seven (on PostgreSQL a request's reads are one transaction already:
+    ``Database.shared_reads``). Only around a view's own reads, for a page that
+    writes nothing; a search's planner settings end with its savepoint."""
+    return get_database().read()

@@ -134,7 +134,7 @@ def sessions() -> Response:
             raise
         template = "dashboard/_results_refused.html"
         return html(render_template(template, error=refused, status=refused.code), 400)
-    with page_reads(search=bool(filters.text)):
+    with page_reads():
         page = queries.list_sessions(filters, older=older, newer=newer)
         reads = get_queries()
         ids = [r.id for r in page.rows]

@@ -388,6 +388,12 @@ class _SharedRead:
         self.engine = engine
         self.conn: Connection | None = None
         self.depth = 0  # read blocks open inside one another
+        #: PostgreSQL reads in READ COMMITTED, where each statement takes a snapshot
+        #: of its own: the scope keeps one transaction for all its blocks (ending it
+        #: after each block cost a BEGIN and a ROLLBACK round trip a block, 8 of a
+        #: list page's 18). SQLite's snapshot lasts as long as its transaction, so
+        #: there each block ends its own (a read after a write then sees it).
+        self.one_transaction = engine.dialect.name == "postgresql"
 
     @contextmanager
     def block(self) -> Iterator[Connection]:
@@ -402,8 +408,8 @@ class _SharedRead:
             conn.rollback()
             raise
         else:
-            if self.depth == 1:
-                conn.rollback()  # the block's transaction ends with it, as before
+            if self.depth == 1 and not self.one_transaction:
+                conn.rollback()  # the block's transaction ends with it
         finally:
             self.depth -= 1
 
@@ -644,9 +650,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A read-only connection; its snapshot ends when the block ends. Inside an
-        open write on this engine it is that write's connection, which sees its
-        changes. Inside :meth:`shared_reads` it is that scope's one connection."""
+        """A read-only connection; on SQLite its snapshot lasts the block, on
+        PostgreSQL a statement (READ COMMITTED). Inside an open write on this
+        engine it is that write's connection, which sees its changes. Inside
+        :meth:`shared_reads` it is that scope's one connection."""
         outer = _open_write.get()
         if outer is not None and outer[0] is self.engine:
             yield outer[1]
@@ -666,11 +673,14 @@ class Database:
         """Every :meth:`read` on this engine inside the block (in this thread or
         task) uses one connection, checked out at the first read and returned at
         the end: a web request's ten reads cost one pool checkout (on PostgreSQL,
-        one ``pool_pre_ping`` round trip) instead of ten. Each read block still
-        ends its own transaction, as before: its snapshot ends with the block (on
-        SQLite a read after a write of the same request sees it), and what a read
-        set for its transaction (search's ``set_config(..., true)`` planner
-        settings on PostgreSQL) does not reach the next read."""
+        one ``pool_pre_ping`` round trip) instead of ten. A read still sees what
+        was committed before it (by a write of the same request too): on SQLite
+        each read block ends its own transaction, and its snapshot with it; on
+        PostgreSQL the scope is one transaction in READ COMMITTED, a snapshot a
+        statement, which saves each block a BEGIN and a ROLLBACK round trip. So
+        what a read sets for its transaction must be set in a savepoint rolled
+        back at its end (search's planner settings: ``Search._tuned``), or it
+        would reach the reads after it."""
         shared = _SharedRead(self.engine)
         token = _shared_read.set(shared)
         try:

@@ -932,8 +932,8 @@ class Search:
     @contextmanager
     def _tuned(self) -> Iterator[Connection]:
         """PostgreSQL: a read whose planner settings (:func:`_settings`) end with
-        it, also inside an open write: it runs in a savepoint rolled back at its
-        end."""
+        it, also inside an open write or a request's shared reads (one transaction
+        on PostgreSQL): it runs in a savepoint rolled back at its end."""
         with self.store.read() as conn:
             nested = conn.begin_nested()
             try:
