@@ -57,3 +57,29 @@ def test_another_thread_is_not_joined(manager: Manager) -> None:
         assert manager.get(mine.id) is not None
     assert seen == [None]
     assert manager.get(mine.id) is not None
+
+
+def test_a_list_of_ids_is_one_parameter_on_postgresql(manager: Manager) -> None:
+    """``InList``: the same rows as ``IN`` on both engines (none for an empty list);
+    on PostgreSQL the statement's text is the same whatever the list's length
+    (one array parameter), so the driver's statement cache holds it."""
+    from sqlalchemy import event, select
+
+    from webapp.sessions.engine import InList
+    from webapp.sessions.rows import sessions_t
+
+    made = [manager.create(f"task {i}").id for i in range(5)]
+    query = select(sessions_t.c.id).where(InList(sessions_t.c.id, "ids"))
+    texts: list[str] = []
+    engine = manager.store.engine
+    event.listen(engine, "before_cursor_execute", lambda _c, _u, sql, *_: texts.append(sql))
+    with manager.store.read() as conn:
+        for ids in (made[:2], made, [], ["no-such-session", made[3]]):
+            texts.clear()
+            found = set(conn.execute(query, {"ids": ids}).scalars())
+            assert found == set(ids) & set(made)
+            (sql,) = texts
+            if manager.store.dialect == "postgresql":
+                assert sql.endswith("WHERE sessions.id = ANY (%(ids)s::VARCHAR(64)[])")
+            else:
+                assert sql.count("?") == len(ids)  # one parameter an id

@@ -28,7 +28,6 @@ from typing import Any, cast
 from sqlalchemy import (
     Connection,
     Table,
-    bindparam,
     delete,
     insert,
     literal,
@@ -43,6 +42,7 @@ from webapp.rendering import render_markdown
 from webapp.review.models import VERDICTS as VERDICTS  # the contract names it here
 from webapp.review.models import Comment, Tag, Verdict
 from webapp.sessions import UnknownSessionError
+from webapp.sessions.engine import InList
 from webapp.sessions.events import record_event
 from webapp.sessions.queries import FINISHED_STATUSES, IdSet, InboxRow
 from webapp.sessions.search_index import index_comment
@@ -157,12 +157,11 @@ def list_annotations(session_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
 def _annotations() -> Any:
     """Verdicts and tags of the sessions ``ids`` as (session, is a tag, value) rows,
     the tags by name (a list page ran two statements, each built anew)."""
-    ids: Any = bindparam("ids", expanding=True)
     verdict_rows = select(
         verdicts_t.c.session_id, literal(0).label("is_tag"), verdicts_t.c.verdict.label("value")
-    ).where(verdicts_t.c.session_id.in_(ids))
+    ).where(InList(verdicts_t.c.session_id, "ids"))
     tag_rows = select(tags_t.c.session_id, literal(1), tags_t.c.name).where(
-        tags_t.c.session_id.in_(ids)
+        InList(tags_t.c.session_id, "ids")
     )
     return union_all(verdict_rows, tag_rows).order_by("is_tag", "value")
 

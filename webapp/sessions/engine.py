@@ -20,11 +20,24 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from .search_index import keep_fts_current
 
@@ -700,3 +713,39 @@ class Database:
         if not self._closed and self._owns_engine:
             self.engine.dispose()
         self._closed = True
+
+
+# -- a list of values as one parameter -----------------------------------------------
+
+
+class InList(ColumnElement[bool]):
+    """``column IN`` the list given as parameter ``name`` at execution: on SQLite
+    expanded into a parameter per value, on PostgreSQL one array parameter
+    (``column = ANY(:name)``). Expanded on PostgreSQL, a list page's three reads
+    by 50 ids each were a tenth of its CPU: SQLAlchemy wrote each statement anew
+    with a cast per value, and psycopg, whose cache takes statements up to 4 KB,
+    parsed them again on every request."""
+
+    inherit_cache = True
+    type = Boolean()
+    _is_implicitly_boolean = True  # a comparison: no "= 1" after it on SQLite
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: ColumnElement[Any], name: str) -> None:
+        self.column = column
+        self.name = name
+
+
+@compiles(InList)
+def _expanded(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
+    values = element.column.in_(bindparam(element.name, expanding=True))
+    return str(compiler.process(values, **kw))
+
+
+@compiles(InList, "postgresql")
+def _array(element: InList, compiler: SQLCompiler, **kw: Any) -> str:
+    values = bindparam(element.name, type_=postgresql.ARRAY(element.column.type))
+    return str(compiler.process(element.column == any_(values), **kw))

@@ -29,7 +29,6 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    bindparam,
     func,
     literal,
     literal_column,
@@ -43,7 +42,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from .engine import Database
+from .engine import Database, InList
 from .pricing import PriceTable
 from .rows import row_to_session, session_usage_t, sessions_t
 from .search import Search, parse
@@ -443,7 +442,7 @@ class ListState:
 # more than running it: SQLAlchemy's coercions and cache key on each call).
 _CHILD_COUNTS = (
     select(sessions_t.c.parent_id, func.count())
-    .where(sessions_t.c.parent_id.in_(bindparam("ids", expanding=True)))
+    .where(InList(sessions_t.c.parent_id, "ids"))
     .group_by(sessions_t.c.parent_id)
 )
 _LIST_ENDS = select(
@@ -770,18 +769,17 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
     ) -> list[InboxRow]:
         """Up to ``limit`` inbox rows after ``after`` in inbox order (or before it,
         backwards): a read per status on ``(status, created_at, id)``, each in
-        index order with its own LIMIT, all in one statement (a round trip, where
-        a read each made two or three), merged here by urgency. Nothing is sorted
-        in SQL."""
+        index order with its own LIMIT, those of one urgency in one statement (a
+        round trip; the next urgency only when the page is not full), merged
+        here. Nothing is sorted in SQL."""
         c = sessions_t.c
         narrowing = SessionFilter(within=tuple(within)).conditions(self.store.dialect)
         order = (c.created_at, c.id) if forward else (c.created_at.desc(), c.id.desc())
-        reads = []
-        groups = []
+        rows: list[InboxRow] = []
         for urgency, group in _inbox_groups(status, forward):
             if after is not None and (after.urgency - urgency) * (1 if forward else -1) > 0:
                 continue  # a group the position has gone past
-            groups.append(group)
+            reads = []
             for name in group:
                 query = select(*_INBOX_COLUMNS).where(c.status == name, *narrowing)
                 if after is not None and urgency == after.urgency:
@@ -790,15 +788,12 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
                         tuple_(literal(after.created_at, c.created_at.type), literal(after.id)),
                     )
                     query = query.where(key > at if forward else key < at)
-                reads.append(select(query.order_by(*order).limit(limit).subquery()))
-        if not reads:
-            return []
-        found = [InboxRow(**r._mapping) for r in conn.execute(union_all(*reads))]
-        rows: list[InboxRow] = []
-        for group in groups:
-            these = [r for r in found if r.status in group]
-            these.sort(key=lambda r: (r.created_at, r.id), reverse=not forward)
-            rows.extend(these[: limit - len(rows)])
+                query = query.order_by(*order).limit(limit - len(rows))
+                reads.append(select(query.subquery()))
+            both = reads[0] if len(reads) == 1 else union_all(*reads)
+            found = [InboxRow(**r._mapping) for r in conn.execute(both)]
+            found.sort(key=lambda r: (r.created_at, r.id), reverse=not forward)
+            rows.extend(found[: limit - len(rows)])
             if len(rows) >= limit:
                 break
         return rows

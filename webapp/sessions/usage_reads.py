@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Integer, Select, TextualSelect, bindparam, column, func, select, text
 
+from .engine import InList
 from .rows import session_usage_t, sessions_t, usage_rollups_t, utc_day
 from .store import MessageStore
 from .types import as_utc
@@ -142,7 +143,7 @@ _MAIN_MODELS = select(
     _u.session_id,
     _u.model,
     _u.input + _u.output + _u.cache_read + _u.cache_write_5m + _u.cache_write_1h,
-).where(_u.session_id.in_(bindparam("ids", expanding=True)))
+).where(InList(_u.session_id, "ids"))
 
 
 @functools.cache
