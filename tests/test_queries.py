@@ -3,7 +3,8 @@ filter and keyset paging both ways, the inbox order, transcript windows, stats."
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -221,3 +222,47 @@ def test_stats(manager: Manager, clock: FakeClock, queries: ReadModel) -> None:
     assert queries.count_by_status() == {"completed": 1, "failed": 1, "pending": 1}
     assert Status(queries.list_sessions().rows[0].status)
     assert idle
+
+
+def test_a_creation_range_by_activity_states_each_whole_day_once(
+    manager: Manager, clock: FakeClock, queries: ReadModel
+) -> None:
+    """A creation range sorted by activity is read a UTC day at a time; a day that
+    lies wholly inside the range is read on the day alone (the range stated too,
+    PostgreSQL misjudged how many rows match and sorted a whole day's sessions),
+    while the first and last day keep the ends that cut them. The rows are those
+    of the range, whatever its ends."""
+    from sqlalchemy import event
+
+    made = []
+    for _ in range(4 * 6):  # four days, a session every four hours
+        clock.advance(hours=4)
+        made.append(manager.create("a task"))
+    created = {s.id: s.created_at for s in made}
+    first_day = min(created.values()).date()
+    statements: list[str] = []
+    event.listen(
+        manager.store.engine,
+        "before_cursor_execute",
+        lambda _c, _u, sql, *_: statements.append(sql) if "sort_key" in sql else None,
+    )
+    midnight = datetime.combine(first_day + timedelta(days=1), time(), UTC)
+    ranges = [
+        (midnight, midnight + timedelta(days=2)),  # two whole days
+        (midnight + timedelta(hours=5), midnight + timedelta(days=1, hours=13)),  # cut ends
+        (midnight - timedelta(hours=3), None),
+        (None, midnight + timedelta(hours=9)),
+    ]
+    for start, before in ranges:
+        statements.clear()
+        where = SessionFilter(created_from=start, created_before=before)
+        listed = [r.id for r in queries.list_sessions(where, limit=100).rows]
+        expected = [
+            i for i, at in created.items()
+            if (start is None or at >= start) and (before is None or at < before)
+        ]  # fmt: skip
+        assert sorted(listed) == sorted(expected) and listed, (start, before)
+        # A read a day; an end off midnight cuts its day, whose read keeps it.
+        cut = sum(end is not None and end.timetz() != time(tzinfo=UTC) for end in (start, before))
+        whole = [sql for sql in statements if not re.search(r"created_at [<>]", sql)]
+        assert len(statements) >= cut and len(whole) == len(statements) - cut, (start, before)

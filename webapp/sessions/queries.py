@@ -476,33 +476,44 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
                 raise ValueError(f"not a position in a list by {sort.value}")
         where = where.resolved(self.store)
         value = column.label(_SORT_KEY)
-        query = select(*columns, value).where(*where.conditions(self.store.dialect))
         key = tuple_(column, c.id)
+        bound = []
         if newer is not None:
-            query = query.where(key > tuple_(literal(newer.at, column.type), literal(newer.id)))
-            query = query.order_by(column.asc(), c.id.asc())
+            bound.append(key > tuple_(literal(newer.at, column.type), literal(newer.id)))
+            order = (column.asc(), c.id.asc())
         else:
             if older is not None:
-                query = query.where(key < tuple_(literal(older.at, column.type), literal(older.id)))
-            query = query.order_by(column.desc(), c.id.desc())
-        query = query.limit(limit + 1)
+                bound.append(key < tuple_(literal(older.at, column.type), literal(older.id)))
+            order = (column.desc(), c.id.desc())
+
+        def query(matching: SessionFilter) -> Select[Any]:
+            conditions = [*matching.conditions(self.store.dialect), *bound]
+            return select(*columns, value).where(*conditions).order_by(*order).limit(limit + 1)
+
         with self.store.read() as conn:
             parts = self._partitions(conn, where, sort)
             if parts is None:
-                rows = list(conn.execute(query))
+                rows = list(conn.execute(query(where)))
             else:
                 # One index-ordered read per part, merged: no sort of every match.
-                rows = [r for part in parts for r in conn.execute(query.where(part))]
+                rows = [r for w, part in parts for r in conn.execute(query(w).where(part))]
                 rows.sort(key=lambda r: (r._mapping[_SORT_KEY], r.id), reverse=newer is None)
                 rows = rows[: limit + 1]
         return _paged(rows, limit, older, newer)
 
     def _partitions(
         self, conn: Connection, where: SessionFilter, sort: Sort
-    ) -> list[ColumnElement[bool]] | None:
+    ) -> list[tuple[SessionFilter, ColumnElement[bool]]] | None:
         """Equality conditions that split a list whose order no single index gives
         (several statuses; a creation range sorted by activity) into parts that
-        each read one index in order; None when one read does."""
+        each read one index in order, each with the filter it goes with; None when
+        one read does.
+
+        A day's part leaves out the ends of the creation range that the day lies
+        within: stated twice (the range and the day), PostgreSQL took their
+        selectivities as independent, expected a thirtieth of a day's sessions
+        and sorted the whole day's through a bitmap (8 ms at 300,000 sessions)
+        instead of reading the day's index in order (under 1 ms)."""
         c = sessions_t.c
         if sort not in (Sort.ACTIVITY, Sort.CREATED):
             return None  # no index orders a status's sessions by an amount
@@ -510,9 +521,12 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         if sort is Sort.ACTIVITY and ranged:
             days = self._created_days(conn, where.created_from, where.created_before)
             if days is not None:
-                return [CreatedDay(c.created_at) == self._day_value(d) for d in days]
+                return [
+                    (_within_day(where, d), CreatedDay(c.created_at) == self._day_value(d))
+                    for d in days
+                ]
         if len(where.statuses) > 1:
-            return [c.status == s for s in where.statuses]
+            return [(where, c.status == s) for s in where.statuses]
         return None
 
     def _created_days(
@@ -894,6 +908,19 @@ class _InboxKey:
     urgency: int
     created_at: datetime
     id: str
+
+
+def _within_day(where: SessionFilter, day: date) -> SessionFilter:
+    """``where`` for the sessions created on UTC ``day``: without the ends of its
+    creation range that the whole day lies within."""
+    start = datetime.combine(day, time(), UTC)
+    end = start + timedelta(days=1)
+    first, before = where.created_from, where.created_before
+    return replace(
+        where,
+        created_from=first if first is not None and first > start else None,
+        created_before=before if before is not None and before < end else None,
+    )
 
 
 def _urgency(status: str) -> int:
