@@ -26,7 +26,10 @@ beside its floor in the same run.
    process); with ``--paired`` the list's floor is loaded again before each of
    the other pages too (on a shared machine the speed drifts within a run; the page's
    cookie is the one a browser holds after its first page, CSRF token included,
-   so no request signs a new one). Then the first byte
+   so no request signs a new one); with ``--alternate N`` each page and its floor
+   are loaded in N turns each, alternated (their order flipped every turn), and
+   the ratio is of their sums: a drift of the machine's speed within a page's
+   minute falls on both. Then the first byte
    of the 50,000-message session alone, and every worker's RSS (and peak).
 4. The sweeper, in this process: expiring 100,000 sessions (added for it, removed
    after; the rollups' change rows of their insertion folded first) while a
@@ -223,6 +226,16 @@ class Load:
     def percentile(self, p: int) -> float:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] * 1000
+
+
+def combined(loads: list[Load]) -> Load:
+    """Several loads of one page as one: their requests over their seconds."""
+    return Load(
+        sum(one.requests for one in loads),
+        sum(one.seconds for one in loads),
+        [latency for one in loads for latency in one.latencies],
+        set().union(*(one.statuses for one in loads)),
+    )
 
 
 def load(port: int, path: str, cookie: str, *, clients: int, requests: int, cap: float) -> Load:
@@ -709,6 +722,14 @@ def main() -> None:
         help="load the floor again right before each page and give the page's ratio to that"
         " (a shared machine's speed drifts within a run)",
     )
+    parser.add_argument(
+        "--alternate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="load each page and its floor in N alternated turns of a share of the requests"
+        " each, their order flipped every turn (a drift of the machine's speed falls on both)",
+    )
     args = parser.parse_args()
 
     from webapp.sessions import Config, Manager, MessageStore
@@ -893,12 +914,31 @@ def measure_pages(
         for server, path in ((floor.port, "/floor/list"), (port, "/sessions")):
             load(server, path, cookie, clients=args.clients, requests=args.clients * 4, cap=5)
 
-        def load_floor(path: str) -> Load:
+        def load_floor(path: str, **given: Any) -> Load:
             """The floor page at ``path``, loaded as the pages are; every answer a 200."""
-            loaded = load(floor.port, path, cookie, **options)
+            loaded = load(floor.port, path, cookie, **(given or options))
             if loaded.statuses != {200}:
                 raise SystemExit(f"the floor's {path} answered {sorted(loaded.statuses)}")
             return loaded
+
+        def alternated(path: str, floor_path: str) -> tuple[Load, Load]:
+            """The page and its floor in ``--alternate`` turns each (their order
+            flipped every turn), each turn a share of the requests and the cap."""
+            turns = args.alternate
+            share = {
+                "clients": args.clients,
+                "requests": max(args.requests // turns, args.clients),
+                "cap": args.cap / turns,
+            }
+            pages: list[Load] = []
+            floors: list[Load] = []
+            for turn in range(turns):
+                for which in ("floor", "page") if turn % 2 == 0 else ("page", "floor"):
+                    if which == "floor":
+                        floors.append(load_floor(floor_path, **share))
+                    else:
+                        pages.append(load(port, path, cookie, **share))
+            return combined(pages), combined(floors)
 
         floor_load = load_floor("/floor/list")
         floor_sql = timed(raw["list"])
@@ -914,10 +954,14 @@ def measure_pages(
         for name, path, call in pages:
             # A list page's floor runs its own query; the others' is the list's.
             floor_path = f"/floor/{quote(call if call in lists else 'list')}"
-            if args.paired or floor_path != loaded:
-                floor_load = load_floor(floor_path)
+            if args.alternate:
+                result, floor_load = alternated(path, floor_path)
                 loaded = floor_path
-            result = load(port, path, cookie, **options)
+            else:
+                if args.paired or floor_path != loaded:
+                    floor_load = load_floor(floor_path)
+                    loaded = floor_path
+                result = load(port, path, cookie, **options)
             sql = f"{timed(raw[call]):.2f}" if call else ""
             print(
                 f"| {name} | {','.join(map(str, sorted(result.statuses)))} | "
