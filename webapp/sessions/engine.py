@@ -722,9 +722,10 @@ class InList(ColumnElement[bool]):
     """``column IN`` the list given as parameter ``name`` at execution: on SQLite
     expanded into a parameter per value, on PostgreSQL one array parameter
     (``column = ANY(:name)``). Expanded on PostgreSQL, a list page's three reads
-    by 50 ids each were a tenth of its CPU: SQLAlchemy wrote each statement anew
-    with a cast per value, and psycopg, whose cache takes statements up to 4 KB,
-    parsed them again on every request."""
+    by 50 ids each cost 4-16% of its CPU, the app's and the server's
+    (``bench/ab_pages.py``): SQLAlchemy wrote each statement anew with a cast per
+    value, and psycopg, whose cache takes statements up to 4 KB, parsed them
+    again on every request."""
 
     inherit_cache = True
     type = Boolean()
