@@ -197,7 +197,8 @@ def test_stored_payloads_stay_inert_on_every_page(
     assert len(PAYLOADS) >= 40
     live_server, ids = payload_server, payload_ids
     live_server.login(page, "admin")
-    pages = ["/sessions", "/sessions?status=failed", "/stats", "/admin"]
+    pages = ["/sessions", "/sessions?status=failed", "/stats", "/admin", "/review"]
+    pages += ["/review?status=failed", "/review?status=completed"]
     pages += [f"/sessions/{sid}" for sid in ids]
     for path in pages:
         live_server.get(page, path)

@@ -13,6 +13,7 @@ from webapp.extensions import get_manager, page_reads
 from webapp.htmx import html, wants_fragment
 from webapp.params import session_hrefs
 from webapp.review import service
+from webapp.review.inbox_rows import inbox_rows
 from webapp.sessions import Session, UnknownSessionError
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -135,7 +136,11 @@ def inbox() -> Response:
     body = render_template(
         template,
         rows=rows,
-        hrefs=session_hrefs([row.id for row in rows], inbox=1, **where.args()),
+        written=inbox_rows(
+            rows,
+            session_hrefs([row.id for row in rows], inbox=1, **where.args()),
+            get_manager().clock(),
+        ),
         total=total,
         where=where,
         more_url=more_url,
