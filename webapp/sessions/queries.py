@@ -477,7 +477,7 @@ class ReadModel(TranscriptReads, StatsReads, UsageReads):
         where = where.resolved(self.store)
         value = column.label(_SORT_KEY)
         key = tuple_(column, c.id)
-        bound = []
+        bound: list[ColumnElement[bool]] = []
         if newer is not None:
             bound.append(key > tuple_(literal(newer.at, column.type), literal(newer.id)))
             order = (column.asc(), c.id.asc())
