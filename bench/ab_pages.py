@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import glob
 import importlib
-import os
 import re
 import subprocess
 import sys
@@ -37,23 +36,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from api_throughput import process_cpu  # noqa: E402  (bench/ is on the path)
+from million import BENCH_PASSWORD  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "a throwaway password, long enough"  # noqa: S105  (bench/million.py's user)
 
 
 def server_cpu() -> float:
     """CPU seconds of every ``postgres`` process of this machine so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for path in glob.glob("/proc/[0-9]*/stat"):
+    total = 0.0
+    for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
-            stat = Path(path).read_text()
-        except OSError:
+            name, seconds = process_cpu(int(stat.split("/")[2]))
+        except OSError:  # gone meanwhile
             continue
-        if stat[stat.index("(") + 1 : stat.rindex(")")].startswith("postgres"):
-            fields = stat[stat.rindex(")") + 2 :].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / ticks
+        if name.startswith("postgres"):
+            total += seconds
+    return total
 
 
 def earlier_tree(revision: str, into: Path) -> None:
@@ -84,7 +83,7 @@ def logged_in(package: Any, url: str) -> Any:
     token = re.search(r'name="csrf_token" value="([^"]+)"', form)
     if token is None:
         sys.exit("no login form")
-    data = {"csrf_token": token.group(1), "name": "bench", "password": PASSWORD}
+    data = {"csrf_token": token.group(1), "name": "bench", "password": BENCH_PASSWORD}
     if client.post("/login", data=data).status_code != 302:
         sys.exit("cannot log in as bench: run bench/million.py on this database first")
     return client

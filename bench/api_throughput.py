@@ -114,19 +114,23 @@ class Server:
             self.process.wait(timeout=30)
 
 
+def process_cpu(pid: int) -> tuple[str, float]:
+    """A process's name and CPU seconds so far (user and system), from Linux's
+    ``/proc``; ``OSError`` when there is no such process (or no ``/proc``)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    name = stat[stat.index("(") + 1 : stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def server_cpu(pid: int) -> float:
     """CPU seconds (user and system) of a gunicorn: its master and its workers
     (Linux ``/proc``; 0 elsewhere). Steadier than wall time on a shared machine."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        for each in [pid, *map(int, children)]:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+        return sum(process_cpu(each)[1] for each in [pid, *map(int, children)])
     except OSError:
         return 0.0
-    return total
 
 
 @dataclass

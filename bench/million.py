@@ -72,6 +72,8 @@ from api_throughput import free_port  # noqa: E402  (bench/ is on the path)
 
 BIN = Path(sys.executable).parent
 BIG_SESSION = "bench-50000-messages"
+#: The password of the user ``bench`` the benchmark logs in as (created on its database).
+BENCH_PASSWORD = "a throwaway password, long enough"  # noqa: S105  (a throwaway user)
 BIG_MESSAGES = 50_000
 PAGE_SIZE = 50
 
@@ -818,13 +820,12 @@ def measure_pages(
     verdicts = cast(Table, Verdict.__table__)
 
     store = manager.store
-    password = "a throwaway password, long enough"  # noqa: S105  (a throwaway user)
     from webapp import create_app
 
     app = create_app({"DATABASE_URL": env["SESSIONBOARD_DATABASE_URL"]})
     with app.app_context():
         if service.get_user_by_name("bench") is None:
-            service.create_user("bench", "admin", password, actor="bench")
+            service.create_user("bench", "admin", BENCH_PASSWORD, actor="bench")
     app.extensions["sessionboard.manager"].stop()
     # Hold the sweeper's lease for the run: no pass under the measured pages. And
     # the renderer's: a demo's bulk load leaves every message to render (millions),
@@ -909,7 +910,7 @@ def measure_pages(
         floor_env,
     )  # fmt: skip
     try:
-        cookie = log_in(port, "bench", password)
+        cookie = log_in(port, "bench", BENCH_PASSWORD)
         options = {"clients": args.clients, "requests": args.requests, "cap": args.cap}
         for server, path in ((floor.port, "/floor/list"), (port, "/sessions")):
             load(server, path, cookie, clients=args.clients, requests=args.clients * 4, cap=5)
