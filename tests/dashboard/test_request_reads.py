@@ -149,3 +149,46 @@ def test_what_a_search_sets_for_its_read_ends_with_it(app: Any, make_session: An
             # PostgreSQL: the scope's one transaction; SQLite: the block's own.
             assert again.in_transaction()
     assert len(checkouts) == 1
+
+
+def test_a_figure_a_page_shows_twice_is_read_once(
+    client: Any, auth: Any, app: Any, make_session: Any
+) -> None:
+    """The inbox's total and the nav read the status counters once a request,
+    and the stats page's four charts read the rollups' stamp once."""
+    auth.login("reviewer")
+    make_session("failed")
+    statements: list[str] = []
+    engine = app.extensions["sessionboard.database"].engine
+    event.listen(engine, "after_cursor_execute", lambda *a: statements.append(a[2]))
+    for path, marker in (("/review", "FROM session_counts"), ("/stats", "max(session_rollup.id)")):
+        client.get(path)  # the charts' sums remembered: the next request reads the stamp only
+        statements.clear()
+        assert client.get(path).status_code == 200
+        assert len([s for s in statements if marker in s]) == 1, path
+
+
+def test_a_commit_forgets_what_the_request_remembered(app: Any, make_session: Any) -> None:
+    """Inside a request's scope the counters are read once, until a commit on the
+    engine in the same thread: a store's write or any other (the web app's own
+    session, plain SQL); outside a scope every call reads."""
+    store = app.extensions["sessionboard.manager"].store
+    make_session("running")
+    reads: list[int] = []
+    event.listen(
+        store.engine,
+        "after_cursor_execute",
+        lambda *a: reads.append(1) if "FROM session_counts" in a[2] else None,
+    )
+    with store.shared_reads():
+        assert store.status_counts() == {"running": 1}
+        assert store.status_counts() == {"running": 1} and len(reads) == 1
+        make_session("failed")  # a store's write
+        assert store.status_counts() == {"running": 1, "failed": 1}
+        with store.engine.begin() as conn:  # a commit of another kind
+            conn.execute(text("UPDATE sessions SET status = 'completed' WHERE status = 'failed'"))
+        assert store.status_counts() == {"running": 1, "completed": 1}
+        assert len(reads) == 3
+    store.status_counts()
+    store.status_counts()
+    assert len(reads) == 5

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
     Boolean,
@@ -407,6 +407,8 @@ class _SharedRead:
         #: list page's 18). SQLite's snapshot lasts as long as its transaction, so
         #: there each block ends its own (a read after a write then sees it).
         self.one_transaction = engine.dialect.name == "postgresql"
+        #: What :meth:`Database.remembered` read in this scope, until a commit.
+        self.remembered: dict[Any, Any] = {}
 
     @contextmanager
     def block(self) -> Iterator[Connection]:
@@ -436,6 +438,15 @@ class _SharedRead:
 _shared_read: ContextVar[_SharedRead | None] = ContextVar("sessionboard_shared_read", default=None)
 
 
+def _forget_remembered(conn: Connection) -> None:
+    """A commit on the engine (a store's write, or the web app's own session) in
+    this thread or task: what its shared reads remembered may have changed."""
+    shared = _shared_read.get()
+    # The pool, not the engine: a write's engine is one with its own options.
+    if shared is not None and shared.engine.pool is conn.engine.pool:
+        shared.remembered.clear()
+
+
 class Database:
     """An engine with Sessionboard's rules and its two kinds of transaction.
 
@@ -455,6 +466,8 @@ class Database:
             self.engine = make_engine(url_or_path)
             self._owns_engine = True
         self.dialect = self.engine.dialect.name
+        if not event.contains(self.engine, "commit", _forget_remembered):
+            event.listen(self.engine, "commit", _forget_remembered)
         #: A SQLite file in WAL mode: a durable write commits with
         #: ``synchronous=NORMAL`` and then syncs the WAL outside the write lock
         #: (:func:`_fdatasync`); else (an in-memory database, another journal
@@ -701,6 +714,21 @@ class Database:
         finally:
             _shared_read.reset(token)
             shared.close()
+
+    def remembered(self, key: Any, read: Callable[[], T]) -> T:
+        """``read()``, once in a :meth:`shared_reads` scope (a web request) for
+        each ``key``: a page that shows a figure twice (the nav's status counts and
+        the inbox's total) reads it once, and both show the same. A commit on this
+        engine in the scope's thread or task (any write, the web app's session's
+        too) forgets what was read, so a request still sees its own writes.
+        Outside a scope, ``read()`` every time. What ``read`` returns is shared:
+        the caller must not change it."""
+        shared = _shared_read.get()
+        if shared is None or shared.engine is not self.engine:
+            return read()
+        if key not in shared.remembered:
+            shared.remembered[key] = read()
+        return cast(T, shared.remembered[key])
 
     def _insert(self, table: Table) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT."""

@@ -140,7 +140,11 @@ class RollupStore(Database):
     :class:`~webapp.sessions.store.MessageStore`."""
 
     def status_counts(self) -> dict[str, int]:
-        """How many sessions there are in each status present, from the counters."""
+        """How many sessions there are in each status present, from the counters
+        (read once a web request: :meth:`~.engine.Database.remembered`)."""
+        return dict(self.remembered(_STATUS_COUNTS, self._read_status_counts))
+
+    def _read_status_counts(self) -> dict[str, int]:
         with self.read() as conn:
             return {status: int(n) for status, n in conn.execute(_STATUS_COUNTS)}
 

@@ -87,11 +87,13 @@ class StatsReads:
 
     def _read(self, rollup: Select[Any], first_day: str, part: Select[Any] | None) -> list[Any]:
         """The sums of ``rollup`` from ``first_day`` on, then the rows of ``part``.
-        The sums are remembered with the rollups' stamp (:data:`_STAMP`, read in
-        the same transaction): while it is the same, no change row was added, so
+        The sums are remembered with the rollups' stamp (:data:`_STAMP`, read
+        before them, once a request): while it is the same, no change row was added, so
         every worker reads one short statement instead of grouping the rollups."""
         with self.store.read() as conn:
-            stamp = tuple(conn.execute(_STAMP).one())
+            # Read once a request (the page's four reads share it): read before
+            # the sums, it never pairs sums with a later stamp than theirs.
+            stamp = self.store.remembered(_STAMP, lambda: tuple(conn.execute(_STAMP).one()))
             remembered = self._rollup_reads
             key = (rollup, first_day)
             found = remembered.get(key)
