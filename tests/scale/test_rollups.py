@@ -340,3 +340,46 @@ def test_the_stats_reads_follow_every_change(manager: Manager, clock: FakeClock)
     assert reads.sessions_per_day(since) == {today: {"failed": 1}}
     assert reads.histogram("messages", since)[0] == 1
     assert_in_step(manager.store)
+
+
+def test_a_status_moved_by_statement_keeps_every_rollup_at_the_buckets_edges(
+    manager: Manager, clock: FakeClock
+) -> None:
+    """``move_status`` (the sweep's expiry) sums its change rows itself, bucketing
+    what its UPDATE returns: sessions lasting each duration bound exactly and a
+    millisecond less, with each message-count bound, are counted where the
+    triggers would count them; a move to or from ``failed`` moves the errors."""
+    store, c = manager.store, sessions_t.c
+    start = clock() - timedelta(days=3)
+    rows = []
+    for i, bound in enumerate((0, *DURATION_BUCKETS)):
+        for less in (timedelta(0), timedelta(milliseconds=1)):
+            for count in (0, *MESSAGE_BUCKETS)[i % 3 :: 3]:
+                n = len(rows)
+                last = start + timedelta(seconds=bound) - (less if bound else timedelta(0))
+                rows.append(
+                    {
+                        "id": f"edge-{n}", "status": ("running", "failed")[n % 2],
+                        "request": "r", "request_excerpt": "r", "response": "",
+                        "error": f"error {n % 3}" if n % 2 else "",
+                        "created_at": start + timedelta(hours=n % 30), "context": {},
+                        "last_activity": last + timedelta(hours=n % 30), "expires_at": None,
+                        "message_count": count, "keep": False, "parent_id": None,
+                    }  # fmt: skip
+                )
+    with store.write() as conn:
+        store.bulk_insert(conn, sessions_t, store.bulk_rows(rows))
+    assert_in_step(store)
+    edges = c.id.like("edge-%")
+    moves = [("running", "failed"), ("failed", "expired"), ("expired", "failed")]
+    for frm, to in moves:
+        with store.write() as conn:
+            moved = store.move_status(conn, select(c.id).where(edges, c.status == frm), to)
+        assert moved > 0
+        try:
+            assert_in_step(store)
+        except AssertionError as error:
+            raise AssertionError(f"rollups out of step after {frm} -> {to}") from error
+    with store.read() as conn:
+        left = conn.execute(select(c.status, func.count()).where(edges).group_by(c.status))
+        assert dict(left.all()) == {"failed": len(rows)}

@@ -273,7 +273,7 @@ def test_the_documents_statuses_follow_each_slice(manager: Manager, clock: FakeC
     other = manager.create("other", expires_at=clock() - timedelta(minutes=1)).id
     c = sessions_t.c
     with store.write() as conn:
-        assert store.move_status(conn, c.id == other, Status.EXPIRED.value) == 1
+        assert store.move_status(conn, [other], Status.EXPIRED.value) == 1
         conn.execute(update(sessions_t).where(c.id == fresh).values(status="failed"))
     docs = _doc_statuses(manager)
     assert (docs[other], docs[fresh]) == ({"expired"}, {"failed"})

@@ -139,8 +139,12 @@ class RetentionStore(RollupStore):
             .limit(size)
         )
         if self.dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        return self.move_status(conn, c.id.in_(due), Status.EXPIRED.value)
+            # The slice's ids first: a subquery locking with SKIP LOCKED may be run
+            # again for each row of the UPDATE's join, and skip the rows the
+            # UPDATE itself changed, picking more than ``size``.
+            ids = list(conn.execute(due.with_for_update(skip_locked=True)).scalars())
+            return self.move_status(conn, ids, Status.EXPIRED.value)
+        return self.move_status(conn, due, Status.EXPIRED.value)
 
     def count_expire_due(self, now: datetime) -> int:
         """How many sessions :meth:`expire_due` would expire at ``now``."""

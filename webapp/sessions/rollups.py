@@ -23,8 +23,8 @@ from datetime import time as clock_time
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
+    Select,
     Table,
     and_,
     bindparam,
@@ -169,9 +169,10 @@ class RollupStore(Database):
                 counts[status] += sign * int(n)
         return {status: n for status, n in counts.items() if n}
 
-    def move_status(self, conn: Connection, picked: ColumnElement[bool], to: str) -> int:
-        """``UPDATE sessions SET status = to WHERE picked`` in ``conn``'s write; returns
-        how many rows it changed.
+    def move_status(self, conn: Connection, ids: Select[Any] | list[str], to: str) -> int:
+        """``UPDATE sessions SET status = to WHERE id IN ids`` (those not in ``to``
+        already) in ``conn``'s write; returns how many rows it changed. ``ids``
+        is a list, or on SQLite a query of sessions not in ``to``.
 
         On SQLite the per-row rollup trigger is paused for the statement (migration
         0014's flag, set and cleared inside this write, so no other write sees it)
@@ -179,7 +180,7 @@ class RollupStore(Database):
         table: a slice of thousands of rows writes a few change rows, not one
         trigger run each; the search documents' status trigger stands aside under
         the same flag, and the slice's documents are moved in one statement.
-        ``picked`` is read three times (the keys, the documents, the rows), so it
+        ``ids`` is read three times (the keys, the documents, the rows), so it
         must pick the same rows each time (an ordered, limited subquery does in one
         SQLite write). On
         PostgreSQL the rollup triggers work per statement already, and the
@@ -187,7 +188,7 @@ class RollupStore(Database):
         stands aside for the statement: its sessions' documents are moved after
         it in one statement (``search_index.move_doc_statuses``)."""
         c = sessions_t.c
-        moved = and_(picked, c.status != to)
+        moved = and_(c.id.in_(ids), c.status != to)
         change = update(sessions_t).where(moved).values(status=to)
         if self.dialect != "sqlite":
             # The documents' statuses by statement, not a trigger a session.
@@ -201,17 +202,28 @@ class RollupStore(Database):
         pause = update(rollup_pause_t).where(p.id == 1)
         if conn.execute(pause.values(paused=1)).rowcount != 1:
             return int(conn.execute(change).rowcount)  # no flag row: the triggers count
-        day = utc_day(c.created_at, self.dialect)
-        duration = bucket_of(
-            seconds_between(c.created_at, c.last_activity, self.dialect), DURATION_BUCKETS
-        )
-        length = bucket_of(c.message_count, MESSAGE_BUCKETS)
         failed = case((and_(c.status == "failed", c.error != ""), c.error), else_=None)
-        keys = (day, c.status, duration, length, c.error if to == "failed" else failed)
-        groups = conn.execute(select(*keys, func.count()).where(moved).group_by(*keys)).all()
+        # Each row's duration computed once (materialized; inlined, SQLite would
+        # compute it again in each branch of the bucket's CASE: twice the time).
+        rows = (
+            select(
+                utc_day(c.created_at, self.dialect).label("day"),
+                c.status,
+                seconds_between(c.created_at, c.last_activity, self.dialect).label("seconds"),
+                c.message_count,
+                (c.error if to == "failed" else failed).label("error"),
+            )
+            .where(moved)
+            .cte("moved")
+            .prefix_with("MATERIALIZED")
+        )
+        r = rows.c
+        duration = bucket_of(r.seconds, DURATION_BUCKETS)
+        keys = (r.day, r.status, duration, bucket_of(r.message_count, MESSAGE_BUCKETS), r.error)
+        groups = conn.execute(select(*keys, func.count()).group_by(*keys)).all()
         # The rows' documents first, in one statement, the per-session
         # trigger standing aside while the flag is set.
-        move_doc_statuses(conn, select(c.id).where(moved), to)
+        move_doc_statuses(conn, ids, to)
         changed = int(conn.execute(change).rowcount)
         conn.execute(pause.values(paused=0))
         if changed != sum(g[-1] for g in groups):
