@@ -345,10 +345,11 @@ def test_the_stats_reads_follow_every_change(manager: Manager, clock: FakeClock)
 def test_a_status_moved_by_statement_keeps_every_rollup_at_the_buckets_edges(
     manager: Manager, clock: FakeClock
 ) -> None:
-    """``move_status`` (the sweep's expiry) sums its change rows itself, bucketing
-    what its UPDATE returns: sessions lasting each duration bound exactly and a
-    millisecond less, with each message-count bound, are counted where the
-    triggers would count them; a move to or from ``failed`` moves the errors."""
+    """``move_status`` (the sweep's expiry) sums its change rows itself, each
+    row's duration computed once and bucketed from that: sessions lasting each
+    duration bound exactly and a millisecond less, with each message-count bound,
+    are counted where the triggers would count them; a move to or from
+    ``failed`` moves the errors."""
     store, c = manager.store, sessions_t.c
     start = clock() - timedelta(days=3)
     rows = []
