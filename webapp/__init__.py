@@ -134,6 +134,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from webapp import (
         accounts,
         api,
+        badges,
         dashboard,
         errors,
         params,
@@ -161,6 +162,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.jinja_env.globals["time_tag"] = lambda value, empty="never": times.time_tag(
         value, manager.clock(), empty
     )
+    app.jinja_env.globals["status_badge"] = badges.status_badge
     app.jinja_env.globals["is_safe_image_url"] = rendering.is_safe_image_url
     app.jinja_env.globals["url_for"] = urls.remembering_url_for(app)
     app.url_map.converters["session_id"] = params.SessionIdConverter

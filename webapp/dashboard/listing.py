@@ -24,6 +24,7 @@ from typing import Any
 from flask import url_for
 from markupsafe import Markup, escape
 
+from webapp.badges import status_badge
 from webapp.dashboard.usage import run_length
 from webapp.params import session_hrefs
 from webapp.rendering import plain_preview
@@ -107,11 +108,9 @@ def _write(
             f"{children} subagent{plural}</a>"
         )
     project = f' title="{escape(row.project)}"' if row.project else ""
-    status = escape(row.status)
     nl = "\n        "
     pieces = [
-        f'<td data-cell="status"><span id="badge-{escape(row.id)}" class="badge '
-        f's-{status}">{status}</span></td>{nl}'
+        f'<td data-cell="status">{status_badge(row.status, f"badge-{row.id}")}</td>{nl}'
         f'<td class="request" data-cell="request">{parent}<a class="preview" '
         f'href="{escape(href)}" title="{escape(preview)}">'
         f"{escape(preview or '(no request)')}</a>{child_link}</td>{nl}"

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
+from webapp.badges import status_badge
 from webapp.rendering import plain_preview
 from webapp.sessions.queries import InboxRow
 from webapp.times import relative, time_open
@@ -30,11 +31,11 @@ WRITTEN_ROWS = 1024
 @functools.lru_cache(maxsize=WRITTEN_ROWS)
 def _written(row: InboxRow, href: str) -> str:
     """The row's HTML up to its creation time's relative words (all escaped)."""
-    status, link = escape(row.status), escape(href)
+    link = escape(href)
     preview = escape(plain_preview(row.request_excerpt) or row.id)
     return (
         f'<tr data-href="{link}" class="inbox-row">\n'
-        f'  <td data-cell="status"><span class="badge s-{status}">{status}</span></td>\n'
+        f'  <td data-cell="status">{status_badge(row.status)}</td>\n'
         f'  <td data-cell="request"><a class="preview" href="{link}">{preview}</a></td>\n'
         f"  <td>{row.message_count}</td>\n"
         f'  <td data-cell="time">{time_open(row.created_at)}'
