@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 8000
 export SESSIONBOARD_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test lint typecheck pytest install install-test browser postgres bench clean
+.PHONY: run test lint typecheck pytest screenshots install install-test browser postgres bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,11 @@ typecheck: install-test
 	$(BIN)/mypy
 
 pytest: install-test browser postgres
-	$(BIN)/pytest -n 2 --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist worksteal -m "not screenshots" $(PYTEST_ARGS)
+
+# Every page in light and dark, laptop and phone, into screenshots/ (for a person to look at).
+screenshots: install-test browser postgres
+	$(BIN)/pytest -n 2 -m screenshots
 
 test: lint typecheck pytest
 

@@ -153,6 +153,7 @@ INJECTED = """
 VIEWPORTS = {"laptop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
+@pytest.mark.screenshots
 def test_queue_screenshots(live_server: Any, page: Any, page_log: Any) -> None:
     from webapp.queues import service
 

@@ -1,5 +1,7 @@
 """Screenshots of every page in light and dark mode, on a laptop and a phone, into
-``screenshots/`` (git-ignored) for a person to look at. Runs last in its file order."""
+``screenshots/`` (git-ignored) for a person to look at: ``make screenshots``
+(``make test`` leaves them out; what they would catch, a page's script error, the
+walks of tests/browser/test_every_page.py and test_transcript.py assert)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_every_page import ERRORS, _pages, _samples, views
 from webapp.demo import generate
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.screenshots]
 
 VIEWPORTS = {"laptop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
