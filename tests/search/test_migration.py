@@ -263,3 +263,41 @@ def without_status(engine: Any) -> int:
                 "(SELECT 1 FROM search_doc_status AS x WHERE x.doc_id = d.id)"
             ).scalar_one()
         )
+
+
+def test_0024_rebuilds_the_trigram_index_by_block_and_downgrades(
+    database_url: str, capfd: Any
+) -> None:
+    """PostgreSQL: down at 0023 the trigram index is over the texts alone; up
+    again, 0024 rebuilds it with the block of ids first and says how long it
+    took. The hits are the same at both revisions. SQLite: nothing to do."""
+    with migrated(database_url) as (engine, store, manager):
+        needles(manager, failing=True)
+        check_index(store)
+        before = [h.doc_id for h in Search(store).hits(parse("needle"), limit=100).hits]
+        assert len(before) == 8  # three requests and messages, two errors
+        engine.dispose()
+        command.downgrade(alembic_config(engine), "0023")
+        postgresql = engine.dialect.name == "postgresql"
+        if postgresql:
+            assert "/ 8192" not in trigram_index(engine)
+        assert [h.doc_id for h in Search(store).hits(parse("needle"), limit=100).hits] == before
+        capfd.readouterr()
+        engine.dispose()
+        upgrade_schema(engine)
+        said = capfd.readouterr().err
+        assert ("trigram index by block rebuilt in" in said) == postgresql, said
+        if postgresql:
+            assert "gin (((id / 8192)), body gin_trgm_ops)" in trigram_index(engine)
+        assert [h.doc_id for h in Search(store).hits(parse("needle"), limit=100).hits] == before
+
+
+def trigram_index(engine: Engine) -> str:
+    """PostgreSQL: the trigram index's definition."""
+    with engine.connect() as conn:
+        return str(
+            conn.exec_driver_sql(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = %(name)s",
+                {"name": DDL_INDEXES[0]},
+            ).scalar_one()
+        )

@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, select
 
 import webapp.sessions.search as search_module
+import webapp.sessions.search_index as search_index
 from tests.conftest import FakeClock
+from tests.scale.plans import captured
 from webapp.sessions import Manager, Message, MessageStore, Status
 from webapp.sessions.queries import IdSet, ReadModel, SessionFilter
 from webapp.sessions.search import Search, parse
 from webapp.sessions.search_index import (
+    clean_pending,
     flush_fts,
     index_comment,
     install,
@@ -260,29 +263,17 @@ def test_short_queries_scan_the_latest_texts_only(
 
 
 @pytest.fixture(
-    params=[
-        (2000, 1000, 10000, False),
-        (2000, 1, 1, False),
-        (1, 1, 1, False),
-        (2000, 2, 3, True),
-        (2000, 1, 1, True),
-    ],
-    ids=["newest texts", "few matches", "common", "index out of time", "then the index"],
+    params=[(1000, 10000, 8192), (1, 1, 8192), (1, 1, 2), (1, 1, 1)],
+    ids=["newest texts", "one stretch of the index", "blocks of two", "blocks of one"],
 )
-def index_probe(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> tuple[int, int, int, bool]:
+def index_probe(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every step PostgreSQL reads hits with: the newest texts checked one by one,
-    the trigram index's matches (or its probe out of time: the walk on, then the
-    index without a budget), or the walk down to the end (the sizes pick which
-    ones run)."""
-    probe, walk, walk_max, out_of_time = request.param
-    monkeypatch.setattr(search_module, "INDEX_PROBE", probe)
+    then the trigram index a stretch of blocks at a time, newest first (the sizes
+    pick which ones run, and over how many stretches)."""
+    walk, walk_max, block = request.param
     monkeypatch.setattr(search_module, "RECENT_WALK", walk)
     monkeypatch.setattr(search_module, "WALK_MAX", walk_max)
-    if out_of_time:
-        monkeypatch.setattr(search_module, "_within_budget", lambda _conn, _probe: None)
-    return request.param
+    monkeypatch.setattr(search_index, "TRGM_BLOCK", block)
 
 
 def test_a_search_inside_a_write_leaves_the_planner_as_it_was(
@@ -299,19 +290,6 @@ def test_a_search_inside_a_write_leaves_the_planner_as_it_was(
         assert conn.exec_driver_sql("SHOW enable_seqscan").scalar() == "on"
         assert conn.exec_driver_sql("SHOW enable_bitmapscan").scalar() == "on"
         assert conn.exec_driver_sql("SHOW jit").scalar() == before
-
-
-def test_an_index_probe_out_of_time_is_cancelled_and_the_read_goes_on(
-    search: Search, board: Manager
-) -> None:
-    if search.store.dialect != "postgresql":
-        pytest.skip("the trigram index's time budget is PostgreSQL's")
-    with search.store.read() as conn:
-        slow = select(func.pg_sleep(0.5))
-        assert search_module._within_budget(conn, slow) is None
-        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
-        quick = select(literal(7))
-        assert search_module._within_budget(conn, quick) == [7]
 
 
 @pytest.mark.usefixtures("index_probe")
@@ -571,3 +549,45 @@ def test_texts_not_yet_in_fts5_are_found_and_flushed_once(
         check_index(other)
     finally:
         other.close()
+
+
+def test_a_probe_of_the_trigram_index_reads_only_its_blocks(
+    search: Search, board: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL asks the trigram index for the matches of a stretch of blocks
+    of ids: below 20,000 texts without a match, each probe's plan reads the
+    index bounded on its first column, the block (the planner matches its
+    expression to the index's; otherwise a probe reads each trigram's whole
+    posting list), and the hits are those of a plain search."""
+    if search.store.dialect != "postgresql":
+        pytest.skip("the trigram index by block is PostgreSQL's")
+    sid = running(board)
+    engine = search.store.engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO search_docs (session_id, source, at, body) "
+            "SELECT %(sid)s, 'request', now(), 'filler text ' || i "
+            "FROM generate_series(1, 20000) AS i",
+            {"sid": sid},
+        )
+    for i in range(5):
+        board.append_message(sid, Message("user", f"needle {i}"))
+    check_index(search.store)
+    with engine.begin() as conn:
+        clean_pending(conn)  # as the background pass does
+        conn.exec_driver_sql("ANALYZE search_docs")
+    monkeypatch.setattr(search_module, "RECENT_WALK", 1)
+    monkeypatch.setattr(search_module, "WALK_MAX", 1)
+    with captured(engine) as statements:
+        hits = search.hits(parse("needle"), limit=10).hits
+    assert [str(h.snippet) for h in hits] == [f"<mark>needle</mark> {i}" for i in range(4, -1, -1)]
+    block = f"(id / {search_index.TRGM_BLOCK})"
+    probes = [(s, p) for s, p in statements if block.replace("id", "search_docs.id") in s]
+    assert len(probes) >= 2, "a probe a stretch: the third block, then the two below"
+    for statement, parameters in probes:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            conn.exec_driver_sql("SET enable_indexscan = off")
+            lines = [str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
+        scan = next(i for i, line in enumerate(lines) if "Scan on ix_search_docs_body" in line)
+        assert f"{block} >=" in lines[scan + 1], lines

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -35,6 +35,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Integer,
@@ -53,8 +54,8 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.exc import OperationalError
 
+from . import search_index
 from .engine import Database
 from .rows import sessions_t
 from .search_index import (
@@ -63,6 +64,7 @@ from .search_index import (
     document_text,
     search_doc_status_t,
     search_docs_t,
+    trgm_block,
     waiting_floor,
 )
 from .types import check_text
@@ -81,18 +83,10 @@ SNIPPET_SOURCE_CHARS = 100_000
 #: Matching documents a session-level search collects before it switches from
 #: "these sessions" to "sessions with a matching text" (see :meth:`Search.session_ids`).
 SESSION_PROBE = 2000
-#: PostgreSQL: matches a probe through the trigram index reads before it takes
-#: the term as common (see :meth:`Search._newest_on_postgresql`).
-INDEX_PROBE = 1000
 #: PostgreSQL: the newest documents a search checks one by one before it asks
-#: the trigram index, and the most it walks on when the index is out of time.
+#: the trigram index, and the most it walks on when they matched densely.
 RECENT_WALK = 1000
 WALK_MAX = 10_000
-#: PostgreSQL: the time the trigram index may take to find the older matches
-#: before the search walks on instead (ms).
-INDEX_BUDGET_MS = 50
-#: PostgreSQL's SQLSTATE of a statement cancelled by ``statement_timeout``.
-_QUERY_CANCELED = "57014"
 #: PostgreSQL: matches among the newest :data:`RECENT_WALK` documents that make a
 #: term common for a session list (see :meth:`Search.session_ids`).
 COMMON_MATCHES = 10
@@ -382,39 +376,6 @@ def _plan(*off: str) -> dict[str, str]:
 #: The two ways a search reads ``search_docs`` on PostgreSQL.
 _WALK = _plan("enable_bitmapscan", "enable_seqscan")
 _INDEX = _plan("enable_seqscan", "enable_indexscan")
-
-
-def _indexed_or_waiting(
-    probe: Callable[[ColumnElement[str]], Select[Any]], limit: int
-) -> Select[Any]:
-    """PostgreSQL: up to ``limit`` rows of ``probe(text)`` (a select over the
-    documents matching on ``text``), in no order: through the trigram index,
-    which holds the texts the background pass moved in (``unindexed`` NULL), on
-    ``body``, and the texts waiting for it (at most ``SEARCH_TAIL_LIMIT``, on
-    their own index, from the pass's floor up: ``waiting_floor``), each read
-    (from its message, see ``document_text``) and checked. One statement, so
-    one snapshot: a text the pass moves meanwhile is found on one side or the
-    other, never neither."""
-    held = probe(d.body).where(d.unindexed.is_(None)).limit(limit)
-    waiting = probe(_PG_TEXT).where(d.unindexed, d.id >= waiting_floor()).limit(limit)
-    both = union_all(held, waiting).subquery("probed")
-    return select(both).limit(limit)
-
-
-def _within_budget(conn: Connection, probe: Select[Any]) -> list[int] | None:
-    """PostgreSQL: the ids ``probe`` selects through the trigram index, or None
-    when it takes more than :data:`INDEX_BUDGET_MS` (it is cancelled; the rest of
-    the transaction goes on)."""
-    try:
-        with conn.begin_nested():
-            _settings(conn, **_INDEX, statement_timeout=str(INDEX_BUDGET_MS))
-            found = [int(i) for i in conn.execute(probe).scalars()]
-            _settings(conn, **_WALK, statement_timeout="0")
-            return found
-    except OperationalError as error:
-        if getattr(error.orig, "sqlstate", None) != _QUERY_CANCELED:
-            raise
-        return None
 
 
 def _session_status() -> ColumnElement[str]:
@@ -797,31 +758,28 @@ class Search:
     def _newest_on_postgresql(self, conn: Connection, want: _Wanted) -> list[Any]:
         """The newest matches, below ``after``, in bounded steps.
 
-        A GIN trigram index gives every match at once (a bitmap, in no order),
-        after reading the whole posting list of each of the term's trigrams: quick
-        for a term of rare trigrams, slow for a common word or a phrase of common
-        trigrams (hundreds of ms at a million texts), however few rows are wanted.
-        Walking the texts newest first (the primary key) and checking each is the
-        other way round. The planner cannot tell which (its estimate for an
-        ``ILIKE`` is a guess), so:
+        Walking the texts newest first (the primary key) and checking each is
+        quick while matches are dense there, slow across a long stretch without
+        one. A GIN trigram index probed whole gives every match at once (a bitmap,
+        in no order) after reading the whole posting list of each of the term's
+        trigrams: quick for rare trigrams, slow for common ones (hundreds of ms
+        at a million texts, whatever range of ids the probe is bounded to). The
+        index is by block of ids (``search_index.TRGM_BLOCK``), so a probe of a
+        few blocks reads only their part of each posting list. So:
 
         1. the newest :data:`RECENT_WALK` texts are checked one by one; when
            they matched often enough that the rest of the page is expected
-           within :data:`WALK_MAX` more, those are walked too (no probe);
-        2. the trigram index is asked for the older matches with a probe that
-           stops at :data:`INDEX_PROBE` matches and may take at most
-           :data:`INDEX_BUDGET_MS`: fewer matches, and those are all of them;
-        3. more matches, or a probe out of time (common trigrams), and the walk
-           goes on down, :data:`WALK_MAX` texts at most after a probe out of time
-           (then the index is asked again, without a budget).
+           within :data:`WALK_MAX` more, those are walked too;
+        2. below that, the index is asked block by block, newest first
+           (:meth:`_by_blocks`).
 
         With ``statuses``, the newest :data:`RECENT_WALK` texts of any status are
         checked first (:meth:`_newest_texts_of_statuses`): fewer than
-        :data:`COMMON_MATCHES` matches there, and the trigram index is asked
-        first (step 2, whose few matches are all of them). Then "texts" are
-        those of sessions in ``statuses``: the walk reads them newest first
-        through ``search_doc_status`` (status, doc_id), so a filter that keeps
-        few sessions does not check text after text of the others.
+        :data:`COMMON_MATCHES` matches there, and the index is asked at once
+        (step 2). Then "texts" are those of sessions in ``statuses``: the walk
+        reads them newest first through ``search_doc_status`` (status, doc_id),
+        so a filter that keeps few sessions does not check text after text of
+        the others.
 
         Every step reads a disjoint range of ids, newest first: the answer is the
         one a plain "matches, newest first" gives.
@@ -835,18 +793,10 @@ class Search:
             if want.limit <= 0 or top <= 0:
                 return first
             if not common:
-                # Few matches among the newest texts: the trigram index first (a
-                # rare word's few matches, all of them), not the walk through
-                # the texts of these statuses, spread over the whole table.
-                def probe(text: ColumnElement[str]) -> Select[Any]:
-                    matching = self._conditions(want.query, body=text)
-                    return _docs([d.id], want.statuses).where(*matching, d.id < top)
-
-                found = _within_budget(conn, _indexed_or_waiting(probe, INDEX_PROBE + 1))
-                if found is not None and len(found) <= INDEX_PROBE:
-                    these = select(*want.columns).where(d.id.in_(found), *want.where)
-                    these = these.order_by(d.id.desc()).limit(want.limit)
-                    return first + list(conn.execute(these))
+                # Few matches among the newest texts (a rare word, a no-match
+                # query): the index, not the walk through the texts of these
+                # statuses, spread over the whole table.
+                return first + self._by_blocks(conn, want)
         return first + self._stepped_on_postgresql(conn, want)
 
     def _newest_texts_of_statuses(
@@ -878,11 +828,9 @@ class Search:
 
     def _stepped_on_postgresql(self, conn: Connection, want: _Wanted) -> list[Any]:
         """The steps of :meth:`_newest_on_postgresql` below ``after``."""
-        query, columns, where, limit, statuses = (
-            want.query, want.columns, want.where, want.limit, want.statuses
-        )  # fmt: skip
+        columns, limit, statuses = want.columns, want.limit, want.statuses
         top = int(want.after or 0)
-        matches = [*self._conditions(query), *where]
+        matches = [*self._conditions(want.query), *want.where]
 
         def walk(n: int, low: int, high: int) -> list[Any]:
             """The newest ``n`` matches with ids in [``low``, ``high``)."""
@@ -897,37 +845,61 @@ class Search:
             return rows
         if rows and (limit - len(rows)) * RECENT_WALK <= len(rows) * WALK_MAX:
             # At the rate the newest texts matched, the page is full within
-            # WALK_MAX more: walk on (a phrase of common trigrams, whose probe
-            # would only run out of time).
+            # WALK_MAX more: walk on.
             low = _floor(conn, floor, WALK_MAX, statuses)
             rows += walk(limit - len(rows), low, floor)
             floor = low
             if len(rows) >= limit or floor <= 0:
                 return rows
+        return rows + self._by_blocks(conn, want.rest(len(rows), floor))
 
-        def probe(below: int) -> Select[Any]:
-            def matching(text: ColumnElement[str]) -> Select[Any]:
-                conditions = self._conditions(query, body=text)
-                return _docs([d.id], statuses).where(*conditions, d.id < below)
+    def _by_blocks(self, conn: Connection, want: _Wanted, *, ordered: bool = True) -> list[Any]:
+        """PostgreSQL: ``want``'s matches below ``after``, asked of the trigram
+        index a stretch of blocks at a time, newest stretch first: one block
+        (``search_index.TRGM_BLOCK`` ids), then twice as many each time the page
+        is still short. A probe reads only its blocks' part of each trigram's
+        posting list (the block is the index's first column, and GIN skips to
+        it), and checks its candidates, newest first when ``ordered`` (else the
+        first it finds: the rows come newest stretch first, in no order within
+        one). The texts of a stretch still waiting outside the index are checked
+        one by one beside it (at most ``SEARCH_TAIL_LIMIT``, on their own index).
+        ``columns`` must hold ``d.id``."""
+        size = search_index.TRGM_BLOCK
+        rows: list[Any] = []
+        high, span = int(want.after or 0), 1
 
-            return _indexed_or_waiting(matching, INDEX_PROBE + 1)
+        def probe(text: ColumnElement[str], *bounds: ColumnElement[bool]) -> Select[Any]:
+            conditions = self._conditions(want.query, body=text)
+            picked = _docs(want.columns, want.statuses).where(*conditions, *want.where, *bounds)
+            return picked.order_by(d.id.desc()) if ordered else picked
 
-        found = _within_budget(conn, probe(floor))
-        if found is None:
-            # Common trigrams: walk on as far as a page of a phrase needs, at most.
-            low = _floor(conn, floor, WALK_MAX, statuses)
-            rows += walk(limit - len(rows), low, floor)
-            floor = low
-            if len(rows) >= limit or floor <= 0:
-                return rows
-            _settings(conn, **_INDEX)
-            found = list(conn.execute(probe(floor)).scalars())
-            _settings(conn, **_WALK)
-        rest = limit - len(rows)
-        if len(found) <= INDEX_PROBE:
-            these = select(*columns).where(d.id.in_(found), *where).order_by(d.id.desc())
-            return rows + list(conn.execute(these.limit(rest)))
-        return rows + walk(rest, 0, floor)
+        _settings(conn, **_INDEX)
+        while high > 0 and len(rows) < want.limit:
+            last = (high - 1) // size
+            first = max(0, last - span + 1)
+            n = want.limit - len(rows)
+            # The stretch bounded by its blocks alone where the index serves it:
+            # bounded on the ids too, the planner read the primary key's range
+            # and checked every text in it.
+            block = trgm_block(d.id)
+            held = probe(
+                d.body,
+                d.unindexed.is_(None),
+                block >= literal(first, BigInteger),
+                block <= literal(last, BigInteger),
+                d.id < high,
+            )
+            waiting = probe(
+                _PG_TEXT, d.unindexed, d.id >= waiting_floor(), d.id >= first * size, d.id < high
+            )
+            both = union_all(held.limit(n), waiting.limit(n)).subquery("probed")
+            found = select(both)
+            if ordered:
+                found = found.order_by(both.c.id.desc())
+            rows += conn.execute(found.limit(n))
+            high, span = first * size, span * 2
+        _settings(conn, **_WALK)
+        return rows
 
     @contextmanager
     def _tuned(self) -> Iterator[Connection]:
@@ -946,15 +918,12 @@ class Search:
         return int(conn.execute(select(func.coalesce(func.max(d.id), 0))).scalar_one())
 
     def _any_on_postgresql(self, query: SearchQuery, limit: int) -> list[str]:
-        """PostgreSQL: the sessions of up to ``limit`` matching texts, in no order,
-        through the trigram index."""
+        """PostgreSQL: the sessions of up to ``limit`` matching texts, newest
+        stretch of the trigram index first (:meth:`_by_blocks`)."""
         with self._tuned() as conn:
-            _settings(conn, **_serial(), **_INDEX)
-
-            def probe(text: ColumnElement[str]) -> Select[Any]:
-                return select(d.session_id).where(*self._conditions(query, body=text))
-
-            return list(conn.execute(_indexed_or_waiting(probe, limit)).scalars())
+            _settings(conn, **_serial())
+            want = _Wanted(query, (d.session_id, d.id), (), limit, self._top(conn) + 1)
+            return [r.session_id for r in self._by_blocks(conn, want, ordered=False)]
 
     def _common_on_postgresql(self, query: SearchQuery) -> bool:
         """PostgreSQL: whether at least :data:`COMMON_MATCHES` of the newest
