@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
 
 import webapp.sessions.search as search_module
 import webapp.sessions.search_index as search_index
@@ -263,17 +263,29 @@ def test_short_queries_scan_the_latest_texts_only(
 
 
 @pytest.fixture(
-    params=[(1000, 10000, 8192), (1, 1, 8192), (1, 1, 2), (1, 1, 1)],
-    ids=["newest texts", "one stretch of the index", "blocks of two", "blocks of one"],
+    params=[
+        (1000, 10000, 8192, 8, 1000, False),
+        (1, 1, 2, 100, 1000, False),
+        (1, 1, 1, 1, 2000, False),
+        (1, 1, 1, 1, 1, False),
+        (1, 1, 1, 1, 2000, True),
+    ],
+    ids=["newest texts", "first blocks", "whole index", "common: blocks on", "out of time"],
 )
 def index_probe(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every step PostgreSQL reads hits with: the newest texts checked one by one,
-    then the trigram index a stretch of blocks at a time, newest first (the sizes
-    pick which ones run, and over how many stretches)."""
-    walk, walk_max, block = request.param
+    """Every step PostgreSQL reads hits with: the newest texts checked one by one;
+    the first blocks of the trigram index; the whole index (within its budget,
+    or out of time and again without it); the blocks on down for a common term
+    (the sizes pick which ones run; blocks of one or two ids, two a statement)."""
+    walk, walk_max, block, first_blocks, probe, out_of_time = request.param
     monkeypatch.setattr(search_module, "RECENT_WALK", walk)
     monkeypatch.setattr(search_module, "WALK_MAX", walk_max)
     monkeypatch.setattr(search_index, "TRGM_BLOCK", block)
+    monkeypatch.setattr(search_module, "FIRST_BLOCKS", first_blocks)
+    monkeypatch.setattr(search_module, "BLOCKS_PER_PROBE", 2)
+    monkeypatch.setattr(search_module, "INDEX_PROBE", probe)
+    if out_of_time:
+        monkeypatch.setattr(search_module, "_within_budget", lambda _conn, _probe: None)
 
 
 def test_a_search_inside_a_write_leaves_the_planner_as_it_was(
@@ -290,6 +302,19 @@ def test_a_search_inside_a_write_leaves_the_planner_as_it_was(
         assert conn.exec_driver_sql("SHOW enable_seqscan").scalar() == "on"
         assert conn.exec_driver_sql("SHOW enable_bitmapscan").scalar() == "on"
         assert conn.exec_driver_sql("SHOW jit").scalar() == before
+
+
+def test_an_index_probe_out_of_time_is_cancelled_and_the_read_goes_on(
+    search: Search, board: Manager
+) -> None:
+    if search.store.dialect != "postgresql":
+        pytest.skip("the trigram index's time budget is PostgreSQL's")
+    with search.store.read() as conn:
+        slow = select(func.pg_sleep(0.5))
+        assert search_module._within_budget(conn, slow) is None
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+        quick = select(literal(7))
+        assert search_module._within_budget(conn, quick) == [7]
 
 
 @pytest.mark.usefixtures("index_probe")
@@ -554,11 +579,11 @@ def test_texts_not_yet_in_fts5_are_found_and_flushed_once(
 def test_a_probe_of_the_trigram_index_reads_only_its_blocks(
     search: Search, board: Manager, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL asks the trigram index for the matches of a stretch of blocks
-    of ids: below 20,000 texts without a match, each probe's plan reads the
-    index bounded on its first column, the block (the planner matches its
-    expression to the index's; otherwise a probe reads each trigram's whole
-    posting list), and the hits are those of a plain search."""
+    """PostgreSQL asks the trigram index block by block: below 20,000 texts
+    without a match, each such probe's plan reads the index on an equal block
+    (an entry of its first column, which the planner matches to the index's
+    expression; otherwise each trigram's whole posting list is read), and the
+    hits are those of a plain search."""
     if search.store.dialect != "postgresql":
         pytest.skip("the trigram index by block is PostgreSQL's")
     sid = running(board)
@@ -581,13 +606,13 @@ def test_a_probe_of_the_trigram_index_reads_only_its_blocks(
     with captured(engine) as statements:
         hits = search.hits(parse("needle"), limit=10).hits
     assert [str(h.snippet) for h in hits] == [f"<mark>needle</mark> {i}" for i in range(4, -1, -1)]
-    block = f"(id / {search_index.TRGM_BLOCK})"
-    probes = [(s, p) for s, p in statements if block.replace("id", "search_docs.id") in s]
-    assert len(probes) >= 2, "a probe a stretch: the third block, then the two below"
+    block = f"(id / {search_index.TRGM_BLOCK}) = blocks.k"
+    probes = [(s, p) for s, p in statements if f"(search_docs.{block[1:]}" in s]
+    assert probes, "no probe of the index block by block"
     for statement, parameters in probes:
         with engine.connect() as conn:
             conn.exec_driver_sql("SET enable_seqscan = off")
             conn.exec_driver_sql("SET enable_indexscan = off")
             lines = [str(r[0]) for r in conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
         scan = next(i for i, line in enumerate(lines) if "Scan on ix_search_docs_body" in line)
-        assert f"{block} >=" in lines[scan + 1], lines
+        assert block in lines[scan + 1], lines

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select, update
 
 import webapp.sessions.search as search_module
-import webapp.sessions.search_index as search_index
 from tests.scale.plans import captured, plan
 from webapp.search_flush import SearchFlusher
 from webapp.sessions import Manager, Message
@@ -36,11 +35,14 @@ WAYS = {
     ("sqlite", "status walk"): {"STATUS_PROBE": 2, "_trigrams": lambda _q: 10**9},
     # ... or read through FTS5, each match's status looked up.
     ("sqlite", "fts5 windows"): {"STATUS_PROBE": 2, "_trigrams": lambda _q: 0},
-    # PostgreSQL: the newest texts of these statuses, then the trigram index a
-    # stretch of blocks at a time (TRGM_BLOCK: search_index's).
+    # PostgreSQL: the newest texts of these statuses, then the trigram index.
     ("postgresql", "defaults"): {},
-    ("postgresql", "walks of one"): {"RECENT_WALK": 1, "WALK_MAX": 3, "COMMON_MATCHES": 1},
-    ("postgresql", "blocks of two"): {"RECENT_WALK": 1, "WALK_MAX": 2, "TRGM_BLOCK": 2},
+    ("postgresql", "walks of one"): {"RECENT_WALK": 1, "WALK_MAX": 3, "INDEX_PROBE": 2},
+    ("postgresql", "index out of time"): {
+        "RECENT_WALK": 1,
+        "WALK_MAX": 2,
+        "_within_budget": lambda _conn, _probe: None,
+    },
 }
 
 
@@ -58,8 +60,7 @@ def way(request: pytest.FixtureRequest, search: Search, monkeypatch: pytest.Monk
     name: str = request.param
     engine = search.store.dialect
     for attribute, value in WAYS[(engine, name)].items():
-        owner = search_index if attribute == "TRGM_BLOCK" else search_module
-        monkeypatch.setattr(owner, attribute, value)
+        monkeypatch.setattr(search_module, attribute, value)
     return name
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -54,6 +54,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
+from sqlalchemy.exc import OperationalError
 
 from . import search_index
 from .engine import Database
@@ -87,6 +88,20 @@ SESSION_PROBE = 2000
 #: the trigram index, and the most it walks on when they matched densely.
 RECENT_WALK = 1000
 WALK_MAX = 10_000
+#: PostgreSQL: blocks of the trigram index (``search_index.TRGM_BLOCK`` ids each)
+#: one statement asks, one by one; the blocks a page of hits asks first, below
+#: the walk, before the whole index; and those a session list asks first.
+BLOCKS_PER_PROBE = 8
+FIRST_BLOCKS = 8
+SESSION_BLOCKS = 32
+#: PostgreSQL: matches a probe of the whole trigram index reads before it takes
+#: the term as common (see :meth:`Search._older_on_postgresql`).
+INDEX_PROBE = 1000
+#: PostgreSQL: the time a probe of the whole trigram index may take before it
+#: is cancelled (ms).
+INDEX_BUDGET_MS = 50
+#: PostgreSQL's SQLSTATE of a statement cancelled by ``statement_timeout``.
+_QUERY_CANCELED = "57014"
 #: PostgreSQL: matches among the newest :data:`RECENT_WALK` documents that make a
 #: term common for a session list (see :meth:`Search.session_ids`).
 COMMON_MATCHES = 10
@@ -376,6 +391,39 @@ def _plan(*off: str) -> dict[str, str]:
 #: The two ways a search reads ``search_docs`` on PostgreSQL.
 _WALK = _plan("enable_bitmapscan", "enable_seqscan")
 _INDEX = _plan("enable_seqscan", "enable_indexscan")
+
+
+def _indexed_or_waiting(
+    probe: Callable[[ColumnElement[str]], Select[Any]], limit: int
+) -> Select[Any]:
+    """PostgreSQL: up to ``limit`` rows of ``probe(text)`` (a select over the
+    documents matching on ``text``), in no order: through the trigram index,
+    which holds the texts the background pass moved in (``unindexed`` NULL), on
+    ``body``, and the texts waiting for it (at most ``SEARCH_TAIL_LIMIT``, on
+    their own index, from the pass's floor up: ``waiting_floor``), each read
+    (from its message, see ``document_text``) and checked. One statement, so
+    one snapshot: a text the pass moves meanwhile is found on one side or the
+    other, never neither."""
+    held = probe(d.body).where(d.unindexed.is_(None)).limit(limit)
+    waiting = probe(_PG_TEXT).where(d.unindexed, d.id >= waiting_floor()).limit(limit)
+    both = union_all(held, waiting).subquery("probed")
+    return select(both).limit(limit)
+
+
+def _within_budget(conn: Connection, probe: Select[Any]) -> list[int] | None:
+    """PostgreSQL: the ids ``probe`` selects through the trigram index, or None
+    when it takes more than :data:`INDEX_BUDGET_MS` (it is cancelled; the rest of
+    the transaction goes on)."""
+    try:
+        with conn.begin_nested():
+            _settings(conn, **_INDEX, statement_timeout=str(INDEX_BUDGET_MS))
+            found = [int(i) for i in conn.execute(probe).scalars()]
+            _settings(conn, **_WALK, statement_timeout="0")
+            return found
+    except OperationalError as error:
+        if getattr(error.orig, "sqlstate", None) != _QUERY_CANCELED:
+            raise
+        return None
 
 
 def _session_status() -> ColumnElement[str]:
@@ -764,14 +812,15 @@ class Search:
         in no order) after reading the whole posting list of each of the term's
         trigrams: quick for rare trigrams, slow for common ones (hundreds of ms
         at a million texts, whatever range of ids the probe is bounded to). The
-        index is by block of ids (``search_index.TRGM_BLOCK``), so a probe of a
-        few blocks reads only their part of each posting list. So:
+        index is by block of ids (``search_index.TRGM_BLOCK``), so a block asked
+        on its own costs what it holds of each posting list. So:
 
         1. the newest :data:`RECENT_WALK` texts are checked one by one; when
            they matched often enough that the rest of the page is expected
            within :data:`WALK_MAX` more, those are walked too;
-        2. below that, the index is asked block by block, newest first
-           (:meth:`_by_blocks`).
+        2. below that, the index: a few blocks, newest first, then the whole
+           index for a rare term, or the blocks on down for a common one
+           (:meth:`_older_on_postgresql`).
 
         With ``statuses``, the newest :data:`RECENT_WALK` texts of any status are
         checked first (:meth:`_newest_texts_of_statuses`): fewer than
@@ -794,9 +843,11 @@ class Search:
                 return first
             if not common:
                 # Few matches among the newest texts (a rare word, a no-match
-                # query): the index, not the walk through the texts of these
-                # statuses, spread over the whole table.
-                return first + self._by_blocks(conn, want)
+                # query): the whole index first, not the walk through the texts
+                # of these statuses, spread over the whole table.
+                found = self._whole_index(conn, want, budget=True)
+                if found is not None and len(found) <= INDEX_PROBE:
+                    return first + self._these(conn, want, found)
         return first + self._stepped_on_postgresql(conn, want)
 
     def _newest_texts_of_statuses(
@@ -851,55 +902,133 @@ class Search:
             floor = low
             if len(rows) >= limit or floor <= 0:
                 return rows
-        return rows + self._by_blocks(conn, want.rest(len(rows), floor))
+        want = want.rest(len(rows), floor)
+        if not statuses:
+            return rows + self._older_on_postgresql(conn, want)
+        # With a status filter the index's candidates of every status would each
+        # be looked up for their status (40 ms for 8 blocks of a common word,
+        # 19 failed texts of 6,521): the walk through the texts of these
+        # statuses instead, below the whole index's probe.
+        found = self._whole_index(conn, want, budget=True)
+        if found is None:
+            # Common trigrams: walk on as far as a page of a phrase needs, at most.
+            low = _floor(conn, floor, WALK_MAX, statuses)
+            more = walk(want.limit, low, floor)
+            rows, want, floor = rows + more, want.rest(len(more), low), low
+            if want.limit <= 0 or floor <= 0:
+                return rows
+            found = self._whole_index(conn, want, budget=False)
+        if found is not None and len(found) <= INDEX_PROBE:
+            return rows + self._these(conn, want, found)
+        return rows + walk(want.limit, 0, floor)
 
-    def _by_blocks(self, conn: Connection, want: _Wanted, *, ordered: bool = True) -> list[Any]:
-        """PostgreSQL: ``want``'s matches below ``after``, asked of the trigram
-        index a stretch of blocks at a time, newest stretch first: one block
-        (``search_index.TRGM_BLOCK`` ids), then twice as many each time the page
-        is still short. A probe reads only its blocks' part of each trigram's
-        posting list (the block is the index's first column, and GIN skips to
-        it), and checks its candidates, newest first when ``ordered`` (else the
-        first it finds: the rows come newest stretch first, in no order within
-        one). The texts of a stretch still waiting outside the index are checked
-        one by one beside it (at most ``SEARCH_TAIL_LIMIT``, on their own index).
-        ``columns`` must hold ``d.id``."""
+    def _older_on_postgresql(self, conn: Connection, want: _Wanted) -> list[Any]:
+        """PostgreSQL, without a status filter: the newest matches below
+        ``after``, where the walk of the newest texts stopped. The trigram
+        index, asked:
+
+        1. for :data:`FIRST_BLOCKS` blocks, newest first, one by one
+           (:meth:`_blocks`): a common term past a long stretch of texts
+           without it (a big session's) is there, at the cost of what those
+           blocks hold of each trigram's posting list;
+        2. whole (:meth:`_whole_index`), within :data:`INDEX_BUDGET_MS`:
+           :data:`INDEX_PROBE` matches at most, and those are all of them (a
+           rare term's: the whole index reads its short posting lists once,
+           where block by block it would ask every block);
+        3. out of time (common trigrams), whole again without a budget: as few
+           matches are all of them (a phrase of common words few texts hold);
+        4. more (a common term): block by block on down.
+        """
+        rows, floor = self._blocks(conn, want, FIRST_BLOCKS)
+        want = want.rest(len(rows), floor)
+        if want.limit <= 0 or floor <= 0:
+            return rows
+        found = self._whole_index(conn, want, budget=True)
+        if found is None:
+            found = self._whole_index(conn, want, budget=False)
+        if found is not None and len(found) <= INDEX_PROBE:
+            return rows + self._these(conn, want, found)
+        return rows + self._blocks(conn, want)[0]
+
+    def _whole_index(self, conn: Connection, want: _Wanted, *, budget: bool) -> list[int] | None:
+        """PostgreSQL: the ids of up to ``INDEX_PROBE + 1`` of ``want``'s matches
+        below ``after``, in no order, from the whole trigram index and the texts
+        waiting for it (:func:`_indexed_or_waiting`); with ``budget``, None when
+        that takes more than :data:`INDEX_BUDGET_MS`."""
+        below = int(want.after or 0)
+
+        def probe(text: ColumnElement[str]) -> Select[Any]:
+            matching = self._conditions(want.query, body=text)
+            return _docs([d.id], want.statuses).where(*matching, d.id < below)
+
+        whole = _indexed_or_waiting(probe, INDEX_PROBE + 1)
+        if budget:
+            return _within_budget(conn, whole)
+        _settings(conn, **_INDEX)
+        found = [int(i) for i in conn.execute(whole).scalars()]
+        _settings(conn, **_WALK)
+        return found
+
+    @staticmethod
+    def _these(conn: Connection, want: _Wanted, ids: list[int]) -> list[Any]:
+        """``want``'s rows of the documents ``ids``, newest first."""
+        these = select(*want.columns).where(d.id.in_(ids), *want.where)
+        return list(conn.execute(these.order_by(d.id.desc()).limit(want.limit)))
+
+    def _blocks(
+        self, conn: Connection, want: _Wanted, count: int | None = None, *, ordered: bool = True
+    ) -> tuple[list[Any], int]:
+        """PostgreSQL: ``want``'s matches below ``after`` in up to ``count`` blocks
+        of the trigram index (all below: None), newest block first, and the
+        lowest id the blocks asked cover (0: all of them). Each statement asks
+        :data:`BLOCKS_PER_PROBE` blocks one by one (:meth:`_blocks_probe`)."""
         size = search_index.TRGM_BLOCK
         rows: list[Any] = []
-        high, span = int(want.after or 0), 1
+        high = int(want.after or 0)
+        left = count
+        _settings(conn, **_INDEX)
+        while high > 0 and len(rows) < want.limit and (left is None or left > 0):
+            last = (high - 1) // size
+            step = BLOCKS_PER_PROBE if left is None else min(BLOCKS_PER_PROBE, left)
+            first = max(0, last - step + 1)
+            probe = self._blocks_probe(want.rest(len(rows), high), first, last, ordered)
+            rows += conn.execute(probe)
+            if left is not None:
+                left -= last - first + 1
+            high = first * size
+        _settings(conn, **_WALK)
+        return rows, high
 
-        def probe(text: ColumnElement[str], *bounds: ColumnElement[bool]) -> Select[Any]:
+    def _blocks_probe(self, want: _Wanted, first: int, last: int, ordered: bool) -> Select[Any]:
+        """PostgreSQL: a statement of ``want``'s matches below ``after`` in blocks
+        ``last`` down to ``first`` of the trigram index, each block asked on its
+        own (a ``LATERAL`` subquery per block): an equal block is an entry of the
+        index's first column, which GIN intersects with the trigrams' posting
+        lists by skipping to it, so a block costs what it holds of them (a range
+        of blocks would gather every entry of the range first). Newest first when
+        ``ordered`` (else the first found, the blocks in order); the texts of
+        those blocks still waiting outside the index (at most
+        ``SEARCH_TAIL_LIMIT``, on their own index) are checked one by one.
+        ``columns`` must hold ``d.id``."""
+        n, high = want.limit, int(want.after or 0)
+        numbers = func.generate_series(
+            literal(last, BigInteger), literal(first, BigInteger), literal(-1, BigInteger)
+        )
+        blocks = numbers.table_valued("k").render_derived("blocks")
+
+        def matching(text: ColumnElement[str], *bounds: ColumnElement[bool]) -> Select[Any]:
             conditions = self._conditions(want.query, body=text)
             picked = _docs(want.columns, want.statuses).where(*conditions, *want.where, *bounds)
-            return picked.order_by(d.id.desc()) if ordered else picked
+            return (picked.order_by(d.id.desc()) if ordered else picked).limit(n)
 
-        _settings(conn, **_INDEX)
-        while high > 0 and len(rows) < want.limit:
-            last = (high - 1) // size
-            first = max(0, last - span + 1)
-            n = want.limit - len(rows)
-            # The stretch bounded by its blocks alone where the index serves it:
-            # bounded on the ids too, the planner read the primary key's range
-            # and checked every text in it.
-            block = trgm_block(d.id)
-            held = probe(
-                d.body,
-                d.unindexed.is_(None),
-                block >= literal(first, BigInteger),
-                block <= literal(last, BigInteger),
-                d.id < high,
-            )
-            waiting = probe(
-                _PG_TEXT, d.unindexed, d.id >= waiting_floor(), d.id >= first * size, d.id < high
-            )
-            both = union_all(held.limit(n), waiting.limit(n)).subquery("probed")
-            found = select(both)
-            if ordered:
-                found = found.order_by(both.c.id.desc())
-            rows += conn.execute(found.limit(n))
-            high, span = first * size, span * 2
-        _settings(conn, **_WALK)
-        return rows
+        block = trgm_block(d.id) == blocks.c.k
+        held = matching(d.body, d.unindexed.is_(None), block, d.id < high).lateral("held")
+        low = first * search_index.TRGM_BLOCK
+        waiting = matching(_PG_TEXT, d.unindexed, d.id >= waiting_floor(), d.id >= low, d.id < high)
+        in_blocks = select(*held.c).select_from(blocks.join(held, true()))
+        both = union_all(in_blocks, waiting).subquery("probed")
+        found = select(both)
+        return (found.order_by(both.c.id.desc()) if ordered else found).limit(n)
 
     @contextmanager
     def _tuned(self) -> Iterator[Connection]:
@@ -918,12 +1047,24 @@ class Search:
         return int(conn.execute(select(func.coalesce(func.max(d.id), 0))).scalar_one())
 
     def _any_on_postgresql(self, query: SearchQuery, limit: int) -> list[str]:
-        """PostgreSQL: the sessions of up to ``limit`` matching texts, newest
-        stretch of the trigram index first (:meth:`_by_blocks`)."""
+        """PostgreSQL: the sessions of up to ``limit`` matching texts, in no order:
+        :data:`SESSION_BLOCKS` blocks of the trigram index, newest first, then
+        the whole index below them."""
         with self._tuned() as conn:
             _settings(conn, **_serial())
             want = _Wanted(query, (d.session_id, d.id), (), limit, self._top(conn) + 1)
-            return [r.session_id for r in self._by_blocks(conn, want, ordered=False)]
+            rows, floor = self._blocks(conn, want, SESSION_BLOCKS, ordered=False)
+            found = [r.session_id for r in rows]
+            if len(found) >= limit or floor <= 0:
+                return found
+
+            def probe(text: ColumnElement[str]) -> Select[Any]:
+                matching = self._conditions(query, body=text)
+                return select(d.session_id).where(*matching, d.id < floor)
+
+            _settings(conn, **_INDEX)
+            rest = _indexed_or_waiting(probe, limit - len(found))
+            return found + list(conn.execute(rest).scalars())
 
     def _common_on_postgresql(self, query: SearchQuery) -> bool:
         """PostgreSQL: whether at least :data:`COMMON_MATCHES` of the newest
