@@ -824,11 +824,13 @@ class Search:
 
         With ``statuses``, the newest :data:`RECENT_WALK` texts of any status are
         checked first (:meth:`_newest_texts_of_statuses`): fewer than
-        :data:`COMMON_MATCHES` matches there, and the index is asked at once
-        (step 2). Then "texts" are those of sessions in ``statuses``: the walk
-        reads them newest first through ``search_doc_status`` (status, doc_id),
-        so a filter that keeps few sessions does not check text after text of
-        the others.
+        :data:`COMMON_MATCHES` matches there, and the whole index is asked at
+        once, within its budget (a rare word's few matches are all of them).
+        Then "texts" are those of sessions in ``statuses``: the walk reads them
+        newest first through ``search_doc_status`` (status, doc_id), so a filter
+        that keeps few sessions does not check text after text of the others;
+        below it the whole index, and no blocks (each block's candidates of
+        every status would be looked up for their status).
 
         Every step reads a disjoint range of ids, newest first: the answer is the
         one a plain "matches, newest first" gives.
