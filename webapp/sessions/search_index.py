@@ -543,12 +543,13 @@ def _pg_cascade_drops(child: Table) -> list[str]:
 _PG_TRGM_INDEX = "ix_search_docs_body"
 #: PostgreSQL: document ids per block of the trigram index. The index's first
 #: column is a text's block (``id / TRGM_BLOCK``, through ``btree_gin``), so a
-#: probe bounded to a few blocks reads only their part of each trigram's posting
-#: list (GIN skips to the block's entries) instead of the whole list, which for a
-#: common trigram is most of the table (see ``search.py``, ``_blocks_on_postgresql``).
+#: probe of one block reads only its part of each trigram's posting list (GIN
+#: skips to the block's entry) instead of the whole list, which for a common
+#: trigram is most of the table (``search.Search._blocks``; a range of blocks
+#: gathers every entry of the range first).
 TRGM_BLOCK = 8192
-#: The index's expressions, as its DDL and a search's conditions spell them (the
-#: planner matches the block's expression to the index by its text).
+#: The index's expressions, as its DDL spells them (a search's condition on the
+#: block must be the same expression, the size a constant: :func:`trgm_block`).
 _PG_BLOCK = f"(id / {TRGM_BLOCK})"
 _PG_TRGM_COLUMNS = f"({_PG_BLOCK}, body gin_trgm_ops)"
 _PG_TRGM_DDL = (
