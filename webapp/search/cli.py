@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 from flask.cli import with_appcontext
 
 from webapp.extensions import get_manager, get_queries
-from webapp.progress import progress_bar
+from webapp.progress import timed_progress
 from webapp.sessions import Status
 from webapp.sessions.search import Hit, parse
 from webapp.sessions.search_index import rebuild
@@ -23,10 +21,10 @@ def _line(hit: Hit) -> str:
 
 def _rebuild() -> None:
     store = get_manager().store
-    started = time.monotonic()
-    with progress_bar("Rebuilding the search index") as progress, store.write() as conn:
-        count = rebuild(conn, progress=progress)
-    click.echo(f"search index rebuilt: {count} texts in {time.monotonic() - started:.1f} s")
+    with timed_progress("Rebuilding the search index", err=False) as run:
+        with store.write() as conn:
+            count = rebuild(conn, progress=run.progress)
+        run.done(f"search index rebuilt: {count} texts")
 
 
 @click.command("search")

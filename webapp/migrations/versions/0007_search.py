@@ -9,14 +9,12 @@ The DDL lives in ``webapp.sessions.search_index`` (``sessionboard search
 (in contrib: a trusted extension, so the database owner may create it).
 """
 
-import time
 from collections.abc import Sequence
 
-import click
 from alembic import op
 from sqlalchemy import text
 
-from webapp.progress import progress_bar
+from webapp.progress import timed_progress
 from webapp.sessions import search_index
 
 revision: str = "0007"
@@ -31,13 +29,9 @@ def upgrade() -> None:
     if not stored:
         search_index.install(conn)
         return
-    started = time.monotonic()
-    with progress_bar("Indexing for search", stored) as progress:
-        count = search_index.install(conn, progress=progress)
-    click.echo(
-        f"Search index: {count} texts indexed in {time.monotonic() - started:.1f} s",
-        err=True,
-    )
+    with timed_progress("Indexing for search", stored) as run:
+        count = search_index.install(conn, progress=run.progress)
+        run.done(f"Search index: {count} texts indexed")
 
 
 def downgrade() -> None:

@@ -9,13 +9,11 @@ the table from 0007 already: then this does nothing). Fills the table from the
 stored documents, in batches with a progress bar.
 """
 
-import time
 from collections.abc import Sequence
 
-import click
 from alembic import op
 
-from webapp.progress import progress_bar
+from webapp.progress import timed_progress
 from webapp.sessions import search_index
 
 revision: str = "0016"
@@ -28,13 +26,9 @@ def upgrade() -> None:
     conn = op.get_bind()
     if not search_index.is_installed(conn) or search_index.has_statuses(conn):
         return
-    started = time.monotonic()
-    with progress_bar("Search index: statuses") as progress:
-        search_index.install_statuses(conn, progress=progress)
-    click.echo(
-        f"Search index: statuses beside the texts in {time.monotonic() - started:.1f} s",
-        err=True,
-    )
+    with timed_progress("Search index: statuses") as run:
+        search_index.install_statuses(conn, progress=run.progress)
+        run.done("Search index: statuses beside the texts")
 
 
 def downgrade() -> None:

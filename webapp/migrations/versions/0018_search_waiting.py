@@ -15,13 +15,11 @@ documents' status trigger is dropped (instant). The DDL lives in
 ``webapp.sessions.search_index``.
 """
 
-import time
 from collections.abc import Sequence
 
-import click
 from alembic import op
 
-from webapp.progress import progress_bar
+from webapp.progress import timed_progress
 from webapp.sessions import search_index
 
 revision: str = "0018"
@@ -38,14 +36,9 @@ def upgrade() -> None:
     if conn.dialect.name != "postgresql" or not texts:
         search_index.install_waiting(conn)  # no index to rebuild that takes time
         return
-    started = time.monotonic()
-    with progress_bar("Search index: trigram index") as progress:
-        rebuilt = search_index.install_waiting(conn, progress=progress)
-    if rebuilt:
-        click.echo(
-            f"Search index: trigram index rebuilt in {time.monotonic() - started:.1f} s",
-            err=True,
-        )
+    with timed_progress("Search index: trigram index") as run:
+        if search_index.install_waiting(conn, progress=run.progress):
+            run.done("Search index: trigram index rebuilt")
 
 
 def downgrade() -> None:

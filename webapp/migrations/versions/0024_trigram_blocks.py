@@ -11,13 +11,11 @@ the table's blocks as PostgreSQL reports them, then its time. SQLite: nothing.
 The DDL lives in ``webapp.sessions.search_index``.
 """
 
-import time
 from collections.abc import Sequence
 
-import click
 from alembic import op
 
-from webapp.progress import progress_bar
+from webapp.progress import timed_progress
 from webapp.sessions import search_index
 
 revision: str = "0024"
@@ -30,14 +28,9 @@ def upgrade() -> None:
     conn = op.get_bind()
     if not search_index.needs_blocks(conn):  # SQLite, or nothing to rebuild
         return
-    started = time.monotonic()
-    with progress_bar("Search index: trigram index by block") as progress:
-        rebuilt = search_index.install_blocks(conn, progress=progress)
-    if rebuilt:
-        click.echo(
-            f"Search index: trigram index by block rebuilt in {time.monotonic() - started:.1f} s",
-            err=True,
-        )
+    with timed_progress("Search index: trigram index by block") as run:
+        if search_index.install_blocks(conn, progress=run.progress):
+            run.done("Search index: trigram index by block rebuilt")
 
 
 def downgrade() -> None:
