@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tests.conftest import postgres_unavailable
 from webapp.sessions import Message, MessageStore, Session, Status, UnknownSessionError
 from webapp.sessions import rows as rows_module
 from webapp.sessions import store as store_module
@@ -265,6 +266,31 @@ def test_sqlite_connection_settings(sqlite_url: str) -> None:
         # A bounded page cache per pooled connection (the worker's RSS), in KiB.
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
     store.close()
+
+
+def test_postgresql_connection_settings(
+    postgres_database: str | None, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every PostgreSQL connection starts with JIT off, the store's and the web
+    app's (which also waits WRITE_LOCK_TIMEOUT for a lock): a page's walks,
+    costed as if they read whole tables, were compiled first."""
+    if postgres_database is None:
+        postgres_unavailable("no server")
+    store = MessageStore(postgres_database, migrate=False)
+    with store.read() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+    store.close()
+    from webapp import create_app
+    from webapp.extensions import db
+
+    monkeypatch.setenv("SESSIONBOARD_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"DATABASE_URL": postgres_database, "WRITE_LOCK_TIMEOUT": "2s"})
+    app.extensions["sessionboard.manager"].stop()
+    with app.app_context(), db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+        assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "2s"
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_new_store_migrates_itself(tmp_path) -> None:

@@ -54,7 +54,8 @@ def web_engine_options(url: str, lock_wait: float) -> dict[str, Any]:
     options = engine_options(url, busy_timeout=lock_wait)
     if make_url(url).get_backend_name() == "postgresql":
         lock_timeout_ms = max(1, round(lock_wait * 1000))
-        options["connect_args"] = {"options": f"-c lock_timeout={lock_timeout_ms}"}
+        connect = options["connect_args"]
+        connect["options"] = f"{connect['options']} -c lock_timeout={lock_timeout_ms}"
     return options
 
 

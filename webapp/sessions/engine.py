@@ -70,11 +70,22 @@ def database_url(url_or_path: str | os.PathLike[str]) -> str:
     return text
 
 
+#: PostgreSQL: the settings every connection starts with. No JIT compilation:
+#: Sessionboard's reads are index walks that stop after a page, which the
+#: planner costs as if they read whole tables, and past ``jit_above_cost`` the
+#: server compiled them first: 15-25 ms for a statement that runs in a few (a
+#: session list narrowed by a search, 28 ms against 12 ms without; docs/search.md,
+#: round 11).
+POSTGRES_OPTIONS = "-c jit=off"
+
+
 def engine_options(url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT_S) -> dict[str, Any]:
     """Keyword arguments for ``create_engine`` that suit the URL's database.
 
     ``busy_timeout``: seconds a SQLite connection waits for the write lock (the
     driver's ``timeout``, i.e. ``sqlite3_busy_timeout``) before it gives up.
+
+    PostgreSQL: each connection starts with ``jit`` off (:data:`POSTGRES_OPTIONS`).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -84,7 +95,7 @@ def engine_options(url: str, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT_S) -> 
         if parsed.database in (None, "", ":memory:"):
             options["poolclass"] = StaticPool
         return options
-    return {"pool_pre_ping": True}
+    return {"pool_pre_ping": True, "connect_args": {"options": POSTGRES_OPTIONS}}
 
 
 def make_engine(url_or_path: str | os.PathLike[str]) -> Engine:
