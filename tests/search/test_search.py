@@ -352,14 +352,16 @@ def test_hits_keep_to_the_list_filters(board: Manager, search: Search) -> None:
 
 
 @pytest.mark.parametrize(
-    ("probe", "probe_max", "sparse", "common", "dense"),
+    ("probe", "probe_max", "sparse", "common", "dense", "big"),
     [
-        (2000, 20000, 0.1, 10, None),
-        (1, 20000, 0.0, 10, None),
-        (1, 1, 0.0, 10, None),
-        (2000, 20000, 0.1, 1, None),
-        (2000, 20000, 0.1, 10, 2),
-        (2000, 20000, 0.1, 10, 3),
+        (2000, 20000, 0.1, 10, None, None),
+        (1, 20000, 0.0, 10, None, None),
+        (1, 1, 0.0, 10, None, None),
+        (2000, 20000, 0.1, 1, None, None),
+        (2000, 20000, 0.1, 10, 2, None),
+        (2000, 20000, 0.1, 10, 3, None),
+        (1, 1, 0.0, 10, None, "indexed"),
+        (1, 1, 0.0, 10, None, "waiting"),
     ],
     ids=[
         "few matches",
@@ -368,6 +370,8 @@ def test_hits_keep_to_the_list_filters(board: Manager, search: Search) -> None:
         "common among the newest",
         "dense",
         "dense in too few sessions",
+        "common, big sessions through the index",
+        "common, big sessions' texts waiting",
     ],
 )
 def test_session_list_narrowed_by_a_search(
@@ -380,12 +384,14 @@ def test_session_list_narrowed_by_a_search(
     sparse: float,
     common: int,
     dense: int | None,
+    big: str | None,
 ) -> None:
     """The ways of narrowing (the matching sessions' ids after one probe or a
     longer one, or "has a match" checked session by session, which PostgreSQL
     takes for a term common among the newest texts or with more matches than one
     probe, and SQLite for one whose first matches lie densely among the newest
-    texts) give the same pages."""
+    texts; on PostgreSQL a big session's check goes through the trigram index,
+    block by block, and its waiting texts one by one) give the same pages."""
     monkeypatch.setattr(search_module, "SESSION_PROBE", probe)
     monkeypatch.setattr(search_module, "SESSION_PROBE_MAX", probe_max)
     monkeypatch.setattr(search_module, "SPARSE_SPAN", sparse)
@@ -404,6 +410,11 @@ def test_session_list_narrowed_by_a_search(
         board.append_message(sid, Message("user", "common word" if i % 2 else "rare"))
         ids.append(sid)
     board.set_failed(ids[5], "boom")
+    if big is not None:
+        monkeypatch.setattr(search_module, "BIG_SESSION_TEXTS", 0)  # every session is big
+        if big == "indexed":
+            with board.store.write() as conn:
+                flush_fts(conn)  # every text into the index, as the pass moves them
     read = ReadModel(board.store)
 
     def listed(text: str, **kw: Any) -> list[str]:
@@ -421,7 +432,7 @@ def test_session_list_narrowed_by_a_search(
         correlated = probe == 1 or common == 1
     else:
         correlated = probe_max == 1 or dense == 2
-    assert ("search_docs.session_id = sessions.id" in narrowing) == correlated
+    assert ("session_id = sessions.id" in narrowing) == correlated
     assert listed("common") == [ids[5], ids[3], ids[1]]
     assert listed("common", statuses=("failed",)) == [ids[5]]
     assert listed("nothing like it") == []
@@ -597,9 +608,9 @@ def test_a_probe_of_the_trigram_index_reads_only_its_blocks(
         )
     for i in range(5):
         board.append_message(sid, Message("user", f"needle {i}"))
-    check_index(search.store)
     with engine.begin() as conn:
-        clean_pending(conn)  # as the background pass does
+        flush_fts(conn)  # every text into the index, as the background pass moves them
+        clean_pending(conn)
         conn.exec_driver_sql("ANALYZE search_docs")
     monkeypatch.setattr(search_module, "RECENT_WALK", 1)
     monkeypatch.setattr(search_module, "WALK_MAX", 1)
