@@ -380,11 +380,12 @@ def _settings(conn: Connection, **values: str) -> None:
 
 
 def _serial() -> dict[str, str]:
-    """PostgreSQL: no JIT compilation and no parallel workers, as settings for
-    :func:`_settings`. A walk that stops after a page of rows is costed as if it
-    read the table (the planner cannot know where the matches are), which buys a
-    JIT compilation (tens of ms) and workers it never needs."""
-    return {"jit": "off", "max_parallel_workers_per_gather": "0"}
+    """PostgreSQL: no parallel workers, as settings for :func:`_settings`. A walk
+    that stops after a page of rows is costed as if it read the table (the
+    planner cannot know where the matches are), which buys workers it never
+    needs (and JIT compilation, off for every connection:
+    ``engine.POSTGRES_OPTIONS``)."""
+    return {"max_parallel_workers_per_gather": "0"}
 
 
 _PLANNER_SWITCHES = ("enable_seqscan", "enable_indexscan", "enable_bitmapscan")

@@ -550,12 +550,18 @@ _PG_TRGM_INDEX = "ix_search_docs_body"
 TRGM_BLOCK = 8192
 #: The index's expressions, as its DDL spells them (a search's condition on the
 #: block must be the same expression, the size a constant: :func:`trgm_block`).
-_PG_BLOCK = f"(id / {TRGM_BLOCK})"
-_PG_TRGM_COLUMNS = f"({_PG_BLOCK}, body gin_trgm_ops)"
-_PG_TRGM_DDL = (
-    f"CREATE INDEX IF NOT EXISTS {_PG_TRGM_INDEX} ON search_docs "
-    f"USING gin {_PG_TRGM_COLUMNS} WHERE unindexed IS NULL"
-)
+_PG_BY_BLOCK = f"((id / {TRGM_BLOCK}), body gin_trgm_ops)"
+
+
+def _pg_trgm_ddl(columns: str = _PG_BY_BLOCK) -> str:
+    """PostgreSQL: the trigram index over the texts the pass moved in, on
+    ``columns`` (before migration 0024: ``(body gin_trgm_ops)``)."""
+    return (
+        f"CREATE INDEX IF NOT EXISTS {_PG_TRGM_INDEX} ON search_docs "
+        f"USING gin {columns} WHERE unindexed IS NULL"
+    )
+
+
 #: PostgreSQL: the texts not in the trigram index yet (by id), which a search
 #: checks one by one, as SQLite's above the watermark.
 _PG_TAIL_INDEX = "ix_search_docs_unindexed"
@@ -593,7 +599,7 @@ def _pg_tail_statements(*, copied: bool = False) -> list[str]:
     )
     return [
         "CREATE EXTENSION IF NOT EXISTS btree_gin",
-        _PG_TRGM_DDL,
+        _pg_trgm_ddl(),
         f"CREATE INDEX IF NOT EXISTS {_PG_TAIL_INDEX} ON search_docs (id) WHERE unindexed",
         "ALTER TABLE search_docs ALTER COLUMN unindexed SET DEFAULT true",
         f"CREATE TABLE IF NOT EXISTS {_PG_FLOOR} (id smallint PRIMARY KEY CHECK (id = 1), "
@@ -1066,7 +1072,7 @@ def install_blocks(conn: Connection, progress: Progress | None = None) -> bool:
     conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS btree_gin")
     conn.exec_driver_sql(f"DROP INDEX {_PG_TRGM_INDEX}")
     with _index_build_watched(conn, progress):
-        conn.exec_driver_sql(_PG_TRGM_DDL)
+        conn.exec_driver_sql(_pg_trgm_ddl())
     return True
 
 
@@ -1075,10 +1081,7 @@ def uninstall_blocks(conn: Connection) -> None:
     if conn.dialect.name != "postgresql" or not _has_fts(conn) or not _has_blocks(conn):
         return
     conn.exec_driver_sql(f"DROP INDEX {_PG_TRGM_INDEX}")
-    conn.exec_driver_sql(
-        f"CREATE INDEX {_PG_TRGM_INDEX} ON search_docs "
-        "USING gin (body gin_trgm_ops) WHERE unindexed IS NULL"
-    )
+    conn.exec_driver_sql(_pg_trgm_ddl("(body gin_trgm_ops)"))
 
 
 def install_message_docs(conn: Connection) -> None:
